@@ -1,0 +1,85 @@
+//! Tunables from the environment (SPEC §8). Invalid values fall back to the
+//! default with a logged warning, never a crash.
+
+use std::time::Duration;
+
+/// Daemon tunables, read once at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `OXTAIL_RECEIVED_MAX`: received-ledger entries kept per session (1000).
+    pub received_max: usize,
+    /// `OXTAIL_DAEMON_IDLE_EXIT_S`: exit after this long with no shim
+    /// connected (600 s); `None` under `--foreground`.
+    pub idle_exit: Option<Duration>,
+    /// `OXTAIL_SCOPE=worktree`: a project is one work tree, not a repository.
+    pub scope_worktree: bool,
+    /// `OXTAIL_JOURNAL_COMPACT_BYTES`: snapshot and compact once this many
+    /// journal bytes accumulate (64 MiB).
+    pub compact_bytes: u64,
+    /// `OXTAIL_RETENTION_MS`: receipts and sent messages are kept this long
+    /// (7 days, in ms).
+    pub retention_ms: u64,
+    /// `OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES` (tests only): the journal
+    /// reports "no space left" after this many bytes.
+    pub fault_journal_full_after: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            received_max: 1000,
+            idle_exit: Some(Duration::from_secs(600)),
+            scope_worktree: false,
+            compact_bytes: 64 << 20,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            fault_journal_full_after: None,
+        }
+    }
+}
+
+/// Reads `name` as a positive integer; unset gives `None`, an invalid value
+/// logs a warning and gives `None`.
+pub fn env_u64(name: &str) -> Option<u64> {
+    let raw = std::env::var(name).ok()?;
+    match raw.trim().parse::<u64>() {
+        Ok(v) if v > 0 => Some(v),
+        _ => {
+            tracing::warn!(variable = name, value = %raw, "invalid value (want a positive integer); using the default");
+            None
+        }
+    }
+}
+
+impl Config {
+    /// Reads every variable; `foreground` disables the idle exit.
+    pub fn from_env(foreground: bool) -> Config {
+        let d = Config::default();
+        let scope = std::env::var("OXTAIL_SCOPE").ok();
+        let scope_worktree = match scope.as_deref() {
+            None | Some("") | Some("repo") | Some("repository") => false,
+            Some("worktree") => true,
+            Some(other) => {
+                tracing::warn!(
+                    value = other,
+                    "OXTAIL_SCOPE must be `worktree` or `repository`; using repository"
+                );
+                false
+            }
+        };
+        Config {
+            received_max: env_u64("OXTAIL_RECEIVED_MAX").map_or(d.received_max, |v| v as usize),
+            idle_exit: if foreground {
+                None
+            } else {
+                Some(
+                    env_u64("OXTAIL_DAEMON_IDLE_EXIT_S")
+                        .map_or(d.idle_exit.unwrap(), Duration::from_secs),
+                )
+            },
+            scope_worktree,
+            compact_bytes: env_u64("OXTAIL_JOURNAL_COMPACT_BYTES").unwrap_or(d.compact_bytes),
+            retention_ms: env_u64("OXTAIL_RETENTION_MS").unwrap_or(d.retention_ms),
+            fault_journal_full_after: env_u64("OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES"),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! A blocking daemon client with connect-or-spawn, for the short-lived roles
+//! (hooks, `oxtail ctl`, the cockpit). It costs no async runtime, which keeps a
+//! hook's wall time and memory small.
+
+use crate::frame::{self, FrameError, MAX_SERVER_FRAME};
+use crate::paths;
+use crate::wire::{ClientFrame, Hello, Reply, Request, Role, ServerFrame, Welcome};
+use std::fmt;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Why no usable connection could be made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Nothing listens on the socket (and spawning was not allowed, or the
+    /// spawned daemon did not come up before the deadline).
+    NoDaemon(io::Error),
+    /// The daemon refused the handshake; the sentence names both versions.
+    Refused(String),
+    /// The daemon accepted the connection but did not answer the handshake
+    /// before the deadline (stopped or hung daemon).
+    Timeout,
+    /// Starting the daemon failed.
+    Spawn(io::Error),
+    /// The handshake failed on the wire.
+    Frame(FrameError),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::NoDaemon(e) => write!(
+                f,
+                "no oxtail daemon at {} ({e})",
+                paths::socket_path().display()
+            ),
+            ConnectError::Refused(r) => write!(f, "the daemon refused the connection: {r}"),
+            ConnectError::Timeout => write!(f, "the daemon did not answer in time"),
+            ConnectError::Spawn(e) => write!(f, "could not start `oxtail daemon`: {e}"),
+            ConnectError::Frame(e) => write!(f, "handshake failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// A connected, handshaken blocking client.
+pub struct Client {
+    stream: UnixStream,
+    next_id: u64,
+    /// The daemon's handshake answer.
+    pub welcome: Welcome,
+}
+
+impl Client {
+    /// Sends one request and waits for its reply (at most the stream's read
+    /// timeout, see [`Client::set_timeout`]).
+    ///
+    /// # Errors
+    /// [`FrameError`] on socket errors, timeouts (as `Io` with kind
+    /// `WouldBlock`/`TimedOut`), or a malformed reply.
+    pub fn call(&mut self, request: Request) -> Result<Reply, FrameError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        frame::write_blocking(&mut self.stream, &ClientFrame::Request { id, request })?;
+        loop {
+            match frame::read_blocking::<ServerFrame>(&mut self.stream, MAX_SERVER_FRAME)? {
+                ServerFrame::Reply { id: rid, reply } if rid == id => return Ok(reply),
+                // Events and stale replies are not for this call.
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends one request and returns every [`ServerFrame::Event`] payload to
+    /// `on_event` until the reply arrives.
+    ///
+    /// # Errors
+    /// As [`Client::call`].
+    pub fn call_with_events(
+        &mut self,
+        request: Request,
+        mut on_event: impl FnMut(serde_json::Value),
+    ) -> Result<Reply, FrameError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        frame::write_blocking(&mut self.stream, &ClientFrame::Request { id, request })?;
+        loop {
+            match frame::read_blocking::<ServerFrame>(&mut self.stream, MAX_SERVER_FRAME)? {
+                ServerFrame::Reply { id: rid, reply } if rid == id => return Ok(reply),
+                ServerFrame::Event { id: rid, event } if rid == id => on_event(event),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Gives up the handshaken socket (for callers that continue on their
+    /// own runtime, like the shim).
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
+    /// Sets the read and write timeout of every later call (`None`: wait
+    /// forever).
+    ///
+    /// # Errors
+    /// Only if the socket rejects the option.
+    pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(t)?;
+        self.stream.set_write_timeout(t)
+    }
+}
+
+/// Connects to the daemon at `socket` and handshakes, all within `timeout`.
+///
+/// # Errors
+/// [`ConnectError::NoDaemon`] when nothing listens, [`ConnectError::Refused`]
+/// on a version refusal, [`ConnectError::Timeout`] when the daemon does not
+/// answer the hello in time.
+pub fn connect_at(socket: &Path, role: Role, timeout: Duration) -> Result<Client, ConnectError> {
+    let stream = UnixStream::connect(socket).map_err(ConnectError::NoDaemon)?;
+    handshake(stream, role, timeout)
+}
+
+fn handshake(
+    mut stream: UnixStream,
+    role: Role,
+    timeout: Duration,
+) -> Result<Client, ConnectError> {
+    let t = Some(timeout.max(Duration::from_millis(1)));
+    stream.set_read_timeout(t).map_err(ConnectError::NoDaemon)?;
+    stream
+        .set_write_timeout(t)
+        .map_err(ConnectError::NoDaemon)?;
+    let timed_out = |e: &FrameError| matches!(e, FrameError::Io(io) if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut));
+    frame::write_blocking(&mut stream, &ClientFrame::Hello(Hello::new(role))).map_err(|e| {
+        let fe = FrameError::Io(e);
+        if timed_out(&fe) {
+            ConnectError::Timeout
+        } else {
+            ConnectError::Frame(fe)
+        }
+    })?;
+    match frame::read_blocking::<ServerFrame>(&mut stream, MAX_SERVER_FRAME) {
+        Ok(ServerFrame::Welcome(welcome)) => Ok(Client {
+            stream,
+            next_id: 1,
+            welcome,
+        }),
+        Ok(ServerFrame::Refused { reason }) => Err(ConnectError::Refused(reason)),
+        Ok(other) => Err(ConnectError::Refused(format!(
+            "unexpected handshake answer: {other:?}"
+        ))),
+        Err(e) if timed_out(&e) => Err(ConnectError::Timeout),
+        Err(e) => Err(ConnectError::Frame(e)),
+    }
+}
+
+/// Connects to the daemon at [`paths::socket_path`]; when none answers and
+/// `spawn` is true, starts `oxtail daemon` detached and retries until
+/// `timeout` has passed (10 ms, growing to 50 ms, between tries).
+///
+/// # Errors
+/// As [`connect_at`], plus [`ConnectError::Spawn`].
+pub fn connect_or_spawn(
+    role: Role,
+    spawn: bool,
+    timeout: Duration,
+) -> Result<Client, ConnectError> {
+    let socket = paths::socket_path();
+    let deadline = Instant::now() + timeout;
+    let first = match connect_at(&socket, role, timeout) {
+        Ok(c) => return Ok(c),
+        Err(ConnectError::NoDaemon(e)) if spawn => e,
+        Err(e) => return Err(e),
+    };
+    tracing_free_log(&format!("no daemon ({first}); starting one"));
+    spawn_daemon().map_err(ConnectError::Spawn)?;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ConnectError::NoDaemon(first));
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(50));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match connect_at(&socket, role, left.max(Duration::from_millis(1))) {
+            Ok(c) => return Ok(c),
+            Err(ConnectError::NoDaemon(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Starts `<this executable> daemon` detached: a new session, stdin from
+/// /dev/null, stdout and stderr appended to the daemon log. A racing second
+/// daemon loses the lock and exits quietly, so calling this when one is
+/// already starting is harmless.
+///
+/// # Errors
+/// When the state dir cannot be created or the process cannot be started.
+pub fn spawn_daemon() -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let dir = paths::state_dir();
+    paths::ensure_private_dir(&dir)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths::log_path())?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from the
+    // caller's session and terminal so it outlives hooks and shims.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    // Reap it if it exits while we live (a losing racer exits at once).
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+fn tracing_free_log(msg: &str) {
+    if std::env::var_os("OXTAIL_DEBUG_CLIENT").is_some() {
+        eprintln!("oxtail: {msg}");
+    }
+}

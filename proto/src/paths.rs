@@ -1,0 +1,105 @@
+//! Where oxtail keeps its state and its socket.
+//!
+//! * State dir: `OXTAIL_HOME`, else the platform data dir
+//!   (`~/.local/share/oxtail` on Linux, `~/Library/Application Support/oxtail`
+//!   on macOS). It holds the journal, the log, the daemon lock.
+//! * Socket: `OXTAIL_SOCKET`; else, when `OXTAIL_HOME` is set (an isolated
+//!   instance, as tests use), `$OXTAIL_HOME/run/daemon.sock`; else
+//!   `$XDG_RUNTIME_DIR/oxtail/daemon.sock`; else `<state dir>/run/daemon.sock`.
+//!   A path longer than [`MAX_SOCKET_PATH`] bytes (the platform's `sun_path`
+//!   limit is 104–108) falls back to `/tmp/oxtail-<uid>/<hash>.sock`.
+
+use std::path::{Path, PathBuf};
+
+/// Longest socket path used as is, in bytes.
+pub const MAX_SOCKET_PATH: usize = 100;
+
+/// The state directory (not created here).
+pub fn state_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("OXTAIL_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    if let Some(dirs) = directories::ProjectDirs::from("", "", "oxtail") {
+        return dirs.data_dir().to_path_buf();
+    }
+    // No home directory at all: a per-user path under /tmp.
+    PathBuf::from(format!("/tmp/oxtail-{}-state", uid()))
+}
+
+/// The daemon socket path (not created here).
+pub fn socket_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("OXTAIL_SOCKET").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let preferred = if std::env::var_os("OXTAIL_HOME").is_some_and(|v| !v.is_empty()) {
+        state_dir().join("run").join("daemon.sock")
+    } else if let Some(rt) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        PathBuf::from(rt).join("oxtail").join("daemon.sock")
+    } else {
+        state_dir().join("run").join("daemon.sock")
+    };
+    shorten_socket_path(&preferred)
+}
+
+/// Returns `p` if it fits [`MAX_SOCKET_PATH`], else a short per-user path
+/// derived from it (stable: the same long path always maps to the same short
+/// one).
+pub fn shorten_socket_path(p: &Path) -> PathBuf {
+    if p.as_os_str().len() <= MAX_SOCKET_PATH {
+        return p.to_path_buf();
+    }
+    // FNV-1a: stable across runs and versions, unlike std's hasher.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in p.as_os_str().as_encoded_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    PathBuf::from(format!("/tmp/oxtail-{}/{:016x}.sock", uid(), h))
+}
+
+/// The daemon's lock file; holding an exclusive lock on it makes a process
+/// the one daemon of this state dir.
+pub fn lock_path() -> PathBuf {
+    state_dir().join("daemon.lock")
+}
+
+/// The daemon's log file.
+pub fn log_path() -> PathBuf {
+    state_dir().join("daemon.log")
+}
+
+/// The journal directory.
+pub fn journal_dir() -> PathBuf {
+    state_dir().join("journal")
+}
+
+/// The effective uid of this process.
+pub fn uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Creates `dir` (and parents) and sets it to mode 0700.
+///
+/// # Errors
+/// Any error from creating the directory or setting its mode.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_shortened_stably() {
+        let long = PathBuf::from(format!("/{}/daemon.sock", "x".repeat(120)));
+        let a = shorten_socket_path(&long);
+        assert!(a.as_os_str().len() <= MAX_SOCKET_PATH, "{a:?}");
+        assert_eq!(a, shorten_socket_path(&long));
+        let short = PathBuf::from("/tmp/a/daemon.sock");
+        assert_eq!(shorten_socket_path(&short), short);
+    }
+}

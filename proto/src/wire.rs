@@ -1,0 +1,270 @@
+//! Messages exchanged over the daemon socket.
+//!
+//! Every connection opens with a [`ClientFrame::Hello`]; the daemon answers
+//! [`ServerFrame::Welcome`] (same protocol major) or [`ServerFrame::Refused`]
+//! and closes. After that the client sends [`ClientFrame::Request`]s, each with
+//! a connection-unique `id`; the daemon answers each with a
+//! [`ServerFrame::Reply`] carrying the same `id`, in any order (a long
+//! `ask_peer` does not hold up a quick `list_project_sessions` on the same
+//! connection). [`ServerFrame::Event`] carries progress for a request still in
+//! flight.
+//!
+//! All frames are JSON objects tagged by `"frame"`; see [`crate::frame`] for
+//! the byte framing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What kind of process is on the other end of a connection.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// `oxtail mcp`: an agent's stdio MCP server.
+    Shim,
+    /// `oxtail hook <event>`.
+    Hook,
+    /// `oxtail ctl …` and other one-shot commands.
+    Ctl,
+    /// `oxtail status` / `oxtail oxpit`.
+    Cockpit,
+}
+
+/// The first frame on every connection.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// [`crate::PROTOCOL_MAJOR`] of the client.
+    pub protocol_major: u16,
+    /// [`crate::PROTOCOL_MINOR`] of the client.
+    pub protocol_minor: u16,
+    /// The client binary's version, e.g. `"0.1.0"`.
+    pub version: String,
+    /// What the client is.
+    pub role: Role,
+    /// The client's process id.
+    pub pid: u32,
+}
+
+impl Hello {
+    /// A hello for this binary in the given role, with this process's pid.
+    pub fn new(role: Role) -> Self {
+        Hello {
+            protocol_major: crate::PROTOCOL_MAJOR,
+            protocol_minor: crate::PROTOCOL_MINOR,
+            version: crate::VERSION.to_string(),
+            role,
+            pid: std::process::id(),
+        }
+    }
+}
+
+/// The daemon's answer to an accepted [`Hello`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// The daemon's protocol major (equal to the client's, or it would refuse).
+    pub protocol_major: u16,
+    /// The daemon's protocol minor.
+    pub protocol_minor: u16,
+    /// The daemon binary's version.
+    pub version: String,
+    /// The daemon's process id.
+    pub daemon_pid: u32,
+}
+
+/// Frames a client sends.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Must be the first frame.
+    Hello(Hello),
+    /// A request; `id` is chosen by the client, unique per connection.
+    Request {
+        /// Correlates the [`ServerFrame::Reply`].
+        id: u64,
+        /// What is asked.
+        request: Request,
+    },
+    /// The client no longer wants the answer to request `id` (MCP
+    /// `notifications/cancelled`). The daemon stops waiting on its behalf.
+    Cancel {
+        /// The request to cancel.
+        id: u64,
+    },
+}
+
+/// Frames the daemon sends.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The hello was accepted.
+    Welcome(Welcome),
+    /// The hello was refused (e.g. protocol major mismatch); the daemon closes
+    /// the connection after this frame.
+    Refused {
+        /// A sentence naming both versions and what to do.
+        reason: String,
+    },
+    /// The answer to request `id`.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        reply: Reply,
+    },
+    /// Progress or a pushed change for request `id`, which is still in flight.
+    Event {
+        /// The request's id.
+        id: u64,
+        /// Event payload (shape depends on the request).
+        event: Value,
+    },
+}
+
+/// A request to the daemon.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// A shim introduces itself (sent once, right after the handshake).
+    /// Tool calls on this connection are made on behalf of this shim.
+    ShimHello(ShimInfo),
+    /// The MCP client identified itself in `initialize` (`clientInfo`).
+    ClientInfo(ClientInfo),
+    /// Run an MCP tool for the shim of this connection.
+    Tool {
+        /// Tool name, e.g. `"send_message"`.
+        name: String,
+        /// The tool's `arguments` object as the client sent it.
+        args: Value,
+        /// The tools/call `_meta` object, if any (Codex puts `threadId` here).
+        #[serde(default)]
+        meta: Option<Value>,
+    },
+    /// Inspection and maintenance (`oxtail ctl`).
+    Ctl(Ctl),
+}
+
+/// `oxtail ctl` requests.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Ctl {
+    /// Liveness check; answers `{"pong": true, "version", "pid"}`.
+    Ping,
+    /// Uptime, agents, queued messages, journal bytes, connections.
+    Stats,
+    /// Every agent the daemon knows, across projects.
+    Sessions,
+    /// The queued (undelivered) messages of one session; read-only.
+    Inbox {
+        /// The session's client_session_id.
+        session_id: String,
+    },
+    /// Snapshot now and drop older journal segments.
+    Compact,
+    /// Snapshot and exit.
+    Shutdown,
+    /// The whole durable state as JSON.
+    Dump,
+}
+
+/// What a shim knows about itself, sent in [`Request::ShimHello`].
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShimInfo {
+    /// The shim's pid.
+    pub pid: u32,
+    /// The shim's parent pid: the client process that launched it.
+    pub ppid: u32,
+    /// The shim's working directory (the agent's project directory).
+    pub cwd: PathBuf,
+    /// Client-identifying environment variables, filtered by
+    /// [`client_env_from_process`].
+    pub env: BTreeMap<String, String>,
+}
+
+/// The MCP `clientInfo` of `initialize`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// e.g. `"claude-code"` (Claude Code 2.1.329) or `"codex-mcp-client"`
+    /// (Codex 0.169.0).
+    pub name: String,
+    /// The client's version, e.g. `"2.1.329"`.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The environment variables that say which client launched a process, and
+/// which session it hosts. Only these are ever sent to the daemon.
+///
+/// Sources: Claude Code 2.1.329 gives MCP servers `CLAUDECODE=1`,
+/// `CLAUDE_CODE_SESSION_ID`, `CLAUDE_PROJECT_DIR`, and gives hooks
+/// `CLAUDE_PID` too; Codex 0.169.0 gives MCP servers none of its own variables
+/// (hooks get `CODEX_HOME`), older Codex builds exported `CODEX_THREAD_ID`.
+pub const CLIENT_ENV_VARS: &[&str] = &[
+    "CLAUDECODE",
+    "CLAUDE_CODE_SESSION_ID",
+    "CLAUDE_PID",
+    "CLAUDE_PROJECT_DIR",
+    "CLAUDE_CODE_ENTRYPOINT",
+    "CODEX_THREAD_ID",
+    "CODEX_HOME",
+    "CODEX_MANAGED_BY_NPM",
+    "GEMINI_CLI",
+    "OPENCODE",
+    "TMUX",
+    "TMUX_PANE",
+];
+
+/// The [`CLIENT_ENV_VARS`] present in this process's environment.
+pub fn client_env_from_process() -> BTreeMap<String, String> {
+    CLIENT_ENV_VARS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// The daemon's answer to one [`Request`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Reply {
+    /// Success. For tools, `value` is the tool's JSON result, which may itself
+    /// say `"ok": false` for errors the caller can act on (unknown target, …).
+    Ok {
+        /// The result.
+        value: Value,
+    },
+    /// The request could not be carried out at all.
+    Error {
+        /// Machine-readable code; see [`error_code`].
+        code: String,
+        /// A sentence for a person.
+        message: String,
+    },
+}
+
+impl Reply {
+    /// A protocol-level error reply.
+    pub fn error(code: &str, message: impl Into<String>) -> Reply {
+        Reply::Error {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Codes used in [`Reply::Error`].
+pub mod error_code {
+    /// Malformed tool arguments; the message names the field. The shim turns
+    /// this into an MCP `invalid_params` error.
+    pub const INVALID_PARAMS: &str = "invalid-params";
+    /// No such tool.
+    pub const UNKNOWN_TOOL: &str = "unknown-tool";
+    /// The request needs a [`super::Request::ShimHello`] first.
+    pub const NOT_A_SHIM: &str = "not-a-shim";
+    /// The journal could not make the change durable (disk full, I/O error);
+    /// nothing changed.
+    pub const STORAGE: &str = "storage";
+    /// The daemon is shutting down or handing over.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// A bug; the message says what.
+    pub const INTERNAL: &str = "internal";
+}
