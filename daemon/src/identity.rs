@@ -255,9 +255,9 @@ pub fn ensure_agent(
     // threads. Explicit claims are never overridden here.
     if let (Some(seat), Some(strategy)) = (&caller.seat, res.strategy) {
         if strategy.starts_with("env:") {
-            let current = state.seats.get(&seat.key());
-            let keep = current.is_some_and(|b| b.source.is_explicit() || b.session_id == id);
-            if !keep {
+            // First binding wins: a later env-detected id never moves a seat
+            // (hooks and claims do that).
+            if !state.seats.contains_key(&seat.key()) {
                 out.push(Command::BindSeat {
                     seat: seat.key(),
                     binding: SeatBinding {

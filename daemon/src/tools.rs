@@ -167,7 +167,7 @@ pub fn call(
         "claim_session" => claim(state, caller, args, ctx, BindingSource::Claim),
         "register_my_session" => claim(state, caller, args, ctx, BindingSource::Register),
         "set_my_state" => with_identity(state, caller, &res, ctx, |me, ctx| {
-            set_my_state(state, caller, me, args, ctx)
+            set_my_state(me, args, ctx)
         }),
         "send_message" => with_identity(state, caller, &res, ctx, |me, ctx| {
             send_message(state, caller, me, args, ctx)
@@ -326,7 +326,6 @@ fn list_project_sessions(
         .agents
         .values()
         .filter(|a| a.scope.project == scope.project && a.ended_ms.is_none())
-        .filter(|a| ctx.config.scope_worktree == false || a.scope.worktree == caller.scope.worktree)
         .map(|a| row(st, a, me, ctx, compact))
         .collect();
     Outcome {
@@ -463,13 +462,7 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn set_my_state(
-    state: &State,
-    caller: &Caller,
-    me: &str,
-    args: &Value,
-    ctx: &mut Ctx<'_>,
-) -> Outcome {
+fn set_my_state(me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
     let a = tri!(Args::new(args, &["purpose", "name"]));
     let purpose = tri!(a.str_opt("purpose")).ok_or(()).map_err(|_| ());
     let Ok(purpose) = purpose else {
@@ -486,19 +479,6 @@ fn set_my_state(
     if let Some(n) = name {
         if !valid_name(n) {
             return invalid("name", "must be 1-64 letters, digits, '-', '_' or '.'");
-        }
-        let taken = state.agents.values().any(|o| {
-            o.session_id != me
-                && o.scope.project == caller.scope.project
-                && o.ended_ms.is_none()
-                && o.name.as_deref() == Some(n)
-        });
-        if taken {
-            return fail(
-                "name-taken",
-                format!("another agent in this project is already called `{n}`"),
-                json!({}),
-            );
         }
     }
     Outcome {

@@ -51,7 +51,7 @@ pub fn catalog() -> Vec<ToolDef> {
             input_schema: obj(
                 json!({
                     "purpose": {"type": "string", "description": "What you are working on, at most 200 characters."},
-                    "name": {"type": "string", "description": "Optional short name (letters, digits, - _ .), unique in the project."}
+                    "name": {"type": "string", "description": "Optional short name (letters, digits, - _ .) peers can address you by; if two agents share a name, targeting it is ambiguous and needs the client_session_id."}
                 }),
                 &["purpose"],
             ),

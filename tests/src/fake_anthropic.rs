@@ -1,0 +1,1246 @@
+//! A scripted fake of the Anthropic Messages API, for driving the real Claude
+//! Code CLI offline.
+//!
+//! [`FakeAnthropic`] is a tiny hand-written HTTP/1.1 server bound to
+//! `127.0.0.1:0`. Point Claude Code at it with
+//! `ANTHROPIC_BASE_URL=`[`FakeAnthropic::base_url`] and it answers every
+//! `POST /v1/messages` with a [`ScriptedTurn`] streamed as server-sent events,
+//! exactly like the real API: `message_start`, then per content block
+//! `content_block_start` / `content_block_delta` / `content_block_stop`, then
+//! `message_delta` (with the stop reason) and `message_stop`.
+//!
+//! Every request is recorded (see [`FakeAnthropic::requests`] and
+//! [`FakeAnthropic::http_log`]) so tests can assert on what the model would
+//! have seen, e.g. the `tool_result` of an MCP tool call, or that a message
+//! relayed by oxtail reached the other agent's next request.
+//!
+//! # Choosing the answer
+//!
+//! Requests that offer tools (`tools` is a non-empty array) are the agent loop
+//! ("agent turns") and go to the responder. Anything else — a tool-less side
+//! request such as a title or summary — is *auxiliary*: it gets the short text
+//! [`AUXILIARY_REPLY`] and is logged, so it never consumes a scripted turn.
+//!
+//! * [`FakeAnthropic::start`] takes a plain list of turns (see [`sequential`]):
+//!   the reply to a request is the turn whose index is the number of assistant
+//!   messages already in that request's history. This is stateless, so it is
+//!   immune to client retries, and two CLI processes sharing one server each
+//!   walk the same script independently.
+//! * [`FakeAnthropic::start_with`] takes any `Fn(&Value) -> ScriptedTurn`,
+//!   which sees the whole request body. [`by_prompt`] builds one that gives each
+//!   conversation its own script, keyed by a marker in its first prompt. The
+//!   responder runs on a blocking thread, so it may wait (e.g. until another
+//!   agent's request has arrived) without stalling other connections.
+//!
+//! When a script runs out, the reply is the text [`SCRIPT_EXHAUSTED_REPLY`]
+//! (stop reason `end_turn`), so the CLI finishes instead of hanging.
+//!
+//! The server runs on its own thread with its own Tokio runtime, so it works
+//! the same from plain `#[test]`s and from `#[tokio::test]`s. It stops when the
+//! [`FakeAnthropic`] is dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Text answered to auxiliary (tool-less) model requests.
+pub const AUXILIARY_REPLY: &str = "ok";
+
+/// Text answered to agent turns once the script has no turn left.
+pub const SCRIPT_EXHAUSTED_REPLY: &str = "(fake-anthropic: script exhausted)";
+
+/// Largest request head (request line plus headers) the server accepts.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Largest request body the server accepts.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// One scripted model response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptedTurn {
+    /// A single text block; stop reason `end_turn`.
+    Text(String),
+    /// One or more `tool_use` blocks, in order; stop reason `tool_use`.
+    ToolUse(Vec<ToolCall>),
+}
+
+impl ScriptedTurn {
+    /// A plain text answer that ends the turn.
+    pub fn text(text: impl Into<String>) -> Self {
+        ScriptedTurn::Text(text.into())
+    }
+
+    /// A single tool call, e.g. `ScriptedTurn::tool_use("mcp__oxtail__send", json!({...}))`.
+    pub fn tool_use(name: impl Into<String>, input: Value) -> Self {
+        ScriptedTurn::ToolUse(vec![ToolCall::new(name, input)])
+    }
+
+    /// Several tool calls in one assistant message (parallel tool use).
+    pub fn tool_uses<N: Into<String>>(calls: impl IntoIterator<Item = (N, Value)>) -> Self {
+        ScriptedTurn::ToolUse(
+            calls
+                .into_iter()
+                .map(|(name, input)| ToolCall::new(name, input))
+                .collect(),
+        )
+    }
+
+    /// The `stop_reason` this turn is answered with.
+    pub fn stop_reason(&self) -> &'static str {
+        match self {
+            ScriptedTurn::Text(_) => "end_turn",
+            ScriptedTurn::ToolUse(_) => "tool_use",
+        }
+    }
+}
+
+/// One `tool_use` block of a [`ScriptedTurn::ToolUse`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// Fixed `tool_use` id; when `None` the server assigns a unique `toolu_fake_NNNNNN`.
+    pub id: Option<String>,
+    /// Tool name as the model sees it, e.g. `mcp__probe__echo`.
+    pub name: String,
+    /// The tool input (a JSON object).
+    pub input: Value,
+}
+
+impl ToolCall {
+    /// A call of `name` with `input`; the id is assigned by the server.
+    pub fn new(name: impl Into<String>, input: Value) -> Self {
+        ToolCall {
+            id: None,
+            name: name.into(),
+            input,
+        }
+    }
+
+    /// Use a fixed `tool_use` id instead of a generated one.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// A `tool_result` block found in a recorded request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolResult {
+    /// The `tool_use_id` it answers.
+    pub tool_use_id: String,
+    /// Name of the tool that was called, resolved from the matching `tool_use`
+    /// in the same request's history (`None` if it could not be found).
+    pub tool_name: Option<String>,
+    /// All text of the result joined with newlines (the `content` string, or
+    /// the `text` of its text blocks).
+    pub text: String,
+    /// The block's `is_error` flag.
+    pub is_error: bool,
+    /// The raw `content` value.
+    pub content: Value,
+}
+
+/// How the server classified (and therefore answered) a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// `POST /v1/messages` offering tools: answered by the responder.
+    AgentTurn,
+    /// `POST /v1/messages` without tools: answered with [`AUXILIARY_REPLY`].
+    Auxiliary,
+    /// `POST /v1/messages/count_tokens`: answered with a rough estimate.
+    CountTokens,
+    /// Anything else: answered `404` with an Anthropic-style error body.
+    Other,
+}
+
+/// One HTTP request as received, with a summary of the answer.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// Arrival order, from 0.
+    pub index: usize,
+    /// Arrival time, relative to the server's start.
+    pub at: Duration,
+    /// HTTP method.
+    pub method: String,
+    /// Request target including the query string, e.g. `/v1/messages?beta=true`.
+    pub target: String,
+    /// Headers in arrival order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON (`Value::Null` if empty or not JSON).
+    pub body: Value,
+    /// Length of the raw body in bytes.
+    pub body_len: usize,
+    /// How the request was classified.
+    pub kind: RequestKind,
+    /// One-line summary of the answer (`None` while it is being computed).
+    pub reply: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The request path without the query string.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// First value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Picks the answer to an agent-turn request from its JSON body.
+pub type Responder = Arc<dyn Fn(&Value) -> ScriptedTurn + Send + Sync + 'static>;
+
+/// A responder that answers with `turns[n]`, where `n` is the number of
+/// assistant messages already in the request (see [`assistant_turns`]), and
+/// with [`SCRIPT_EXHAUSTED_REPLY`] once the script is used up.
+pub fn sequential(turns: Vec<ScriptedTurn>) -> impl Fn(&Value) -> ScriptedTurn + Send + Sync {
+    move |req| {
+        turns
+            .get(assistant_turns(req))
+            .cloned()
+            .unwrap_or_else(|| ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY))
+    }
+}
+
+/// A responder that scripts several conversations at once.
+///
+/// Each entry is `(marker, turns)`: a request belongs to the first entry whose
+/// marker occurs in the request's first user message (see
+/// [`first_user_text`]), i.e. in the prompt the CLI was started with, and is
+/// answered from that entry's turns like [`sequential`]. Requests matching no
+/// marker get [`SCRIPT_EXHAUSTED_REPLY`].
+pub fn by_prompt<M: Into<String>>(
+    conversations: impl IntoIterator<Item = (M, Vec<ScriptedTurn>)>,
+) -> impl Fn(&Value) -> ScriptedTurn + Send + Sync {
+    let conversations: Vec<(String, Vec<ScriptedTurn>)> = conversations
+        .into_iter()
+        .map(|(marker, turns)| (marker.into(), turns))
+        .collect();
+    move |req| {
+        let prompt = first_user_text(req);
+        conversations
+            .iter()
+            .find(|(marker, _)| prompt.contains(marker.as_str()))
+            .and_then(|(_, turns)| turns.get(assistant_turns(req)).cloned())
+            .unwrap_or_else(|| ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY))
+    }
+}
+
+/// State shared between the server thread and the [`FakeAnthropic`] handle.
+struct Shared {
+    started: Instant,
+    responder: Responder,
+    log: Mutex<Vec<RecordedRequest>>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn fresh_id(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}_fake_{:06}",
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// A running fake Anthropic API server. Stops when dropped.
+pub struct FakeAnthropic {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeAnthropic {
+    /// Start a server answering agent turns from `script` (see [`sequential`]).
+    ///
+    /// Panics if it cannot bind `127.0.0.1:0`.
+    pub fn start(script: Vec<ScriptedTurn>) -> FakeAnthropic {
+        Self::start_with(sequential(script))
+    }
+
+    /// Start a server answering agent turns with `responder`, which receives
+    /// the request body. It runs on a blocking thread and may block.
+    ///
+    /// Panics if it cannot bind `127.0.0.1:0`.
+    pub fn start_with(
+        responder: impl Fn(&Value) -> ScriptedTurn + Send + Sync + 'static,
+    ) -> FakeAnthropic {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("fake-anthropic: bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("fake-anthropic: set_nonblocking");
+        let addr = listener.local_addr().expect("fake-anthropic: local_addr");
+        let shared = Arc::new(Shared {
+            started: Instant::now(),
+            responder: Arc::new(responder),
+            log: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        });
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-anthropic-{}", addr.port()))
+            .spawn(move || serve(listener, thread_shared, shutdown_rx))
+            .expect("fake-anthropic: spawn server thread");
+        FakeAnthropic {
+            addr,
+            shared,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The socket address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the value for `ANTHROPIC_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Bodies of every `POST /v1/messages` request (agent turns and auxiliary),
+    /// in arrival order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.with_log(|log| {
+            log.iter()
+                .filter(|r| matches!(r.kind, RequestKind::AgentTurn | RequestKind::Auxiliary))
+                .map(|r| r.body.clone())
+                .collect()
+        })
+    }
+
+    /// Bodies of the agent-turn requests only (those answered by the responder).
+    pub fn agent_requests(&self) -> Vec<Value> {
+        self.with_log(|log| {
+            log.iter()
+                .filter(|r| r.kind == RequestKind::AgentTurn)
+                .map(|r| r.body.clone())
+                .collect()
+        })
+    }
+
+    /// Every HTTP request received, on any path, with headers and answers.
+    pub fn http_log(&self) -> Vec<RecordedRequest> {
+        self.with_log(|log| log.to_vec())
+    }
+
+    /// Every distinct `tool_result` in the recorded requests, in the order
+    /// first seen (histories repeat, so each `tool_use_id` is reported once).
+    pub fn tool_results(&self) -> Vec<ToolResult> {
+        let mut seen = HashSet::new();
+        self.requests()
+            .iter()
+            .flat_map(tool_results_in)
+            .filter(|r| seen.insert(r.tool_use_id.clone()))
+            .collect()
+    }
+
+    /// The distinct `tool_result`s of calls to the tool named `tool_name`
+    /// (e.g. `mcp__probe__echo`).
+    pub fn tool_results_for(&self, tool_name: &str) -> Vec<ToolResult> {
+        self.tool_results()
+            .into_iter()
+            .filter(|r| r.tool_name.as_deref() == Some(tool_name))
+            .collect()
+    }
+
+    /// Whether any recorded model request contains `needle` in any string
+    /// (message text, tool results, system prompt, ...).
+    pub fn saw(&self, needle: &str) -> bool {
+        self.with_log(|log| log.iter().any(|r| value_contains(&r.body, needle)))
+    }
+
+    /// The recorded model request bodies that contain `needle` in any string.
+    pub fn requests_mentioning(&self, needle: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| value_contains(r, needle))
+            .collect()
+    }
+
+    /// Block until a model request satisfying `pred` has been recorded (looking
+    /// at earlier ones too) and return its body, or `None` after `timeout`.
+    ///
+    /// Do not call this on the only thread of a runtime that must make progress
+    /// meanwhile; use [`FakeAnthropic::wait_for_request_async`] there.
+    pub fn wait_for_request(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.requests().into_iter().find(|r| pred(r)) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Async form of [`FakeAnthropic::wait_for_request`].
+    pub async fn wait_for_request_async(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.requests().into_iter().find(|r| pred(r)) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A human-readable account of every request and its answer, one line
+    /// each; handy in assertion messages.
+    pub fn transcript(&self) -> String {
+        let mut out = String::new();
+        for r in self.http_log() {
+            let _ = write!(
+                out,
+                "#{} +{:.3}s {} {} {:?}",
+                r.index,
+                r.at.as_secs_f64(),
+                r.method,
+                r.target,
+                r.kind
+            );
+            if matches!(r.kind, RequestKind::AgentTurn | RequestKind::Auxiliary) {
+                let last = r
+                    .body
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .and_then(|m| m.last())
+                    .map(describe_message)
+                    .unwrap_or_default();
+                let _ = write!(
+                    out,
+                    " [{} msgs, {} tools] last: {}",
+                    messages(&r.body).len(),
+                    tool_names(&r.body).len(),
+                    truncate(&last, 160)
+                );
+            }
+            let _ = writeln!(out, " => {}", r.reply.as_deref().unwrap_or("(pending)"));
+        }
+        out
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&[RecordedRequest]) -> T) -> T {
+        let log = self.shared.log.lock().unwrap_or_else(|e| e.into_inner());
+        f(&log)
+    }
+}
+
+impl Drop for FakeAnthropic {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for FakeAnthropic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeAnthropic")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request inspection helpers (work on any request body).
+// ---------------------------------------------------------------------------
+
+/// The `messages` array of a request body (empty if absent).
+pub fn messages(req: &Value) -> &[Value] {
+    req.get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// Number of assistant messages in the request's history, i.e. how many model
+/// turns this conversation has already had.
+pub fn assistant_turns(req: &Value) -> usize {
+    messages(req)
+        .iter()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .count()
+}
+
+/// The last message of the request. Note that in Claude Code's first request
+/// of a session this is a `system`-role message (environment details) that
+/// follows the user's prompt.
+pub fn last_message(req: &Value) -> Option<&Value> {
+    messages(req).last()
+}
+
+/// All text of the first user message, blocks joined with newlines. For Claude
+/// Code this is some `<system-reminder>` text followed by the prompt.
+pub fn first_user_text(req: &Value) -> String {
+    messages(req)
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(|m| content_text(m.get("content").unwrap_or(&Value::Null)))
+        .unwrap_or_default()
+}
+
+/// Names of the tools the request offers (e.g. `Bash`, `mcp__probe__echo`).
+pub fn tool_names(req: &Value) -> Vec<String> {
+    req.get("tools")
+        .and_then(Value::as_array)
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every `tool_result` block anywhere in the request's history, in order.
+pub fn tool_results_in(req: &Value) -> Vec<ToolResult> {
+    collect_tool_results(messages(req), messages(req))
+}
+
+/// The `tool_result` blocks after the last assistant message, i.e. the
+/// results the model is being shown for the first time. (Claude Code may put
+/// a `system`-role message after them, so this is not just the last message.)
+pub fn latest_tool_results(req: &Value) -> Vec<ToolResult> {
+    let all = messages(req);
+    let start = all
+        .iter()
+        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .map_or(0, |i| i + 1);
+    collect_tool_results(&all[start..], all)
+}
+
+/// Whether any string inside `value` (keys excluded) contains `needle`.
+pub fn value_contains(value: &Value, needle: &str) -> bool {
+    match value {
+        Value::String(s) => s.contains(needle),
+        Value::Array(items) => items.iter().any(|v| value_contains(v, needle)),
+        Value::Object(map) => map.values().any(|v| value_contains(v, needle)),
+        _ => false,
+    }
+}
+
+/// Text of a message `content` (a string, or an array of blocks whose `text`
+/// fields are joined with newlines).
+pub fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn collect_tool_results(scan: &[Value], history: &[Value]) -> Vec<ToolResult> {
+    let names: HashMap<&str, &str> = history
+        .iter()
+        .flat_map(blocks)
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .filter_map(|b| Some((b.get("id")?.as_str()?, b.get("name")?.as_str()?)))
+        .collect();
+    scan.iter()
+        .flat_map(blocks)
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+        .map(|b| {
+            let tool_use_id = b
+                .get("tool_use_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let content = b.get("content").cloned().unwrap_or(Value::Null);
+            ToolResult {
+                tool_name: names.get(tool_use_id.as_str()).map(|n| (*n).to_owned()),
+                tool_use_id,
+                text: content_text(&content),
+                is_error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+                content,
+            }
+        })
+        .collect()
+}
+
+/// The content blocks of a message (a string content yields none).
+fn blocks(message: &Value) -> &[Value] {
+    message
+        .get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn describe_message(m: &Value) -> String {
+    let role = m.get("role").and_then(Value::as_str).unwrap_or("?");
+    let content = m.get("content").unwrap_or(&Value::Null);
+    let mut parts = Vec::new();
+    match content {
+        Value::String(s) => parts.push(format!("{s:?}")),
+        Value::Array(items) => {
+            for b in items {
+                match b.get("type").and_then(Value::as_str) {
+                    Some("text") => parts.push(format!(
+                        "text {:?}",
+                        truncate(b.get("text").and_then(Value::as_str).unwrap_or(""), 60)
+                    )),
+                    Some("tool_result") => parts.push(format!(
+                        "tool_result {:?}",
+                        truncate(&content_text(b.get("content").unwrap_or(&Value::Null)), 60)
+                    )),
+                    Some("tool_use") => parts.push(format!(
+                        "tool_use {}",
+                        b.get("name").and_then(Value::as_str).unwrap_or("?")
+                    )),
+                    Some(other) => parts.push(other.to_owned()),
+                    None => parts.push("?".to_owned()),
+                }
+            }
+        }
+        _ => {}
+    }
+    format!("{role}: {}", parts.join(", "))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The HTTP server.
+// ---------------------------------------------------------------------------
+
+/// Server thread body: accept connections until shutdown is signalled.
+fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("fake-anthropic: build runtime");
+    rt.block_on(async move {
+        let listener = TcpListener::from_std(listener).expect("fake-anthropic: listener");
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tokio::spawn(handle_connection(stream, shared.clone()));
+                    }
+                    Err(e) => {
+                        eprintln!("[fake-anthropic] accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    });
+    // Connection tasks are dropped; a responder still blocking is abandoned.
+    rt.shutdown_background();
+}
+
+/// A parsed HTTP request.
+struct HttpRequest {
+    method: String,
+    target: String,
+    version: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the connection should stay open after answering.
+    fn keep_alive(&self) -> bool {
+        let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
+        if self.version == "HTTP/1.0" {
+            conn.contains("keep-alive")
+        } else {
+            !conn.contains("close")
+        }
+    }
+}
+
+/// An HTTP response with a fully buffered body.
+struct HttpResponse {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn json(status: u16, body: &Value) -> Self {
+        HttpResponse {
+            status,
+            content_type: "application/json",
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+/// Serve requests on one connection until EOF, error, or `Connection: close`.
+async fn handle_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let request = match read_request(&mut reader, &mut write).await {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(e) => {
+                eprintln!("[fake-anthropic] bad request: {e}");
+                let body = error_body("invalid_request_error", &e.to_string());
+                let _ = write_response(&mut write, HttpResponse::json(400, &body), false).await;
+                return;
+            }
+        };
+        let keep_alive = request.keep_alive();
+        let response = answer(request, &shared).await;
+        if write_response(&mut write, response, keep_alive)
+            .await
+            .is_err()
+            || !keep_alive
+        {
+            return;
+        }
+    }
+}
+
+/// Read one request. `Ok(None)` means the peer closed the connection cleanly.
+async fn read_request<R, W>(reader: &mut R, write: &mut W) -> std::io::Result<Option<HttpRequest>>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut head_bytes = 0usize;
+    let mut line = String::new();
+    // Request line (tolerating stray blank lines between requests).
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        head_bytes += n;
+        if head_bytes > MAX_HEAD_BYTES {
+            return Err(invalid("request head too large"));
+        }
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target, version) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(m), Some(t), Some(v)) => (m.to_owned(), t.to_owned(), v.to_owned()),
+        _ => return Err(invalid("malformed request line")),
+    };
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).await?;
+        if n == 0 {
+            return Err(invalid("connection closed inside headers"));
+        }
+        head_bytes += n;
+        if head_bytes > MAX_HEAD_BYTES {
+            return Err(invalid("request head too large"));
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            break;
+        }
+        let (name, value) = l
+            .split_once(':')
+            .ok_or_else(|| invalid("malformed header"))?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let mut request = HttpRequest {
+        method,
+        target,
+        version,
+        headers,
+        body: Vec::new(),
+    };
+    if request
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+        write.flush().await?;
+    }
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        request.body = read_chunked_body(reader).await?;
+    } else if let Some(len) = request.header("content-length") {
+        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
+        if len > MAX_BODY_BYTES {
+            return Err(invalid("body too large"));
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).await?;
+        request.body = body;
+    }
+    Ok(Some(request))
+}
+
+/// Read a `Transfer-Encoding: chunked` body, including any trailers.
+async fn read_chunked_body<R>(reader: &mut R) -> std::io::Result<Vec<u8>>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    let mut body = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(invalid("connection closed inside chunked body"));
+        }
+        let size_text = line.trim().split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+        if size == 0 {
+            // Trailer section, ended by an empty line.
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).await? == 0 || line.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY_BYTES {
+            return Err(invalid("body too large"));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).await?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf).await?;
+    }
+}
+
+async fn write_response<W>(
+    write: &mut W,
+    response: HttpResponse,
+    keep_alive: bool,
+) -> std::io::Result<()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    static REQUEST_ID: AtomicU64 = AtomicU64::new(1);
+    let reason = match response.status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nrequest-id: req_fake_{:06}\r\nconnection: {}\r\n\r\n",
+        response.status,
+        reason,
+        response.content_type,
+        response.body.len(),
+        REQUEST_ID.fetch_add(1, Ordering::Relaxed),
+        if keep_alive { "keep-alive" } else { "close" },
+    );
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&response.body);
+    write.write_all(&bytes).await?;
+    write.flush().await
+}
+
+/// Record `request` and compute the answer.
+async fn answer(request: HttpRequest, shared: &Arc<Shared>) -> HttpResponse {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let path = request.target.split('?').next().unwrap_or("").to_owned();
+    let kind = match (request.method.as_str(), path.as_str()) {
+        ("POST", "/v1/messages") => {
+            if tool_names(&body).is_empty() {
+                RequestKind::Auxiliary
+            } else {
+                RequestKind::AgentTurn
+            }
+        }
+        ("POST", "/v1/messages/count_tokens") => RequestKind::CountTokens,
+        _ => RequestKind::Other,
+    };
+    let index = {
+        let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
+        let index = log.len();
+        log.push(RecordedRequest {
+            index,
+            at: shared.started.elapsed(),
+            method: request.method.clone(),
+            target: request.target.clone(),
+            headers: request.headers.clone(),
+            body: body.clone(),
+            body_len: request.body.len(),
+            kind,
+            reply: None,
+        });
+        index
+    };
+
+    let (response, summary) = match kind {
+        RequestKind::AgentTurn | RequestKind::Auxiliary => {
+            let turn = if kind == RequestKind::AgentTurn {
+                let responder = shared.responder.clone();
+                let req = body.clone();
+                match tokio::task::spawn_blocking(move || responder(&req)).await {
+                    Ok(turn) => turn,
+                    Err(e) => {
+                        let msg = format!("(fake-anthropic: responder panicked: {e})");
+                        eprintln!("[fake-anthropic] {msg}");
+                        ScriptedTurn::text(msg)
+                    }
+                }
+            } else {
+                eprintln!(
+                    "[fake-anthropic] auxiliary request #{index} (no tools), answering {AUXILIARY_REPLY:?}"
+                );
+                ScriptedTurn::text(AUXILIARY_REPLY)
+            };
+            if turn == ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY) {
+                eprintln!("[fake-anthropic] request #{index}: script exhausted");
+            }
+            let model = body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("claude-fake")
+                .to_owned();
+            let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            let content = content_blocks(&turn, shared);
+            let summary = summarize(&content, turn.stop_reason());
+            let message_id = shared.fresh_id("msg");
+            let response = if stream {
+                HttpResponse {
+                    status: 200,
+                    content_type: "text/event-stream; charset=utf-8",
+                    body: sse_body(&message_id, &model, &content, turn.stop_reason()).into_bytes(),
+                }
+            } else {
+                HttpResponse::json(
+                    200,
+                    &json!({
+                        "id": message_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": content,
+                        "stop_reason": turn.stop_reason(),
+                        "stop_sequence": null,
+                        "usage": usage(5),
+                    }),
+                )
+            };
+            (response, summary)
+        }
+        RequestKind::CountTokens => {
+            let estimate = (request.body.len() / 4).max(1);
+            (
+                HttpResponse::json(200, &json!({ "input_tokens": estimate })),
+                format!("count_tokens {estimate}"),
+            )
+        }
+        RequestKind::Other => {
+            eprintln!(
+                "[fake-anthropic] unexpected request #{index}: {} {}",
+                request.method, request.target
+            );
+            (
+                HttpResponse::json(
+                    404,
+                    &error_body(
+                        "not_found_error",
+                        &format!("fake-anthropic: no route for {path}"),
+                    ),
+                ),
+                "404".to_owned(),
+            )
+        }
+    };
+
+    let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = log.get_mut(index) {
+        entry.reply = Some(summary);
+    }
+    response
+}
+
+/// The content blocks of `turn`, with tool-use ids filled in.
+fn content_blocks(turn: &ScriptedTurn, shared: &Shared) -> Vec<Value> {
+    match turn {
+        ScriptedTurn::Text(text) => vec![json!({ "type": "text", "text": text })],
+        ScriptedTurn::ToolUse(calls) => calls
+            .iter()
+            .map(|call| {
+                json!({
+                    "type": "tool_use",
+                    "id": call.id.clone().unwrap_or_else(|| shared.fresh_id("toolu")),
+                    "name": call.name,
+                    "input": call.input,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn summarize(content: &[Value], stop_reason: &str) -> String {
+    let parts: Vec<String> = content
+        .iter()
+        .map(|b| match b.get("type").and_then(Value::as_str) {
+            Some("tool_use") => format!(
+                "tool_use {} {}",
+                b["name"].as_str().unwrap_or("?"),
+                truncate(&b["input"].to_string(), 80)
+            ),
+            _ => format!("text {:?}", truncate(b["text"].as_str().unwrap_or(""), 80)),
+        })
+        .collect();
+    format!("{} ({stop_reason})", parts.join(", "))
+}
+
+fn usage(output_tokens: u64) -> Value {
+    json!({
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+    })
+}
+
+fn error_body(kind: &str, message: &str) -> Value {
+    json!({ "type": "error", "error": { "type": kind, "message": message } })
+}
+
+/// The full server-sent-event stream for one assistant message.
+fn sse_body(message_id: &str, model: &str, content: &[Value], stop_reason: &str) -> String {
+    fn event(out: &mut String, name: &str, data: Value) {
+        let _ = write!(out, "event: {name}\ndata: {data}\n\n");
+    }
+    let mut out = String::new();
+    event(
+        &mut out,
+        "message_start",
+        json!({
+            "type": "message_start",
+            "message": {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": usage(1),
+            }
+        }),
+    );
+    for (index, block) in content.iter().enumerate() {
+        let (start, delta) = if block["type"] == "tool_use" {
+            (
+                json!({
+                    "type": "tool_use",
+                    "id": block["id"],
+                    "name": block["name"],
+                    "input": {},
+                }),
+                json!({ "type": "input_json_delta", "partial_json": block["input"].to_string() }),
+            )
+        } else {
+            (
+                json!({ "type": "text", "text": "" }),
+                json!({ "type": "text_delta", "text": block["text"] }),
+            )
+        };
+        event(
+            &mut out,
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index, "content_block": start }),
+        );
+        event(
+            &mut out,
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+        );
+        event(
+            &mut out,
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        );
+    }
+    event(
+        &mut out,
+        "message_delta",
+        json!({
+            "type": "message_delta",
+            "delta": { "stop_reason": stop_reason, "stop_sequence": null },
+            "usage": { "output_tokens": 5 },
+        }),
+    );
+    event(&mut out, "message_stop", json!({ "type": "message_stop" }));
+    out
+}
+
+fn invalid(msg: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Send raw HTTP to the server and return everything it answered until it
+    /// closes the connection (the last request says `Connection: close`).
+    fn roundtrip(server: &FakeAnthropic, raw: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(raw).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    fn agent_request(messages: Value) -> String {
+        json!({
+            "model": "m",
+            "stream": true,
+            "tools": [{ "name": "mcp__probe__echo" }],
+            "messages": messages,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn keep_alive_chunked_and_content_length() {
+        let server = FakeAnthropic::start(vec![
+            ScriptedTurn::tool_use("mcp__probe__echo", json!({ "text": "hi" })),
+            ScriptedTurn::text("done"),
+        ]);
+        let first = agent_request(json!([{ "role": "user", "content": "go" }]));
+        let second = agent_request(json!([
+            { "role": "user", "content": "go" },
+            { "role": "assistant", "content": [
+                { "type": "tool_use", "id": "toolu_x", "name": "mcp__probe__echo", "input": {} }
+            ]},
+            { "role": "user", "content": [
+                { "type": "tool_result", "tool_use_id": "toolu_x",
+                  "content": [{ "type": "text", "text": "echo: hi" }] }
+            ]},
+        ]));
+        let (a, b) = second.split_at(second.len() / 2);
+        let raw = format!(
+            "POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}\
+             POST /v1/messages?beta=true HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             {:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+            first.len(),
+            first,
+            a.len(),
+            a,
+            b.len(),
+            b
+        );
+        let out = roundtrip(&server, raw.as_bytes());
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+        assert!(out.contains("\"stop_reason\":\"tool_use\""), "{out}");
+        assert!(out.contains("input_json_delta"), "{out}");
+        assert!(out.contains("\"text\":\"done\""), "{out}");
+        assert!(out.contains("event: message_stop"), "{out}");
+
+        assert_eq!(server.requests().len(), 2);
+        let results = server.tool_results_for("mcp__probe__echo");
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].text, "echo: hi");
+        assert!(server.saw("echo: hi"));
+        assert!(!server.saw("never sent"));
+    }
+
+    #[test]
+    fn auxiliary_and_unknown_requests() {
+        let server = FakeAnthropic::start(vec![ScriptedTurn::tool_use("x", json!({}))]);
+        let aux = json!({ "model": "m", "messages": [{ "role": "user", "content": "title?" }] })
+            .to_string();
+        let raw = format!(
+            "POST /v1/messages HTTP/1.1\r\nContent-Length: {}\r\n\r\n{}\
+             GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n",
+            aux.len(),
+            aux
+        );
+        let out = roundtrip(&server, raw.as_bytes());
+        assert!(out.contains("\"text\":\"ok\""), "{out}");
+        assert!(out.contains("HTTP/1.1 404"), "{out}");
+        let log = server.http_log();
+        assert_eq!(log[0].kind, RequestKind::Auxiliary);
+        assert_eq!(log[1].kind, RequestKind::Other);
+        assert!(server.transcript().contains("/v1/models"));
+    }
+
+    #[test]
+    fn by_prompt_scripts_each_conversation() {
+        let responder = by_prompt([
+            ("agent-A", vec![ScriptedTurn::text("I am A")]),
+            ("agent-B", vec![ScriptedTurn::text("I am B")]),
+        ]);
+        let req = |prompt: &str| {
+            json!({ "messages": [{ "role": "user", "content": [
+                { "type": "text", "text": "<system-reminder>x</system-reminder>" },
+                { "type": "text", "text": prompt },
+            ]}]})
+        };
+        assert_eq!(
+            responder(&req("you are agent-B")),
+            ScriptedTurn::text("I am B")
+        );
+        assert_eq!(
+            responder(&req("you are agent-A")),
+            ScriptedTurn::text("I am A")
+        );
+        assert_eq!(
+            responder(&req("nobody")),
+            ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY)
+        );
+    }
+}
