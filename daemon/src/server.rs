@@ -815,6 +815,12 @@ async fn dispatch(
                 let _ = out.send(ServerFrame::Reply { id, reply });
             });
         }
+        Request::Hook(_) | Request::IdleWait(_) => {
+            respond(Reply::error(
+                error_code::UNSUPPORTED,
+                "this daemon does not handle hooks yet",
+            ));
+        }
         Request::Ctl(ctl) => {
             let (tx, rx) = oneshot::channel();
             if actor.send(ToActor::Ctl { ctl, reply: tx }).is_err() {

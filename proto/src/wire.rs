@@ -142,6 +142,100 @@ pub enum Request {
     },
     /// Inspection and maintenance (`oxtail ctl`).
     Ctl(Ctl),
+    /// A client hook fired (`oxtail hook <event>`); see [`HookCall`].
+    Hook(HookCall),
+    /// Long-poll for mail on behalf of an idle session (`oxtail hook
+    /// idle-wait`, the Claude Code async rewake); see [`IdleWait`].
+    IdleWait(IdleWait),
+}
+
+/// Hook event names exactly as Claude Code 2.1.329 and Codex 0.169.0 spell
+/// them in `hook_event_name`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookEvent {
+    /// Session started, resumed, cleared, compacted or forked (`source`).
+    SessionStart,
+    /// The user submitted a prompt: the agent is busy.
+    UserPromptSubmit,
+    /// A tool is about to run: busy; mid-turn delivery point.
+    PreToolUse,
+    /// A tool finished.
+    PostToolUse,
+    /// The turn ended: idle; end-of-turn delivery point.
+    Stop,
+    /// The session ended.
+    SessionEnd,
+}
+
+/// One hook invocation, forwarded to the daemon.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct HookCall {
+    /// Which event.
+    pub event: HookEvent,
+    /// `claude-code` or `codex` (from the environment: `CLAUDECODE` /
+    /// `CLAUDE_PID` vs `CODEX_HOME`).
+    pub client: String,
+    /// The hook's stdin JSON exactly as the client sent it (carries
+    /// `session_id`, `cwd`, `transcript_path`, `tool_name`, `tool_input`,
+    /// `source`, `stop_hook_active`, `agent_id` for subagent calls, …).
+    pub payload: Value,
+    /// Client-identifying environment of the hook process
+    /// ([`CLIENT_ENV_VARS`]; Claude Code hooks carry `CLAUDE_PID`).
+    pub env: BTreeMap<String, String>,
+    /// The hook process's parent pid (Codex 0.169 runs hooks as direct
+    /// children of the codex process; Claude Code runs them under a shell).
+    pub ppid: u32,
+    /// When `Some(n)`: drain queued mail for this session, whole messages
+    /// whose rendering fits in `n` characters, and return it rendered.
+    /// `None`: do not deliver (subagent call, `stop_hook_active`, or an event
+    /// that does not deliver).
+    pub deliver_budget_chars: Option<usize>,
+}
+
+/// The daemon's answer to a [`HookCall`] (the `value` of `Reply::Ok`).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookAnswer {
+    /// Rendered mail to hand to the model (framed as peer context), when any
+    /// was drained.
+    pub deliver: Option<String>,
+    /// How many messages `deliver` holds.
+    pub delivered: usize,
+    /// How many stay queued (over the budget).
+    pub remaining: usize,
+}
+
+/// Long-poll for mail on behalf of an idle Claude Code session.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct IdleWait {
+    /// The session (the Stop hook's `session_id`).
+    pub session_id: String,
+    /// The client process; the wait ends when it dies.
+    pub client_pid: Option<u32>,
+    /// Give up after this many ms (before the hook's own timeout).
+    pub timeout_ms: u64,
+    /// Drain at most this many characters of rendered mail.
+    pub budget_chars: usize,
+}
+
+/// The daemon's answer to an [`IdleWait`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum IdleWaitAnswer {
+    /// Mail arrived and was drained: print `deliver` on stderr and exit 2.
+    Mail {
+        /// Rendered messages.
+        deliver: String,
+        /// How many.
+        delivered: usize,
+        /// How many stay queued.
+        remaining: usize,
+    },
+    /// A newer waiter for the same session replaced this one: exit 0 quietly.
+    Retired,
+    /// The session ended or its client process died: exit 0.
+    Ended,
+    /// `timeout_ms` passed: exit 0.
+    Timeout,
 }
 
 /// `oxtail ctl` requests.
@@ -265,6 +359,8 @@ pub mod error_code {
     pub const STORAGE: &str = "storage";
     /// The daemon is shutting down or handing over.
     pub const UNAVAILABLE: &str = "unavailable";
+    /// This daemon does not know that request (an older daemon).
+    pub const UNSUPPORTED: &str = "unsupported";
     /// A bug; the message says what.
     pub const INTERNAL: &str = "internal";
 }
