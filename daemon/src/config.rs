@@ -22,6 +22,19 @@ pub struct Config {
     /// `OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES` (tests only): the journal
     /// reports "no space left" after this many bytes.
     pub fault_journal_full_after: Option<u64>,
+    /// `OXTAIL_ASK_PEER_TIMEOUT_MS`: default `ask_peer` wait (50 000 ms,
+    /// under Codex's default 60 s tool timeout).
+    pub ask_timeout_ms: u64,
+    /// `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`: a per-call `timeout_ms` is clamped
+    /// to this (100 000 ms).
+    pub ask_max_timeout_ms: u64,
+    /// `OXTAIL_PENDING_ASK_TTL_MS`: how long an unanswered ask waits for a
+    /// late reply after its wait ended (3 600 000 ms).
+    pub pending_ask_ttl_ms: u64,
+    /// `OXTAIL_HOOK_BUDGET_CHARS`: rendered mail per hook handoff (9000).
+    pub hook_budget_chars: usize,
+    /// Wake engine tunables.
+    pub wake: crate::wake::WakeConfig,
 }
 
 impl Default for Config {
@@ -33,6 +46,11 @@ impl Default for Config {
             compact_bytes: 64 << 20,
             retention_ms: 7 * 24 * 3600 * 1000,
             fault_journal_full_after: None,
+            ask_timeout_ms: 50_000,
+            ask_max_timeout_ms: 100_000,
+            pending_ask_ttl_ms: 3_600_000,
+            hook_budget_chars: 9000,
+            wake: crate::wake::WakeConfig::default(),
         }
     }
 }
@@ -80,6 +98,11 @@ impl Config {
             compact_bytes: env_u64("OXTAIL_JOURNAL_COMPACT_BYTES").unwrap_or(d.compact_bytes),
             retention_ms: env_u64("OXTAIL_RETENTION_MS").unwrap_or(d.retention_ms),
             fault_journal_full_after: env_u64("OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES"),
+            ask_timeout_ms: env_u64("OXTAIL_ASK_PEER_TIMEOUT_MS").unwrap_or(d.ask_timeout_ms),
+            ask_max_timeout_ms: env_u64("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(d.ask_max_timeout_ms),
+            pending_ask_ttl_ms: env_u64("OXTAIL_PENDING_ASK_TTL_MS").unwrap_or(d.pending_ask_ttl_ms),
+            hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS").map_or(d.hook_budget_chars, |v| v as usize),
+            wake: crate::wake::WakeConfig::from_env(),
         }
     }
 }

@@ -211,6 +211,11 @@ pub fn ensure_agent(
 ) -> Vec<Command> {
     let mut out = Vec::new();
     let client_type = client_type(caller, None).to_string();
+    let tmux_socket = caller
+        .env
+        .get("TMUX")
+        .and_then(|t| crate::tmux::socket_from_env(t))
+        .map(|p| p.display().to_string());
     match state.agents.get(id) {
         None => out.push(Command::UpsertAgent {
             agent: Agent {
@@ -226,6 +231,7 @@ pub fn ensure_agent(
                 first_seen_ms: now_ms,
                 previous_ids: Vec::new(),
                 ended_ms: None,
+                tmux_socket,
             },
         }),
         Some(a) => {
@@ -239,6 +245,7 @@ pub fn ensure_agent(
                 || a.seat != caller.seat
                 || a.client_type != refreshed_type
                 || a.ended_ms.is_some()
+                || (tmux_socket.is_some() && a.tmux_socket != tmux_socket)
             {
                 let mut agent = a.clone();
                 agent.scope = caller.scope.clone();
@@ -246,6 +253,9 @@ pub fn ensure_agent(
                 agent.seat = caller.seat.clone();
                 agent.client_type = refreshed_type;
                 agent.ended_ms = None;
+                if tmux_socket.is_some() {
+                    agent.tmux_socket = tmux_socket;
+                }
                 out.push(Command::UpsertAgent { agent });
             }
         }

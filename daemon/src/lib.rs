@@ -6,14 +6,22 @@
 //! * [`server`]: the I/O layer: socket, handshake, peer-uid check, the actor
 //!   that journals and applies commands with group commit.
 //! * [`scope`], [`procinfo`]: file-system and process facts, read at the edge.
+//! * [`wake`]: the wake engine's gates (pure); [`tmux`]: panes and keys (I/O).
+//! * [`render`]: mail rendered for an agent's context (pure).
 //! * [`config`]: environment tunables.
 
+pub mod actor;
 pub mod config;
 pub mod identity;
 pub mod procinfo;
+pub mod render;
 pub mod scope;
 pub mod server;
 pub mod state;
+pub mod status;
+pub mod tmux;
 pub mod tools;
+pub mod transcript;
+pub mod wake;
 
 pub use server::{run, DaemonOptions};

@@ -110,6 +110,11 @@ pub struct Agent {
     /// When the session ended (SessionEnd), if it did.
     #[serde(default)]
     pub ended_ms: Option<u64>,
+    /// The tmux server the seat's environment named (`TMUX`, first field):
+    /// only a hint of which server to search; panes are verified by the
+    /// process tree.
+    #[serde(default)]
+    pub tmux_socket: Option<String>,
 }
 
 /// Who wrote a message.
@@ -149,6 +154,63 @@ pub struct Message {
     pub origin: Origin,
     /// The project it was sent in.
     pub project: String,
+    /// Set on the outcome message of `complete_work` / `block_work`.
+    #[serde(default)]
+    pub closes: Option<ObligationState>,
+}
+
+/// Where an obligation stands.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationState {
+    /// Delegated, not yet closed.
+    Open,
+    /// Closed by `complete_work`.
+    Done,
+    /// Closed by `block_work`.
+    Blocked,
+}
+
+/// Work delegated with `action_required: true` (or by `ask_peer`): the
+/// receiver owns it until it closes it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Obligation {
+    /// The delegating message.
+    pub message_id: MessageId,
+    /// Who must do it (the receiver).
+    pub owner: SessionId,
+    /// Who asked (the sender).
+    pub requester: SessionId,
+    /// Set when the delegation was an ask.
+    pub request_id: Option<String>,
+    /// Open, done or blocked.
+    pub state: ObligationState,
+    /// When it was delegated, ms since the epoch.
+    pub created_ms: u64,
+    /// When it was closed.
+    pub closed_ms: Option<u64>,
+    /// The message that carried the outcome to the requester.
+    pub outcome_message_id: Option<MessageId>,
+}
+
+/// An `ask_peer` that has not been answered yet. While the asker's call is
+/// still blocked it is "in flight" (an ephemeral waiter exists); otherwise it
+/// is a pending ask whose late reply wakes the asker.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    /// The correlation id a reply must carry in `reply_to`.
+    pub request_id: String,
+    /// The asker.
+    pub from: SessionId,
+    /// The asked peer.
+    pub to: SessionId,
+    /// The ask message.
+    pub message_id: MessageId,
+    /// When it was asked, ms since the epoch.
+    pub created_ms: u64,
+    /// When a still-unanswered ask is forgotten (`OXTAIL_PENDING_ASK_TTL_MS`
+    /// after the wait ends), ms since the epoch.
+    pub expires_ms: u64,
 }
 
 /// A message was handed into its receiver's context.
@@ -182,6 +244,16 @@ pub struct State {
     pub receipts: HashMap<MessageId, Receipt>,
     /// The comms log: message ids in send order (bounded).
     pub comms: VecDeque<MessageId>,
+    /// Obligations by delegating message id (open ones are exempt from
+    /// retention).
+    #[serde(default)]
+    pub obligations: HashMap<MessageId, Obligation>,
+    /// Unanswered asks by request_id.
+    #[serde(default)]
+    pub asks: HashMap<String, Ask>,
+    /// Wakes already fired per `(session, reply_to)`: one wake each.
+    #[serde(default)]
+    pub wakes_fired: HashMap<String, u64>,
 }
 
 /// Largest comms log kept.
@@ -246,6 +318,48 @@ pub enum Command {
         /// Which messages.
         message_ids: Vec<MessageId>,
     },
+    /// Close an obligation.
+    CloseObligation {
+        /// The delegating message.
+        message_id: MessageId,
+        /// Done or blocked.
+        state: ObligationState,
+        /// The outcome message sent to the requester.
+        outcome_message_id: MessageId,
+        /// When.
+        at_ms: u64,
+    },
+    /// Record an ask awaiting its reply.
+    OpenAsk {
+        /// The ask.
+        ask: Ask,
+    },
+    /// Forget an ask: answered (single winner) or expired.
+    CloseAsk {
+        /// Its request_id.
+        request_id: String,
+        /// `answered`, `expired`.
+        reason: String,
+    },
+    /// A wake fired for `key` (`<session>|<reply_to>`): never again.
+    RecordWake {
+        /// `<session>|<reply_to>`.
+        key: String,
+        /// When.
+        at_ms: u64,
+    },
+    /// The session ended (SessionEnd).
+    EndSession {
+        /// Which.
+        session_id: SessionId,
+        /// When.
+        at_ms: u64,
+    },
+    /// Forget wake dedupe records older than `before_ms` (retention).
+    PruneWakes {
+        /// Cut-off, ms since the epoch.
+        before_ms: u64,
+    },
 }
 
 /// Something observers may want to know after a command applied (the wake
@@ -291,6 +405,33 @@ impl State {
     pub fn total_queued(&self) -> usize {
         self.mailboxes.values().map(|q| q.len()).sum()
     }
+
+    /// `id` and every earlier id that aliases to it.
+    pub fn all_ids_of<'a>(&'a self, id: &'a str) -> Vec<&'a str> {
+        let mut v = vec![id];
+        if let Some(a) = self.agents.get(id) {
+            v.extend(a.previous_ids.iter().map(String::as_str));
+        }
+        v
+    }
+
+    /// Open obligations owned by `id`, oldest first.
+    pub fn open_work(&self, id: &str) -> Vec<&Obligation> {
+        let mut v: Vec<&Obligation> = self
+            .obligations
+            .values()
+            .filter(|o| o.owner == id && o.state == ObligationState::Open)
+            .collect();
+        v.sort_by(|a, b| (a.created_ms, &a.message_id).cmp(&(b.created_ms, &b.message_id)));
+        v
+    }
+
+    /// Unanswered asks made by `id`, oldest first.
+    pub fn asks_by(&self, id: &str) -> Vec<&Ask> {
+        let mut v: Vec<&Ask> = self.asks.values().filter(|a| a.from == id).collect();
+        v.sort_by(|a, b| (a.created_ms, &a.request_id).cmp(&(b.created_ms, &b.request_id)));
+        v
+    }
 }
 
 /// Applies one command. Pure and infallible: a command that refers to
@@ -306,6 +447,7 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                     existing.cwd = agent.cwd.clone();
                     existing.seat = agent.seat.clone();
                     existing.ended_ms = agent.ended_ms;
+                    existing.tmux_socket = agent.tmux_socket.clone();
                     for p in &agent.previous_ids {
                         if !existing.previous_ids.contains(p) {
                             existing.previous_ids.push(p.clone());
@@ -317,8 +459,54 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                 }
             }
             for p in &agent.previous_ids {
-                if p != &id {
-                    state.aliases.insert(p.clone(), id.clone());
+                if p == &id {
+                    continue;
+                }
+                state.aliases.insert(p.clone(), id.clone());
+                // Anything that aliased to p now aliases to id.
+                for v in state.aliases.values_mut() {
+                    if v == p {
+                        *v = id.clone();
+                    }
+                }
+                // The earlier session's mail, ledger and work move here.
+                if let Some(old) = state.agents.remove(p) {
+                    if let Some(a) = state.agents.get_mut(&id) {
+                        if a.name.is_none() {
+                            a.name = old.name;
+                        }
+                        if a.purpose.is_none() {
+                            a.purpose = old.purpose;
+                            a.purpose_at_ms = old.purpose_at_ms;
+                        }
+                    }
+                }
+                if let Some(q) = state.mailboxes.remove(p) {
+                    for m in &q {
+                        if let Some(msg) = state.messages.get_mut(m) {
+                            msg.to = id.clone();
+                        }
+                    }
+                    state.mailboxes.entry(id.clone()).or_default().extend(q);
+                }
+                if let Some(l) = state.ledgers.remove(p) {
+                    state.ledgers.entry(id.clone()).or_default().extend(l);
+                }
+                for o in state.obligations.values_mut() {
+                    if &o.owner == p {
+                        o.owner = id.clone();
+                    }
+                    if &o.requester == p {
+                        o.requester = id.clone();
+                    }
+                }
+                for a in state.asks.values_mut() {
+                    if &a.from == p {
+                        a.from = id.clone();
+                    }
+                    if &a.to == p {
+                        a.to = id.clone();
+                    }
                 }
             }
             state.aliases.remove(&id);
@@ -361,6 +549,21 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
             state.comms.push_back(id.clone());
             while state.comms.len() > COMMS_MAX {
                 state.comms.pop_front();
+            }
+            if message.action_required {
+                state.obligations.insert(
+                    id.clone(),
+                    Obligation {
+                        message_id: id.clone(),
+                        owner: to.clone(),
+                        requester: message.from.clone(),
+                        request_id: message.request_id.clone(),
+                        state: ObligationState::Open,
+                        created_ms: message.enqueued_ms,
+                        closed_ms: None,
+                        outcome_message_id: None,
+                    },
+                );
             }
             events.push(Event::Enqueued { to, message_id: id });
         }
@@ -427,8 +630,41 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                     }
                 }
                 state.receipts.remove(id);
+                state.obligations.remove(id);
             }
             state.comms.retain(|x| !message_ids.contains(x));
+        }
+        Command::CloseObligation {
+            message_id,
+            state: st,
+            outcome_message_id,
+            at_ms,
+        } => {
+            if let Some(o) = state.obligations.get_mut(message_id) {
+                o.state = *st;
+                o.closed_ms = Some(*at_ms);
+                o.outcome_message_id = Some(outcome_message_id.clone());
+            }
+        }
+        Command::OpenAsk { ask } => {
+            state.asks.insert(ask.request_id.clone(), ask.clone());
+        }
+        Command::CloseAsk { request_id, .. } => {
+            state.asks.remove(request_id);
+        }
+        Command::RecordWake { key, at_ms } => {
+            state.wakes_fired.insert(key.clone(), *at_ms);
+        }
+        Command::EndSession { session_id, at_ms } => {
+            if let Some(a) = state.agents.get_mut(session_id) {
+                a.ended_ms = Some(*at_ms);
+                events.push(Event::AgentChanged {
+                    session_id: session_id.clone(),
+                });
+            }
+        }
+        Command::PruneWakes { before_ms } => {
+            state.wakes_fired.retain(|_, at| *at >= *before_ms);
         }
     }
 }

@@ -6,6 +6,8 @@
 //! * [`paths`]: where the state dir and the socket live.
 //! * [`client`]: a small blocking client with connect-or-spawn, used by hooks,
 //!   `oxtail ctl` and the cockpit. The shim uses the same framing from tokio.
+//! * [`status`]: the status snapshot schema (`oxtail status --json`, the
+//!   cockpit's subscription).
 //! * [`tools`]: the MCP tool catalog (names, descriptions, input schemas),
 //!   so the shim can answer `tools/list` without asking the daemon.
 //!
@@ -14,6 +16,7 @@
 pub mod client;
 pub mod frame;
 pub mod paths;
+pub mod status;
 pub mod tools;
 pub mod wire;
 

@@ -116,6 +116,52 @@ pub fn catalog() -> Vec<ToolDef> {
             read_only: false,
         },
         ToolDef {
+            name: "ask_peer",
+            description: "Delegate a question or task to a peer and wait for its answer: sends the message with a fresh request_id, wakes the peer if idle, and returns the moment a reply correlated with that request_id arrives (other chatter from the peer does not count). Default wait 50 s, at most 100 s. If no answer comes in time the ask stays pending (1 h): end your turn, and the late reply wakes you (wake_reason: late_reply_to_pending). The peer owns an obligation until it answers.",
+            input_schema: obj(
+                json!({
+                    "target": target,
+                    "body": {"type": "string", "description": "The question or task, at most 8192 bytes."},
+                    "timeout_ms": {"type": "integer", "minimum": 1, "description": "How long to wait, ms (default 50000, clamped to 100000)."},
+                    "wake": wake
+                }),
+                &["target", "body"],
+            ),
+            read_only: false,
+        },
+        ToolDef {
+            name: "my_open_work",
+            description: "The obligations you own and have not closed (delegations sent to you with action_required, and asks), oldest first. The pull source of truth: check it after any missed wake.",
+            input_schema: obj(json!({}), &[]),
+            read_only: true,
+        },
+        ToolDef {
+            name: "complete_work",
+            description: "Close an obligation you own as DONE and deliver the outcome to the requester in one step (correlated with its ask, if it was one). A second close answers already_closed and notifies nobody.",
+            input_schema: obj(
+                json!({
+                    "message_id": {"type": "string", "description": "The delegating message's id (from my_open_work)."},
+                    "body": {"type": "string", "description": "The outcome, at most 8192 bytes."},
+                    "wake": wake
+                }),
+                &["message_id", "body"],
+            ),
+            read_only: false,
+        },
+        ToolDef {
+            name: "block_work",
+            description: "Close an obligation you own as BLOCKED and tell the requester why, in one step.",
+            input_schema: obj(
+                json!({
+                    "message_id": {"type": "string", "description": "The delegating message's id (from my_open_work)."},
+                    "reason": {"type": "string", "description": "Why it cannot be done, at most 8192 bytes."},
+                    "wake": wake
+                }),
+                &["message_id", "reason"],
+            ),
+            read_only: false,
+        },
+        ToolDef {
             name: "message_status",
             description: "Whether a message you sent was delivered into the receiver's context (when, how, to whom), is still pending in its mailbox, or is unknown (with the likely cause). Delivered means handed over, not acted on.",
             input_schema: obj(

@@ -259,6 +259,79 @@ pub enum Ctl {
     Shutdown,
     /// The whole durable state as JSON.
     Dump,
+    /// Set an agent's activity mark directly (what hooks do: busy on
+    /// UserPromptSubmit/PreToolUse, idle on Stop). For tests and scripts.
+    Mark {
+        /// The session.
+        session_id: String,
+        /// `busy` or `idle`.
+        state: String,
+    },
+    /// Recent wake and identity trace events, summarized by `wake_status`
+    /// and by tool (`oxtail diagnose`).
+    Diagnose,
+    /// One status snapshot (`oxtail status`): answers a
+    /// [`crate::status::StatusSnapshot`] as the reply value. Read-only: never
+    /// drains a mailbox.
+    Status {
+        /// The project to show: any directory inside it (resolved like
+        /// `list_project_sessions {project_root}`). `None` with `all: false`
+        /// is an error (`invalid-params`): the cockpit always sends its cwd.
+        #[serde(default)]
+        project_root: Option<String>,
+        /// Every project the daemon knows (`project_root` is then ignored).
+        #[serde(default)]
+        all: bool,
+        /// At most this many newest comms-log entries.
+        #[serde(default = "default_comms_limit")]
+        comms_limit: usize,
+    },
+    /// A live subscription (`oxtail oxpit`): the daemon pushes
+    /// [`ServerFrame::Event`]s whose `event` is a
+    /// [`crate::status::StatusEvent`] (a full snapshot at once, then one per
+    /// change, coalesced), and answers with a `Reply` only when the
+    /// subscription ends (daemon shutdown). Read-only.
+    Subscribe {
+        /// As in [`Ctl::Status`].
+        #[serde(default)]
+        project_root: Option<String>,
+        /// As in [`Ctl::Status`].
+        #[serde(default)]
+        all: bool,
+        /// As in [`Ctl::Status`].
+        #[serde(default = "default_comms_limit")]
+        comms_limit: usize,
+    },
+    /// Wake an agent through the wake engine (cockpit `n`), as if mail had
+    /// arrived, with the usual gates. Answers a
+    /// [`crate::status::ActionAnswer`] carrying `wake_status`.
+    Nudge {
+        /// A client_session_id or a unique agent name in the project.
+        target: String,
+        /// The project to resolve a name in (any directory inside it).
+        #[serde(default)]
+        project_root: Option<String>,
+    },
+    /// An operator message (cockpit `m`): delivered through the normal path
+    /// with `origin: "operator"`, framed to the receiver as one-way operator
+    /// context, and wakes it like a peer message (`wake: auto`). Answers a
+    /// [`crate::status::ActionAnswer`] with `message_id` and `wake_status`.
+    OperatorMessage {
+        /// A client_session_id or a unique agent name in the project.
+        target: String,
+        /// UTF-8, at most 8192 bytes.
+        body: String,
+        /// The project to resolve a name in (any directory inside it).
+        #[serde(default)]
+        project_root: Option<String>,
+    },
+}
+
+/// Default `comms_limit` of [`Ctl::Status`] / [`Ctl::Subscribe`].
+pub const DEFAULT_COMMS_LIMIT: usize = 200;
+
+fn default_comms_limit() -> usize {
+    DEFAULT_COMMS_LIMIT
 }
 
 /// What a shim knows about itself, sent in [`Request::ShimHello`].

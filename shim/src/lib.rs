@@ -15,7 +15,7 @@ use oxtail_proto::{
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
@@ -26,6 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// How often a waiting `ask_peer` sends an MCP progress notification.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a shim waits to reach (or start) the daemon, per attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -145,6 +149,21 @@ impl Link {
     /// A sentence when the daemon cannot be reached or the connection drops
     /// before the reply.
     pub async fn call(&self, request: Request) -> Result<Reply, String> {
+        self.call_cancellable(request, &CancellationToken::new())
+            .await
+    }
+
+    /// As [`Link::call`]; when `ct` is cancelled first (MCP
+    /// `notifications/cancelled`), tells the daemon to stop waiting on our
+    /// behalf (an ask becomes a durable pending ask) and returns an error.
+    ///
+    /// # Errors
+    /// As [`Link::call`], or `cancelled`.
+    pub async fn call_cancellable(
+        &self,
+        request: Request,
+        ct: &CancellationToken,
+    ) -> Result<Reply, String> {
         let conn = self.connection().await?;
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
@@ -155,8 +174,14 @@ impl Link {
             conn.pending.lock().unwrap().remove(&id);
             return Err("the connection to the oxtail daemon was lost; try again".into());
         }
-        rx.await
-            .map_err(|_| "the connection to the oxtail daemon was lost before it answered; the call may or may not have taken effect (check with message_status)".to_string())
+        tokio::select! {
+            r = rx => r.map_err(|_| "the connection to the oxtail daemon was lost before it answered; the call may or may not have taken effect (check with message_status)".to_string()),
+            _ = ct.cancelled() => {
+                let _ = conn.tx.send(ClientFrame::Cancel { id });
+                conn.pending.lock().unwrap().remove(&id);
+                Err("cancelled".into())
+            }
+        }
     }
 
     /// Records the client's `clientInfo` and tells the daemon (if connected).
@@ -289,14 +314,48 @@ impl ServerHandler for Shim {
             .clone()
             .map(Value::Object)
             .unwrap_or(Value::Null);
+        // A waiting ask reports progress every few seconds when the client
+        // asked for it (Claude Code 2.1.329 and Codex 0.169.0 both send a
+        // progressToken in _meta).
+        let progress = (request.name == "ask_peer")
+            .then(|| context.meta.get_progress_token())
+            .flatten()
+            .map(|token| {
+                let peer = context.peer.clone();
+                let target = args
+                    .get("target")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the peer")
+                    .to_string();
+                tokio::spawn(async move {
+                    let started = tokio::time::Instant::now();
+                    let mut tick =
+                        tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+                    loop {
+                        tick.tick().await;
+                        let secs = started.elapsed().as_secs();
+                        let p = ProgressNotificationParam::new(token.clone(), secs as f64)
+                            .with_message(format!("waiting for {target} to answer ({secs} s)"));
+                        if peer.notify_progress(p).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            });
         let reply = self
             .link
-            .call(Request::Tool {
-                name: request.name.to_string(),
-                args,
-                meta,
-            })
+            .call_cancellable(
+                Request::Tool {
+                    name: request.name.to_string(),
+                    args,
+                    meta,
+                },
+                &context.ct,
+            )
             .await;
+        if let Some(p) = progress {
+            p.abort();
+        }
         match reply {
             Ok(Reply::Ok { value }) => {
                 let ok = value.get("ok").and_then(Value::as_bool).unwrap_or(true);

@@ -41,6 +41,9 @@ pub struct Instance {
     /// The temp dir holding `home/` (OXTAIL_HOME) and `work/` (projects).
     pub dir: TempDir,
     bin: PathBuf,
+    /// Extra environment for every process this instance starts (so the
+    /// daemon, spawned by the first of them, sees it too).
+    env: Vec<(String, String)>,
 }
 
 /// How to start an agent.
@@ -158,7 +161,15 @@ impl Instance {
         Instance {
             dir,
             bin: PathBuf::from(bin),
+            env: Vec::new(),
         }
+    }
+
+    /// A fresh instance whose processes (and so its daemon) get `env`.
+    pub fn with_env(bin: &str, env: &[(&str, &str)]) -> Instance {
+        let mut i = Instance::new(bin);
+        i.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        i
     }
 
     /// The instance's `OXTAIL_HOME`.
@@ -201,6 +212,9 @@ impl Instance {
             .env_remove("CODEX_THREAD_ID")
             .env_remove("TMUX_PANE")
             .env("OXTAIL_LOG", "info");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
     }
 
     /// Runs `oxtail ctl <args> --json` and parses the answer.
@@ -222,6 +236,24 @@ impl Instance {
             );
         }
         Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    /// A raw protocol client on this instance's socket (for requests no MCP
+    /// tool makes: idle-wait, marks).
+    ///
+    /// # Errors
+    /// When no daemon answers.
+    pub fn raw_client(&self, role: oxtail_proto::Role) -> Result<oxtail_proto::client::Client> {
+        oxtail_proto::client::connect_at(&self.home().join("run/daemon.sock"), role, Duration::from_secs(5))
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// Sets `session`'s activity mark (`busy` or `idle`), as hooks do.
+    ///
+    /// # Errors
+    /// When the daemon refuses.
+    pub fn mark(&self, session: &str, state: &str) -> Result<()> {
+        self.ctl(&["mark", session, state]).map(|_| ())
     }
 
     /// The running daemon's pid, if one answers.
@@ -260,6 +292,9 @@ impl Instance {
             .env_remove("CODEX_THREAD_ID")
             .env_remove("TMUX_PANE")
             .current_dir(&opts.cwd);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }

@@ -1,0 +1,1274 @@
+//! The core actor: one thread that owns the [`State`], the journal and every
+//! ephemeral fact, and carries out what the pure planners decide.
+//!
+//! Loop: take every queued message (group commit), plan each with the pure
+//! [`crate::tools`], journal each request's commands as one record, apply,
+//! run wakes through the [`crate::wake`] funnel, then **one fsync** for the
+//! batch, then send replies. Deadlines (ask timeouts, idle-wait timeouts) are
+//! the loop's receive timeout, so a waiting ask costs no CPU and no polling.
+
+use crate::config::Config;
+use crate::identity::{self, Caller, Resolution};
+use crate::render;
+use crate::state::{self, Command, Event, Message, Origin, Scope, Seat, SeatBinding, BindingSource, State};
+use crate::tools::{self, Ctx, Live, Outcome};
+use crate::wake::{self, Activity, ActivityState, Mode, Route, WakeBook, WakeIntent};
+use oxtail_journal::Journal;
+use oxtail_proto::status::{self as st, StatusEvent, StatusSnapshot};
+use oxtail_proto::{error_code, Ctl, HookAnswer, HookCall, HookEvent, IdleWait, IdleWaitAnswer, Reply, Role, ServerFrame};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Messages to the actor thread.
+pub enum ToActor {
+    /// A connection completed its handshake.
+    Open { conn: u64, role: Role },
+    /// A connection closed.
+    Close { conn: u64 },
+    /// A shim introduced itself.
+    ShimHello { conn: u64, caller: Box<Caller> },
+    /// The shim's MCP client named itself.
+    ClientInfo { conn: u64, name: String },
+    /// A tool call.
+    Tool {
+        conn: u64,
+        wire_id: u64,
+        name: String,
+        args: Value,
+        meta: Option<Value>,
+        requested_scope: Option<Scope>,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// The client cancelled request `wire_id`.
+    Cancel { conn: u64, wire_id: u64 },
+    /// A hook event, with the seat and scope looked up at the edge.
+    Hook {
+        call: Box<HookCall>,
+        seat: Option<Seat>,
+        scope: Option<Scope>,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// An idle-wait long poll.
+    IdleWait {
+        conn: u64,
+        wait: IdleWait,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// `oxtail ctl …`, with the scope of its `project_root` if any.
+    Ctl {
+        conn: u64,
+        wire_id: u64,
+        ctl: Ctl,
+        requested_scope: Option<Scope>,
+        out: mpsc::UnboundedSender<ServerFrame>,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Once a second: liveness, retention, idle exit.
+    Tick,
+}
+
+struct ConnInfo {
+    role: Role,
+    caller: Option<Caller>,
+    /// The session this shim last resolved to (liveness).
+    session: Option<String>,
+    /// The strategy last traced for it.
+    traced: Option<&'static str>,
+}
+
+struct AskWaiter {
+    conn: u64,
+    wire_id: u64,
+    reply: oneshot::Sender<Reply>,
+    base: Value,
+    deadline: Instant,
+    started: Instant,
+}
+
+struct IdleWaiter {
+    conn: u64,
+    reply: oneshot::Sender<Reply>,
+    deadline: Instant,
+    client_pid: Option<u32>,
+    budget: usize,
+}
+
+struct Subscriber {
+    conn: u64,
+    wire_id: u64,
+    out: mpsc::UnboundedSender<ServerFrame>,
+    project: Option<String>,
+    project_root: Option<String>,
+    all: bool,
+    comms_limit: usize,
+    reply: Option<oneshot::Sender<Reply>>,
+}
+
+/// The actor. Create with [`Actor::new`], run with [`Actor::run`] on its own
+/// thread.
+pub struct Actor {
+    state: State,
+    journal: Journal,
+    config: Config,
+    conns: HashMap<u64, ConnInfo>,
+    live: Live,
+    asks: HashMap<String, AskWaiter>,
+    idle: HashMap<String, IdleWaiter>,
+    subs: Vec<Subscriber>,
+    subs_dirty: bool,
+    last_push: Instant,
+    book: WakeBook,
+    trace: VecDeque<Value>,
+    trace_file: Option<std::fs::File>,
+    started: Instant,
+    last_shim_seen: Instant,
+    last_seat_check: Instant,
+    last_retention: Instant,
+    exit_tx: mpsc::UnboundedSender<i32>,
+    exit_after_batch: Option<i32>,
+    home: Option<String>,
+}
+
+type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
+
+const TRACE_RING: usize = 2000;
+
+impl Actor {
+    /// An actor over a recovered state and its journal. `exit_tx` receives
+    /// the exit code when the daemon should stop.
+    pub fn new(state: State, journal: Journal, config: Config, exit_tx: mpsc::UnboundedSender<i32>) -> Actor {
+        let now = Instant::now();
+        let trace_file = std::env::var_os("MCP_TRACE_FILE").and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .map_err(|e| tracing::warn!(error = %e, "cannot open MCP_TRACE_FILE"))
+                .ok()
+        });
+        Actor {
+            state,
+            journal,
+            config,
+            conns: HashMap::new(),
+            live: Live::default(),
+            asks: HashMap::new(),
+            idle: HashMap::new(),
+            subs: Vec::new(),
+            subs_dirty: false,
+            last_push: now,
+            book: WakeBook::default(),
+            trace: VecDeque::new(),
+            trace_file,
+            started: now,
+            last_shim_seen: now,
+            last_seat_check: now - Duration::from_secs(60),
+            last_retention: now,
+            exit_tx,
+            exit_after_batch: None,
+            home: std::env::var("HOME").ok(),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let a = self.asks.values().map(|w| w.deadline).min();
+        let i = self.idle.values().map(|w| w.deadline).min();
+        let push = (self.subs_dirty && !self.subs.is_empty()).then(|| self.last_push + Duration::from_millis(100));
+        [a, i, push].into_iter().flatten().min()
+    }
+
+    /// Runs until every sender of `rx` is gone or the daemon exits.
+    pub fn run(mut self, rx: std_mpsc::Receiver<ToActor>) {
+        let mut pending: Pending = Vec::new();
+        loop {
+            let first = match self.next_deadline() {
+                Some(d) => {
+                    let wait = d.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Ok(m) => Some(m),
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => return,
+                },
+            };
+            let mut dirty = false;
+            if let Some(m) = first {
+                dirty |= self.handle(m, &mut pending);
+                // Group commit: everything already queued joins this fsync.
+                while let Ok(m) = rx.try_recv() {
+                    dirty |= self.handle(m, &mut pending);
+                    if pending.len() >= 4096 {
+                        break;
+                    }
+                }
+            }
+            dirty |= self.expire(&mut pending);
+            if dirty {
+                if let Err(e) = self.journal.sync() {
+                    // Written but maybe not durable, and memory already shows
+                    // it: stop, so recovery rebuilds from disk. No reply of
+                    // this batch was sent.
+                    tracing::error!(error = %e, "journal fsync failed; exiting so recovery restores a consistent state");
+                    std::process::exit(70);
+                }
+                self.subs_dirty = true;
+                if self.journal.bytes_since_snapshot() > self.config.compact_bytes {
+                    if let Err(e) = self.snapshot() {
+                        tracing::error!(error = %e, "snapshot failed");
+                    }
+                }
+            }
+            for (tx, reply) in pending.drain(..) {
+                let _ = tx.send(reply);
+            }
+            self.push_subscriptions();
+            if let Some(code) = self.exit_after_batch {
+                for s in self.subs.drain(..) {
+                    if let Some(r) = s.reply {
+                        let _ = r.send(Reply::Ok { value: json!({"ended": "daemon shutting down"}) });
+                    }
+                }
+                let _ = self.exit_tx.send(code);
+                return;
+            }
+        }
+    }
+
+    /// Handles one message; true when it appended to the journal.
+    fn handle(&mut self, msg: ToActor, pending: &mut Pending) -> bool {
+        match msg {
+            ToActor::Open { conn, role } => {
+                self.conns.insert(conn, ConnInfo { role, caller: None, session: None, traced: None });
+                false
+            }
+            ToActor::Close { conn } => {
+                self.conns.remove(&conn);
+                // Its asks become pending (the durable ask stays); its idle
+                // waits and subscriptions end.
+                let gone: Vec<String> = self.asks.iter().filter(|(_, w)| w.conn == conn).map(|(k, _)| k.clone()).collect();
+                for k in gone {
+                    self.asks.remove(&k);
+                    self.live.ask_waiters.remove(&k);
+                    self.trace_event(json!({"event": "ask_pending", "request_id": k, "cause": "shim_gone"}));
+                }
+                self.idle.retain(|_, w| w.conn != conn);
+                self.live.idle_waiters = self.idle.keys().cloned().collect();
+                self.subs.retain(|s| s.conn != conn);
+                self.recount_live();
+                self.subs_dirty = true;
+                false
+            }
+            ToActor::ShimHello { conn, caller } => {
+                let res = identity::resolve(&self.state, &caller, None);
+                self.last_shim_seen = Instant::now();
+                let mut dirty = false;
+                if let Some(id) = res.session_id.as_deref() {
+                    let cmds = identity::ensure_agent(&self.state, &caller, id, &res, now_ms());
+                    dirty = !cmds.is_empty() && self.commit(&cmds).is_ok();
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.caller = Some(*caller);
+                    c.session = res.session_id.clone();
+                }
+                self.trace_identity(conn, &res);
+                self.recount_live();
+                self.subs_dirty = true;
+                dirty
+            }
+            ToActor::ClientInfo { conn, name } => {
+                if let Some(c) = self.conns.get_mut(&conn).and_then(|c| c.caller.as_mut()) {
+                    c.client_name = Some(name);
+                }
+                false
+            }
+            ToActor::Tool { conn, wire_id, name, args, meta, requested_scope, reply } => {
+                self.tool(conn, wire_id, name, args, meta, requested_scope, reply, pending)
+            }
+            ToActor::Cancel { conn, wire_id } => {
+                let key = self
+                    .asks
+                    .iter()
+                    .find(|(_, w)| w.conn == conn && w.wire_id == wire_id)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = key {
+                    self.finish_ask_unanswered(&k, "cancelled", pending);
+                }
+                false
+            }
+            ToActor::Hook { call, seat, scope, reply } => {
+                let (answer, dirty) = self.hook(*call, seat, scope);
+                pending.push((reply, answer));
+                dirty
+            }
+            ToActor::IdleWait { conn, wait, reply } => {
+                self.idle_wait(conn, wait, reply, pending);
+                false
+            }
+            ToActor::Ctl { conn, wire_id, ctl, requested_scope, out, reply } => {
+                self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending)
+            }
+            ToActor::Tick => {
+                self.tick(pending);
+                false
+            }
+        }
+    }
+
+    /// Journals `cmds` as one record and applies them. On error nothing
+    /// changed.
+    fn commit(&mut self, cmds: &[Command]) -> std::io::Result<()> {
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        let payload = serde_json::to_vec(cmds).map_err(std::io::Error::other)?;
+        if let Err(e) = self.journal.append(&payload) {
+            tracing::error!(error = %e, "journal append failed; request refused, state unchanged");
+            return Err(e);
+        }
+        let mut events = Vec::new();
+        for c in cmds {
+            state::apply(&mut self.state, c, &mut events);
+        }
+        self.on_events(&events);
+        Ok(())
+    }
+
+    fn on_events(&mut self, events: &[Event]) {
+        if !events.is_empty() {
+            self.subs_dirty = true;
+        }
+    }
+
+    fn ctx_parts(&self) -> (u64, Option<String>) {
+        (now_ms(), self.home.clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tool(
+        &mut self,
+        conn: u64,
+        wire_id: u64,
+        name: String,
+        args: Value,
+        meta: Option<Value>,
+        requested_scope: Option<Scope>,
+        reply: oneshot::Sender<Reply>,
+        pending: &mut Pending,
+    ) -> bool {
+        let Some(mut caller) = self.conns.get(&conn).and_then(|c| c.caller.clone()) else {
+            pending.push((reply, Reply::error(error_code::NOT_A_SHIM, "tool calls need a shim hello first")));
+            return false;
+        };
+        caller.requested_scope = requested_scope;
+        let (now, home) = self.ctx_parts();
+        let mut new_id = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let mut ctx = Ctx {
+            now_ms: now,
+            config: &self.config,
+            live: &self.live,
+            home: home.as_deref(),
+            new_id: &mut new_id,
+        };
+        let out = tools::call(&self.state, &caller, &name, &args, meta.as_ref(), &mut ctx);
+        self.last_shim_seen = Instant::now();
+        let dirty = !out.commands.is_empty();
+        if let Err(e) = self.commit(&out.commands) {
+            pending.push((
+                reply,
+                Reply::Ok {
+                    value: json!({
+                        "ok": false,
+                        "error": "storage",
+                        "message": format!("oxtail could not make this durable, so nothing changed: {e}"),
+                    }),
+                },
+            ));
+            return false;
+        }
+        // Which session this shim speaks for now (liveness), and a trace
+        // event when its identity resolution changed.
+        let res = identity::resolve(&self.state, &caller, meta.as_ref());
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.session != res.session_id {
+                c.session = res.session_id.clone();
+                self.recount_live();
+            }
+        }
+        self.trace_identity(conn, &res);
+        self.finish_outcome(out, Some((conn, wire_id)), &name, reply, pending);
+        dirty
+    }
+
+    /// Carries out the effects of a committed outcome: hand-off to a blocked
+    /// asker, wakes, the ask wait, and the reply.
+    fn finish_outcome(
+        &mut self,
+        mut out: Outcome,
+        origin: Option<(u64, u64)>,
+        tool: &str,
+        reply: oneshot::Sender<Reply>,
+        pending: &mut Pending,
+    ) {
+        if let Some(h) = out.handoff.take() {
+            if let Some(w) = self.asks.remove(&h.request_id) {
+                self.live.ask_waiters.remove(&h.request_id);
+                let msg = self.state.messages.get(&h.message_id).map(|m| tools::message_json(&self.state, m));
+                let mut v = w.base;
+                v["status"] = json!("answered");
+                v["reply"] = msg.unwrap_or(Value::Null);
+                v["elapsed_ms"] = json!(w.started.elapsed().as_millis() as u64);
+                self.trace_event(json!({"event": "ask_answered", "request_id": h.request_id, "elapsed_ms": v["elapsed_ms"]}));
+                pending.push((w.reply, Reply::Ok { value: v }));
+            }
+        }
+        let mut statuses = Vec::new();
+        for intent in std::mem::take(&mut out.wakes) {
+            let (status, reason) = self.wake(&intent, pending);
+            statuses.push((status, reason, intent.target.clone()));
+        }
+        if let Some((status, reason, target)) = statuses.first() {
+            out.set("wake_status", json!(status));
+            if let Some(r) = reason {
+                out.set("wake_reason", json!(r));
+            }
+            if out.wait.is_none() && !out.field("message_id").is_null() {
+                let (outlook, hint) = self.outlook(target, status);
+                out.set("delivery_outlook", json!(outlook));
+                out.set("hint", json!(hint));
+            }
+        } else if !out.field("message_id").is_null() && out.wait.is_none() {
+            let target = out.field("target")["client_session_id"].as_str().unwrap_or_default().to_string();
+            out.set("wake_status", json!("disabled"));
+            let (outlook, hint) = self.outlook(&target, "disabled");
+            out.set("delivery_outlook", json!(outlook));
+            out.set("hint", json!(hint));
+        }
+        match (out.wait.take(), origin, out.reply) {
+            (Some(w), Some((conn, wire_id)), Reply::Ok { value }) => {
+                self.live.ask_waiters.insert(w.request_id.clone());
+                self.trace_event(json!({"event": "ask_waiting", "request_id": w.request_id, "timeout_ms": w.timeout_ms, "tool": tool}));
+                self.asks.insert(
+                    w.request_id,
+                    AskWaiter {
+                        conn,
+                        wire_id,
+                        reply,
+                        base: value,
+                        deadline: Instant::now() + Duration::from_millis(w.timeout_ms),
+                        started: Instant::now(),
+                    },
+                );
+                self.subs_dirty = true;
+            }
+            (_, _, r) => pending.push((reply, r)),
+        }
+    }
+
+    fn outlook(&self, target: &str, wake_status: &str) -> (&'static str, &'static str) {
+        if matches!(wake_status, "fired" | "fired_unconfirmed") {
+            return ("waking", "The peer was idle and is being woken; it will see the message in its new turn.");
+        }
+        let act = self.live.activity.get(target);
+        let busy = act.is_some_and(|a| {
+            a.state == ActivityState::Busy && now_ms().saturating_sub(a.at_ms) < self.config.wake.busy_ttl_ms
+        });
+        if busy {
+            return ("mid_turn", "The peer is mid-turn; its hooks hand the message over at its next tool call or when the turn ends.");
+        }
+        let connected = self.live.shims.get(target).copied().unwrap_or(0) > 0;
+        match (act.map(|a| a.state), connected) {
+            (Some(ActivityState::Idle), _) => ("sits_unread", "The peer is idle, so a plain send sits unread until its next turn. Use wake: \"auto\" (or ask_peer) to wake it."),
+            (_, true) => ("sits_unread", "The peer's activity is unknown (no hooks seen); it sees the message at its next read_my_messages or tool call. Use wake: \"auto\" to wake it if idle."),
+            (_, false) => ("sits_unread", "The peer has no live connection; the message waits in its mailbox until it returns."),
+        }
+    }
+
+    /// Runs one wake intent through the funnel and carries it out. Returns
+    /// (`wake_status`, `wake_reason`).
+    fn wake(&mut self, intent: &WakeIntent, pending: &mut Pending) -> (&'static str, Option<&'static str>) {
+        let now = now_ms();
+        let already = intent.dedupe_key.as_ref().is_some_and(|k| self.state.wakes_fired.contains_key(k));
+        let gate = wake::gate(
+            intent,
+            self.live.activity.get(&intent.target),
+            &self.book,
+            already,
+            &self.config.wake,
+            now,
+        );
+        let status = match gate {
+            Err(s) => s,
+            Ok(()) => {
+                self.book.last_attempt.insert(intent.target.clone(), now);
+                let route = wake::choose(self.idle.contains_key(&intent.target), &self.config.wake);
+                let status = match route {
+                    Route::Rewake => self.rewake(&intent.target, pending),
+                    Route::Keys => self.keys(&intent.target),
+                };
+                if matches!(status, "fired" | "fired_unconfirmed") {
+                    self.book.last_fired.insert(intent.target.clone(), now);
+                    if let Some(k) = &intent.dedupe_key {
+                        let _ = self.commit(&[Command::RecordWake { key: k.clone(), at_ms: now }]);
+                    }
+                }
+                status
+            }
+        };
+        self.trace_event(json!({
+            "event": "wake",
+            "target": intent.target,
+            "mode": intent.mode,
+            "tool": intent.tool,
+            "wake_status": status,
+            "wake_reason": intent.reason,
+        }));
+        (status, intent.reason)
+    }
+
+    /// The rewake route: hand the target's mail to its armed idle-wait hook.
+    fn rewake(&mut self, target: &str, pending: &mut Pending) -> &'static str {
+        let Some(w) = self.idle.remove(target) else {
+            return "skipped_no_target";
+        };
+        self.live.idle_waiters.remove(target);
+        let queue: Vec<String> = self.state.mailboxes.get(target).map(|q| q.iter().cloned().collect()).unwrap_or_default();
+        let f = render::fit(&self.state, &queue, w.budget);
+        if f.ids.is_empty() {
+            // Nothing renderable: give the waiter back.
+            self.live.idle_waiters.insert(target.to_string());
+            self.idle.insert(target.to_string(), w);
+            return "skipped_no_target";
+        }
+        let cmd = Command::Drain { session_id: target.to_string(), message_ids: f.ids.clone(), via: "idle_wait".into(), at_ms: now_ms() };
+        if self.commit(&[cmd]).is_err() {
+            self.live.idle_waiters.insert(target.to_string());
+            self.idle.insert(target.to_string(), w);
+            return "skipped_no_target";
+        }
+        let answer = IdleWaitAnswer::Mail { deliver: f.text, delivered: f.ids.len(), remaining: f.remaining };
+        pending.push((w.reply, Reply::Ok { value: serde_json::to_value(answer).unwrap_or_default() }));
+        "fired"
+    }
+
+    /// The keys route: type into the pane the process tree says hosts the
+    /// target's seat. Only the pane lookup happens here (a few ms); typing,
+    /// with Codex's 500 ms pause before Enter, runs on its own thread.
+    fn keys(&mut self, target: &str) -> &'static str {
+        let Some(agent) = self.state.agents.get(target) else {
+            return "skipped_no_target";
+        };
+        let Some(seat) = agent.seat.clone() else {
+            return "skipped_no_target";
+        };
+        if !crate::procinfo::seat_alive(&seat) {
+            return "skipped_no_target";
+        }
+        let socket = agent.tmux_socket.as_deref().map(std::path::PathBuf::from);
+        let Some(pane) = crate::tmux::pane_for_seat(seat.pid, socket.as_deref()) else {
+            return "skipped_no_target";
+        };
+        let codex = agent.client_type == "codex";
+        let n = self.state.queued(target);
+        let text = format!(
+            "[oxtail] You have {n} new message{} from peer agents. Call read_my_messages (and my_open_work) to see {}.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        );
+        let delay = if codex { Duration::from_millis(500) } else { Duration::ZERO };
+        self.trace_event(json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}));
+        std::thread::spawn(move || {
+            if let Err(e) = crate::tmux::send_keys(&pane, &text, delay) {
+                tracing::warn!(error = %e, pane = %pane.id, "send-keys failed");
+            }
+        });
+        "fired_unconfirmed"
+    }
+
+    fn finish_ask_unanswered(&mut self, request_id: &str, cause: &str, pending: &mut Pending) {
+        let Some(w) = self.asks.remove(request_id) else { return };
+        self.live.ask_waiters.remove(request_id);
+        let mut v = w.base;
+        v["status"] = json!(if cause == "cancelled" { "cancelled" } else { "timed_out" });
+        v["pending"] = json!(true);
+        v["elapsed_ms"] = json!(w.started.elapsed().as_millis() as u64);
+        v["hint"] = json!(format!(
+            "No reply yet. The ask stays pending for {} s: when the peer replies, you will be woken (wake_reason: late_reply_to_pending). You can end your turn.",
+            self.config.pending_ask_ttl_ms / 1000
+        ));
+        self.trace_event(json!({"event": "ask_pending", "request_id": request_id, "cause": cause}));
+        pending.push((w.reply, Reply::Ok { value: v }));
+        self.subs_dirty = true;
+    }
+
+    /// Expires ask and idle waiters whose deadline passed.
+    fn expire(&mut self, pending: &mut Pending) -> bool {
+        let now = Instant::now();
+        let due: Vec<String> = self.asks.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| k.clone()).collect();
+        for k in due {
+            self.finish_ask_unanswered(&k, "timeout", pending);
+        }
+        let due: Vec<String> = self.idle.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| k.clone()).collect();
+        for k in due {
+            if let Some(w) = self.idle.remove(&k) {
+                pending.push((w.reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Timeout).unwrap_or_default() }));
+            }
+        }
+        self.live.idle_waiters = self.idle.keys().cloned().collect();
+        false
+    }
+
+    fn idle_wait(&mut self, conn: u64, wait: IdleWait, reply: oneshot::Sender<Reply>, pending: &mut Pending) {
+        let id = self.state.canonical_id(&wait.session_id).unwrap_or(&wait.session_id).to_string();
+        if self.state.agents.get(&id).is_some_and(|a| a.ended_ms.is_some()) {
+            pending.push((reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Ended).unwrap_or_default() }));
+            return;
+        }
+        // One armed waiter per session: a newer one retires the older.
+        if let Some(old) = self.idle.remove(&id) {
+            pending.push((old.reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Retired).unwrap_or_default() }));
+        }
+        self.idle.insert(
+            id.clone(),
+            IdleWaiter {
+                conn,
+                reply,
+                deadline: Instant::now() + Duration::from_millis(wait.timeout_ms.max(1)),
+                client_pid: wait.client_pid,
+                budget: wait.budget_chars,
+            },
+        );
+        self.live.idle_waiters.insert(id.clone());
+        self.trace_event(json!({"event": "idle_wait_armed", "session": id}));
+    }
+
+    fn end_idle_waiter(&mut self, session: &str, pending: &mut Pending) {
+        if let Some(w) = self.idle.remove(session) {
+            self.live.idle_waiters.remove(session);
+            pending.push((w.reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Ended).unwrap_or_default() }));
+        }
+    }
+
+    /// A hook event: bind the seat, mark activity, deliver mail.
+    fn hook(&mut self, call: HookCall, seat: Option<Seat>, scope: Option<Scope>) -> (Reply, bool) {
+        let Some(session) = call.payload.get("session_id").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string) else {
+            return (Reply::error(error_code::INVALID_PARAMS, "invalid argument `session_id`: the hook payload has no session_id"), false);
+        };
+        let now = now_ms();
+        let cwd = call.payload.get("cwd").and_then(Value::as_str).unwrap_or_default().to_string();
+        let caller = Caller {
+            seat: seat.clone(),
+            scope: scope.clone().unwrap_or_else(|| Scope {
+                project: format!("dir:{cwd}"),
+                project_root: cwd.clone(),
+                worktree: cwd.clone(),
+                branch: None,
+            }),
+            requested_scope: None,
+            cwd: cwd.clone(),
+            env: call.env.clone(),
+            client_name: Some(call.client.clone()),
+        };
+        let mut cmds = Vec::new();
+        let binding = seat.as_ref().and_then(|s| self.state.seats.get(&s.key()).cloned());
+        let explicit = binding.as_ref().is_some_and(|b| b.source.is_explicit());
+        let mut id = self.state.canonical_id(&session).unwrap_or(&session).to_string();
+        if call.event == HookEvent::SessionStart && !explicit {
+            let source = call.payload.get("source").and_then(Value::as_str).unwrap_or("startup");
+            let moving = matches!(source, "clear" | "resume" | "compact" | "fork");
+            let old = binding.as_ref().map(|b| self.state.canonical_id(&b.session_id).unwrap_or(&b.session_id).to_string());
+            let res = Resolution { session_id: Some(session.clone()), strategy: Some("hook"), diagnosis: Vec::new(), next_step: None };
+            let mut agent_cmds = identity::ensure_agent(&self.state, &caller, &session, &res, now);
+            if let (true, Some(old)) = (moving, old) {
+                if old != session && self.state.agents.contains_key(&old) {
+                    // Move the seat: the new session inherits the old one's
+                    // mail, ledger, work and name; the old id becomes an alias.
+                    let base = self.state.agents.get(&session).cloned().or_else(|| {
+                        agent_cmds.iter().find_map(|c| match c {
+                            Command::UpsertAgent { agent } => Some(agent.clone()),
+                            _ => None,
+                        })
+                    });
+                    if let Some(mut a) = base {
+                        a.previous_ids.push(old.clone());
+                        agent_cmds = vec![Command::UpsertAgent { agent: a }];
+                    }
+                }
+            }
+            cmds.extend(agent_cmds);
+            if let Some(s) = &seat {
+                if binding.as_ref().is_none_or(|b| b.session_id != session) {
+                    cmds.push(Command::BindSeat {
+                        seat: s.key(),
+                        binding: SeatBinding { session_id: session.clone(), source: BindingSource::Hook, at_ms: now },
+                    });
+                }
+            }
+            id = session.clone();
+        } else if !self.state.agents.contains_key(&id) {
+            let res = Resolution { session_id: Some(id.clone()), strategy: Some("hook"), diagnosis: Vec::new(), next_step: None };
+            cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
+            if let (Some(s), false) = (&seat, explicit) {
+                if binding.is_none() {
+                    cmds.push(Command::BindSeat {
+                        seat: s.key(),
+                        binding: SeatBinding { session_id: id.clone(), source: BindingSource::Hook, at_ms: now },
+                    });
+                }
+            }
+        } else if self.state.agents.get(&id).is_some_and(|a| a.ended_ms.is_some()) && call.event != HookEvent::SessionEnd {
+            let res = Resolution { session_id: Some(id.clone()), strategy: Some("hook"), diagnosis: Vec::new(), next_step: None };
+            cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
+        }
+        // Activity marks (ephemeral).
+        let tool = call.payload.get("tool_name").and_then(Value::as_str).map(str::to_string);
+        let tool_path = call
+            .payload
+            .pointer("/tool_input/file_path")
+            .or_else(|| call.payload.pointer("/tool_input/path"))
+            .or_else(|| call.payload.pointer("/tool_input/notebook_path"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let subagent = call.payload.get("agent_id").is_some();
+        match call.event {
+            HookEvent::UserPromptSubmit | HookEvent::SessionStart => {
+                let busy = call.event == HookEvent::UserPromptSubmit;
+                let prev_tool = self.live.activity.get(&id).and_then(|a| a.tool.clone());
+                self.live.activity.insert(id.clone(), Activity { state: if busy { ActivityState::Busy } else { ActivityState::Idle }, at_ms: now, tool: if busy { None } else { prev_tool }, tool_path: None });
+            }
+            HookEvent::PreToolUse | HookEvent::PostToolUse => {
+                let (t, p) = if call.event == HookEvent::PreToolUse && !subagent {
+                    (tool, tool_path)
+                } else {
+                    let prev = self.live.activity.get(&id);
+                    (prev.and_then(|a| a.tool.clone()).or(tool), prev.and_then(|a| a.tool_path.clone()))
+                };
+                self.live.activity.insert(id.clone(), Activity { state: ActivityState::Busy, at_ms: now, tool: t, tool_path: p });
+            }
+            HookEvent::Stop => {
+                let prev = self.live.activity.get(&id).cloned();
+                self.live.activity.insert(id.clone(), Activity { state: ActivityState::Idle, at_ms: now, tool: prev.as_ref().and_then(|a| a.tool.clone()), tool_path: prev.and_then(|a| a.tool_path) });
+            }
+            HookEvent::SessionEnd => {
+                cmds.push(Command::EndSession { session_id: id.clone(), at_ms: now });
+                self.live.activity.remove(&id);
+            }
+        }
+        self.subs_dirty = true;
+        // Deliver.
+        let mut answer = HookAnswer::default();
+        if let Some(budget) = call.deliver_budget_chars {
+            let queue: Vec<String> = self.state.mailboxes.get(&id).map(|q| q.iter().cloned().collect()).unwrap_or_default();
+            let f = render::fit(&self.state, &queue, budget);
+            answer.remaining = f.remaining;
+            if !f.ids.is_empty() {
+                let via = match call.event {
+                    HookEvent::PreToolUse => "pre_tool_use",
+                    HookEvent::Stop => "stop",
+                    HookEvent::UserPromptSubmit => "user_prompt_submit",
+                    HookEvent::SessionStart => "session_start",
+                    HookEvent::PostToolUse => "post_tool_use",
+                    HookEvent::SessionEnd => "session_end",
+                };
+                cmds.push(Command::Drain { session_id: id.clone(), message_ids: f.ids.clone(), via: via.into(), at_ms: now });
+                answer.delivered = f.ids.len();
+                answer.deliver = Some(f.text);
+            }
+        }
+        let dirty = !cmds.is_empty();
+        if let Err(e) = self.commit(&cmds) {
+            return (Reply::error(error_code::STORAGE, format!("could not journal the hook event: {e}")), false);
+        }
+        (Reply::Ok { value: serde_json::to_value(answer).unwrap_or_default() }, dirty)
+    }
+
+    fn recount_live(&mut self) {
+        let mut shims: HashMap<String, usize> = HashMap::new();
+        for c in self.conns.values() {
+            if let Some(s) = &c.session {
+                *shims.entry(s.clone()).or_default() += 1;
+            }
+        }
+        self.live.shims = shims;
+    }
+
+    fn shim_count(&self) -> usize {
+        self.conns.values().filter(|c| c.role == Role::Shim).count()
+    }
+
+    fn tick(&mut self, pending: &mut Pending) {
+        let now = Instant::now();
+        if self.shim_count() > 0 || !self.idle.is_empty() || !self.subs.is_empty() {
+            self.last_shim_seen = now;
+        }
+        if let Some(idle) = self.config.idle_exit {
+            if now.duration_since(self.last_shim_seen) >= idle {
+                tracing::info!(idle_s = idle.as_secs(), "no shim connected; idle exit");
+                if let Err(e) = self.snapshot() {
+                    tracing::error!(error = %e, "snapshot before idle exit failed");
+                }
+                self.exit_after_batch = Some(0);
+                return;
+            }
+        }
+        // Idle waiters whose client died end.
+        let dead: Vec<String> = self
+            .idle
+            .iter()
+            .filter(|(_, w)| w.client_pid.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in dead {
+            self.end_idle_waiter(&k, pending);
+        }
+        if now.duration_since(self.last_seat_check) >= Duration::from_secs(5) {
+            self.last_seat_check = now;
+            let mut alive = HashMap::new();
+            for a in self.state.agents.values() {
+                if let Some(seat) = &a.seat {
+                    if !self.live.shims.contains_key(&a.session_id) && a.ended_ms.is_none() {
+                        alive.insert(seat.key(), crate::procinfo::seat_alive(seat));
+                    }
+                }
+            }
+            if alive != self.live.seat_alive {
+                self.subs_dirty = true;
+            }
+            self.live.seat_alive = alive;
+            self.refresh_panes();
+        }
+        if now.duration_since(self.last_retention) >= Duration::from_secs(60) {
+            self.last_retention = now;
+            self.retention();
+        }
+    }
+
+    /// Which tmux pane hosts each live seat, and which other panes exist
+    /// (for the cockpit): one `list-panes` per known tmux server.
+    fn refresh_panes(&mut self) {
+        let mut sockets: Vec<Option<std::path::PathBuf>> = vec![None];
+        for a in self.state.agents.values() {
+            if let Some(s) = &a.tmux_socket {
+                let p = Some(std::path::PathBuf::from(s));
+                if !sockets.contains(&p) {
+                    sockets.push(p);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        for s in &sockets {
+            if let Ok(p) = crate::tmux::list_panes(s.as_deref()) {
+                all.extend(p);
+            }
+        }
+        let mut panes = HashMap::new();
+        for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
+            if let Some(seat) = &a.seat {
+                if let Some(p) = crate::tmux::match_seat(seat.pid, &all) {
+                    panes.insert(seat.key(), p.clone());
+                }
+            }
+        }
+        let per_wt = self.config.scope_worktree;
+        let mut cache: HashMap<String, Option<String>> = HashMap::new();
+        let others: Vec<(crate::tmux::Pane, Option<String>)> = all
+            .into_iter()
+            .filter(|p| !panes.values().any(|q| q.id == p.id && q.socket == p.socket))
+            .map(|p| {
+                let proj = cache
+                    .entry(p.cwd.clone())
+                    .or_insert_with(|| crate::scope::scope_of(std::path::Path::new(&p.cwd), per_wt).ok().map(|s| s.project))
+                    .clone();
+                (p, proj)
+            })
+            .collect();
+        if panes != self.live.panes || others != self.live.other_panes {
+            self.subs_dirty = true;
+        }
+        self.live.panes = panes;
+        self.live.other_panes = others;
+    }
+
+    fn retention(&mut self) {
+        let now = now_ms();
+        let cutoff = now.saturating_sub(self.config.retention_ms);
+        let open: std::collections::HashSet<&String> = self
+            .state
+            .obligations
+            .values()
+            .filter(|o| o.state == state::ObligationState::Open)
+            .map(|o| &o.message_id)
+            .collect();
+        let expired: Vec<String> = self
+            .state
+            .messages
+            .values()
+            .filter(|m| m.enqueued_ms < cutoff && !open.contains(&m.message_id))
+            .filter(|m| !self.state.mailboxes.get(&m.to).is_some_and(|q| q.contains(&m.message_id)))
+            .map(|m| m.message_id.clone())
+            .collect();
+        let mut cmds = Vec::new();
+        if !expired.is_empty() {
+            cmds.push(Command::PruneMessages { message_ids: expired });
+        }
+        for a in self.state.asks.values() {
+            if a.expires_ms < now && !self.asks.contains_key(&a.request_id) {
+                cmds.push(Command::CloseAsk { request_id: a.request_id.clone(), reason: "expired".into() });
+            }
+        }
+        if self.state.wakes_fired.values().any(|t| *t < cutoff) {
+            cmds.push(Command::PruneWakes { before_ms: cutoff });
+        }
+        if !cmds.is_empty() && self.commit(&cmds).is_ok() {
+            let _ = self.journal.sync();
+        }
+    }
+
+    fn snapshot(&mut self) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
+        self.journal.snapshot(&bytes)?;
+        tracing::info!(bytes = bytes.len(), seq = self.journal.last_seq(), "snapshot written");
+        Ok(())
+    }
+
+    fn trace_identity(&mut self, conn: u64, res: &Resolution) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.traced == res.strategy && res.strategy.is_some() {
+            return;
+        }
+        c.traced = res.strategy;
+        let ev = json!({
+            "event": "identity",
+            "conn": conn,
+            "session_id": res.session_id,
+            "strategy": res.strategy,
+            "strategies": res.diagnosis,
+        });
+        self.trace_event(ev);
+    }
+
+    fn trace_event(&mut self, mut ev: Value) {
+        ev["at_ms"] = json!(now_ms());
+        if let Some(f) = self.trace_file.as_mut() {
+            let _ = writeln!(f, "{ev}");
+        }
+        self.trace.push_back(ev);
+        while self.trace.len() > TRACE_RING {
+            self.trace.pop_front();
+        }
+    }
+
+    // ---- cockpit ----------------------------------------------------------
+
+    fn project_of(scope: Option<&Scope>) -> Option<String> {
+        scope.map(|s| s.project.clone())
+    }
+
+    fn snapshot_for(&self, project: Option<&str>, project_root: Option<&str>, comms_limit: usize) -> StatusSnapshot {
+        crate::status::build(&self.state, &self.live, &self.config, project, project_root, comms_limit, now_ms())
+    }
+
+    fn push_subscriptions(&mut self) {
+        if !self.subs_dirty || self.subs.is_empty() {
+            if self.subs.is_empty() {
+                self.subs_dirty = false;
+            }
+            return;
+        }
+        if self.last_push.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last_push = Instant::now();
+        self.subs_dirty = false;
+        let mut keep = Vec::new();
+        for s in std::mem::take(&mut self.subs) {
+            let snap = self.snapshot_for(if s.all { None } else { s.project.as_deref() }, s.project_root.as_deref(), s.comms_limit);
+            let ev = StatusEvent::Snapshot { snapshot: Box::new(snap) };
+            let frame = ServerFrame::Event { id: s.wire_id, event: serde_json::to_value(ev).unwrap_or_default() };
+            if s.out.send(frame).is_ok() {
+                keep.push(s);
+            }
+        }
+        self.subs = keep;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ctl(
+        &mut self,
+        conn: u64,
+        wire_id: u64,
+        ctl: Ctl,
+        requested_scope: Option<Scope>,
+        out: mpsc::UnboundedSender<ServerFrame>,
+        reply: oneshot::Sender<Reply>,
+        pending: &mut Pending,
+    ) -> bool {
+        let ok = |value: Value| Reply::Ok { value };
+        let (answer, dirty) = match ctl {
+            Ctl::Ping => (ok(json!({"pong": true, "version": oxtail_proto::VERSION, "pid": std::process::id()})), false),
+            Ctl::Stats => {
+                let mut by_role: HashMap<&str, usize> = HashMap::new();
+                for c in self.conns.values() {
+                    let r = match c.role {
+                        Role::Shim => "shim",
+                        Role::Hook => "hook",
+                        Role::Ctl => "ctl",
+                        Role::Cockpit => "cockpit",
+                    };
+                    *by_role.entry(r).or_default() += 1;
+                }
+                (
+                    ok(json!({
+                        "pid": std::process::id(),
+                        "version": oxtail_proto::VERSION,
+                        "uptime_s": self.started.elapsed().as_secs(),
+                        "agents": self.state.agents.len(),
+                        "queued_messages": self.state.total_queued(),
+                        "retained_messages": self.state.messages.len(),
+                        "open_obligations": self.state.obligations.values().filter(|o| o.state == state::ObligationState::Open).count(),
+                        "pending_asks": self.state.asks.len(),
+                        "asks_in_flight": self.asks.len(),
+                        "idle_waiters": self.idle.len(),
+                        "journal_bytes": self.journal.disk_bytes(),
+                        "journal_last_seq": self.journal.last_seq(),
+                        "connections": self.conns.len(),
+                        "connections_by_role": by_role,
+                        "foreground": self.config.idle_exit.is_none(),
+                    })),
+                    false,
+                )
+            }
+            Ctl::Sessions => {
+                let rows: Vec<Value> = self
+                    .state
+                    .agents
+                    .values()
+                    .map(|a| {
+                        json!({
+                            "client_session_id": a.session_id,
+                            "client_type": a.client_type,
+                            "name": a.name,
+                            "purpose": a.purpose,
+                            "project_root": a.scope.project_root,
+                            "worktree": a.scope.worktree,
+                            "branch": a.scope.branch,
+                            "seat": a.seat,
+                            "connected_shims": self.live.shims.get(&a.session_id).copied().unwrap_or(0),
+                            "queued": self.state.queued(&a.session_id),
+                            "resolved_by": a.resolved_by,
+                            "ended": a.ended_ms.is_some(),
+                        })
+                    })
+                    .collect();
+                (ok(json!({"sessions": rows})), false)
+            }
+            Ctl::Inbox { session_id } => {
+                let id = self.state.canonical_id(&session_id).unwrap_or(&session_id).to_string();
+                let msgs: Vec<Value> = self
+                    .state
+                    .mailboxes
+                    .get(&id)
+                    .map(|q| q.iter().filter_map(|m| self.state.messages.get(m)).map(|m| tools::message_json(&self.state, m)).collect())
+                    .unwrap_or_default();
+                (ok(json!({"session_id": id, "queued": msgs})), false)
+            }
+            Ctl::Compact => match self.snapshot() {
+                Ok(()) => (ok(json!({"compacted": true, "journal_bytes": self.journal.disk_bytes()})), false),
+                Err(e) => (Reply::error(error_code::STORAGE, format!("snapshot failed: {e}")), false),
+            },
+            Ctl::Shutdown => {
+                let snap = self.snapshot();
+                self.exit_after_batch = Some(0);
+                match snap {
+                    Ok(()) => (ok(json!({"shutting_down": true})), false),
+                    Err(e) => (ok(json!({"shutting_down": true, "snapshot_error": e.to_string()})), false),
+                }
+            }
+            Ctl::Dump => (
+                ok(json!({"last_seq": self.journal.last_seq(), "state": serde_json::to_value(&self.state).unwrap_or(Value::Null)})),
+                false,
+            ),
+            Ctl::Mark { session_id, state } => {
+                let id = self.state.canonical_id(&session_id).unwrap_or(&session_id).to_string();
+                let s = match state.as_str() {
+                    "busy" => Some(ActivityState::Busy),
+                    "idle" => Some(ActivityState::Idle),
+                    _ => None,
+                };
+                match s {
+                    None => (Reply::error(error_code::INVALID_PARAMS, "invalid argument `state`: must be busy or idle"), false),
+                    Some(s) => {
+                        let prev = self.live.activity.get(&id).cloned();
+                        self.live.activity.insert(id.clone(), Activity { state: s, at_ms: now_ms(), tool: prev.as_ref().and_then(|a| a.tool.clone()), tool_path: prev.and_then(|a| a.tool_path) });
+                        self.subs_dirty = true;
+                        (ok(json!({"ok": true, "session_id": id, "state": state})), false)
+                    }
+                }
+            }
+            Ctl::Diagnose => (ok(self.diagnose()), false),
+            Ctl::Status { project_root, all, comms_limit } => {
+                if !all && requested_scope.is_none() {
+                    let msg = match project_root {
+                        Some(r) => format!("invalid argument `project_root`: `{r}` is not a directory oxtail can read"),
+                        None => "invalid argument `project_root`: give a directory, or all: true".to_string(),
+                    };
+                    (Reply::error(error_code::INVALID_PARAMS, msg), false)
+                } else {
+                    let project = if all { None } else { Self::project_of(requested_scope.as_ref()) };
+                    let root = requested_scope.as_ref().map(|s| s.project_root.clone());
+                    let snap = self.snapshot_for(project.as_deref(), root.as_deref(), comms_limit);
+                    (ok(serde_json::to_value(snap).unwrap_or_default()), false)
+                }
+            }
+            Ctl::Subscribe { project_root, all, comms_limit } => {
+                if !all && requested_scope.is_none() {
+                    let msg = match project_root {
+                        Some(r) => format!("invalid argument `project_root`: `{r}` is not a directory oxtail can read"),
+                        None => "invalid argument `project_root`: give a directory, or all: true".to_string(),
+                    };
+                    (Reply::error(error_code::INVALID_PARAMS, msg), false)
+                } else {
+                    let project = if all { None } else { Self::project_of(requested_scope.as_ref()) };
+                    let root = requested_scope.as_ref().map(|s| s.project_root.clone());
+                    let snap = self.snapshot_for(project.as_deref(), root.as_deref(), comms_limit);
+                    let ev = StatusEvent::Snapshot { snapshot: Box::new(snap) };
+                    let _ = out.send(ServerFrame::Event { id: wire_id, event: serde_json::to_value(ev).unwrap_or_default() });
+                    self.subs.push(Subscriber { conn, wire_id, out, project, project_root: root, all, comms_limit, reply: Some(reply) });
+                    return false;
+                }
+            }
+            Ctl::Nudge { target, .. } => {
+                let project = Self::project_of(requested_scope.as_ref());
+                match self.resolve_ctl_target(project.as_deref(), &target) {
+                    Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
+                    Ok(id) => {
+                        let intent = WakeIntent { target: id.clone(), mode: Mode::Explicit, reason: None, dedupe_key: None, suppressed: false, tool: "nudge".into() };
+                        let (status, _) = self.wake(&intent, pending);
+                        let a = st::ActionAnswer {
+                            ok: true,
+                            target: Some(id.clone()),
+                            target_name: self.state.agents.get(&id).and_then(|a| a.name.clone()),
+                            wake_status: Some(status.to_string()),
+                            ..Default::default()
+                        };
+                        (ok(serde_json::to_value(a).unwrap_or_default()), true)
+                    }
+                }
+            }
+            Ctl::OperatorMessage { target, body, .. } => {
+                let project = Self::project_of(requested_scope.as_ref());
+                match self.resolve_ctl_target(project.as_deref(), &target) {
+                    Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
+                    Ok(id) if body.len() > tools::BODY_MAX_BYTES || body.trim().is_empty() => {
+                        let a = st::ActionAnswer {
+                            ok: false,
+                            target: Some(id),
+                            error: Some(if body.trim().is_empty() { "empty-body" } else { "body-too-large" }.into()),
+                            message: Some(format!("the body is {} bytes; it must be 1-{} bytes", body.len(), tools::BODY_MAX_BYTES)),
+                            ..Default::default()
+                        };
+                        (ok(serde_json::to_value(a).unwrap_or_default()), false)
+                    }
+                    Ok(id) => {
+                        let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+                        let project = self.state.agents.get(&id).map(|a| a.scope.project.clone()).unwrap_or_default();
+                        let m = Message {
+                            message_id: message_id.clone(),
+                            from: "operator".into(),
+                            from_name: Some("operator".into()),
+                            to: id.clone(),
+                            body,
+                            enqueued_ms: now_ms(),
+                            request_id: None,
+                            reply_to: None,
+                            source_message_id: None,
+                            action_required: false,
+                            origin: Origin::Operator,
+                            project,
+                            closes: None,
+                        };
+                        match self.commit(&[Command::Enqueue { message: m }]) {
+                            Err(e) => (Reply::error(error_code::STORAGE, format!("nothing changed: {e}")), false),
+                            Ok(()) => {
+                                let intent = WakeIntent { target: id.clone(), mode: Mode::Explicit, reason: None, dedupe_key: None, suppressed: false, tool: "operator_message".into() };
+                                let (status, _) = self.wake(&intent, pending);
+                                let a = st::ActionAnswer {
+                                    ok: true,
+                                    target: Some(id.clone()),
+                                    target_name: self.state.agents.get(&id).and_then(|a| a.name.clone()),
+                                    wake_status: Some(status.to_string()),
+                                    message_id: Some(message_id),
+                                    ..Default::default()
+                                };
+                                (ok(serde_json::to_value(a).unwrap_or_default()), true)
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        pending.push((reply, answer));
+        dirty
+    }
+
+    fn resolve_ctl_target(&self, project: Option<&str>, target: &str) -> Result<String, st::ActionAnswer> {
+        let err = |code: &str, msg: String| st::ActionAnswer { ok: false, error: Some(code.into()), message: Some(msg), ..Default::default() };
+        if let Some(id) = self.state.canonical_id(target) {
+            return Ok(id.to_string());
+        }
+        let Some(project) = project else {
+            return Err(err("unknown-target", format!("no agent with id `{target}`; give project_root to resolve names")));
+        };
+        match tools::resolve_target(&self.state, project, target) {
+            Ok(id) => Ok(id),
+            Err(o) => Err(err(
+                o.field("error").as_str().unwrap_or("unknown-target"),
+                o.field("message").as_str().unwrap_or_default().to_string(),
+            )),
+        }
+    }
+
+    fn diagnose(&self) -> Value {
+        let mut by_status: HashMap<String, u64> = HashMap::new();
+        let mut by_tool: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        let mut identity: HashMap<String, u64> = HashMap::new();
+        for ev in &self.trace {
+            match ev["event"].as_str() {
+                Some("wake") => {
+                    let s = ev["wake_status"].as_str().unwrap_or("?").to_string();
+                    let t = ev["tool"].as_str().unwrap_or("?").to_string();
+                    *by_status.entry(s.clone()).or_default() += 1;
+                    *by_tool.entry(t).or_default().entry(s).or_default() += 1;
+                }
+                Some("identity") => {
+                    *identity.entry(ev["strategy"].as_str().unwrap_or("unresolved").to_string()).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        let recent: Vec<&Value> = self.trace.iter().rev().take(20).collect();
+        json!({
+            "wakes_by_status": by_status,
+            "wakes_by_tool": by_tool,
+            "identity_by_strategy": identity,
+            "events_kept": self.trace.len(),
+            "recent": recent,
+            "trace_file": std::env::var("MCP_TRACE_FILE").ok(),
+        })
+    }
+}

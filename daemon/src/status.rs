@@ -1,0 +1,196 @@
+//! Builds the cockpit's [`StatusSnapshot`] (schema in
+//! `oxtail_proto::status`, documented in docs/status-schema.md) from the
+//! durable state and the ephemeral facts. Pure: the clock and the tmux pane
+//! cache are inputs. Read-only: never drains a mailbox.
+
+use crate::config::Config;
+use crate::state::{Agent, Message, ObligationState, Origin, State};
+use crate::tools::Live;
+use crate::wake::ActivityState;
+use oxtail_proto::status::{
+    self as st, AgentRow, Awaiting, CommsEntry, CommsKind, Liveness, LivenessState, PaneRow,
+    StateCard, StatusSnapshot, TmuxLocation, ToolBadge, WaitEdge, WaitKind, STATUS_SCHEMA_VERSION,
+};
+
+fn location(p: &crate::tmux::Pane) -> TmuxLocation {
+    TmuxLocation {
+        socket: p.socket.as_ref().map(|s| s.display().to_string()),
+        pane_id: p.id.clone(),
+        session_name: p.session.clone(),
+        window_index: p.window.parse().unwrap_or(0),
+        window_name: (!p.window_name.is_empty()).then(|| p.window_name.clone()),
+    }
+}
+
+fn liveness(a: &Agent, live: &Live, config: &Config, now: u64) -> Liveness {
+    if let Some(t) = a.ended_ms {
+        return Liveness { state: LivenessState::Ended, since_ms: Some(t) };
+    }
+    let act = live.activity.get(&a.session_id);
+    let shims = live.shims.get(&a.session_id).copied().unwrap_or(0);
+    let seat_alive = a.seat.as_ref().and_then(|s| live.seat_alive.get(&s.key())).copied();
+    let alive = shims > 0 || seat_alive == Some(true) || (seat_alive.is_none() && act.is_some());
+    let since = act.map(|x| x.at_ms);
+    if !alive {
+        return Liveness {
+            state: if seat_alive == Some(false) { LivenessState::Dead } else { LivenessState::Unknown },
+            since_ms: since,
+        };
+    }
+    let active = act.is_some_and(|x| x.state == ActivityState::Busy && now.saturating_sub(x.at_ms) < config.wake.busy_ttl_ms);
+    Liveness {
+        state: if active { LivenessState::Live } else { LivenessState::Idle },
+        since_ms: since,
+    }
+}
+
+fn name_of(state: &State, id: &str) -> Option<String> {
+    state.agents.get(id).and_then(|a| a.name.clone())
+}
+
+fn comms_kind(state: &State, m: &Message) -> CommsKind {
+    if m.origin == Origin::Operator {
+        return CommsKind::Operator;
+    }
+    match m.closes {
+        Some(ObligationState::Done) => return CommsKind::Done,
+        Some(ObligationState::Blocked) => return CommsKind::Blocked,
+        _ => {}
+    }
+    if m.request_id.is_some() {
+        return CommsKind::Ask;
+    }
+    if m.reply_to.is_some() {
+        return CommsKind::Reply;
+    }
+    if m.action_required || state.obligations.contains_key(&m.message_id) {
+        return CommsKind::Delegation;
+    }
+    CommsKind::Message
+}
+
+fn obligation(s: ObligationState) -> st::ObligationState {
+    match s {
+        ObligationState::Open => st::ObligationState::Open,
+        ObligationState::Done => st::ObligationState::Done,
+        ObligationState::Blocked => st::ObligationState::Blocked,
+    }
+}
+
+fn preview(body: &str) -> String {
+    body.chars().take(200).collect()
+}
+
+/// The snapshot of `project` (a project key), or of every project when
+/// `None`; `comms_limit` newest comms entries.
+pub fn build(
+    state: &State,
+    live: &Live,
+    config: &Config,
+    project: Option<&str>,
+    project_root: Option<&str>,
+    comms_limit: usize,
+    now: u64,
+) -> StatusSnapshot {
+    let in_scope = |p: &str| project.is_none_or(|want| want == p);
+    let mut agents: Vec<AgentRow> = state
+        .agents
+        .values()
+        .filter(|a| in_scope(&a.scope.project))
+        .map(|a| {
+            let act = live.activity.get(&a.session_id);
+            let pane = a.seat.as_ref().and_then(|s| live.panes.get(&s.key()));
+            let awaiting = state.asks_by(&a.session_id).first().map(|k| Awaiting {
+                request_id: k.request_id.clone(),
+                target: k.to.clone(),
+                target_name: name_of(state, &k.to),
+                since_ms: k.created_ms,
+                kind: if live.ask_waiters.contains(&k.request_id) { WaitKind::InFlight } else { WaitKind::Pending },
+            });
+            AgentRow {
+                client_session_id: a.session_id.clone(),
+                name: a.name.clone().or_else(|| pane.map(|p| p.session.clone())),
+                client_type: a.client_type.clone(),
+                project_root: a.scope.project_root.clone(),
+                liveness: liveness(a, live, config, now),
+                activity: st::Activity {
+                    state: match act.map(|x| x.state) {
+                        Some(ActivityState::Busy) => st::ActivityState::Busy,
+                        Some(ActivityState::Idle) => st::ActivityState::Idle,
+                        None => st::ActivityState::Unknown,
+                    },
+                    since_ms: act.map(|x| x.at_ms),
+                },
+                current_tool: act.and_then(|x| {
+                    x.tool.as_ref().map(|t| ToolBadge { tool: t.clone(), file_path: x.tool_path.clone(), since_ms: x.at_ms })
+                }),
+                purpose: a.purpose.as_ref().map(|p| StateCard { purpose: p.clone(), set_at_ms: a.purpose_at_ms }),
+                unread: state.queued(&a.session_id) as u64,
+                open_obligations: state.open_work(&a.session_id).len() as u64,
+                awaiting,
+                worktree: Some(a.scope.worktree.clone()),
+                branch: a.scope.branch.clone(),
+                tmux: pane.map(location),
+            }
+        })
+        .collect();
+    agents.sort_by(|a, b| (a.name.as_deref().unwrap_or("\u{10FFFF}"), &a.client_session_id).cmp(&(b.name.as_deref().unwrap_or("\u{10FFFF}"), &b.client_session_id)));
+    let agent_panes: std::collections::HashSet<&str> = agents.iter().filter_map(|a| a.tmux.as_ref().map(|t| t.pane_id.as_str())).collect();
+    let panes: Vec<PaneRow> = live
+        .other_panes
+        .iter()
+        .filter(|(p, proj)| !agent_panes.contains(p.id.as_str()) && proj.as_deref().is_some_and(|x| project.is_none_or(|want| want == x)))
+        .map(|(p, _)| PaneRow { tmux: location(p), command: p.command.clone(), cwd: p.cwd.clone() })
+        .collect();
+    let mut waits: Vec<WaitEdge> = state
+        .asks
+        .values()
+        .filter(|k| state.agents.get(&k.from).is_some_and(|a| in_scope(&a.scope.project)))
+        .map(|k| WaitEdge {
+            from: k.from.clone(),
+            from_name: name_of(state, &k.from),
+            to: k.to.clone(),
+            to_name: name_of(state, &k.to),
+            request_id: k.request_id.clone(),
+            since_ms: k.created_ms,
+            kind: if live.ask_waiters.contains(&k.request_id) { WaitKind::InFlight } else { WaitKind::Pending },
+        })
+        .collect();
+    waits.sort_by(|a, b| (a.since_ms, &a.request_id).cmp(&(b.since_ms, &b.request_id)));
+    let scoped: Vec<&Message> = state
+        .comms
+        .iter()
+        .filter_map(|id| state.messages.get(id))
+        .filter(|m| in_scope(&m.project))
+        .collect();
+    let total = scoped.len();
+    let comms: Vec<CommsEntry> = scoped
+        .iter()
+        .skip(total.saturating_sub(comms_limit))
+        .map(|m| CommsEntry {
+            at_ms: m.enqueued_ms,
+            message_id: m.message_id.clone(),
+            from: m.from.clone(),
+            from_name: m.from_name.clone().or_else(|| name_of(state, &m.from)),
+            to: m.to.clone(),
+            to_name: name_of(state, &m.to),
+            kind: comms_kind(state, m),
+            body_preview: preview(&m.body),
+            body_bytes: m.body.len() as u64,
+            request_id: m.request_id.clone(),
+            reply_to: m.reply_to.clone(),
+            obligation: state.obligations.get(&m.message_id).map(|o| obligation(o.state)),
+            delivered: !state.mailboxes.get(&m.to).is_some_and(|q| q.contains(&m.message_id)),
+        })
+        .collect();
+    StatusSnapshot {
+        schema_version: STATUS_SCHEMA_VERSION,
+        generated_at_ms: now,
+        project_root: project.and(project_root.map(str::to_string)),
+        agents,
+        panes,
+        waits,
+        comms,
+        comms_total: total as u64,
+    }
+}

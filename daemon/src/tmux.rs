@@ -1,0 +1,184 @@
+//! tmux at the edge: find the pane that the live process tree says hosts a
+//! seat, and type into it.
+//!
+//! Keystrokes only ever go to a pane whose `pane_pid` is the seat process or
+//! one of its ancestors — never to a pane id an agent reported about itself —
+//! and pane ids are shape-checked (`%N`) before use.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// One tmux pane.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pane {
+    /// `%N`.
+    pub id: String,
+    /// The pane's process (usually a shell, or the client itself).
+    pub pid: u32,
+    /// The tmux session name.
+    pub session: String,
+    /// The window index.
+    pub window: String,
+    /// The tmux server socket this pane lives on.
+    pub socket: Option<PathBuf>,
+    /// The window name.
+    pub window_name: String,
+    /// `pane_current_command`.
+    pub command: String,
+    /// `pane_current_path`.
+    pub cwd: String,
+}
+
+/// True for a pane id of the shape `%N`.
+pub fn valid_pane_id(id: &str) -> bool {
+    id.len() > 1 && id.starts_with('%') && id[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The server socket from a `TMUX` environment value
+/// (`/tmp/tmux-1000/default,1234,0`).
+pub fn socket_from_env(tmux: &str) -> Option<PathBuf> {
+    let path = tmux.split(',').next()?;
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+fn tmux(socket: Option<&Path>) -> Command {
+    let mut c = Command::new("tmux");
+    if let Some(s) = socket {
+        c.arg("-S").arg(s);
+    }
+    c
+}
+
+/// Every pane of the server at `socket` (the default server when `None`).
+///
+/// # Errors
+/// When tmux is not installed or no server runs there.
+pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
+    let out = tmux(socket)
+        .args([
+            "list-panes",
+            "-a",
+            "-F",
+            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}",
+        ])
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let id = f.next()?.to_string();
+            let pid = f.next()?.parse().ok()?;
+            Some(Pane {
+                id,
+                pid,
+                session: f.next()?.to_string(),
+                window: f.next()?.to_string(),
+                socket: socket.map(Path::to_path_buf),
+                window_name: f.next().unwrap_or_default().to_string(),
+                command: f.next().unwrap_or_default().to_string(),
+                cwd: f.next().unwrap_or_default().to_string(),
+            })
+        })
+        .filter(|p| valid_pane_id(&p.id))
+        .collect())
+}
+
+/// `pid` and its ancestors, nearest first (Linux: from /proc).
+pub fn ancestry(pid: u32) -> Vec<u32> {
+    let mut chain = vec![pid];
+    let mut cur = pid;
+    for _ in 0..64 {
+        match parent_of(cur) {
+            Some(p) if p > 1 && !chain.contains(&p) => {
+                chain.push(p);
+                cur = p;
+            }
+            _ => break,
+        }
+    }
+    chain
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 4, after the parenthesised command name (which may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The pane hosting `seat_pid`: the pane whose process is the seat or its
+/// nearest ancestor. Searches the server at `socket`, then the default one.
+pub fn pane_for_seat(seat_pid: u32, socket: Option<&Path>) -> Option<Pane> {
+    let mut servers: Vec<Option<&Path>> = vec![socket];
+    if socket.is_some() {
+        servers.push(None);
+    }
+    for s in servers {
+        let Ok(panes) = list_panes(s) else { continue };
+        if let Some(p) = match_seat(seat_pid, &panes) {
+            return Some(p.clone());
+        }
+    }
+    None
+}
+
+/// The pane among `panes` whose process is `seat_pid` or its nearest
+/// ancestor (a pane running the client beats the pane of an outer shell).
+pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
+    ancestry(seat_pid)
+        .iter()
+        .find_map(|pid| panes.iter().find(|p| p.pid == *pid))
+}
+
+/// Types `text` into `pane` and presses Enter. Codex's composer turns an
+/// Enter within ~120 ms of a typed burst into a newline (Codex 0.169), so for
+/// Codex the Enter follows after `enter_delay`.
+///
+/// # Errors
+/// When the pane id is malformed or tmux fails.
+pub fn send_keys(pane: &Pane, text: &str, enter_delay: Duration) -> io::Result<()> {
+    if !valid_pane_id(&pane.id) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refusing malformed pane id {:?}", pane.id)));
+    }
+    let run = |args: &[&str]| -> io::Result<()> {
+        let st = tmux(pane.socket.as_deref()).args(args).status()?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("tmux {args:?} failed")))
+        }
+    };
+    run(&["send-keys", "-t", &pane.id, "-l", text])?;
+    if !enter_delay.is_zero() {
+        std::thread::sleep(enter_delay);
+    }
+    run(&["send-keys", "-t", &pane.id, "Enter"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pane_ids_are_shape_checked() {
+        assert!(valid_pane_id("%0"));
+        assert!(valid_pane_id("%123"));
+        for bad in ["", "%", "0", "%1;rm", "%1 ", "$1", "%-1", "@2"] {
+            assert!(!valid_pane_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn socket_parsing_and_ancestry() {
+        assert_eq!(socket_from_env("/tmp/tmux-0/default,1234,0"), Some(PathBuf::from("/tmp/tmux-0/default")));
+        assert_eq!(socket_from_env(""), None);
+        let chain = ancestry(std::process::id());
+        assert_eq!(chain[0], std::process::id());
+        assert_eq!(chain.get(1).copied(), Some(std::os::unix::process::parent_id()));
+    }
+}

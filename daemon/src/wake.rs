@@ -1,0 +1,297 @@
+//! The wake engine's decision funnel (SPEC §5), pure.
+//!
+//! Every wake — an explicit `wake: "auto"`, an ask, a reply to a requester,
+//! a late reply to a pending ask, a cockpit nudge — goes through [`gate`] in
+//! this order: kill switches → one wake per `(session, reply_to)` → busy
+//! gating → the strict reply rule → debounce → per-target rate limit. What
+//! passes is then carried out by a strategy chosen in [`choose`]: `rewake`
+//! (an armed Claude Code `idle-wait` hook takes the mail), else `keys`
+//! (tmux send-keys into the process-tree-verified pane), else
+//! `skipped_no_target`.
+
+use crate::config::env_u64;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Wake tunables from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakeConfig {
+    /// `OXTAIL_AUTOWAKE=off`: replies never wake their requester.
+    pub autowake_off: bool,
+    /// `OXTAIL_ASK_PEER_WAKE_STRATEGY`: `auto` (rewake, then keys), `legacy`
+    /// (keys only), `off` (no wakes at all).
+    pub strategy: Strategy,
+    /// `OXTAIL_ACTIVITY_BUSY_TTL_MS` (600 000): a busy mark older than this
+    /// is stale and the agent may be woken.
+    pub busy_ttl_ms: u64,
+    /// `OXTAIL_AUTOWAKE_FRESH_IDLE_MS` (300 000): a reply wakes a requester
+    /// only if it went idle less than this long ago.
+    pub fresh_idle_ms: u64,
+    /// `OXTAIL_AUTOWAKE_MIN_INTERVAL_MS` (4 000): fired wakes per target are
+    /// at least this far apart.
+    pub min_interval_ms: u64,
+    /// `OXTAIL_WAKE_DEBOUNCE_MS` (1 000): attempts closer than this to the
+    /// previous attempt on the same target are coalesced.
+    pub debounce_ms: u64,
+}
+
+/// Wake routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Prefer the Claude Code rewake hook, fall back to keys.
+    Auto,
+    /// Keys only.
+    Legacy,
+    /// Never wake.
+    Off,
+}
+
+impl Default for WakeConfig {
+    fn default() -> Self {
+        WakeConfig {
+            autowake_off: false,
+            strategy: Strategy::Auto,
+            busy_ttl_ms: 600_000,
+            fresh_idle_ms: 300_000,
+            min_interval_ms: 4_000,
+            debounce_ms: 1_000,
+        }
+    }
+}
+
+impl WakeConfig {
+    /// Reads the environment; invalid values log a warning and keep the
+    /// default.
+    pub fn from_env() -> WakeConfig {
+        let d = WakeConfig::default();
+        let strategy = match std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY").ok().as_deref() {
+            None | Some("") | Some("auto") => Strategy::Auto,
+            Some("legacy") => Strategy::Legacy,
+            Some("off") => Strategy::Off,
+            Some(other) => {
+                tracing::warn!(value = other, "OXTAIL_ASK_PEER_WAKE_STRATEGY must be auto, legacy or off; using auto");
+                Strategy::Auto
+            }
+        };
+        let autowake_off = match std::env::var("OXTAIL_AUTOWAKE").ok().as_deref() {
+            None | Some("") | Some("on") | Some("1") | Some("true") => false,
+            Some("off") | Some("0") | Some("false") => true,
+            Some(other) => {
+                tracing::warn!(value = other, "OXTAIL_AUTOWAKE must be on or off; using on");
+                false
+            }
+        };
+        WakeConfig {
+            autowake_off,
+            strategy,
+            busy_ttl_ms: env_u64("OXTAIL_ACTIVITY_BUSY_TTL_MS").unwrap_or(d.busy_ttl_ms),
+            fresh_idle_ms: env_u64("OXTAIL_AUTOWAKE_FRESH_IDLE_MS").unwrap_or(d.fresh_idle_ms),
+            min_interval_ms: env_u64("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS").unwrap_or(d.min_interval_ms),
+            debounce_ms: env_u64("OXTAIL_WAKE_DEBOUNCE_MS").unwrap_or(d.debounce_ms),
+        }
+    }
+}
+
+/// Busy or idle, from hooks (UserPromptSubmit and PreToolUse mark busy, Stop
+/// marks idle) or set directly (`oxtail ctl mark`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityState {
+    /// In a turn.
+    Busy,
+    /// Between turns.
+    Idle,
+}
+
+/// An agent's latest activity mark (ephemeral).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activity {
+    /// Busy or idle.
+    pub state: ActivityState,
+    /// When it was marked, ms since the epoch.
+    pub at_ms: u64,
+    /// The tool of the latest PreToolUse (`Bash`, `Edit`, `mcp__oxtail__…`).
+    pub tool: Option<String>,
+    /// The file the tool works on, for edit/read tools.
+    pub tool_path: Option<String>,
+}
+
+/// Why a wake is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `wake: "auto"` on a send, an ask, a delegation, a nudge.
+    Explicit,
+    /// A reply waking its requester: the strict reply rule applies.
+    ReplyStrict,
+    /// A late reply to a pending ask: the lenient path (no fresh-idle rule).
+    LateLenient,
+}
+
+/// A wanted wake, as a tool planned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakeIntent {
+    /// Whom to wake.
+    pub target: String,
+    /// Why.
+    pub mode: Mode,
+    /// `reply_to_default`, `late_reply_to_pending`,
+    /// `late_reply_to_pending_suppressed`, or none for explicit wakes.
+    pub reason: Option<&'static str>,
+    /// `<session>|<reply_to>` for reply wakes: fired at most once.
+    pub dedupe_key: Option<String>,
+    /// The caller said `wake: "off"`: report `disabled` with the reason.
+    pub suppressed: bool,
+    /// The tool that asked (for `oxtail diagnose`).
+    pub tool: String,
+}
+
+/// Ephemeral per-target bookkeeping for debounce and rate limit.
+#[derive(Debug, Default, Clone)]
+pub struct WakeBook {
+    /// Last attempt that passed the earlier gates, per target (ms).
+    pub last_attempt: HashMap<String, u64>,
+    /// Last fired wake, per target (ms).
+    pub last_fired: HashMap<String, u64>,
+}
+
+/// Runs the gates. `Ok(())` means "carry it out"; `Err(status)` is the
+/// `wake_status` to report.
+pub fn gate(
+    intent: &WakeIntent,
+    activity: Option<&Activity>,
+    book: &WakeBook,
+    already_fired: bool,
+    cfg: &WakeConfig,
+    now_ms: u64,
+) -> Result<(), &'static str> {
+    if intent.suppressed || cfg.strategy == Strategy::Off {
+        return Err("disabled");
+    }
+    if cfg.autowake_off && intent.mode != Mode::Explicit {
+        return Err("disabled");
+    }
+    if already_fired {
+        return Err("skipped_deduped");
+    }
+    if let Some(a) = activity {
+        if a.state == ActivityState::Busy && now_ms.saturating_sub(a.at_ms) < cfg.busy_ttl_ms {
+            return Err("skipped_busy");
+        }
+    }
+    if intent.mode == Mode::ReplyStrict {
+        let fresh = activity.is_some_and(|a| {
+            a.state == ActivityState::Idle && now_ms.saturating_sub(a.at_ms) < cfg.fresh_idle_ms
+        });
+        if !fresh {
+            return Err("skipped_no_fresh_idle");
+        }
+    }
+    if book
+        .last_attempt
+        .get(&intent.target)
+        .is_some_and(|t| now_ms.saturating_sub(*t) < cfg.debounce_ms)
+    {
+        return Err("skipped_debounced");
+    }
+    if book
+        .last_fired
+        .get(&intent.target)
+        .is_some_and(|t| now_ms.saturating_sub(*t) < cfg.min_interval_ms)
+    {
+        return Err("skipped_rate_limited");
+    }
+    Ok(())
+}
+
+/// How a wake that passed the gates is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Hand the mail to the session's armed idle-wait hook.
+    Rewake,
+    /// Type into the verified tmux pane.
+    Keys,
+}
+
+/// Picks the route: the rewake hook when one is armed and the strategy is
+/// `auto`, otherwise keys.
+pub fn choose(rewake_armed: bool, cfg: &WakeConfig) -> Route {
+    if rewake_armed && cfg.strategy == Strategy::Auto {
+        Route::Rewake
+    } else {
+        Route::Keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(mode: Mode) -> WakeIntent {
+        WakeIntent {
+            target: "t".into(),
+            mode,
+            reason: None,
+            dedupe_key: None,
+            suppressed: false,
+            tool: "send_message".into(),
+        }
+    }
+    fn act(state: ActivityState, at_ms: u64) -> Activity {
+        Activity { state, at_ms, tool: None, tool_path: None }
+    }
+
+    #[test]
+    fn every_gate_in_order() {
+        let cfg = WakeConfig::default();
+        let book = WakeBook::default();
+        let now = 10_000_000;
+        let idle = act(ActivityState::Idle, now - 1000);
+        // passes
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &book, false, &cfg, now), Ok(()));
+        // kill switches
+        let mut off = cfg.clone();
+        off.strategy = Strategy::Off;
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &book, false, &off, now), Err("disabled"));
+        let mut no_auto = cfg.clone();
+        no_auto.autowake_off = true;
+        assert_eq!(gate(&intent(Mode::ReplyStrict), Some(&idle), &book, false, &no_auto, now), Err("disabled"));
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &book, false, &no_auto, now), Ok(()));
+        let mut sup = intent(Mode::Explicit);
+        sup.suppressed = true;
+        assert_eq!(gate(&sup, Some(&idle), &book, false, &cfg, now), Err("disabled"));
+        // dedupe
+        assert_eq!(gate(&intent(Mode::ReplyStrict), Some(&idle), &book, true, &cfg, now), Err("skipped_deduped"));
+        // busy, and a stale busy mark is wakeable
+        let busy = act(ActivityState::Busy, now - 1000);
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&busy), &book, false, &cfg, now), Err("skipped_busy"));
+        let stale = act(ActivityState::Busy, now - cfg.busy_ttl_ms - 1);
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&stale), &book, false, &cfg, now), Ok(()));
+        // strict reply rule: idle too long, or unknown
+        let old_idle = act(ActivityState::Idle, now - cfg.fresh_idle_ms - 1);
+        assert_eq!(gate(&intent(Mode::ReplyStrict), Some(&old_idle), &book, false, &cfg, now), Err("skipped_no_fresh_idle"));
+        assert_eq!(gate(&intent(Mode::ReplyStrict), None, &book, false, &cfg, now), Err("skipped_no_fresh_idle"));
+        // ... but the lenient path wakes it
+        assert_eq!(gate(&intent(Mode::LateLenient), Some(&old_idle), &book, false, &cfg, now), Ok(()));
+        // debounce, then rate limit
+        let mut b = WakeBook::default();
+        b.last_attempt.insert("t".into(), now - 500);
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now), Err("skipped_debounced"));
+        b.last_attempt.insert("t".into(), now - 2000);
+        b.last_fired.insert("t".into(), now - 2000);
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now), Err("skipped_rate_limited"));
+        b.last_fired.insert("t".into(), now - 5000);
+        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now), Ok(()));
+    }
+
+    #[test]
+    fn routes() {
+        let cfg = WakeConfig::default();
+        assert_eq!(choose(true, &cfg), Route::Rewake);
+        assert_eq!(choose(false, &cfg), Route::Keys);
+        let legacy = WakeConfig { strategy: Strategy::Legacy, ..cfg };
+        assert_eq!(choose(true, &legacy), Route::Keys);
+    }
+}

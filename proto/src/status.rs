@@ -1,0 +1,393 @@
+//! The status snapshot: what `oxtail status --json` prints and what the
+//! cockpit (`oxtail oxpit`) renders. The daemon builds it for
+//! [`crate::Ctl::Status`] and pushes it for [`crate::Ctl::Subscribe`].
+//!
+//! This is a stable, documented schema for scripts (`docs/status-schema.md`).
+//! Rules:
+//! * Every timestamp is a `*_ms` field holding **milliseconds since the Unix
+//!   epoch** (UTC), taken from the daemon's clock. Durations are never sent:
+//!   a reader computes an age as `generated_at_ms - since_ms` (or against its
+//!   own clock, as the live cockpit does between pushes).
+//! * Enumerations are lowercase `snake_case` strings.
+//! * Optional facts are `null` when unknown, never omitted, so a script can
+//!   rely on every key being present.
+//! * Additive changes (new keys, new enum values) keep
+//!   [`STATUS_SCHEMA_VERSION`]; readers must ignore unknown keys and treat an
+//!   unknown enum value like `unknown`. Removing or renaming a field bumps it.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of this schema; bumped only on incompatible changes.
+pub const STATUS_SCHEMA_VERSION: u32 = 1;
+
+/// One picture of a project's fleet (or of every project with `all`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusSnapshot {
+    /// [`STATUS_SCHEMA_VERSION`] of the producer.
+    pub schema_version: u32,
+    /// When the daemon built this snapshot, ms since the Unix epoch.
+    pub generated_at_ms: u64,
+    /// The project shown: its main work tree (as `list_project_sessions`
+    /// reports `project_root`). `null` when the snapshot covers every project
+    /// (`all: true`).
+    pub project_root: Option<String>,
+    /// One row per agent (client session) in scope, ended sessions included
+    /// (their `liveness` is `ended`), ordered by name then session id.
+    pub agents: Vec<AgentRow>,
+    /// tmux panes in the project that host no agent (shells, servers, …),
+    /// readable with `read_session` in pane mode.
+    pub panes: Vec<PaneRow>,
+    /// The wait-graph: one edge per ask in flight or pending.
+    pub waits: Vec<WaitEdge>,
+    /// The newest comms-log entries in scope, oldest first, at most the
+    /// requested `comms_limit`.
+    pub comms: Vec<CommsEntry>,
+    /// How many comms-log entries the daemon holds in scope (may exceed
+    /// `comms.len()` when the limit cut older ones).
+    pub comms_total: u64,
+}
+
+/// One agent (one client session).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentRow {
+    /// The agent's identity: Claude Code's session id or a Codex thread id.
+    pub client_session_id: String,
+    /// Its unique name in the project (`set_my_state {name}`, else the tmux
+    /// session name), if any.
+    pub name: Option<String>,
+    /// `claude-code`, `codex`, `gemini`, `opencode` or `other`.
+    pub client_type: String,
+    /// The project the agent belongs to (main work tree). Useful with `all`.
+    pub project_root: String,
+    /// Is the agent's seat (client process) alive, and is it doing anything.
+    pub liveness: Liveness,
+    /// The hook-derived busy/idle mark.
+    pub activity: Activity,
+    /// The tool the agent is running or ran last, from its latest
+    /// `PreToolUse` hook event; `null` when none was seen.
+    pub current_tool: Option<ToolBadge>,
+    /// The state card (`set_my_state {purpose}`), if set.
+    pub purpose: Option<StateCard>,
+    /// Messages queued for the agent and not yet delivered.
+    pub unread: u64,
+    /// Obligations (delegations) the agent owns and has not closed.
+    pub open_obligations: u64,
+    /// The ask the agent waits on, if one is in flight or pending (the
+    /// oldest when several are).
+    pub awaiting: Option<Awaiting>,
+    /// The git work tree the agent works in (or its directory outside git).
+    pub worktree: Option<String>,
+    /// The checked-out branch, if on one.
+    pub branch: Option<String>,
+    /// Where the agent's seat lives in tmux, when the live process tree
+    /// verified it (never from what the agent says about itself).
+    pub tmux: Option<TmuxLocation>,
+}
+
+/// Whether an agent is alive, and active.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Liveness {
+    /// `live`, `idle`, `dead`, `ended` or `unknown`.
+    pub state: LivenessState,
+    /// The last sign of life (hook event, tool call, shim connection), ms
+    /// since the Unix epoch; for `dead`, when the daemon saw the seat gone;
+    /// for `ended`, the SessionEnd time. `null` when never seen.
+    pub since_ms: Option<u64>,
+}
+
+/// [`Liveness::state`] values.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessState {
+    /// Seat process alive and active: its last hook event or tool call is
+    /// recent (within `OXTAIL_ACTIVITY_BUSY_TTL_MS`) and it is busy. Glyph 🟢.
+    Live,
+    /// Seat process alive, not active. Glyph 🟡.
+    Idle,
+    /// Seat process gone (or the pid now belongs to another process). ⚫.
+    Dead,
+    /// The session ended (SessionEnd hook). ⚫.
+    Ended,
+    /// No seat known and no shim connected. ⚪.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl LivenessState {
+    /// Alive for deadlock purposes: `live` or `idle`.
+    pub fn is_alive(self) -> bool {
+        matches!(self, LivenessState::Live | LivenessState::Idle)
+    }
+
+    /// Gone for orphan purposes: `dead` or `ended`.
+    pub fn is_gone(self) -> bool {
+        matches!(self, LivenessState::Dead | LivenessState::Ended)
+    }
+}
+
+/// The hook-derived activity mark: UserPromptSubmit and every PreToolUse
+/// mark busy, Stop marks idle.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Activity {
+    /// `busy`, `idle` or `unknown` (no hook event seen).
+    pub state: ActivityState,
+    /// When the mark was set (the hook event's arrival), ms since the Unix
+    /// epoch; `null` when unknown.
+    pub since_ms: Option<u64>,
+}
+
+/// [`Activity::state`] values.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityState {
+    /// Mid-turn.
+    Busy,
+    /// Between turns.
+    Idle,
+    /// No hook event seen (hooks not installed, or nothing happened yet).
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+/// The current-tool badge.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolBadge {
+    /// `tool_name` exactly as the hook payload spells it: Claude Code 2.1.329
+    /// sends `Bash`, `Edit`, `Write`, `Read`, `Grep`, `Glob`,
+    /// `mcp__oxtail__send_message`, …; Codex 0.169.0 sends `Bash` for its
+    /// shell tool and `mcp__oxtail__<tool>` for MCP tools.
+    pub tool: String,
+    /// The file the tool works on, from `tool_input.file_path` (Edit, Write,
+    /// Read) or `tool_input.path`, when present.
+    pub file_path: Option<String>,
+    /// When the PreToolUse event arrived, ms since the Unix epoch.
+    pub since_ms: u64,
+}
+
+/// A state card.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateCard {
+    /// The card text (at most 200 characters).
+    pub purpose: String,
+    /// When it was set, ms since the Unix epoch.
+    pub set_at_ms: Option<u64>,
+}
+
+/// The ask an agent waits on.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Awaiting {
+    /// The ask's request id (a correlated reply carries it in `reply_to`).
+    pub request_id: String,
+    /// The awaited agent's client_session_id.
+    pub target: String,
+    /// The awaited agent's name, if it has one.
+    pub target_name: Option<String>,
+    /// When the ask was sent, ms since the Unix epoch.
+    pub since_ms: u64,
+    /// `in_flight` (an `ask_peer` call is blocked on it) or `pending` (the
+    /// call returned; a late reply will wake the asker).
+    pub kind: WaitKind,
+}
+
+/// Where an agent's seat lives in tmux.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct TmuxLocation {
+    /// The tmux server's socket path (from the seat's `TMUX`, first field),
+    /// so a cockpit on another server can still reach it. `null`: the
+    /// default server.
+    pub socket: Option<String>,
+    /// The pane id, `%N`.
+    pub pane_id: String,
+    /// The tmux session name.
+    pub session_name: String,
+    /// The window index in that session.
+    pub window_index: u32,
+    /// The window name.
+    pub window_name: Option<String>,
+}
+
+/// A tmux pane in the project that hosts no agent.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct PaneRow {
+    /// Where it is (same shape as an agent's).
+    pub tmux: TmuxLocation,
+    /// The pane's foreground command (`pane_current_command`), e.g. `bash`.
+    pub command: String,
+    /// The pane's working directory (`pane_current_path`).
+    pub cwd: String,
+}
+
+/// One edge of the wait-graph: `from` waits for `to` to answer
+/// `request_id`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct WaitEdge {
+    /// The asker's client_session_id.
+    pub from: String,
+    /// The asker's name.
+    pub from_name: Option<String>,
+    /// The awaited agent's client_session_id.
+    pub to: String,
+    /// The awaited agent's name.
+    pub to_name: Option<String>,
+    /// The ask's request id.
+    pub request_id: String,
+    /// When the ask was sent, ms since the Unix epoch.
+    pub since_ms: u64,
+    /// `in_flight` or `pending`.
+    pub kind: WaitKind,
+}
+
+/// Whether an ask's caller is still blocked.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitKind {
+    /// An `ask_peer` call is blocked waiting for the reply.
+    #[default]
+    InFlight,
+    /// The call timed out or was cancelled; the ask is a durable pending ask
+    /// (kept for `OXTAIL_PENDING_ASK_TTL_MS`).
+    Pending,
+}
+
+/// One comms-log entry: a message between agents (or from the operator).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommsEntry {
+    /// When it was sent (enqueued), ms since the Unix epoch.
+    pub at_ms: u64,
+    /// Its message id (`msg_…`).
+    pub message_id: String,
+    /// Sender client_session_id (`operator` for operator messages).
+    pub from: String,
+    /// Sender name at send time.
+    pub from_name: Option<String>,
+    /// Receiver client_session_id.
+    pub to: String,
+    /// Receiver name.
+    pub to_name: Option<String>,
+    /// What the message is.
+    pub kind: CommsKind,
+    /// The body's first characters (at most 200 characters, whole
+    /// characters, newlines kept), for display.
+    pub body_preview: String,
+    /// The whole body's size in bytes.
+    pub body_bytes: u64,
+    /// Set on asks: the id a correlated reply carries in `reply_to`.
+    pub request_id: Option<String>,
+    /// The request_id or message_id this message answers.
+    pub reply_to: Option<String>,
+    /// For a delegation (`action_required`), the obligation's state now.
+    pub obligation: Option<ObligationState>,
+    /// Whether the receiver has had it handed over (drained) yet.
+    pub delivered: bool,
+}
+
+/// [`CommsEntry::kind`] values.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CommsKind {
+    /// A plain `send_message`.
+    #[default]
+    Message,
+    /// An `ask_peer` question (carries `request_id`). Marker ❓.
+    Ask,
+    /// A reply (`reply_to_message`, or a send with `reply_to`). Marker ↩.
+    Reply,
+    /// A delegation (`action_required: true`): an obligation. Marker ⚑.
+    Delegation,
+    /// `complete_work`: the obligation's DONE outcome. Marker ⚑✓.
+    Done,
+    /// `block_work`: the obligation's BLOCKED outcome. Marker ⚑✗.
+    Blocked,
+    /// A message from the person at the cockpit (`origin: "operator"`).
+    Operator,
+    /// A kind this reader does not know (a newer daemon); shown as a message.
+    #[serde(other)]
+    Other,
+}
+
+/// The state of a delegation's obligation.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ObligationState {
+    /// Not closed yet.
+    Open,
+    /// Closed with `complete_work`.
+    Done,
+    /// Closed with `block_work`.
+    Blocked,
+}
+
+/// What [`crate::Ctl::Subscribe`] pushes as the `event` of each
+/// [`crate::ServerFrame::Event`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StatusEvent {
+    /// The whole picture. The first event of a subscription is always one,
+    /// sent at once; later ones follow each change (coalesced: at most one
+    /// every 100 ms).
+    Snapshot {
+        /// The snapshot.
+        snapshot: Box<StatusSnapshot>,
+    },
+}
+
+/// The answer to [`crate::Ctl::Nudge`] and [`crate::Ctl::OperatorMessage`]
+/// (the `value` of `Reply::Ok`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActionAnswer {
+    /// `false` for errors the operator can act on (unknown target, …).
+    pub ok: bool,
+    /// The resolved target's client_session_id.
+    pub target: Option<String>,
+    /// The resolved target's name.
+    pub target_name: Option<String>,
+    /// The wake engine's outcome: `fired`, `fired_unconfirmed`,
+    /// `skipped_busy`, `skipped_debounced`, `skipped_no_fresh_idle`,
+    /// `skipped_rate_limited`, `skipped_deduped`, `skipped_no_target`,
+    /// `disabled`, or a newer documented state.
+    pub wake_status: Option<String>,
+    /// For an operator message: its message id.
+    pub message_id: Option<String>,
+    /// Error code when `ok` is false (`unknown-target`, `ambiguous-target`,
+    /// `body-too-large`, …).
+    pub error: Option<String>,
+    /// A sentence for the person.
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_read_as_fallbacks() {
+        let l: Liveness = serde_json::from_str(r#"{"state":"zombie","since_ms":null}"#).unwrap();
+        assert_eq!(l.state, LivenessState::Unknown);
+        let k: CommsKind = serde_json::from_str(r#""carrier_pigeon""#).unwrap();
+        assert_eq!(k, CommsKind::Other);
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_spells_fields() {
+        let s = StatusSnapshot {
+            schema_version: STATUS_SCHEMA_VERSION,
+            generated_at_ms: 1,
+            project_root: Some("/p".into()),
+            agents: vec![AgentRow {
+                client_session_id: "a".into(),
+                liveness: Liveness {
+                    state: LivenessState::Live,
+                    since_ms: Some(1),
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["agents"][0]["liveness"]["state"], "live");
+        assert!(v["agents"][0]["tmux"].is_null());
+        assert_eq!(serde_json::from_value::<StatusSnapshot>(v).unwrap(), s);
+    }
+}
