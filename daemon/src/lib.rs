@@ -14,6 +14,7 @@ pub mod actor;
 pub mod config;
 pub mod identity;
 pub mod procinfo;
+pub mod readsession;
 pub mod render;
 pub mod scope;
 pub mod server;

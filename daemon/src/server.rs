@@ -319,7 +319,9 @@ async fn dispatch(
             });
         }
         Request::Tool { name, args, meta } => {
-            let requested_scope = scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
+            let is_read = name == "read_session";
+            let requested_scope =
+                scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
             let (tx, rx) = oneshot::channel();
             if actor
                 .send(ToActor::Tool {
@@ -339,13 +341,30 @@ async fn dispatch(
                 ));
                 return;
             }
-            let out = out.clone();
-            tokio::spawn(async move {
-                let reply = rx.await.unwrap_or_else(|_| {
-                    Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down")
+            if is_read {
+                // The actor resolved the target; read off its thread.
+                let out = out.clone();
+                tokio::spawn(async move {
+                    let reply = match rx.await {
+                        Ok(Reply::Ok { value }) if value.get("plan").is_some() => {
+                            let home = std::env::var_os("HOME").map(PathBuf::from);
+                            let v = tokio::task::spawn_blocking(move || {
+                                crate::readsession::execute(&value["plan"], home.as_deref())
+                            })
+                            .await
+                            .unwrap_or_else(|e| json!({"ok": false, "error": "internal", "message": e.to_string()}));
+                            Reply::Ok { value: v }
+                        }
+                        Ok(other) => other,
+                        Err(_) => {
+                            Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down")
+                        }
+                    };
+                    let _ = out.send(ServerFrame::Reply { id, reply });
                 });
-                let _ = out.send(ServerFrame::Reply { id, reply });
-            });
+                return;
+            }
+            forward(rx, id, out.clone());
         }
         Request::Hook(call) => {
             let (seat, scope) = tokio::task::spawn_blocking({
@@ -355,16 +374,37 @@ async fn dispatch(
             .await
             .unwrap_or((None, None));
             let (tx, rx) = oneshot::channel();
-            if actor.send(ToActor::Hook { call: Box::new(call), seat, scope, reply: tx }).is_err() {
-                respond(Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down"));
+            if actor
+                .send(ToActor::Hook {
+                    call: Box::new(call),
+                    seat,
+                    scope,
+                    reply: tx,
+                })
+                .is_err()
+            {
+                respond(Reply::error(
+                    error_code::UNAVAILABLE,
+                    "the daemon is shutting down",
+                ));
                 return;
             }
             forward(rx, id, out.clone());
         }
         Request::IdleWait(wait) => {
             let (tx, rx) = oneshot::channel();
-            if actor.send(ToActor::IdleWait { conn, wait, reply: tx }).is_err() {
-                respond(Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down"));
+            if actor
+                .send(ToActor::IdleWait {
+                    conn,
+                    wait,
+                    reply: tx,
+                })
+                .is_err()
+            {
+                respond(Reply::error(
+                    error_code::UNAVAILABLE,
+                    "the daemon is shutting down",
+                ));
                 return;
             }
             forward(rx, id, out.clone());
@@ -380,10 +420,20 @@ async fn dispatch(
             let requested_scope = scope_of_root(root.as_deref()).await;
             let (tx, rx) = oneshot::channel();
             if actor
-                .send(ToActor::Ctl { conn, wire_id: id, ctl, requested_scope, out: out.clone(), reply: tx })
+                .send(ToActor::Ctl {
+                    conn,
+                    wire_id: id,
+                    ctl,
+                    requested_scope,
+                    out: out.clone(),
+                    reply: tx,
+                })
                 .is_err()
             {
-                respond(Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down"));
+                respond(Reply::error(
+                    error_code::UNAVAILABLE,
+                    "the daemon is shutting down",
+                ));
                 return;
             }
             forward(rx, id, out.clone());
@@ -394,9 +444,9 @@ async fn dispatch(
 /// Sends the actor's eventual answer to request `id` on this connection.
 fn forward(rx: oneshot::Receiver<Reply>, id: u64, out: mpsc::UnboundedSender<ServerFrame>) {
     tokio::spawn(async move {
-        let reply = rx
-            .await
-            .unwrap_or_else(|_| Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down"));
+        let reply = rx.await.unwrap_or_else(|_| {
+            Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down")
+        });
         let _ = out.send(ServerFrame::Reply { id, reply });
     });
 }

@@ -232,6 +232,7 @@ pub fn call(
         "message_status" => with_identity(state, caller, &res, ctx, |me, ctx| {
             message_status(state, me, args, ctx)
         }),
+        "read_session" => read_session_plan(state, caller, args, ctx),
         "ask_peer" => with_identity(state, caller, &res, ctx, |me, ctx| {
             ask_peer(state, caller, me, args, ctx)
         }),
@@ -749,7 +750,14 @@ fn enqueue(
 /// a pending ask consumes the ask (single winner) and wakes the asker on the
 /// lenient path; any other reply wakes its requester under the strict reply
 /// rule. A correlated reply by the owner of an ask's obligation closes it.
-fn correlate(state: &State, me: &str, m: &NewMessage<'_>, message_id: &str, ctx: &Ctx<'_>, out: &mut Outcome) {
+fn correlate(
+    state: &State,
+    me: &str,
+    m: &NewMessage<'_>,
+    message_id: &str,
+    ctx: &Ctx<'_>,
+    out: &mut Outcome,
+) {
     let Some(reply_to) = m.reply_to.as_deref() else {
         return;
     };
@@ -764,7 +772,11 @@ fn correlate(state: &State, me: &str, m: &NewMessage<'_>, message_id: &str, ctx:
             reason: "answered".into(),
         });
         if m.closes.is_none() {
-            if let Some(o) = state.obligations.get(&ask.message_id).filter(|o| o.state == ObligationState::Open) {
+            if let Some(o) = state
+                .obligations
+                .get(&ask.message_id)
+                .filter(|o| o.state == ObligationState::Open)
+            {
                 out.commands.push(Command::CloseObligation {
                     message_id: o.message_id.clone(),
                     state: ObligationState::Done,
@@ -829,7 +841,6 @@ impl Outcome {
         }
     }
 }
-
 
 fn send_message(
     state: &State,
@@ -1037,13 +1048,21 @@ fn message_status(state: &State, me: &str, args: &Value, _ctx: &mut Ctx<'_>) -> 
 /// string, as some clients send). Returns (effective, clamped_from).
 fn timeout_arg(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<(u64, Option<u64>), Outcome> {
     let raw = match a.map.get("timeout_ms") {
-        None | Some(Value::Null) => return Ok((ctx.config.ask_timeout_ms.min(ctx.config.ask_max_timeout_ms), None)),
+        None | Some(Value::Null) => {
+            return Ok((
+                ctx.config.ask_timeout_ms.min(ctx.config.ask_max_timeout_ms),
+                None,
+            ))
+        }
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
         Some(_) => None,
     };
     let Some(v) = raw.filter(|v| v.is_finite()) else {
-        return Err(invalid("timeout_ms", "must be a positive number of milliseconds"));
+        return Err(invalid(
+            "timeout_ms",
+            "must be a positive number of milliseconds",
+        ));
     };
     if v < 1.0 || v.fract() != 0.0 {
         return Err(invalid(
@@ -1070,7 +1089,11 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
         Err(o) => return o,
     };
     if state.all_ids_of(me).contains(&to.as_str()) {
-        return fail("self-target", "you cannot ask yourself; ask a peer from list_project_sessions", json!({}));
+        return fail(
+            "self-target",
+            "you cannot ask yourself; ask a peer from list_project_sessions",
+            json!({}),
+        );
     }
     let request_id = (ctx.new_id)("req");
     let mut out = enqueue(
@@ -1090,7 +1113,11 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
         },
         ctx,
     );
-    let message_id = out.field("message_id").as_str().unwrap_or_default().to_string();
+    let message_id = out
+        .field("message_id")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     out.commands.push(Command::OpenAsk {
         ask: Ask {
             request_id: request_id.clone(),
@@ -1106,7 +1133,10 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
     if let Some(c) = clamped_from {
         out.set("timeout_clamped_from_ms", json!(c));
     }
-    out.wait = Some(AskWait { request_id, timeout_ms });
+    out.wait = Some(AskWait {
+        request_id,
+        timeout_ms,
+    });
     out
 }
 
@@ -1158,7 +1188,10 @@ fn close_work(
     if text.len() > BODY_MAX_BYTES {
         return fail(
             "body-too-large",
-            format!("the {text_field} is {} bytes; the limit is {BODY_MAX_BYTES}", text.len()),
+            format!(
+                "the {text_field} is {} bytes; the limit is {BODY_MAX_BYTES}",
+                text.len()
+            ),
             json!({"size_bytes": text.len(), "limit_bytes": BODY_MAX_BYTES}),
         );
     }
@@ -1178,12 +1211,20 @@ fn close_work(
         );
     };
     if !state.all_ids_of(me).contains(&o.owner.as_str()) {
-        return fail("not-your-obligation", "that obligation belongs to another agent", json!({}));
+        return fail(
+            "not-your-obligation",
+            "that obligation belongs to another agent",
+            json!({}),
+        );
     }
     if o.state != ObligationState::Open {
         return fail(
             "already_closed",
-            format!("this obligation was already closed ({:?}); nobody was notified again", o.state).to_lowercase(),
+            format!(
+                "this obligation was already closed ({:?}); nobody was notified again",
+                o.state
+            )
+            .to_lowercase(),
             json!({"state": o.state}),
         );
     }
@@ -1209,7 +1250,11 @@ fn close_work(
         },
         ctx,
     );
-    let outcome_id = out.field("message_id").as_str().unwrap_or_default().to_string();
+    let outcome_id = out
+        .field("message_id")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // Close first in the record, so the correlation's own close is moot.
     out.commands.insert(
         1,
@@ -1220,7 +1265,107 @@ fn close_work(
             at_ms: ctx.now_ms,
         },
     );
-    out.set("obligation", json!({"message_id": o.message_id, "state": closing}));
+    out.set(
+        "obligation",
+        json!({"message_id": o.message_id, "state": closing}),
+    );
     out.set("outcome_message_id", json!(outcome_id));
     out
+}
+
+fn usize_arg(a: &Args<'_>, field: &str, min: u64, max: u64) -> Result<Option<u64>, Outcome> {
+    match a.map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(invalid(
+                field,
+                &format!("must be a whole number from {min} to {max}"),
+            )),
+        },
+        Some(_) => Err(invalid(
+            field,
+            &format!("must be a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+/// `read_session`, first half (pure): resolve the target and say where to
+/// read. The I/O half ([`crate::readsession::execute`]) reads the transcript
+/// or the pane off the actor thread.
+fn read_session_plan(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
+    let a = tri!(Args::new(
+        args,
+        &[
+            "name",
+            "session_id",
+            "mode",
+            "limit",
+            "max_bytes",
+            "include_timestamps",
+            "tail_scan",
+            "pane_lines"
+        ]
+    ));
+    let target = match (tri!(a.str_opt("session_id")), tri!(a.str_opt("name"))) {
+        (Some(s), _) if !s.trim().is_empty() => s.trim(),
+        (_, Some(n)) if !n.trim().is_empty() => n.trim(),
+        _ => return invalid("name", "give `name` or `session_id` of the peer to read"),
+    };
+    let mode = tri!(a.enum_opt("mode", &["auto", "transcript", "pane"])).unwrap_or("auto");
+    let limit = tri!(usize_arg(&a, "limit", 1, 500)).unwrap_or(20);
+    let max_bytes = tri!(usize_arg(&a, "max_bytes", 256, 1 << 20)).unwrap_or(24 * 1024);
+    let tail_scan = tri!(usize_arg(&a, "tail_scan", 1024, 256 << 20));
+    let pane_lines = tri!(usize_arg(&a, "pane_lines", 1, 10_000)).unwrap_or(200);
+    let include_timestamps = tri!(a.bool_opt("include_timestamps")).unwrap_or(false);
+    let project = &caller.scope.project;
+    let (agent, resolved_by) = match resolve_target(state, project, target) {
+        Ok(id) => {
+            let by = if id == target {
+                "session_id"
+            } else if state.aliases.contains_key(target) {
+                "earlier_session_id"
+            } else {
+                "name"
+            };
+            (state.agents.get(&id), by)
+        }
+        Err(o) if o.field("error") == "unknown-target" => (None, "tmux_session"),
+        Err(o) => return o,
+    };
+    let pane = match agent {
+        Some(a) => a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key())),
+        None => ctx
+            .live
+            .other_panes
+            .iter()
+            .find(|(p, proj)| {
+                proj.as_deref() == Some(project.as_str()) && (p.session == target || p.id == target)
+            })
+            .map(|(p, _)| p),
+    };
+    if agent.is_none() && pane.is_none() {
+        return fail(
+            "unknown-target",
+            format!("no agent or tmux session called `{target}` in this project; list_project_sessions shows who is here"),
+            json!({}),
+        );
+    }
+    Outcome::ok(json!({
+        "ok": true,
+        "plan": {
+            "target": agent.map(|a| a.session_id.clone()),
+            "target_name": agent.and_then(|a| a.name.clone()),
+            "resolved_by": resolved_by,
+            "client_type": agent.map(|a| a.client_type.clone()),
+            "cwd": agent.map(|a| a.cwd.clone()),
+            "pane": pane.map(|p| json!({"id": p.id, "socket": p.socket, "session": p.session})),
+            "mode": mode,
+            "limit": limit,
+            "max_bytes": max_bytes,
+            "tail_scan": tail_scan,
+            "pane_lines": pane_lines,
+            "include_timestamps": include_timestamps,
+        }
+    }))
 }

@@ -162,6 +162,24 @@ pub fn catalog() -> Vec<ToolDef> {
             read_only: false,
         },
         ToolDef {
+            name: "read_session",
+            description: "Browse a peer's recent activity: its transcript parsed into clean turns (user and assistant text, tool calls summarized), newest first, within budgets that the answer says bit; or the text of its tmux pane. Accepts a client_session_id, an agent name, or a tmux session name. Browse only: never proof that a peer replied (replies arrive in your mailbox).",
+            input_schema: obj(
+                json!({
+                    "name": {"type": "string", "description": "The peer's name or tmux session name (or use session_id)."},
+                    "session_id": {"type": "string", "description": "The peer's client_session_id."},
+                    "mode": {"type": "string", "enum": ["auto", "transcript", "pane"], "description": "auto: transcript if found, else the pane."},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "description": "At most this many turns (20)."},
+                    "max_bytes": {"type": "integer", "minimum": 256, "description": "At most this many bytes of turn text (24576)."},
+                    "include_timestamps": {"type": "boolean", "description": "Include each turn's timestamp."},
+                    "tail_scan": {"type": "integer", "minimum": 1024, "description": "Read only this many bytes from the end of the transcript."},
+                    "pane_lines": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "Pane mode: lines of scrollback (200)."}
+                }),
+                &[],
+            ),
+            read_only: true,
+        },
+        ToolDef {
             name: "message_status",
             description: "Whether a message you sent was delivered into the receiver's context (when, how, to whom), is still pending in its mailbox, or is unknown (with the likely cause). Delivered means handed over, not acted on.",
             input_schema: obj(
