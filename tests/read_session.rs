@@ -90,3 +90,46 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
     let r = claude.call("read_session", json!({"session_id": "reader", "mode": "transcript"})).await.unwrap();
     assert_eq!(r["error"], "no-transcript");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
+    let home = tempfile::tempdir().unwrap();
+    let ox = Instance::with_env(BIN, &[("HOME", home.path().to_str().unwrap())]);
+    let repo = ox.git_repo("proj").canonicalize().unwrap();
+    let dir = home.path().join(".claude/projects").join(mangled(&repo));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A client with neither hooks nor an id in its environment.
+    let anon = ox
+        .agent(AgentOpts { cwd: repo.clone(), env: vec![], client_name: "claude-code".into() })
+        .await
+        .unwrap();
+    let me = anon.ok("get_my_session", json!({})).await.unwrap();
+    assert_eq!(me["resolved"], false);
+    // Its transcript appears once the session starts.
+    std::fs::write(dir.join("aaaaaaaa-1111-2222-3333-444444444444.jsonl"), "{}\n").unwrap();
+    let me = anon.ok("get_my_session", json!({})).await.unwrap();
+    assert_eq!(me["client_session_id"], "aaaaaaaa-1111-2222-3333-444444444444", "{me}");
+    assert_eq!(me["identity"]["strategy"], "birth_time");
+
+    // Two new transcripts for a second anonymous shim: ambiguous, abstain.
+    let repo2 = ox.git_repo("proj2").canonicalize().unwrap();
+    let dir2 = home.path().join(".claude/projects").join(mangled(&repo2));
+    std::fs::create_dir_all(&dir2).unwrap();
+    let anon2 = ox
+        .agent(AgentOpts { cwd: repo2.clone(), env: vec![], client_name: "claude-code".into() })
+        .await
+        .unwrap();
+    std::fs::write(dir2.join("bbbbbbbb-0000-0000-0000-000000000001.jsonl"), "{}\n").unwrap();
+    std::fs::write(dir2.join("bbbbbbbb-0000-0000-0000-000000000002.jsonl"), "{}\n").unwrap();
+    let me = anon2.ok("get_my_session", json!({})).await.unwrap();
+    assert_eq!(me["resolved"], false, "{me}");
+    let birth = me["identity"]["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["strategy"] == "birth_time")
+        .unwrap()
+        .clone();
+    assert_eq!(birth["result"], "abstained");
+    assert!(birth["detail"].as_str().unwrap().contains("ambiguous"), "{birth}");
+}

@@ -10,12 +10,17 @@
 use crate::config::Config;
 use crate::identity::{self, Caller, Resolution};
 use crate::render;
-use crate::state::{self, Command, Event, Message, Origin, Scope, Seat, SeatBinding, BindingSource, State};
+use crate::state::{
+    self, BindingSource, Command, Event, Message, Origin, Scope, Seat, SeatBinding, State,
+};
 use crate::tools::{self, Ctx, Live, Outcome};
 use crate::wake::{self, Activity, ActivityState, Mode, Route, WakeBook, WakeIntent};
 use oxtail_journal::Journal;
 use oxtail_proto::status::{self as st, StatusEvent, StatusSnapshot};
-use oxtail_proto::{error_code, Ctl, HookAnswer, HookCall, HookEvent, IdleWait, IdleWaitAnswer, Reply, Role, ServerFrame};
+use oxtail_proto::{
+    error_code, Ctl, HookAnswer, HookCall, HookEvent, IdleWait, IdleWaitAnswer, Reply, Role,
+    ServerFrame,
+};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -49,6 +54,8 @@ pub enum ToActor {
         args: Value,
         meta: Option<Value>,
         requested_scope: Option<Scope>,
+        /// The birth-time identity finding, when the edge looked one up.
+        birth_time: Option<Result<String, String>>,
         reply: oneshot::Sender<Reply>,
     },
     /// The client cancelled request `wire_id`.
@@ -148,7 +155,12 @@ const TRACE_RING: usize = 2000;
 impl Actor {
     /// An actor over a recovered state and its journal. `exit_tx` receives
     /// the exit code when the daemon should stop.
-    pub fn new(state: State, journal: Journal, config: Config, exit_tx: mpsc::UnboundedSender<i32>) -> Actor {
+    pub fn new(
+        state: State,
+        journal: Journal,
+        config: Config,
+        exit_tx: mpsc::UnboundedSender<i32>,
+    ) -> Actor {
         let now = Instant::now();
         let trace_file = std::env::var_os("MCP_TRACE_FILE").and_then(|p| {
             std::fs::OpenOptions::new()
@@ -185,7 +197,8 @@ impl Actor {
     fn next_deadline(&self) -> Option<Instant> {
         let a = self.asks.values().map(|w| w.deadline).min();
         let i = self.idle.values().map(|w| w.deadline).min();
-        let push = (self.subs_dirty && !self.subs.is_empty()).then(|| self.last_push + Duration::from_millis(100));
+        let push = (self.subs_dirty && !self.subs.is_empty())
+            .then(|| self.last_push + Duration::from_millis(100));
         [a, i, push].into_iter().flatten().min()
     }
 
@@ -241,7 +254,9 @@ impl Actor {
             if let Some(code) = self.exit_after_batch {
                 for s in self.subs.drain(..) {
                     if let Some(r) = s.reply {
-                        let _ = r.send(Reply::Ok { value: json!({"ended": "daemon shutting down"}) });
+                        let _ = r.send(Reply::Ok {
+                            value: json!({"ended": "daemon shutting down"}),
+                        });
                     }
                 }
                 let _ = self.exit_tx.send(code);
@@ -254,18 +269,33 @@ impl Actor {
     fn handle(&mut self, msg: ToActor, pending: &mut Pending) -> bool {
         match msg {
             ToActor::Open { conn, role } => {
-                self.conns.insert(conn, ConnInfo { role, caller: None, session: None, traced: None });
+                self.conns.insert(
+                    conn,
+                    ConnInfo {
+                        role,
+                        caller: None,
+                        session: None,
+                        traced: None,
+                    },
+                );
                 false
             }
             ToActor::Close { conn } => {
                 self.conns.remove(&conn);
                 // Its asks become pending (the durable ask stays); its idle
                 // waits and subscriptions end.
-                let gone: Vec<String> = self.asks.iter().filter(|(_, w)| w.conn == conn).map(|(k, _)| k.clone()).collect();
+                let gone: Vec<String> = self
+                    .asks
+                    .iter()
+                    .filter(|(_, w)| w.conn == conn)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for k in gone {
                     self.asks.remove(&k);
                     self.live.ask_waiters.remove(&k);
-                    self.trace_event(json!({"event": "ask_pending", "request_id": k, "cause": "shim_gone"}));
+                    self.trace_event(
+                        json!({"event": "ask_pending", "request_id": k, "cause": "shim_gone"}),
+                    );
                 }
                 self.idle.retain(|_, w| w.conn != conn);
                 self.live.idle_waiters = self.idle.keys().cloned().collect();
@@ -297,8 +327,29 @@ impl Actor {
                 }
                 false
             }
-            ToActor::Tool { conn, wire_id, name, args, meta, requested_scope, reply } => {
-                self.tool(conn, wire_id, name, args, meta, requested_scope, reply, pending)
+            ToActor::Tool {
+                conn,
+                wire_id,
+                name,
+                args,
+                meta,
+                requested_scope,
+                birth_time,
+                reply,
+            } => {
+                if let Some(c) = self.conns.get_mut(&conn).and_then(|c| c.caller.as_mut()) {
+                    c.birth_time = birth_time;
+                }
+                self.tool(
+                    conn,
+                    wire_id,
+                    name,
+                    args,
+                    meta,
+                    requested_scope,
+                    reply,
+                    pending,
+                )
             }
             ToActor::Cancel { conn, wire_id } => {
                 let key = self
@@ -311,7 +362,12 @@ impl Actor {
                 }
                 false
             }
-            ToActor::Hook { call, seat, scope, reply } => {
+            ToActor::Hook {
+                call,
+                seat,
+                scope,
+                reply,
+            } => {
                 let (answer, dirty) = self.hook(*call, seat, scope);
                 pending.push((reply, answer));
                 dirty
@@ -320,9 +376,14 @@ impl Actor {
                 self.idle_wait(conn, wait, reply, pending);
                 false
             }
-            ToActor::Ctl { conn, wire_id, ctl, requested_scope, out, reply } => {
-                self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending)
-            }
+            ToActor::Ctl {
+                conn,
+                wire_id,
+                ctl,
+                requested_scope,
+                out,
+                reply,
+            } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
             ToActor::Tick => {
                 self.tick(pending);
                 false
@@ -372,7 +433,10 @@ impl Actor {
         pending: &mut Pending,
     ) -> bool {
         let Some(mut caller) = self.conns.get(&conn).and_then(|c| c.caller.clone()) else {
-            pending.push((reply, Reply::error(error_code::NOT_A_SHIM, "tool calls need a shim hello first")));
+            pending.push((
+                reply,
+                Reply::error(error_code::NOT_A_SHIM, "tool calls need a shim hello first"),
+            ));
             return false;
         };
         caller.requested_scope = requested_scope;
@@ -428,7 +492,11 @@ impl Actor {
         if let Some(h) = out.handoff.take() {
             if let Some(w) = self.asks.remove(&h.request_id) {
                 self.live.ask_waiters.remove(&h.request_id);
-                let msg = self.state.messages.get(&h.message_id).map(|m| tools::message_json(&self.state, m));
+                let msg = self
+                    .state
+                    .messages
+                    .get(&h.message_id)
+                    .map(|m| tools::message_json(&self.state, m));
                 let mut v = w.base;
                 v["status"] = json!("answered");
                 v["reply"] = msg.unwrap_or(Value::Null);
@@ -453,7 +521,10 @@ impl Actor {
                 out.set("hint", json!(hint));
             }
         } else if !out.field("message_id").is_null() && out.wait.is_none() {
-            let target = out.field("target")["client_session_id"].as_str().unwrap_or_default().to_string();
+            let target = out.field("target")["client_session_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             out.set("wake_status", json!("disabled"));
             let (outlook, hint) = self.outlook(&target, "disabled");
             out.set("delivery_outlook", json!(outlook));
@@ -482,11 +553,15 @@ impl Actor {
 
     fn outlook(&self, target: &str, wake_status: &str) -> (&'static str, &'static str) {
         if matches!(wake_status, "fired" | "fired_unconfirmed") {
-            return ("waking", "The peer was idle and is being woken; it will see the message in its new turn.");
+            return (
+                "waking",
+                "The peer was idle and is being woken; it will see the message in its new turn.",
+            );
         }
         let act = self.live.activity.get(target);
         let busy = act.is_some_and(|a| {
-            a.state == ActivityState::Busy && now_ms().saturating_sub(a.at_ms) < self.config.wake.busy_ttl_ms
+            a.state == ActivityState::Busy
+                && now_ms().saturating_sub(a.at_ms) < self.config.wake.busy_ttl_ms
         });
         if busy {
             return ("mid_turn", "The peer is mid-turn; its hooks hand the message over at its next tool call or when the turn ends.");
@@ -501,9 +576,16 @@ impl Actor {
 
     /// Runs one wake intent through the funnel and carries it out. Returns
     /// (`wake_status`, `wake_reason`).
-    fn wake(&mut self, intent: &WakeIntent, pending: &mut Pending) -> (&'static str, Option<&'static str>) {
+    fn wake(
+        &mut self,
+        intent: &WakeIntent,
+        pending: &mut Pending,
+    ) -> (&'static str, Option<&'static str>) {
         let now = now_ms();
-        let already = intent.dedupe_key.as_ref().is_some_and(|k| self.state.wakes_fired.contains_key(k));
+        let already = intent
+            .dedupe_key
+            .as_ref()
+            .is_some_and(|k| self.state.wakes_fired.contains_key(k));
         let gate = wake::gate(
             intent,
             self.live.activity.get(&intent.target),
@@ -524,7 +606,10 @@ impl Actor {
                 if matches!(status, "fired" | "fired_unconfirmed") {
                     self.book.last_fired.insert(intent.target.clone(), now);
                     if let Some(k) = &intent.dedupe_key {
-                        let _ = self.commit(&[Command::RecordWake { key: k.clone(), at_ms: now }]);
+                        let _ = self.commit(&[Command::RecordWake {
+                            key: k.clone(),
+                            at_ms: now,
+                        }]);
                     }
                 }
                 status
@@ -547,7 +632,12 @@ impl Actor {
             return "skipped_no_target";
         };
         self.live.idle_waiters.remove(target);
-        let queue: Vec<String> = self.state.mailboxes.get(target).map(|q| q.iter().cloned().collect()).unwrap_or_default();
+        let queue: Vec<String> = self
+            .state
+            .mailboxes
+            .get(target)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default();
         let f = render::fit(&self.state, &queue, w.budget);
         if f.ids.is_empty() {
             // Nothing renderable: give the waiter back.
@@ -555,14 +645,28 @@ impl Actor {
             self.idle.insert(target.to_string(), w);
             return "skipped_no_target";
         }
-        let cmd = Command::Drain { session_id: target.to_string(), message_ids: f.ids.clone(), via: "idle_wait".into(), at_ms: now_ms() };
+        let cmd = Command::Drain {
+            session_id: target.to_string(),
+            message_ids: f.ids.clone(),
+            via: "idle_wait".into(),
+            at_ms: now_ms(),
+        };
         if self.commit(&[cmd]).is_err() {
             self.live.idle_waiters.insert(target.to_string());
             self.idle.insert(target.to_string(), w);
             return "skipped_no_target";
         }
-        let answer = IdleWaitAnswer::Mail { deliver: f.text, delivered: f.ids.len(), remaining: f.remaining };
-        pending.push((w.reply, Reply::Ok { value: serde_json::to_value(answer).unwrap_or_default() }));
+        let answer = IdleWaitAnswer::Mail {
+            deliver: f.text,
+            delivered: f.ids.len(),
+            remaining: f.remaining,
+        };
+        pending.push((
+            w.reply,
+            Reply::Ok {
+                value: serde_json::to_value(answer).unwrap_or_default(),
+            },
+        ));
         "fired"
     }
 
@@ -590,8 +694,14 @@ impl Actor {
             if n == 1 { "" } else { "s" },
             if n == 1 { "it" } else { "them" }
         );
-        let delay = if codex { Duration::from_millis(500) } else { Duration::ZERO };
-        self.trace_event(json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}));
+        let delay = if codex {
+            Duration::from_millis(500)
+        } else {
+            Duration::ZERO
+        };
+        self.trace_event(
+            json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}),
+        );
         std::thread::spawn(move || {
             if let Err(e) = crate::tmux::send_keys(&pane, &text, delay) {
                 tracing::warn!(error = %e, pane = %pane.id, "send-keys failed");
@@ -601,10 +711,16 @@ impl Actor {
     }
 
     fn finish_ask_unanswered(&mut self, request_id: &str, cause: &str, pending: &mut Pending) {
-        let Some(w) = self.asks.remove(request_id) else { return };
+        let Some(w) = self.asks.remove(request_id) else {
+            return;
+        };
         self.live.ask_waiters.remove(request_id);
         let mut v = w.base;
-        v["status"] = json!(if cause == "cancelled" { "cancelled" } else { "timed_out" });
+        v["status"] = json!(if cause == "cancelled" {
+            "cancelled"
+        } else {
+            "timed_out"
+        });
         v["pending"] = json!(true);
         v["elapsed_ms"] = json!(w.started.elapsed().as_millis() as u64);
         v["hint"] = json!(format!(
@@ -619,29 +735,69 @@ impl Actor {
     /// Expires ask and idle waiters whose deadline passed.
     fn expire(&mut self, pending: &mut Pending) -> bool {
         let now = Instant::now();
-        let due: Vec<String> = self.asks.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> = self
+            .asks
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in due {
             self.finish_ask_unanswered(&k, "timeout", pending);
         }
-        let due: Vec<String> = self.idle.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> = self
+            .idle
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in due {
             if let Some(w) = self.idle.remove(&k) {
-                pending.push((w.reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Timeout).unwrap_or_default() }));
+                pending.push((
+                    w.reply,
+                    Reply::Ok {
+                        value: serde_json::to_value(IdleWaitAnswer::Timeout).unwrap_or_default(),
+                    },
+                ));
             }
         }
         self.live.idle_waiters = self.idle.keys().cloned().collect();
         false
     }
 
-    fn idle_wait(&mut self, conn: u64, wait: IdleWait, reply: oneshot::Sender<Reply>, pending: &mut Pending) {
-        let id = self.state.canonical_id(&wait.session_id).unwrap_or(&wait.session_id).to_string();
-        if self.state.agents.get(&id).is_some_and(|a| a.ended_ms.is_some()) {
-            pending.push((reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Ended).unwrap_or_default() }));
+    fn idle_wait(
+        &mut self,
+        conn: u64,
+        wait: IdleWait,
+        reply: oneshot::Sender<Reply>,
+        pending: &mut Pending,
+    ) {
+        let id = self
+            .state
+            .canonical_id(&wait.session_id)
+            .unwrap_or(&wait.session_id)
+            .to_string();
+        if self
+            .state
+            .agents
+            .get(&id)
+            .is_some_and(|a| a.ended_ms.is_some())
+        {
+            pending.push((
+                reply,
+                Reply::Ok {
+                    value: serde_json::to_value(IdleWaitAnswer::Ended).unwrap_or_default(),
+                },
+            ));
             return;
         }
         // One armed waiter per session: a newer one retires the older.
         if let Some(old) = self.idle.remove(&id) {
-            pending.push((old.reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Retired).unwrap_or_default() }));
+            pending.push((
+                old.reply,
+                Reply::Ok {
+                    value: serde_json::to_value(IdleWaitAnswer::Retired).unwrap_or_default(),
+                },
+            ));
         }
         self.idle.insert(
             id.clone(),
@@ -660,17 +816,39 @@ impl Actor {
     fn end_idle_waiter(&mut self, session: &str, pending: &mut Pending) {
         if let Some(w) = self.idle.remove(session) {
             self.live.idle_waiters.remove(session);
-            pending.push((w.reply, Reply::Ok { value: serde_json::to_value(IdleWaitAnswer::Ended).unwrap_or_default() }));
+            pending.push((
+                w.reply,
+                Reply::Ok {
+                    value: serde_json::to_value(IdleWaitAnswer::Ended).unwrap_or_default(),
+                },
+            ));
         }
     }
 
     /// A hook event: bind the seat, mark activity, deliver mail.
     fn hook(&mut self, call: HookCall, seat: Option<Seat>, scope: Option<Scope>) -> (Reply, bool) {
-        let Some(session) = call.payload.get("session_id").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string) else {
-            return (Reply::error(error_code::INVALID_PARAMS, "invalid argument `session_id`: the hook payload has no session_id"), false);
+        let Some(session) = call
+            .payload
+            .get("session_id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+        else {
+            return (
+                Reply::error(
+                    error_code::INVALID_PARAMS,
+                    "invalid argument `session_id`: the hook payload has no session_id",
+                ),
+                false,
+            );
         };
         let now = now_ms();
-        let cwd = call.payload.get("cwd").and_then(Value::as_str).unwrap_or_default().to_string();
+        let cwd = call
+            .payload
+            .get("cwd")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let caller = Caller {
             seat: seat.clone(),
             scope: scope.clone().unwrap_or_else(|| Scope {
@@ -683,16 +861,37 @@ impl Actor {
             cwd: cwd.clone(),
             env: call.env.clone(),
             client_name: Some(call.client.clone()),
+            birth_time: None,
         };
         let mut cmds = Vec::new();
-        let binding = seat.as_ref().and_then(|s| self.state.seats.get(&s.key()).cloned());
+        let binding = seat
+            .as_ref()
+            .and_then(|s| self.state.seats.get(&s.key()).cloned());
         let explicit = binding.as_ref().is_some_and(|b| b.source.is_explicit());
-        let mut id = self.state.canonical_id(&session).unwrap_or(&session).to_string();
+        let mut id = self
+            .state
+            .canonical_id(&session)
+            .unwrap_or(&session)
+            .to_string();
         if call.event == HookEvent::SessionStart && !explicit {
-            let source = call.payload.get("source").and_then(Value::as_str).unwrap_or("startup");
+            let source = call
+                .payload
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or("startup");
             let moving = matches!(source, "clear" | "resume" | "compact" | "fork");
-            let old = binding.as_ref().map(|b| self.state.canonical_id(&b.session_id).unwrap_or(&b.session_id).to_string());
-            let res = Resolution { session_id: Some(session.clone()), strategy: Some("hook"), diagnosis: Vec::new(), next_step: None };
+            let old = binding.as_ref().map(|b| {
+                self.state
+                    .canonical_id(&b.session_id)
+                    .unwrap_or(&b.session_id)
+                    .to_string()
+            });
+            let res = Resolution {
+                session_id: Some(session.clone()),
+                strategy: Some("hook"),
+                diagnosis: Vec::new(),
+                next_step: None,
+            };
             let mut agent_cmds = identity::ensure_agent(&self.state, &caller, &session, &res, now);
             if let (true, Some(old)) = (moving, old) {
                 if old != session && self.state.agents.contains_key(&old) {
@@ -715,28 +914,56 @@ impl Actor {
                 if binding.as_ref().is_none_or(|b| b.session_id != session) {
                     cmds.push(Command::BindSeat {
                         seat: s.key(),
-                        binding: SeatBinding { session_id: session.clone(), source: BindingSource::Hook, at_ms: now },
+                        binding: SeatBinding {
+                            session_id: session.clone(),
+                            source: BindingSource::Hook,
+                            at_ms: now,
+                        },
                     });
                 }
             }
             id = session.clone();
         } else if !self.state.agents.contains_key(&id) {
-            let res = Resolution { session_id: Some(id.clone()), strategy: Some("hook"), diagnosis: Vec::new(), next_step: None };
+            let res = Resolution {
+                session_id: Some(id.clone()),
+                strategy: Some("hook"),
+                diagnosis: Vec::new(),
+                next_step: None,
+            };
             cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
             if let (Some(s), false) = (&seat, explicit) {
                 if binding.is_none() {
                     cmds.push(Command::BindSeat {
                         seat: s.key(),
-                        binding: SeatBinding { session_id: id.clone(), source: BindingSource::Hook, at_ms: now },
+                        binding: SeatBinding {
+                            session_id: id.clone(),
+                            source: BindingSource::Hook,
+                            at_ms: now,
+                        },
                     });
                 }
             }
-        } else if self.state.agents.get(&id).is_some_and(|a| a.ended_ms.is_some()) && call.event != HookEvent::SessionEnd {
-            let res = Resolution { session_id: Some(id.clone()), strategy: Some("hook"), diagnosis: Vec::new(), next_step: None };
+        } else if self
+            .state
+            .agents
+            .get(&id)
+            .is_some_and(|a| a.ended_ms.is_some())
+            && call.event != HookEvent::SessionEnd
+        {
+            let res = Resolution {
+                session_id: Some(id.clone()),
+                strategy: Some("hook"),
+                diagnosis: Vec::new(),
+                next_step: None,
+            };
             cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
         }
         // Activity marks (ephemeral).
-        let tool = call.payload.get("tool_name").and_then(Value::as_str).map(str::to_string);
+        let tool = call
+            .payload
+            .get("tool_name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let tool_path = call
             .payload
             .pointer("/tool_input/file_path")
@@ -749,23 +976,57 @@ impl Actor {
             HookEvent::UserPromptSubmit | HookEvent::SessionStart => {
                 let busy = call.event == HookEvent::UserPromptSubmit;
                 let prev_tool = self.live.activity.get(&id).and_then(|a| a.tool.clone());
-                self.live.activity.insert(id.clone(), Activity { state: if busy { ActivityState::Busy } else { ActivityState::Idle }, at_ms: now, tool: if busy { None } else { prev_tool }, tool_path: None });
+                self.live.activity.insert(
+                    id.clone(),
+                    Activity {
+                        state: if busy {
+                            ActivityState::Busy
+                        } else {
+                            ActivityState::Idle
+                        },
+                        at_ms: now,
+                        tool: if busy { None } else { prev_tool },
+                        tool_path: None,
+                    },
+                );
             }
             HookEvent::PreToolUse | HookEvent::PostToolUse => {
                 let (t, p) = if call.event == HookEvent::PreToolUse && !subagent {
                     (tool, tool_path)
                 } else {
                     let prev = self.live.activity.get(&id);
-                    (prev.and_then(|a| a.tool.clone()).or(tool), prev.and_then(|a| a.tool_path.clone()))
+                    (
+                        prev.and_then(|a| a.tool.clone()).or(tool),
+                        prev.and_then(|a| a.tool_path.clone()),
+                    )
                 };
-                self.live.activity.insert(id.clone(), Activity { state: ActivityState::Busy, at_ms: now, tool: t, tool_path: p });
+                self.live.activity.insert(
+                    id.clone(),
+                    Activity {
+                        state: ActivityState::Busy,
+                        at_ms: now,
+                        tool: t,
+                        tool_path: p,
+                    },
+                );
             }
             HookEvent::Stop => {
                 let prev = self.live.activity.get(&id).cloned();
-                self.live.activity.insert(id.clone(), Activity { state: ActivityState::Idle, at_ms: now, tool: prev.as_ref().and_then(|a| a.tool.clone()), tool_path: prev.and_then(|a| a.tool_path) });
+                self.live.activity.insert(
+                    id.clone(),
+                    Activity {
+                        state: ActivityState::Idle,
+                        at_ms: now,
+                        tool: prev.as_ref().and_then(|a| a.tool.clone()),
+                        tool_path: prev.and_then(|a| a.tool_path),
+                    },
+                );
             }
             HookEvent::SessionEnd => {
-                cmds.push(Command::EndSession { session_id: id.clone(), at_ms: now });
+                cmds.push(Command::EndSession {
+                    session_id: id.clone(),
+                    at_ms: now,
+                });
                 self.live.activity.remove(&id);
             }
         }
@@ -773,7 +1034,12 @@ impl Actor {
         // Deliver.
         let mut answer = HookAnswer::default();
         if let Some(budget) = call.deliver_budget_chars {
-            let queue: Vec<String> = self.state.mailboxes.get(&id).map(|q| q.iter().cloned().collect()).unwrap_or_default();
+            let queue: Vec<String> = self
+                .state
+                .mailboxes
+                .get(&id)
+                .map(|q| q.iter().cloned().collect())
+                .unwrap_or_default();
             let f = render::fit(&self.state, &queue, budget);
             answer.remaining = f.remaining;
             if !f.ids.is_empty() {
@@ -785,16 +1051,32 @@ impl Actor {
                     HookEvent::PostToolUse => "post_tool_use",
                     HookEvent::SessionEnd => "session_end",
                 };
-                cmds.push(Command::Drain { session_id: id.clone(), message_ids: f.ids.clone(), via: via.into(), at_ms: now });
+                cmds.push(Command::Drain {
+                    session_id: id.clone(),
+                    message_ids: f.ids.clone(),
+                    via: via.into(),
+                    at_ms: now,
+                });
                 answer.delivered = f.ids.len();
                 answer.deliver = Some(f.text);
             }
         }
         let dirty = !cmds.is_empty();
         if let Err(e) = self.commit(&cmds) {
-            return (Reply::error(error_code::STORAGE, format!("could not journal the hook event: {e}")), false);
+            return (
+                Reply::error(
+                    error_code::STORAGE,
+                    format!("could not journal the hook event: {e}"),
+                ),
+                false,
+            );
         }
-        (Reply::Ok { value: serde_json::to_value(answer).unwrap_or_default() }, dirty)
+        (
+            Reply::Ok {
+                value: serde_json::to_value(answer).unwrap_or_default(),
+            },
+            dirty,
+        )
     }
 
     fn recount_live(&mut self) {
@@ -830,7 +1112,10 @@ impl Actor {
         let dead: Vec<String> = self
             .idle
             .iter()
-            .filter(|(_, w)| w.client_pid.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()))
+            .filter(|(_, w)| {
+                w.client_pid
+                    .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in dead {
@@ -892,7 +1177,11 @@ impl Actor {
             .map(|p| {
                 let proj = cache
                     .entry(p.cwd.clone())
-                    .or_insert_with(|| crate::scope::scope_of(std::path::Path::new(&p.cwd), per_wt).ok().map(|s| s.project))
+                    .or_insert_with(|| {
+                        crate::scope::scope_of(std::path::Path::new(&p.cwd), per_wt)
+                            .ok()
+                            .map(|s| s.project)
+                    })
                     .clone();
                 (p, proj)
             })
@@ -919,16 +1208,27 @@ impl Actor {
             .messages
             .values()
             .filter(|m| m.enqueued_ms < cutoff && !open.contains(&m.message_id))
-            .filter(|m| !self.state.mailboxes.get(&m.to).is_some_and(|q| q.contains(&m.message_id)))
+            .filter(|m| {
+                !self
+                    .state
+                    .mailboxes
+                    .get(&m.to)
+                    .is_some_and(|q| q.contains(&m.message_id))
+            })
             .map(|m| m.message_id.clone())
             .collect();
         let mut cmds = Vec::new();
         if !expired.is_empty() {
-            cmds.push(Command::PruneMessages { message_ids: expired });
+            cmds.push(Command::PruneMessages {
+                message_ids: expired,
+            });
         }
         for a in self.state.asks.values() {
             if a.expires_ms < now && !self.asks.contains_key(&a.request_id) {
-                cmds.push(Command::CloseAsk { request_id: a.request_id.clone(), reason: "expired".into() });
+                cmds.push(Command::CloseAsk {
+                    request_id: a.request_id.clone(),
+                    reason: "expired".into(),
+                });
             }
         }
         if self.state.wakes_fired.values().any(|t| *t < cutoff) {
@@ -942,12 +1242,18 @@ impl Actor {
     fn snapshot(&mut self) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
         self.journal.snapshot(&bytes)?;
-        tracing::info!(bytes = bytes.len(), seq = self.journal.last_seq(), "snapshot written");
+        tracing::info!(
+            bytes = bytes.len(),
+            seq = self.journal.last_seq(),
+            "snapshot written"
+        );
         Ok(())
     }
 
     fn trace_identity(&mut self, conn: u64, res: &Resolution) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.traced == res.strategy && res.strategy.is_some() {
             return;
         }
@@ -979,8 +1285,21 @@ impl Actor {
         scope.map(|s| s.project.clone())
     }
 
-    fn snapshot_for(&self, project: Option<&str>, project_root: Option<&str>, comms_limit: usize) -> StatusSnapshot {
-        crate::status::build(&self.state, &self.live, &self.config, project, project_root, comms_limit, now_ms())
+    fn snapshot_for(
+        &self,
+        project: Option<&str>,
+        project_root: Option<&str>,
+        comms_limit: usize,
+    ) -> StatusSnapshot {
+        crate::status::build(
+            &self.state,
+            &self.live,
+            &self.config,
+            project,
+            project_root,
+            comms_limit,
+            now_ms(),
+        )
     }
 
     fn push_subscriptions(&mut self) {
@@ -997,9 +1316,18 @@ impl Actor {
         self.subs_dirty = false;
         let mut keep = Vec::new();
         for s in std::mem::take(&mut self.subs) {
-            let snap = self.snapshot_for(if s.all { None } else { s.project.as_deref() }, s.project_root.as_deref(), s.comms_limit);
-            let ev = StatusEvent::Snapshot { snapshot: Box::new(snap) };
-            let frame = ServerFrame::Event { id: s.wire_id, event: serde_json::to_value(ev).unwrap_or_default() };
+            let snap = self.snapshot_for(
+                if s.all { None } else { s.project.as_deref() },
+                s.project_root.as_deref(),
+                s.comms_limit,
+            );
+            let ev = StatusEvent::Snapshot {
+                snapshot: Box::new(snap),
+            };
+            let frame = ServerFrame::Event {
+                id: s.wire_id,
+                event: serde_json::to_value(ev).unwrap_or_default(),
+            };
             if s.out.send(frame).is_ok() {
                 keep.push(s);
             }
@@ -1020,7 +1348,12 @@ impl Actor {
     ) -> bool {
         let ok = |value: Value| Reply::Ok { value };
         let (answer, dirty) = match ctl {
-            Ctl::Ping => (ok(json!({"pong": true, "version": oxtail_proto::VERSION, "pid": std::process::id()})), false),
+            Ctl::Ping => (
+                ok(
+                    json!({"pong": true, "version": oxtail_proto::VERSION, "pid": std::process::id()}),
+                ),
+                false,
+            ),
             Ctl::Stats => {
                 let mut by_role: HashMap<&str, usize> = HashMap::new();
                 for c in self.conns.values() {
@@ -1078,50 +1411,95 @@ impl Actor {
                 (ok(json!({"sessions": rows})), false)
             }
             Ctl::Inbox { session_id } => {
-                let id = self.state.canonical_id(&session_id).unwrap_or(&session_id).to_string();
+                let id = self
+                    .state
+                    .canonical_id(&session_id)
+                    .unwrap_or(&session_id)
+                    .to_string();
                 let msgs: Vec<Value> = self
                     .state
                     .mailboxes
                     .get(&id)
-                    .map(|q| q.iter().filter_map(|m| self.state.messages.get(m)).map(|m| tools::message_json(&self.state, m)).collect())
+                    .map(|q| {
+                        q.iter()
+                            .filter_map(|m| self.state.messages.get(m))
+                            .map(|m| tools::message_json(&self.state, m))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (ok(json!({"session_id": id, "queued": msgs})), false)
             }
             Ctl::Compact => match self.snapshot() {
-                Ok(()) => (ok(json!({"compacted": true, "journal_bytes": self.journal.disk_bytes()})), false),
-                Err(e) => (Reply::error(error_code::STORAGE, format!("snapshot failed: {e}")), false),
+                Ok(()) => (
+                    ok(json!({"compacted": true, "journal_bytes": self.journal.disk_bytes()})),
+                    false,
+                ),
+                Err(e) => (
+                    Reply::error(error_code::STORAGE, format!("snapshot failed: {e}")),
+                    false,
+                ),
             },
             Ctl::Shutdown => {
                 let snap = self.snapshot();
                 self.exit_after_batch = Some(0);
                 match snap {
                     Ok(()) => (ok(json!({"shutting_down": true})), false),
-                    Err(e) => (ok(json!({"shutting_down": true, "snapshot_error": e.to_string()})), false),
+                    Err(e) => (
+                        ok(json!({"shutting_down": true, "snapshot_error": e.to_string()})),
+                        false,
+                    ),
                 }
             }
             Ctl::Dump => (
-                ok(json!({"last_seq": self.journal.last_seq(), "state": serde_json::to_value(&self.state).unwrap_or(Value::Null)})),
+                ok(
+                    json!({"last_seq": self.journal.last_seq(), "state": serde_json::to_value(&self.state).unwrap_or(Value::Null)}),
+                ),
                 false,
             ),
             Ctl::Mark { session_id, state } => {
-                let id = self.state.canonical_id(&session_id).unwrap_or(&session_id).to_string();
+                let id = self
+                    .state
+                    .canonical_id(&session_id)
+                    .unwrap_or(&session_id)
+                    .to_string();
                 let s = match state.as_str() {
                     "busy" => Some(ActivityState::Busy),
                     "idle" => Some(ActivityState::Idle),
                     _ => None,
                 };
                 match s {
-                    None => (Reply::error(error_code::INVALID_PARAMS, "invalid argument `state`: must be busy or idle"), false),
+                    None => (
+                        Reply::error(
+                            error_code::INVALID_PARAMS,
+                            "invalid argument `state`: must be busy or idle",
+                        ),
+                        false,
+                    ),
                     Some(s) => {
                         let prev = self.live.activity.get(&id).cloned();
-                        self.live.activity.insert(id.clone(), Activity { state: s, at_ms: now_ms(), tool: prev.as_ref().and_then(|a| a.tool.clone()), tool_path: prev.and_then(|a| a.tool_path) });
+                        self.live.activity.insert(
+                            id.clone(),
+                            Activity {
+                                state: s,
+                                at_ms: now_ms(),
+                                tool: prev.as_ref().and_then(|a| a.tool.clone()),
+                                tool_path: prev.and_then(|a| a.tool_path),
+                            },
+                        );
                         self.subs_dirty = true;
-                        (ok(json!({"ok": true, "session_id": id, "state": state})), false)
+                        (
+                            ok(json!({"ok": true, "session_id": id, "state": state})),
+                            false,
+                        )
                     }
                 }
             }
             Ctl::Diagnose => (ok(self.diagnose()), false),
-            Ctl::Status { project_root, all, comms_limit } => {
+            Ctl::Status {
+                project_root,
+                all,
+                comms_limit,
+            } => {
                 if !all && requested_scope.is_none() {
                     let msg = match project_root {
                         Some(r) => format!("invalid argument `project_root`: `{r}` is not a directory oxtail can read"),
@@ -1129,13 +1507,21 @@ impl Actor {
                     };
                     (Reply::error(error_code::INVALID_PARAMS, msg), false)
                 } else {
-                    let project = if all { None } else { Self::project_of(requested_scope.as_ref()) };
+                    let project = if all {
+                        None
+                    } else {
+                        Self::project_of(requested_scope.as_ref())
+                    };
                     let root = requested_scope.as_ref().map(|s| s.project_root.clone());
                     let snap = self.snapshot_for(project.as_deref(), root.as_deref(), comms_limit);
                     (ok(serde_json::to_value(snap).unwrap_or_default()), false)
                 }
             }
-            Ctl::Subscribe { project_root, all, comms_limit } => {
+            Ctl::Subscribe {
+                project_root,
+                all,
+                comms_limit,
+            } => {
                 if !all && requested_scope.is_none() {
                     let msg = match project_root {
                         Some(r) => format!("invalid argument `project_root`: `{r}` is not a directory oxtail can read"),
@@ -1143,12 +1529,30 @@ impl Actor {
                     };
                     (Reply::error(error_code::INVALID_PARAMS, msg), false)
                 } else {
-                    let project = if all { None } else { Self::project_of(requested_scope.as_ref()) };
+                    let project = if all {
+                        None
+                    } else {
+                        Self::project_of(requested_scope.as_ref())
+                    };
                     let root = requested_scope.as_ref().map(|s| s.project_root.clone());
                     let snap = self.snapshot_for(project.as_deref(), root.as_deref(), comms_limit);
-                    let ev = StatusEvent::Snapshot { snapshot: Box::new(snap) };
-                    let _ = out.send(ServerFrame::Event { id: wire_id, event: serde_json::to_value(ev).unwrap_or_default() });
-                    self.subs.push(Subscriber { conn, wire_id, out, project, project_root: root, all, comms_limit, reply: Some(reply) });
+                    let ev = StatusEvent::Snapshot {
+                        snapshot: Box::new(snap),
+                    };
+                    let _ = out.send(ServerFrame::Event {
+                        id: wire_id,
+                        event: serde_json::to_value(ev).unwrap_or_default(),
+                    });
+                    self.subs.push(Subscriber {
+                        conn,
+                        wire_id,
+                        out,
+                        project,
+                        project_root: root,
+                        all,
+                        comms_limit,
+                        reply: Some(reply),
+                    });
                     return false;
                 }
             }
@@ -1157,7 +1561,14 @@ impl Actor {
                 match self.resolve_ctl_target(project.as_deref(), &target) {
                     Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
                     Ok(id) => {
-                        let intent = WakeIntent { target: id.clone(), mode: Mode::Explicit, reason: None, dedupe_key: None, suppressed: false, tool: "nudge".into() };
+                        let intent = WakeIntent {
+                            target: id.clone(),
+                            mode: Mode::Explicit,
+                            reason: None,
+                            dedupe_key: None,
+                            suppressed: false,
+                            tool: "nudge".into(),
+                        };
                         let (status, _) = self.wake(&intent, pending);
                         let a = st::ActionAnswer {
                             ok: true,
@@ -1178,15 +1589,31 @@ impl Actor {
                         let a = st::ActionAnswer {
                             ok: false,
                             target: Some(id),
-                            error: Some(if body.trim().is_empty() { "empty-body" } else { "body-too-large" }.into()),
-                            message: Some(format!("the body is {} bytes; it must be 1-{} bytes", body.len(), tools::BODY_MAX_BYTES)),
+                            error: Some(
+                                if body.trim().is_empty() {
+                                    "empty-body"
+                                } else {
+                                    "body-too-large"
+                                }
+                                .into(),
+                            ),
+                            message: Some(format!(
+                                "the body is {} bytes; it must be 1-{} bytes",
+                                body.len(),
+                                tools::BODY_MAX_BYTES
+                            )),
                             ..Default::default()
                         };
                         (ok(serde_json::to_value(a).unwrap_or_default()), false)
                     }
                     Ok(id) => {
                         let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-                        let project = self.state.agents.get(&id).map(|a| a.scope.project.clone()).unwrap_or_default();
+                        let project = self
+                            .state
+                            .agents
+                            .get(&id)
+                            .map(|a| a.scope.project.clone())
+                            .unwrap_or_default();
                         let m = Message {
                             message_id: message_id.clone(),
                             from: "operator".into(),
@@ -1203,14 +1630,28 @@ impl Actor {
                             closes: None,
                         };
                         match self.commit(&[Command::Enqueue { message: m }]) {
-                            Err(e) => (Reply::error(error_code::STORAGE, format!("nothing changed: {e}")), false),
+                            Err(e) => (
+                                Reply::error(error_code::STORAGE, format!("nothing changed: {e}")),
+                                false,
+                            ),
                             Ok(()) => {
-                                let intent = WakeIntent { target: id.clone(), mode: Mode::Explicit, reason: None, dedupe_key: None, suppressed: false, tool: "operator_message".into() };
+                                let intent = WakeIntent {
+                                    target: id.clone(),
+                                    mode: Mode::Explicit,
+                                    reason: None,
+                                    dedupe_key: None,
+                                    suppressed: false,
+                                    tool: "operator_message".into(),
+                                };
                                 let (status, _) = self.wake(&intent, pending);
                                 let a = st::ActionAnswer {
                                     ok: true,
                                     target: Some(id.clone()),
-                                    target_name: self.state.agents.get(&id).and_then(|a| a.name.clone()),
+                                    target_name: self
+                                        .state
+                                        .agents
+                                        .get(&id)
+                                        .and_then(|a| a.name.clone()),
                                     wake_status: Some(status.to_string()),
                                     message_id: Some(message_id),
                                     ..Default::default()
@@ -1226,13 +1667,25 @@ impl Actor {
         dirty
     }
 
-    fn resolve_ctl_target(&self, project: Option<&str>, target: &str) -> Result<String, st::ActionAnswer> {
-        let err = |code: &str, msg: String| st::ActionAnswer { ok: false, error: Some(code.into()), message: Some(msg), ..Default::default() };
+    fn resolve_ctl_target(
+        &self,
+        project: Option<&str>,
+        target: &str,
+    ) -> Result<String, st::ActionAnswer> {
+        let err = |code: &str, msg: String| st::ActionAnswer {
+            ok: false,
+            error: Some(code.into()),
+            message: Some(msg),
+            ..Default::default()
+        };
         if let Some(id) = self.state.canonical_id(target) {
             return Ok(id.to_string());
         }
         let Some(project) = project else {
-            return Err(err("unknown-target", format!("no agent with id `{target}`; give project_root to resolve names")));
+            return Err(err(
+                "unknown-target",
+                format!("no agent with id `{target}`; give project_root to resolve names"),
+            ));
         };
         match tools::resolve_target(&self.state, project, target) {
             Ok(id) => Ok(id),
@@ -1256,7 +1709,9 @@ impl Actor {
                     *by_tool.entry(t).or_default().entry(s).or_default() += 1;
                 }
                 Some("identity") => {
-                    *identity.entry(ev["strategy"].as_str().unwrap_or("unresolved").to_string()).or_default() += 1;
+                    *identity
+                        .entry(ev["strategy"].as_str().unwrap_or("unresolved").to_string())
+                        .or_default() += 1;
                 }
                 _ => {}
             }

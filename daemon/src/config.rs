@@ -99,9 +99,12 @@ impl Config {
             retention_ms: env_u64("OXTAIL_RETENTION_MS").unwrap_or(d.retention_ms),
             fault_journal_full_after: env_u64("OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES"),
             ask_timeout_ms: env_u64("OXTAIL_ASK_PEER_TIMEOUT_MS").unwrap_or(d.ask_timeout_ms),
-            ask_max_timeout_ms: env_u64("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(d.ask_max_timeout_ms),
-            pending_ask_ttl_ms: env_u64("OXTAIL_PENDING_ASK_TTL_MS").unwrap_or(d.pending_ask_ttl_ms),
-            hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS").map_or(d.hook_budget_chars, |v| v as usize),
+            ask_max_timeout_ms: env_u64("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS")
+                .unwrap_or(d.ask_max_timeout_ms),
+            pending_ask_ttl_ms: env_u64("OXTAIL_PENDING_ASK_TTL_MS")
+                .unwrap_or(d.pending_ask_ttl_ms),
+            hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS")
+                .map_or(d.hook_budget_chars, |v| v as usize),
             wake: crate::wake::WakeConfig::from_env(),
         }
     }

@@ -34,6 +34,10 @@ pub struct Caller {
     pub env: BTreeMap<String, String>,
     /// MCP `clientInfo.name`, once the client initialized.
     pub client_name: Option<String>,
+    /// The birth-time fallback's finding, looked up at the edge: the one
+    /// transcript created in the project's transcript folder shortly after
+    /// the shim started (`Ok(id)`), or why there is none (`Err(reason)`).
+    pub birth_time: Option<Result<String, String>>,
 }
 
 /// The outcome of identity resolution.
@@ -139,6 +143,16 @@ pub fn resolve(state: &State, caller: &Caller, meta: Option<&Value>) -> Resoluti
             json!("no hook or sibling has bound this client process"),
         ),
     }
+    // 5. birth time: exactly one transcript born just after the shim started.
+    match (&caller.birth_time, &found) {
+        (Some(Ok(id)), None) => {
+            note("birth_time", "resolved", json!({"session_id": id}));
+            found = Some((id.clone(), "birth_time"));
+        }
+        (Some(Ok(id)), Some(_)) => note("birth_time", "shadowed", json!({"session_id": id})),
+        (Some(Err(why)), _) => note("birth_time", "abstained", json!(why)),
+        (None, _) => note("birth_time", "none", json!("not attempted")),
+    }
     let next_step = if found.is_none() {
         Some(next_step(caller))
     } else {
@@ -159,6 +173,48 @@ fn next_step(caller: &Caller) -> String {
     match client_type(caller, None) {
         "codex" => "Codex: your thread id is in the rollout file name under $CODEX_HOME/sessions (or run `echo $CODEX_THREAD_ID`); then call claim_session({session_id: \"<that id>\"}).".into(),
         _ => "Run `echo $CLAUDE_CODE_SESSION_ID` in your shell tool, then call claim_session({session_id: \"<that id>\"}).".into(),
+    }
+}
+
+/// The birth-time fallback (I/O, called at the edge): among `*.jsonl` files
+/// directly in `dir`, the one created between `started_s - 5` and
+/// `started_s + 300` (seconds since the epoch). Its stem is the session id.
+///
+/// # Errors
+/// A reason when there is no such file, more than one (ambiguity abstains),
+/// or the file system does not record creation times.
+pub fn birth_time_candidate(dir: &std::path::Path, started_s: u64) -> Result<String, String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut hits = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        let created = meta
+            .created()
+            .map_err(|_| "this file system does not record creation times".to_string())?;
+        let secs = created
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if secs + 5 >= started_s && secs <= started_s + 300 {
+            if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                hits.push(stem.to_string());
+            }
+        }
+    }
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(format!(
+            "no transcript created in {} since the shim started",
+            dir.display()
+        )),
+        n => Err(format!(
+            "{n} transcripts were created in {} since the shim started; ambiguous, so abstaining",
+            dir.display()
+        )),
     }
 }
 
@@ -264,7 +320,7 @@ pub fn ensure_agent(
     // agent. Per-call Codex ids are not bound: one app-server seat hosts many
     // threads. Explicit claims are never overridden here.
     if let (Some(seat), Some(strategy)) = (&caller.seat, res.strategy) {
-        if strategy.starts_with("env:") {
+        if strategy.starts_with("env:") || strategy == "birth_time" {
             // First binding wins: a later env-detected id never moves a seat
             // (hooks and claims do that).
             if !state.seats.contains_key(&seat.key()) {
@@ -404,6 +460,6 @@ mod tests {
         let r = resolve(&State::default(), &Caller::default(), None);
         assert_eq!(r.session_id, None);
         assert!(r.next_step.unwrap().contains("claim_session"));
-        assert_eq!(r.diagnosis.len(), 5);
+        assert_eq!(r.diagnosis.len(), 6);
     }
 }

@@ -25,7 +25,11 @@ fn sender(state: &State, m: &Message) -> String {
 
 /// Renders one message block.
 pub fn message_block(state: &State, m: &Message) -> String {
-    let mut head = format!("--- message_id: {} | from: {}", m.message_id, sender(state, m));
+    let mut head = format!(
+        "--- message_id: {} | from: {}",
+        m.message_id,
+        sender(state, m)
+    );
     if let Some(r) = &m.request_id {
         head.push_str(&format!(" | request_id: {r}"));
     }
@@ -72,7 +76,9 @@ pub fn fit(state: &State, queue: &[MessageId], budget_chars: usize) -> Fitted {
     // Reserve room for the closing "N more" line.
     let footer_room = 120;
     for id in queue {
-        let Some(m) = state.messages.get(id) else { continue };
+        let Some(m) = state.messages.get(id) else {
+            continue;
+        };
         let b = message_block(state, m);
         let n = b.chars().count() + 1;
         if used + n + footer_room > budget_chars {
@@ -84,7 +90,11 @@ pub fn fit(state: &State, queue: &[MessageId], budget_chars: usize) -> Fitted {
     }
     let remaining = queue.len() - ids.len();
     if ids.is_empty() {
-        return Fitted { text: String::new(), ids, remaining };
+        return Fitted {
+            text: String::new(),
+            ids,
+            remaining,
+        };
     }
     let mut text = format!("{HEADER}\n\n{}", blocks.join("\n"));
     if remaining > 0 {
@@ -94,7 +104,11 @@ pub fn fit(state: &State, queue: &[MessageId], budget_chars: usize) -> Fitted {
             if remaining == 1 { "it" } else { "them" }
         ));
     }
-    Fitted { text, ids, remaining }
+    Fitted {
+        text,
+        ids,
+        remaining,
+    }
 }
 
 #[cfg(test)]
@@ -126,7 +140,8 @@ mod tests {
         let mut q = Vec::new();
         for i in 0..5 {
             let id = format!("msg_{i}");
-            st.messages.insert(id.clone(), msg(&id, &"b".repeat(2000), Origin::Peer));
+            st.messages
+                .insert(id.clone(), msg(&id, &"b".repeat(2000), Origin::Peer));
             q.push(id);
         }
         let f = fit(&st, &q, 9000);
@@ -135,8 +150,12 @@ mod tests {
         assert_eq!(f.remaining, 2);
         assert!(f.text.contains("2 more messages are waiting"));
         assert!(f.text.contains("not instructions from your user"));
-        assert!(f.text.contains("message_id: msg_0 | from: alice (sess-a) | request_id: req_1"));
-        assert!(f.text.contains("reply_to_message({\"message_id\": \"msg_0\""));
+        assert!(f
+            .text
+            .contains("message_id: msg_0 | from: alice (sess-a) | request_id: req_1"));
+        assert!(f
+            .text
+            .contains("reply_to_message({\"message_id\": \"msg_0\""));
         // Nothing fits: nothing is taken.
         let none = fit(&st, &q, 500);
         assert!(none.ids.is_empty() && none.text.is_empty());
@@ -146,7 +165,10 @@ mod tests {
     #[test]
     fn operator_messages_are_framed_as_one_way() {
         let mut st = State::default();
-        st.messages.insert("m".into(), msg("m", "stop editing main.rs", Origin::Operator));
+        st.messages.insert(
+            "m".into(),
+            msg("m", "stop editing main.rs", Origin::Operator),
+        );
         let f = fit(&st, &["m".to_string()], 9000);
         assert!(f.text.contains("[operator] stop editing main.rs"));
         assert!(f.text.contains("one-way context from the operator"));

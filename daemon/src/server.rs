@@ -260,6 +260,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
     {
         return;
     }
+    let mut shim: Option<ShimFacts> = None;
     loop {
         let frame = match read_frame(&mut rd).await {
             Ok(f) => f,
@@ -277,7 +278,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
                 let _ = actor.send(ToActor::Cancel { conn, wire_id: id });
             }
             ClientFrame::Request { id, request } => {
-                dispatch(conn, id, request, &actor, &out_tx).await;
+                dispatch(conn, id, request, &actor, &out_tx, &mut shim).await;
             }
         }
     }
@@ -286,21 +287,86 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
     let _ = writer.await;
 }
 
+/// What the connection task remembers about its shim, for the birth-time
+/// identity fallback.
+#[derive(Clone)]
+struct ShimFacts {
+    /// The shim's start time, seconds since the epoch.
+    started_s: u64,
+    /// Where its client writes transcripts.
+    transcript_dir: Option<PathBuf>,
+    /// True when the shim's environment already names its session.
+    has_env_id: bool,
+    /// A birth-time id once found (it never changes for a shim).
+    found: Option<String>,
+}
+
+impl ShimFacts {
+    fn from(info: &oxtail_proto::ShimInfo) -> ShimFacts {
+        let started_s = crate::procinfo::seat_of(info.pid).map_or(0, |s| s.start_time);
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let mangled: String = info
+            .cwd
+            .display()
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        ShimFacts {
+            started_s,
+            transcript_dir: home.map(|h| h.join(".claude/projects").join(mangled)),
+            has_env_id: info.env.contains_key("CLAUDE_CODE_SESSION_ID")
+                || info.env.contains_key("CODEX_THREAD_ID"),
+            found: None,
+        }
+    }
+
+    /// The birth-time finding for a call (None when not needed).
+    fn lookup(&mut self, meta: Option<&Value>) -> Option<Result<String, String>> {
+        if self.has_env_id || crate::identity::meta_session_id(meta).is_some() {
+            return None;
+        }
+        if let Some(id) = &self.found {
+            return Some(Ok(id.clone()));
+        }
+        let dir = self.transcript_dir.as_ref()?;
+        let r = crate::identity::birth_time_candidate(dir, self.started_s);
+        if let Ok(id) = &r {
+            self.found = Some(id.clone());
+        }
+        Some(r)
+    }
+}
+
 async fn dispatch(
     conn: u64,
     id: u64,
     request: Request,
     actor: &std_mpsc::Sender<ToActor>,
     out: &mpsc::UnboundedSender<ServerFrame>,
+    shim: &mut Option<ShimFacts>,
 ) {
     let respond = |reply: Reply| {
         let _ = out.send(ServerFrame::Reply { id, reply });
     };
     match request {
         Request::ShimHello(info) => {
-            let caller = tokio::task::spawn_blocking(move || caller_from(info))
-                .await
-                .unwrap_or_default();
+            let (caller, facts) = tokio::task::spawn_blocking(move || {
+                (caller_from(info.clone()), ShimFacts::from(&info))
+            })
+            .await
+            .unwrap_or_else(|_| {
+                (
+                    Caller::default(),
+                    ShimFacts {
+                        started_s: 0,
+                        transcript_dir: None,
+                        has_env_id: true,
+                        found: None,
+                    },
+                )
+            });
+            *shim = Some(facts);
             let _ = actor.send(ToActor::ShimHello {
                 conn,
                 caller: Box::new(caller),
@@ -320,6 +386,18 @@ async fn dispatch(
         }
         Request::Tool { name, args, meta } => {
             let is_read = name == "read_session";
+            let birth_time = match shim.as_mut() {
+                Some(f) => {
+                    let mut f2 = f.clone();
+                    let m = meta.clone();
+                    let (r, f2) = tokio::task::spawn_blocking(move || (f2.lookup(m.as_ref()), f2))
+                        .await
+                        .unwrap_or((None, f.clone()));
+                    *f = f2;
+                    r
+                }
+                None => None,
+            };
             let requested_scope =
                 scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
             let (tx, rx) = oneshot::channel();
@@ -331,6 +409,7 @@ async fn dispatch(
                     args,
                     meta,
                     requested_scope,
+                    birth_time,
                     reply: tx,
                 })
                 .is_err()
@@ -499,5 +578,6 @@ fn caller_from(info: oxtail_proto::ShimInfo) -> Caller {
         cwd: info.cwd.display().to_string(),
         env: info.env,
         client_name: None,
+        birth_time: None,
     }
 }

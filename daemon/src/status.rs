@@ -24,22 +24,39 @@ fn location(p: &crate::tmux::Pane) -> TmuxLocation {
 
 fn liveness(a: &Agent, live: &Live, config: &Config, now: u64) -> Liveness {
     if let Some(t) = a.ended_ms {
-        return Liveness { state: LivenessState::Ended, since_ms: Some(t) };
+        return Liveness {
+            state: LivenessState::Ended,
+            since_ms: Some(t),
+        };
     }
     let act = live.activity.get(&a.session_id);
     let shims = live.shims.get(&a.session_id).copied().unwrap_or(0);
-    let seat_alive = a.seat.as_ref().and_then(|s| live.seat_alive.get(&s.key())).copied();
+    let seat_alive = a
+        .seat
+        .as_ref()
+        .and_then(|s| live.seat_alive.get(&s.key()))
+        .copied();
     let alive = shims > 0 || seat_alive == Some(true) || (seat_alive.is_none() && act.is_some());
     let since = act.map(|x| x.at_ms);
     if !alive {
         return Liveness {
-            state: if seat_alive == Some(false) { LivenessState::Dead } else { LivenessState::Unknown },
+            state: if seat_alive == Some(false) {
+                LivenessState::Dead
+            } else {
+                LivenessState::Unknown
+            },
             since_ms: since,
         };
     }
-    let active = act.is_some_and(|x| x.state == ActivityState::Busy && now.saturating_sub(x.at_ms) < config.wake.busy_ttl_ms);
+    let active = act.is_some_and(|x| {
+        x.state == ActivityState::Busy && now.saturating_sub(x.at_ms) < config.wake.busy_ttl_ms
+    });
     Liveness {
-        state: if active { LivenessState::Live } else { LivenessState::Idle },
+        state: if active {
+            LivenessState::Live
+        } else {
+            LivenessState::Idle
+        },
         since_ms: since,
     }
 }
@@ -105,7 +122,11 @@ pub fn build(
                 target: k.to.clone(),
                 target_name: name_of(state, &k.to),
                 since_ms: k.created_ms,
-                kind: if live.ask_waiters.contains(&k.request_id) { WaitKind::InFlight } else { WaitKind::Pending },
+                kind: if live.ask_waiters.contains(&k.request_id) {
+                    WaitKind::InFlight
+                } else {
+                    WaitKind::Pending
+                },
             });
             AgentRow {
                 client_session_id: a.session_id.clone(),
@@ -122,9 +143,16 @@ pub fn build(
                     since_ms: act.map(|x| x.at_ms),
                 },
                 current_tool: act.and_then(|x| {
-                    x.tool.as_ref().map(|t| ToolBadge { tool: t.clone(), file_path: x.tool_path.clone(), since_ms: x.at_ms })
+                    x.tool.as_ref().map(|t| ToolBadge {
+                        tool: t.clone(),
+                        file_path: x.tool_path.clone(),
+                        since_ms: x.at_ms,
+                    })
                 }),
-                purpose: a.purpose.as_ref().map(|p| StateCard { purpose: p.clone(), set_at_ms: a.purpose_at_ms }),
+                purpose: a.purpose.as_ref().map(|p| StateCard {
+                    purpose: p.clone(),
+                    set_at_ms: a.purpose_at_ms,
+                }),
                 unread: state.queued(&a.session_id) as u64,
                 open_obligations: state.open_work(&a.session_id).len() as u64,
                 awaiting,
@@ -134,18 +162,44 @@ pub fn build(
             }
         })
         .collect();
-    agents.sort_by(|a, b| (a.name.as_deref().unwrap_or("\u{10FFFF}"), &a.client_session_id).cmp(&(b.name.as_deref().unwrap_or("\u{10FFFF}"), &b.client_session_id)));
-    let agent_panes: std::collections::HashSet<&str> = agents.iter().filter_map(|a| a.tmux.as_ref().map(|t| t.pane_id.as_str())).collect();
+    agents.sort_by(|a, b| {
+        (
+            a.name.as_deref().unwrap_or("\u{10FFFF}"),
+            &a.client_session_id,
+        )
+            .cmp(&(
+                b.name.as_deref().unwrap_or("\u{10FFFF}"),
+                &b.client_session_id,
+            ))
+    });
+    let agent_panes: std::collections::HashSet<&str> = agents
+        .iter()
+        .filter_map(|a| a.tmux.as_ref().map(|t| t.pane_id.as_str()))
+        .collect();
     let panes: Vec<PaneRow> = live
         .other_panes
         .iter()
-        .filter(|(p, proj)| !agent_panes.contains(p.id.as_str()) && proj.as_deref().is_some_and(|x| project.is_none_or(|want| want == x)))
-        .map(|(p, _)| PaneRow { tmux: location(p), command: p.command.clone(), cwd: p.cwd.clone() })
+        .filter(|(p, proj)| {
+            !agent_panes.contains(p.id.as_str())
+                && proj
+                    .as_deref()
+                    .is_some_and(|x| project.is_none_or(|want| want == x))
+        })
+        .map(|(p, _)| PaneRow {
+            tmux: location(p),
+            command: p.command.clone(),
+            cwd: p.cwd.clone(),
+        })
         .collect();
     let mut waits: Vec<WaitEdge> = state
         .asks
         .values()
-        .filter(|k| state.agents.get(&k.from).is_some_and(|a| in_scope(&a.scope.project)))
+        .filter(|k| {
+            state
+                .agents
+                .get(&k.from)
+                .is_some_and(|a| in_scope(&a.scope.project))
+        })
         .map(|k| WaitEdge {
             from: k.from.clone(),
             from_name: name_of(state, &k.from),
@@ -153,7 +207,11 @@ pub fn build(
             to_name: name_of(state, &k.to),
             request_id: k.request_id.clone(),
             since_ms: k.created_ms,
-            kind: if live.ask_waiters.contains(&k.request_id) { WaitKind::InFlight } else { WaitKind::Pending },
+            kind: if live.ask_waiters.contains(&k.request_id) {
+                WaitKind::InFlight
+            } else {
+                WaitKind::Pending
+            },
         })
         .collect();
     waits.sort_by(|a, b| (a.since_ms, &a.request_id).cmp(&(b.since_ms, &b.request_id)));
@@ -179,8 +237,14 @@ pub fn build(
             body_bytes: m.body.len() as u64,
             request_id: m.request_id.clone(),
             reply_to: m.reply_to.clone(),
-            obligation: state.obligations.get(&m.message_id).map(|o| obligation(o.state)),
-            delivered: !state.mailboxes.get(&m.to).is_some_and(|q| q.contains(&m.message_id)),
+            obligation: state
+                .obligations
+                .get(&m.message_id)
+                .map(|o| obligation(o.state)),
+            delivered: !state
+                .mailboxes
+                .get(&m.to)
+                .is_some_and(|q| q.contains(&m.message_id)),
         })
         .collect();
     StatusSnapshot {

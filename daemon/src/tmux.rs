@@ -65,7 +65,9 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
         ])
         .output()?;
     if !out.status.success() {
-        return Err(io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -143,7 +145,10 @@ pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
 /// When the pane id is malformed or tmux fails.
 pub fn send_keys(pane: &Pane, text: &str, enter_delay: Duration) -> io::Result<()> {
     if !valid_pane_id(&pane.id) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refusing malformed pane id {:?}", pane.id)));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing malformed pane id {:?}", pane.id),
+        ));
     }
     let run = |args: &[&str]| -> io::Result<()> {
         let st = tmux(pane.socket.as_deref()).args(args).status()?;
@@ -175,10 +180,16 @@ mod tests {
 
     #[test]
     fn socket_parsing_and_ancestry() {
-        assert_eq!(socket_from_env("/tmp/tmux-0/default,1234,0"), Some(PathBuf::from("/tmp/tmux-0/default")));
+        assert_eq!(
+            socket_from_env("/tmp/tmux-0/default,1234,0"),
+            Some(PathBuf::from("/tmp/tmux-0/default"))
+        );
         assert_eq!(socket_from_env(""), None);
         let chain = ancestry(std::process::id());
         assert_eq!(chain[0], std::process::id());
-        assert_eq!(chain.get(1).copied(), Some(std::os::unix::process::parent_id()));
+        assert_eq!(
+            chain.get(1).copied(),
+            Some(std::os::unix::process::parent_id())
+        );
     }
 }

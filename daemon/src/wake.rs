@@ -65,12 +65,18 @@ impl WakeConfig {
     /// default.
     pub fn from_env() -> WakeConfig {
         let d = WakeConfig::default();
-        let strategy = match std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY").ok().as_deref() {
+        let strategy = match std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY")
+            .ok()
+            .as_deref()
+        {
             None | Some("") | Some("auto") => Strategy::Auto,
             Some("legacy") => Strategy::Legacy,
             Some("off") => Strategy::Off,
             Some(other) => {
-                tracing::warn!(value = other, "OXTAIL_ASK_PEER_WAKE_STRATEGY must be auto, legacy or off; using auto");
+                tracing::warn!(
+                    value = other,
+                    "OXTAIL_ASK_PEER_WAKE_STRATEGY must be auto, legacy or off; using auto"
+                );
                 Strategy::Auto
             }
         };
@@ -87,7 +93,8 @@ impl WakeConfig {
             strategy,
             busy_ttl_ms: env_u64("OXTAIL_ACTIVITY_BUSY_TTL_MS").unwrap_or(d.busy_ttl_ms),
             fresh_idle_ms: env_u64("OXTAIL_AUTOWAKE_FRESH_IDLE_MS").unwrap_or(d.fresh_idle_ms),
-            min_interval_ms: env_u64("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS").unwrap_or(d.min_interval_ms),
+            min_interval_ms: env_u64("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS")
+                .unwrap_or(d.min_interval_ms),
             debounce_ms: env_u64("OXTAIL_WAKE_DEBOUNCE_MS").unwrap_or(d.debounce_ms),
         }
     }
@@ -240,7 +247,12 @@ mod tests {
         }
     }
     fn act(state: ActivityState, at_ms: u64) -> Activity {
-        Activity { state, at_ms, tool: None, tool_path: None }
+        Activity {
+            state,
+            at_ms,
+            tool: None,
+            tool_path: None,
+        }
     }
 
     #[test]
@@ -250,40 +262,145 @@ mod tests {
         let now = 10_000_000;
         let idle = act(ActivityState::Idle, now - 1000);
         // passes
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &book, false, &cfg, now), Ok(()));
+        assert_eq!(
+            gate(
+                &intent(Mode::Explicit),
+                Some(&idle),
+                &book,
+                false,
+                &cfg,
+                now
+            ),
+            Ok(())
+        );
         // kill switches
         let mut off = cfg.clone();
         off.strategy = Strategy::Off;
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &book, false, &off, now), Err("disabled"));
+        assert_eq!(
+            gate(
+                &intent(Mode::Explicit),
+                Some(&idle),
+                &book,
+                false,
+                &off,
+                now
+            ),
+            Err("disabled")
+        );
         let mut no_auto = cfg.clone();
         no_auto.autowake_off = true;
-        assert_eq!(gate(&intent(Mode::ReplyStrict), Some(&idle), &book, false, &no_auto, now), Err("disabled"));
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &book, false, &no_auto, now), Ok(()));
+        assert_eq!(
+            gate(
+                &intent(Mode::ReplyStrict),
+                Some(&idle),
+                &book,
+                false,
+                &no_auto,
+                now
+            ),
+            Err("disabled")
+        );
+        assert_eq!(
+            gate(
+                &intent(Mode::Explicit),
+                Some(&idle),
+                &book,
+                false,
+                &no_auto,
+                now
+            ),
+            Ok(())
+        );
         let mut sup = intent(Mode::Explicit);
         sup.suppressed = true;
-        assert_eq!(gate(&sup, Some(&idle), &book, false, &cfg, now), Err("disabled"));
+        assert_eq!(
+            gate(&sup, Some(&idle), &book, false, &cfg, now),
+            Err("disabled")
+        );
         // dedupe
-        assert_eq!(gate(&intent(Mode::ReplyStrict), Some(&idle), &book, true, &cfg, now), Err("skipped_deduped"));
+        assert_eq!(
+            gate(
+                &intent(Mode::ReplyStrict),
+                Some(&idle),
+                &book,
+                true,
+                &cfg,
+                now
+            ),
+            Err("skipped_deduped")
+        );
         // busy, and a stale busy mark is wakeable
         let busy = act(ActivityState::Busy, now - 1000);
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&busy), &book, false, &cfg, now), Err("skipped_busy"));
+        assert_eq!(
+            gate(
+                &intent(Mode::Explicit),
+                Some(&busy),
+                &book,
+                false,
+                &cfg,
+                now
+            ),
+            Err("skipped_busy")
+        );
         let stale = act(ActivityState::Busy, now - cfg.busy_ttl_ms - 1);
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&stale), &book, false, &cfg, now), Ok(()));
+        assert_eq!(
+            gate(
+                &intent(Mode::Explicit),
+                Some(&stale),
+                &book,
+                false,
+                &cfg,
+                now
+            ),
+            Ok(())
+        );
         // strict reply rule: idle too long, or unknown
         let old_idle = act(ActivityState::Idle, now - cfg.fresh_idle_ms - 1);
-        assert_eq!(gate(&intent(Mode::ReplyStrict), Some(&old_idle), &book, false, &cfg, now), Err("skipped_no_fresh_idle"));
-        assert_eq!(gate(&intent(Mode::ReplyStrict), None, &book, false, &cfg, now), Err("skipped_no_fresh_idle"));
+        assert_eq!(
+            gate(
+                &intent(Mode::ReplyStrict),
+                Some(&old_idle),
+                &book,
+                false,
+                &cfg,
+                now
+            ),
+            Err("skipped_no_fresh_idle")
+        );
+        assert_eq!(
+            gate(&intent(Mode::ReplyStrict), None, &book, false, &cfg, now),
+            Err("skipped_no_fresh_idle")
+        );
         // ... but the lenient path wakes it
-        assert_eq!(gate(&intent(Mode::LateLenient), Some(&old_idle), &book, false, &cfg, now), Ok(()));
+        assert_eq!(
+            gate(
+                &intent(Mode::LateLenient),
+                Some(&old_idle),
+                &book,
+                false,
+                &cfg,
+                now
+            ),
+            Ok(())
+        );
         // debounce, then rate limit
         let mut b = WakeBook::default();
         b.last_attempt.insert("t".into(), now - 500);
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now), Err("skipped_debounced"));
+        assert_eq!(
+            gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now),
+            Err("skipped_debounced")
+        );
         b.last_attempt.insert("t".into(), now - 2000);
         b.last_fired.insert("t".into(), now - 2000);
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now), Err("skipped_rate_limited"));
+        assert_eq!(
+            gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now),
+            Err("skipped_rate_limited")
+        );
         b.last_fired.insert("t".into(), now - 5000);
-        assert_eq!(gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now), Ok(()));
+        assert_eq!(
+            gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now),
+            Ok(())
+        );
     }
 
     #[test]
@@ -291,7 +408,10 @@ mod tests {
         let cfg = WakeConfig::default();
         assert_eq!(choose(true, &cfg), Route::Rewake);
         assert_eq!(choose(false, &cfg), Route::Keys);
-        let legacy = WakeConfig { strategy: Strategy::Legacy, ..cfg };
+        let legacy = WakeConfig {
+            strategy: Strategy::Legacy,
+            ..cfg
+        };
         assert_eq!(choose(true, &legacy), Route::Keys);
     }
 }

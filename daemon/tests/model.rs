@@ -40,7 +40,10 @@ fn caller(i: usize) -> Caller {
     let mut env = BTreeMap::new();
     env.insert("CLAUDE_CODE_SESSION_ID".to_string(), format!("s{i}"));
     Caller {
-        seat: Some(Seat { pid: 1000 + i as u32, start_time: 7 }),
+        seat: Some(Seat {
+            pid: 1000 + i as u32,
+            start_time: 7,
+        }),
         scope: Scope {
             project: "git:/p/.git".into(),
             project_root: "/p".into(),
@@ -51,6 +54,7 @@ fn caller(i: usize) -> Caller {
         cwd: "/p".into(),
         env,
         client_name: Some("claude-code".into()),
+        birth_time: None,
     }
 }
 
@@ -80,7 +84,13 @@ impl Harness {
             format!("{p}_{next}")
         };
         self.now += 1;
-        let mut ctx = Ctx { now_ms: self.now, config: &config, live: &live, home: None, new_id: &mut new_id };
+        let mut ctx = Ctx {
+            now_ms: self.now,
+            config: &config,
+            live: &live,
+            home: None,
+            new_id: &mut new_id,
+        };
         let out = tools::call(&self.state, &caller(who), tool, &args, None, &mut ctx);
         self.next = next;
         let is_error = matches!(&out.reply, Reply::Error { .. })
@@ -91,7 +101,10 @@ impl Harness {
                 .commands
                 .iter()
                 .all(|c| matches!(c, Command::UpsertAgent { .. } | Command::BindSeat { .. }));
-            assert!(out.commands.is_empty() || only_registration, "error with commands: {out:?}");
+            assert!(
+                out.commands.is_empty() || only_registration,
+                "error with commands: {out:?}"
+            );
         }
         if !out.commands.is_empty() {
             let mut ev = Vec::new();

@@ -207,6 +207,7 @@ pub fn spawn_daemon() -> io::Result<()> {
     let exe = std::env::current_exe()?;
     let dir = paths::state_dir();
     paths::ensure_private_dir(&dir)?;
+    paths::rotate_log();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -68,6 +68,19 @@ pub fn log_path() -> PathBuf {
     state_dir().join("daemon.log")
 }
 
+/// Rotate the daemon log past this size, in bytes (8 MiB).
+pub const LOG_ROTATE_BYTES: u64 = 8 << 20;
+
+/// Keeps the daemon log bounded: when it has grown past
+/// [`LOG_ROTATE_BYTES`], it becomes `daemon.log.1` (replacing the previous
+/// one). Called before a daemon is started, which is when the log is opened.
+pub fn rotate_log() {
+    let log = log_path();
+    if std::fs::metadata(&log).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let _ = std::fs::rename(&log, log.with_extension("log.1"));
+    }
+}
+
 /// The journal directory.
 pub fn journal_dir() -> PathBuf {
     state_dir().join("journal")
@@ -92,6 +105,26 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_rotates_past_its_limit() {
+        let dir = tempfile_dir();
+        std::env::set_var("OXTAIL_HOME", &dir);
+        std::fs::write(log_path(), vec![b'x'; LOG_ROTATE_BYTES as usize + 1]).unwrap();
+        rotate_log();
+        assert!(!log_path().exists());
+        assert!(dir.join("daemon.log.1").exists());
+        std::fs::write(log_path(), b"small").unwrap();
+        rotate_log();
+        assert!(log_path().exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("oxtail-paths-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 
     #[test]
     fn long_paths_are_shortened_stably() {
