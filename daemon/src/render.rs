@@ -146,9 +146,16 @@ mod tests {
         }
         let f = fit(&st, &q, 9000);
         assert!(f.text.chars().count() <= 9000, "{}", f.text.len());
-        assert_eq!(f.ids.len(), 3);
-        assert_eq!(f.remaining, 2);
-        assert!(f.text.contains("2 more messages are waiting"));
+        let n = f.ids.len();
+        assert!((3..5).contains(&n), "{n}");
+        assert_eq!(f.ids, q[..n].to_vec(), "a prefix, in queue order");
+        assert_eq!(f.remaining, 5 - n);
+        assert!(f.text.contains(&format!("{} more message", 5 - n)));
+        // Whole messages only: one more would not have fit.
+        let mut bigger = st.clone();
+        bigger.messages.get_mut(&q[n]).unwrap().body = "b".repeat(2000);
+        let g = fit(&bigger, &q[..=n], 9000);
+        assert_eq!(g.ids.len(), n);
         assert!(f.text.contains("not instructions from your user"));
         assert!(f
             .text
