@@ -27,6 +27,9 @@ Examples:
   oxtail ctl ping             start the daemon if needed and check it answers
   oxtail ctl stats --json     uptime, agents, queued messages, journal size
   oxtail ctl sessions         every agent the daemon knows
+  oxtail status               the fleet of this project, once (--json for scripts)
+  oxtail oxpit                the live cockpit
+  oxtail fleet plan           what .oxtail/fleet.json would change in tmux
 
 Environment:
   OXTAIL_HOME     state dir (default ~/.local/share/oxtail); an isolated instance
@@ -43,6 +46,14 @@ enum Cmd {
         #[arg(long)]
         foreground: bool,
     },
+    /// Summarize recent wakes by wake_status and by tool, and identity
+    /// resolutions by strategy (from the daemon's trace ring; MCP_TRACE_FILE
+    /// keeps the full NDJSON trace).
+    Diagnose {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect and maintain the running daemon.
     Ctl {
         #[command(subcommand)]
@@ -51,6 +62,99 @@ enum Cmd {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Print the fleet once: agents, wait-graph, recent comms (--json for scripts).
+    Status(oxtail_cockpit::cli::StatusArgs),
+    /// The live cockpit (TUI): watch, jump to, nudge and message agents.
+    Oxpit(oxtail_cockpit::cli::OxpitArgs),
+    /// Stand up, converge or tear down a fleet of agents in tmux (.oxtail/fleet.json).
+    Fleet(oxtail_cockpit::cli::FleetArgs),
+    /// Run the daemon as a systemd user unit (Linux) or launchd agent (macOS).
+    Service(oxtail_service::ServiceArgs),
+    /// Handle a Claude Code / Codex hook event (launched by the client, not by hand).
+    #[command(after_help = HOOK_HELP)]
+    Hook {
+        /// session-start, user-prompt-submit, pre-tool-use, post-tool-use, stop,
+        /// idle-wait or session-end.
+        event: String,
+        /// Flags written by `oxtail install-hook` (`--hooks-version N`); ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Add oxtail's hooks to ~/.claude/settings.json and ~/.codex/hooks.json.
+    #[command(after_help = INSTALL_HOOK_HELP)]
+    InstallHook(HookFileArgs),
+    /// Remove oxtail's hooks (only its own entries) from the clients' settings.
+    UninstallHook(HookFileArgs),
+    /// Register oxtail's MCP server with Claude Code and Codex and install its hooks.
+    #[command(after_help = SETUP_HELP)]
+    Setup(SetupCmdArgs),
+}
+
+const HOOK_HELP: &str = "\
+Reads the client's hook JSON on stdin and answers in its hook output format:
+PreToolUse hands queued peer mail to the model as additionalContext, Stop
+as {\"decision\":\"block\"}, idle-wait wakes an idle Claude Code session (exit 2).
+It gives up after 300 ms and always fails open: exit 0, no output.
+Only session-start starts the daemon. OXTAIL_DEBUG_HOOK=1 explains silence on stderr.
+
+Environment:
+  OXTAIL_HOOK_BUDGET_CHARS     mail delivered per hook, in characters (9000, max 10000)
+  OXTAIL_IDLE_WAIT_TIMEOUT_MS  idle-wait gives up after this long (23 hours)";
+
+const INSTALL_HOOK_HELP: &str = "\
+Replaces only oxtail's own entries (commands ending in `--hooks-version N`),
+keeps every other hook byte for byte, and is safe to run again.
+Codex runs new hooks only after you trust them (/hooks in the Codex TUI).
+
+Examples:
+  oxtail install-hook --dry-run          show what would change
+  oxtail install-hook --client claude    Claude Code only
+  oxtail uninstall-hook                  remove oxtail's hooks again";
+
+const SETUP_HELP: &str = "\
+Claude Code: mcpServers.oxtail in ~/.claude.json (--scope user) or the project's
+.mcp.json (--scope project, approved in .claude/settings.local.json).
+Codex: [mcp_servers.oxtail] in ~/.codex/config.toml, comments kept.
+Then installs the hooks (see `oxtail install-hook --help`).
+
+Examples:
+  oxtail setup --dry-run                 print every change, write nothing
+  oxtail setup --scope project           register for this project only
+  oxtail setup --client codex --codex-no-daemon";
+
+#[derive(clap::Args, Debug)]
+struct HookFileArgs {
+    /// Which client: claude, codex or all.
+    #[arg(long, default_value = "all", value_parser = ["claude", "codex", "all"])]
+    client: String,
+    /// Print what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SetupCmdArgs {
+    /// Which client: claude, codex or all.
+    #[arg(long, default_value = "all", value_parser = ["claude", "codex", "all"])]
+    client: String,
+    /// Claude Code registration: user (~/.claude.json) or project (.mcp.json).
+    #[arg(long, default_value = "user", value_parser = ["user", "project"])]
+    scope: String,
+    /// Print what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also set Codex `features.daemon_auto_start = false` (one Codex per pane, wakeable by keys).
+    #[arg(long)]
+    codex_no_daemon: bool,
+    /// Register the MCP server only; leave hooks alone.
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,14 +176,51 @@ enum CtlCmd {
     Shutdown,
     /// The whole durable state as JSON.
     Dump,
+    /// Set an agent's activity mark (what hooks do): busy or idle.
+    Mark {
+        /// The session's client_session_id.
+        session_id: String,
+        /// busy or idle.
+        #[arg(value_parser = ["busy", "idle"])]
+        state: String,
+    },
 }
 
 fn main() {
+    // Hooks run on every tool call of every agent: skip clap (whose usage
+    // errors exit 2, which a Stop hook would turn into a block) and go
+    // straight to the fail-open handler.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
+    if argv.len() == 3 && argv[1] == "hook" && !argv[2].to_string_lossy().starts_with('-') {
+        std::process::exit(oxtail_hooks::hook_main(&argv[2].to_string_lossy()));
+    }
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Cmd::Mcp) {
         Cmd::Mcp => run_shim(),
         Cmd::Daemon { foreground } => run_daemon(foreground),
         Cmd::Ctl { op, json } => run_ctl(op, json),
+        Cmd::Diagnose { json } => run_diagnose(json),
+        Cmd::Status(args) => oxtail_cockpit::cli::status(args),
+        Cmd::Oxpit(args) => oxtail_cockpit::cli::oxpit(args),
+        Cmd::Fleet(args) => oxtail_cockpit::cli::fleet(args),
+        Cmd::Service(args) => oxtail_service::run(args),
+        Cmd::Hook { event, .. } => std::process::exit(oxtail_hooks::hook_main(&event)),
+        Cmd::InstallHook(a) => print_report(oxtail_hooks::cli::hooks_main(
+            &a.client, a.dry_run, a.json, true,
+        )),
+        Cmd::UninstallHook(a) => print_report(oxtail_hooks::cli::hooks_main(
+            &a.client, a.dry_run, a.json, false,
+        )),
+        Cmd::Setup(a) => print_report(oxtail_hooks::cli::setup_main(
+            &oxtail_hooks::cli::SetupArgs {
+                client: a.client,
+                scope: a.scope,
+                dry_run: a.dry_run,
+                json: a.json,
+                codex_no_daemon: a.codex_no_daemon,
+                no_hooks: a.no_hooks,
+            },
+        )),
     };
     if let Err(e) = result {
         eprintln!("oxtail: {e:#}");
@@ -122,6 +263,7 @@ fn run_ctl(op: CtlCmd, json: bool) -> Result<()> {
         CtlCmd::Compact => (Ctl::Compact, false),
         CtlCmd::Shutdown => (Ctl::Shutdown, false),
         CtlCmd::Dump => (Ctl::Dump, false),
+        CtlCmd::Mark { session_id, state } => (Ctl::Mark { session_id, state }, false),
     };
     let timeout = Duration::from_secs(5);
     let client = if spawn {
@@ -148,6 +290,45 @@ fn run_ctl(op: CtlCmd, json: bool) -> Result<()> {
         return Ok(());
     }
     print_human(&ctl, &value);
+    Ok(())
+}
+
+fn run_diagnose(json: bool) -> Result<()> {
+    let mut client = match connect_at(&paths::socket_path(), Role::Ctl, Duration::from_secs(5)) {
+        Ok(c) => c,
+        Err(ConnectError::NoDaemon(_)) => bail!("no oxtail daemon is running, so there is nothing to diagnose"),
+        Err(e) => return Err(e.into()),
+    };
+    let v = match client.call(Request::Ctl(Ctl::Diagnose))? {
+        Reply::Ok { value } => value,
+        Reply::Error { code, message } => bail!("{code}: {message}"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("wakes by status:");
+    let mut rows: Vec<(String, u64)> = v["wakes_by_status"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect())
+        .unwrap_or_default();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    if rows.is_empty() {
+        println!("  (none yet)");
+    }
+    for (k, n) in rows {
+        println!("  {k:<24} {n}");
+    }
+    println!("wakes by tool:");
+    if let Some(m) = v["wakes_by_tool"].as_object() {
+        for (tool, statuses) in m {
+            println!("  {tool:<20} {statuses}");
+        }
+    }
+    println!("identity resolutions by strategy: {}", v["identity_by_strategy"]);
+    if let Some(f) = v["trace_file"].as_str() {
+        println!("full trace: {f}");
+    }
     Ok(())
 }
 
@@ -204,4 +385,13 @@ fn print_human(ctl: &Ctl, v: &Value) {
         Ctl::Shutdown => println!("daemon shutting down"),
         _ => println!("{v}"),
     }
+}
+
+fn print_report(r: std::result::Result<String, String>) -> Result<()> {
+    let text = r.map_err(|e| anyhow::anyhow!(e))?;
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(())
 }
