@@ -1146,7 +1146,7 @@ impl Actor {
     /// Which tmux pane hosts each live seat, and which other panes exist
     /// (for the cockpit): one `list-panes` per known tmux server.
     fn refresh_panes(&mut self) {
-        let mut sockets: Vec<Option<std::path::PathBuf>> = vec![None];
+        let mut sockets: Vec<Option<std::path::PathBuf>> = Vec::new();
         for a in self.state.agents.values() {
             if let Some(s) = &a.tmux_socket {
                 let p = Some(std::path::PathBuf::from(s));
@@ -1155,10 +1155,15 @@ impl Actor {
                 }
             }
         }
-        let mut all = Vec::new();
+        sockets.push(None);
+        let mut all: Vec<crate::tmux::Pane> = Vec::new();
         for s in &sockets {
-            if let Ok(p) = crate::tmux::list_panes(s.as_deref()) {
-                all.extend(p);
+            if let Ok(found) = crate::tmux::list_panes(s.as_deref()) {
+                for p in found {
+                    if !all.iter().any(|q| q.id == p.id && q.socket == p.socket) {
+                        all.push(p);
+                    }
+                }
             }
         }
         let mut panes = HashMap::new();
@@ -1350,7 +1355,7 @@ impl Actor {
         let (answer, dirty) = match ctl {
             Ctl::Ping => (
                 ok(
-                    json!({"pong": true, "version": oxtail_proto::VERSION, "pid": std::process::id()}),
+                    json!({"pong": true, "version": oxtail_proto::version(), "pid": std::process::id()}),
                 ),
                 false,
             ),
@@ -1368,7 +1373,7 @@ impl Actor {
                 (
                     ok(json!({
                         "pid": std::process::id(),
-                        "version": oxtail_proto::VERSION,
+                        "version": oxtail_proto::version(),
                         "uptime_s": self.started.elapsed().as_secs(),
                         "agents": self.state.agents.len(),
                         "queued_messages": self.state.total_queued(),
@@ -1449,6 +1454,15 @@ impl Actor {
                         false,
                     ),
                 }
+            }
+            Ctl::Handover { version } => {
+                tracing::info!(newer = %version, mine = %oxtail_proto::version(), "handing over to a newer oxtail");
+                let snap = self.snapshot();
+                self.exit_after_batch = Some(0);
+                (
+                    ok(json!({"handing_over": true, "snapshot": snap.is_ok(), "version": oxtail_proto::version()})),
+                    false,
+                )
             }
             Ctl::Dump => (
                 ok(
@@ -1671,13 +1685,13 @@ impl Actor {
         &self,
         project: Option<&str>,
         target: &str,
-    ) -> Result<String, st::ActionAnswer> {
-        let err = |code: &str, msg: String| st::ActionAnswer {
+    ) -> Result<String, Box<st::ActionAnswer>> {
+        let err = |code: &str, msg: String| Box::new(st::ActionAnswer {
             ok: false,
             error: Some(code.into()),
             message: Some(msg),
             ..Default::default()
-        };
+        });
         if let Some(id) = self.state.canonical_id(target) {
             return Ok(id.to_string());
         }

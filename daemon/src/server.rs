@@ -62,7 +62,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let listener = bind_socket(&socket)?;
     tracing::info!(
         pid = std::process::id(),
-        version = oxtail_proto::VERSION,
+        version = %oxtail_proto::version(),
         socket = %socket.display(),
         agents = state.agents.len(),
         queued = state.total_queued(),
@@ -233,7 +233,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
     if hello.protocol_major != oxtail_proto::PROTOCOL_MAJOR {
         let reason = format!(
             "protocol mismatch: this daemon is oxtail {} (protocol {}.{}), the client is oxtail {} (protocol {}.{}); restart the older side",
-            oxtail_proto::VERSION,
+            oxtail_proto::version(),
             oxtail_proto::PROTOCOL_MAJOR,
             oxtail_proto::PROTOCOL_MINOR,
             hello.version,
@@ -248,7 +248,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
     let _ = out_tx.send(ServerFrame::Welcome(Welcome {
         protocol_major: oxtail_proto::PROTOCOL_MAJOR,
         protocol_minor: oxtail_proto::PROTOCOL_MINOR,
-        version: oxtail_proto::VERSION.to_string(),
+        version: oxtail_proto::version(),
         daemon_pid: std::process::id(),
     }));
     if actor

@@ -45,6 +45,9 @@ pub fn socket_from_env(tmux: &str) -> Option<PathBuf> {
 
 fn tmux(socket: Option<&Path>) -> Command {
     let mut c = Command::new("tmux");
+    // The daemon may have inherited a TMUX from whichever shim started it;
+    // never let that choose the server.
+    c.env_remove("TMUX");
     if let Some(s) = socket {
         c.arg("-S").arg(s);
     }
@@ -61,7 +64,7 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
             "list-panes",
             "-a",
             "-F",
-            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}",
+            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}\t#{socket_path}",
         ])
         .output()?;
     if !out.status.success() {
@@ -80,10 +83,16 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
                 pid,
                 session: f.next()?.to_string(),
                 window: f.next()?.to_string(),
-                socket: socket.map(Path::to_path_buf),
                 window_name: f.next().unwrap_or_default().to_string(),
                 command: f.next().unwrap_or_default().to_string(),
                 cwd: f.next().unwrap_or_default().to_string(),
+                // The server's own socket path, so later commands reach the
+                // same server whatever the environment says.
+                socket: f
+                    .next()
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| socket.map(Path::to_path_buf)),
             })
         })
         .filter(|p| valid_pane_id(&p.id))

@@ -162,6 +162,11 @@ fn handshake(
 /// `spawn` is true, starts `oxtail daemon` detached and retries until
 /// `timeout` has passed (10 ms, growing to 50 ms, between tries).
 ///
+/// With `spawn`, a client newer than the daemon it meets (same protocol
+/// major) asks it to hand over ([`crate::Ctl::Handover`]) and starts its own:
+/// upgrading oxtail while agents run moves them to the new daemon without
+/// losing state. (Hooks never spawn, so they never trigger this.)
+///
 /// # Errors
 /// As [`connect_at`], plus [`ConnectError::Spawn`].
 pub fn connect_or_spawn(
@@ -172,6 +177,12 @@ pub fn connect_or_spawn(
     let socket = paths::socket_path();
     let deadline = Instant::now() + timeout;
     let first = match connect_at(&socket, role, timeout) {
+        // A newer binary takes over from an older daemon (same protocol
+        // major; a different major was refused in the handshake).
+        Ok(c) if spawn && crate::is_newer(&crate::version(), &c.welcome.version) => {
+            hand_over(c, deadline);
+            io::Error::new(io::ErrorKind::NotFound, "handed over")
+        }
         Ok(c) => return Ok(c),
         Err(ConnectError::NoDaemon(e)) if spawn => e,
         Err(e) => return Err(e),
@@ -192,6 +203,27 @@ pub fn connect_or_spawn(
             Err(ConnectError::NoDaemon(_)) => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Asks an older daemon to hand over and waits (until `deadline`, at most
+/// 5 s) for it to exit (its pid gone).
+fn hand_over(mut c: Client, deadline: Instant) {
+    let pid = c.welcome.daemon_pid;
+    tracing_free_log(&format!(
+        "daemon {} (pid {pid}) is older than this oxtail {}; asking it to hand over",
+        c.welcome.version,
+        crate::version()
+    ));
+    let end = deadline.min(Instant::now() + Duration::from_secs(5));
+    let left = end.saturating_duration_since(Instant::now());
+    let _ = c.set_timeout(Some(left.max(Duration::from_millis(1))));
+    let _ = c.call(crate::Request::Ctl(crate::Ctl::Handover {
+        version: crate::version(),
+    }));
+    drop(c);
+    while Instant::now() < end && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -29,3 +29,31 @@ pub const PROTOCOL_MAJOR: u16 = 1;
 pub const PROTOCOL_MINOR: u16 = 0;
 /// This binary's version (the workspace version from Cargo).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version this process reports in handshakes: [`VERSION`], unless
+/// `OXTAIL_VERSION_OVERRIDE` is set (for upgrade tests: a process can play an
+/// older or newer release).
+pub fn version() -> String {
+    std::env::var("OXTAIL_VERSION_OVERRIDE")
+        .ok()
+        .filter(|v| parse_version(v).is_some())
+        .unwrap_or_else(|| VERSION.to_string())
+}
+
+/// `"1.2.3"` (pre-release and build suffixes ignored) as a comparable
+/// triple; `None` when it is not a version.
+pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let core = v.trim().split(['-', '+']).next()?;
+    let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
+    let t = (it.next()??, it.next().unwrap_or(Some(0))?, it.next().unwrap_or(Some(0))?);
+    Some(t)
+}
+
+/// True when `mine` is a newer release than `theirs` (both parsed with
+/// [`parse_version`]; unparsable versions are never newer).
+pub fn is_newer(mine: &str, theirs: &str) -> bool {
+    match (parse_version(mine), parse_version(theirs)) {
+        (Some(a), Some(b)) => a > b,
+        _ => false,
+    }
+}

@@ -52,7 +52,7 @@ impl Hello {
         Hello {
             protocol_major: crate::PROTOCOL_MAJOR,
             protocol_minor: crate::PROTOCOL_MINOR,
-            version: crate::VERSION.to_string(),
+            version: crate::version(),
             role,
             pid: std::process::id(),
         }
@@ -259,6 +259,13 @@ pub enum Ctl {
     Shutdown,
     /// The whole durable state as JSON.
     Dump,
+    /// A newer binary asks this (older) daemon to hand over: it snapshots,
+    /// answers, and exits, so the caller can start the new daemon. Every
+    /// acknowledged change is already durable, so nothing is lost.
+    Handover {
+        /// The caller's version, for the log.
+        version: String,
+    },
     /// Set an agent's activity mark directly (what hooks do: busy on
     /// UserPromptSubmit/PreToolUse, idle on Stop). For tests and scripts.
     Mark {
