@@ -240,7 +240,11 @@ fn init_tracing(default: &str) {
 
 fn run_shim() -> Result<()> {
     // stdout is the MCP channel: logs go to stderr only, and only warnings.
-    init_tracing("warn");
+    init_tracing("warn,rmcp=error");
+    // Hooks older than this binary deliver mail the old way (or not at all).
+    if let Some(w) = oxtail_hooks::outdated_hooks_warning_from_env() {
+        eprintln!("{w}");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
