@@ -421,3 +421,21 @@ async fn kill_switches_disable_wakes() {
     let log = std::fs::read_to_string(ox2.home().join("daemon.log")).unwrap();
     assert!(log.contains("OXTAIL_ACTIVITY_BUSY_TTL_MS") && log.contains("banana"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_file_records_identity_and_wakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.ndjson");
+    let ox = Instance::with_env(BIN, &[("MCP_TRACE_FILE", trace.to_str().unwrap())]);
+    let (a, _b) = pair(&ox).await;
+    ox.mark("helper", "busy").unwrap();
+    a.ok("send_message", json!({"target": "b", "body": "x", "wake": "auto"})).await.unwrap();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().any(|e| e["event"] == "identity" && e["strategy"] == "env:CLAUDE_CODE_SESSION_ID" && e["session_id"] == "asker"), "{text}");
+    let wake = events.iter().find(|e| e["event"] == "wake").expect("a wake event");
+    assert_eq!(wake["wake_status"], "skipped_busy");
+    assert_eq!(wake["target"], "helper");
+    assert_eq!(wake["tool"], "send_message");
+    assert!(wake["at_ms"].as_u64().unwrap() > 0);
+}
