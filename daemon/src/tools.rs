@@ -458,15 +458,21 @@ fn get_my_session(
         }));
     };
     let commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
-    let mut view = state.clone();
-    let mut ev = Vec::new();
-    for c in &commands {
-        crate::state::apply(&mut view, c, &mut ev);
-    }
-    let entry = view
-        .agents
-        .get(me)
-        .map(|a| row(&view, a, Some(me), ctx, false));
+    // The row reflects this call's registration; copy the state only when
+    // there is one (the first call), not on every call.
+    let view;
+    let st = if commands.is_empty() {
+        state
+    } else {
+        let mut v = state.clone();
+        let mut ev = Vec::new();
+        for c in &commands {
+            crate::state::apply(&mut v, c, &mut ev);
+        }
+        view = v;
+        &view
+    };
+    let entry = st.agents.get(me).map(|a| row(st, a, Some(me), ctx, false));
     Outcome {
         commands,
         reply: Reply::Ok {
