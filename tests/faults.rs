@@ -311,7 +311,6 @@ async fn a_stopped_daemon_costs_clients_their_budget_and_resumes_after_sigcont()
 /// tool call in flight should fail within a budget while the daemon is
 /// stopped, instead of hanging the agent's turn until SIGCONT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the shim has no per-call timeout yet (shim/src/lib.rs Link::call waits for the reply forever); un-ignore once it has one"]
 async fn a_shim_call_fails_within_its_budget_while_the_daemon_is_stopped() {
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
@@ -665,7 +664,6 @@ fn a_live_socket_of_another_uid_is_not_used_or_taken_over_by_a_client() {
 /// a clear error), the socket's parent dir keeps its mode, and a live socket
 /// of another uid is not replaced.
 #[test]
-#[ignore = "daemon bind_socket (daemon/src/server.rs) deletes whatever is at the socket path (a regular file too, and another uid's socket when run as root) and chmods the socket's parent dir to 0700 even when OXTAIL_SOCKET points into a shared dir; un-ignore once it checks"]
 fn the_daemon_never_deletes_or_chmods_what_it_did_not_create() {
     let ox = Instance::new(BIN);
     let open = open_dir("hyg");

@@ -165,13 +165,37 @@ pub fn open_state(dir: &Path, config: &Config) -> io::Result<(State, Journal)> {
 }
 
 fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     if let Some(parent) = path.parent() {
-        paths::ensure_private_dir(parent)?;
+        // Create (0700) only what is missing; never change the mode of a
+        // directory someone else made (OXTAIL_SOCKET may point anywhere).
+        if !parent.exists() {
+            paths::ensure_private_dir(parent)?;
+        }
     }
-    // We hold the lock, so any socket file here is stale.
-    match std::fs::remove_file(path) {
-        Ok(()) => tracing::info!(path = %path.display(), "removed a stale socket"),
+    // We hold the lock, so a socket of ours here is stale. Anything else is
+    // not ours to remove.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_socket() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket; refusing to replace it (choose another OXTAIL_SOCKET)", path.display()),
+            ));
+        }
+        Ok(m) if m.uid() != paths::uid() => {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is a socket of another user (uid {}); refusing to replace it",
+                    path.display(),
+                    m.uid()
+                ),
+            ));
+        }
+        Ok(_) => {
+            std::fs::remove_file(path)?;
+            tracing::info!(path = %path.display(), "removed a stale socket");
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }

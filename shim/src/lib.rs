@@ -31,6 +31,32 @@ use tokio_util::sync::CancellationToken;
 /// How often a waiting `ask_peer` sends an MCP progress notification.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
+/// `OXTAIL_SHIM_CALL_TIMEOUT_MS`: how long a tool call waits for the daemon
+/// before answering with an error (10 000 ms), so a stopped or hung daemon
+/// costs the agent one failed call, not a stuck turn.
+pub const DEFAULT_CALL_BUDGET: Duration = Duration::from_secs(10);
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .map(Duration::from_millis)
+}
+
+/// The budget of one tool call: [`DEFAULT_CALL_BUDGET`], or for `ask_peer`
+/// its wait ceiling (`OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`, 100 000 ms) plus 10 s.
+pub fn call_budget(tool: &str) -> Duration {
+    if tool == "ask_peer" {
+        env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(Duration::from_secs(100))
+            + Duration::from_secs(10)
+    } else {
+        env_ms("OXTAIL_SHIM_CALL_TIMEOUT_MS").unwrap_or(DEFAULT_CALL_BUDGET)
+    }
+}
+
 /// How long a shim waits to reach (or start) the daemon, per attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -153,18 +179,28 @@ impl Link {
             .await
     }
 
-    /// As [`Link::call`]; when `ct` is cancelled first (MCP
-    /// `notifications/cancelled`), tells the daemon to stop waiting on our
-    /// behalf (an ask becomes a durable pending ask) and returns an error.
+    /// As [`Link::call`], bounded: when `ct` is cancelled first (MCP
+    /// `notifications/cancelled`) or `budget` passes (a stopped or hung
+    /// daemon), tells the daemon to stop waiting on our behalf (an ask becomes
+    /// a durable pending ask) and returns an error, so the agent's turn goes
+    /// on.
     ///
     /// # Errors
-    /// As [`Link::call`], or `cancelled`.
-    pub async fn call_cancellable(
+    /// As [`Link::call`], `cancelled`, or a sentence naming the budget.
+    pub async fn call_bounded(
         &self,
         request: Request,
         ct: &CancellationToken,
+        budget: Duration,
     ) -> Result<Reply, String> {
-        let conn = self.connection().await?;
+        let conn = tokio::time::timeout(budget, self.connection())
+            .await
+            .map_err(|_| {
+                format!(
+                    "could not reach the oxtail daemon within {} ms",
+                    budget.as_millis()
+                )
+            })??;
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         conn.pending.lock().unwrap().insert(id, tx);
@@ -174,14 +210,32 @@ impl Link {
             conn.pending.lock().unwrap().remove(&id);
             return Err("the connection to the oxtail daemon was lost; try again".into());
         }
+        let give_up = |what: String| {
+            let _ = conn.tx.send(ClientFrame::Cancel { id });
+            conn.pending.lock().unwrap().remove(&id);
+            Err(what)
+        };
         tokio::select! {
             r = rx => r.map_err(|_| "the connection to the oxtail daemon was lost before it answered; the call may or may not have taken effect (check with message_status)".to_string()),
-            _ = ct.cancelled() => {
-                let _ = conn.tx.send(ClientFrame::Cancel { id });
-                conn.pending.lock().unwrap().remove(&id);
-                Err("cancelled".into())
-            }
+            _ = ct.cancelled() => give_up("cancelled".into()),
+            _ = tokio::time::sleep(budget) => give_up(format!(
+                "the oxtail daemon did not answer within {} ms (is it stopped or overloaded?); the call may or may not have taken effect (check with message_status)",
+                budget.as_millis()
+            )),
         }
+    }
+
+    /// As [`Link::call_bounded`] with no budget but cancellation.
+    ///
+    /// # Errors
+    /// As [`Link::call`], or `cancelled`.
+    pub async fn call_cancellable(
+        &self,
+        request: Request,
+        ct: &CancellationToken,
+    ) -> Result<Reply, String> {
+        self.call_bounded(request, ct, Duration::from_secs(365 * 24 * 3600))
+            .await
     }
 
     /// Records the client's `clientInfo` and tells the daemon (if connected).
@@ -342,15 +396,17 @@ impl ServerHandler for Shim {
                     }
                 })
             });
+        let budget = call_budget(&request.name);
         let reply = self
             .link
-            .call_cancellable(
+            .call_bounded(
                 Request::Tool {
                     name: request.name.to_string(),
                     args,
                     meta,
                 },
                 &context.ct,
+                budget,
             )
             .await;
         if let Some(p) = progress {
