@@ -281,3 +281,55 @@ async fn idle_wait_wakes_with_mail_and_a_newer_waiter_retires_the_older() {
     );
     assert_eq!(stdout_json(&o), None);
 }
+
+fn idle_waiters(ox: &Instance) -> u64 {
+    ox.ctl(&["stats"])
+        .ok()
+        .and_then(|v| v["idle_waiters"].as_u64())
+        .unwrap_or(0)
+}
+
+async fn wait_for_waiters(ox: &Instance, n: u64, within: Duration) {
+    let end = Instant::now() + within;
+    while idle_waiters(ox) != n {
+        assert!(Instant::now() < end, "expected {n} armed idle-wait(s)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_wait_reconnects_when_the_daemon_restarts_mid_wait() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
+    let b = ox.agent(AgentOpts::claude(&repo, "sess-b")).await.unwrap();
+    let env = vec![
+        ("CLAUDE_PID", b.pid.unwrap().to_string()),
+        ("OXTAIL_IDLE_WAIT_TIMEOUT_MS", "60000".to_string()),
+    ];
+    let stop = payload("Stop", "sess-b", &repo);
+    assert_eq!(stdout_json(&run_hook(&ox, "stop", &stop, &env)), None);
+    let mut waiter = spawn_hook(&ox, "idle-wait", &stop, &env);
+    wait_for_waiters(&ox, 1, Duration::from_secs(5)).await;
+
+    let old = ox.kill_daemon().unwrap();
+    ox.ctl(&["ping"]).unwrap();
+    assert_ne!(ox.daemon_pid(), Some(old));
+    // The waiter finds the new daemon by itself and arms again.
+    wait_for_waiters(&ox, 1, Duration::from_secs(20)).await;
+    assert!(waiter.try_wait().unwrap().is_none(), "still waiting");
+    // Activity marks are in memory only; B's turn end is reported again so
+    // the wake engine sees it idle on the new daemon.
+    assert_eq!(stdout_json(&run_hook(&ox, "stop", &stop, &env)), None);
+
+    a.ok(
+        "send_message",
+        json!({"target": "sess-b", "body": "after the restart", "wake": "auto"}),
+    )
+    .await
+    .unwrap();
+    let st = wait_exit(&mut waiter, Duration::from_secs(10)).expect("woken after restart");
+    assert_eq!(st.code(), Some(2));
+    let out = waiter.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("after the restart"));
+}

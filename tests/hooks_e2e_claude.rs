@@ -143,3 +143,254 @@ async fn pre_tool_use_hook_hands_peer_mail_to_claude_mid_turn() {
     let last = second["messages"].as_array().unwrap().last().unwrap();
     assert!(value_contains(last, body), "{last}");
 }
+
+/// A private tmux server (`tmux -L <name>`), killed by name on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux {
+            name: format!("oxt-hooks-{}-{}", std::process::id(), fresh_uuid()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.name)
+            .args(args)
+            .env_remove("TMUX")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let path = self.run(&["display-message", "-p", "#{socket_path}"]);
+        let _ = self.run(&["kill-server"]);
+        let path = String::from_utf8_lossy(&path.stdout).trim().to_string();
+        if path.ends_with(&self.name) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Pids of `oxtail hook idle-wait` processes of this oxtail instance.
+fn idle_waiters(oxtail_home: &std::path::Path) -> Vec<u32> {
+    let want = format!("OXTAIL_HOME={}", oxtail_home.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !cmd.split(|b| *b == 0).any(|a| a == b"idle-wait") {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|a| a == want.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
+    let Some(claude) = claude_or_skip() else {
+        return;
+    };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux not installed");
+        return;
+    }
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "peer-a")).await.unwrap();
+    let home = ClaudeHome::new().unwrap();
+    home.trust_project(&repo).unwrap();
+    let out = Command::new(BIN)
+        .args(["install-hook", "--client", "claude"])
+        .env("HOME", home.path())
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write_mcp_json(
+        &repo,
+        &[McpServer::new("oxtail", BIN)
+            .arg("mcp")
+            .env("OXTAIL_HOME", ox.home().to_str().unwrap())],
+    )
+    .unwrap();
+
+    let body = "WAKE-NOTE-91c2: CI on main is red, please look";
+    let server = FakeAnthropic::start_with(move |req: &Value| {
+        if value_contains(req, body) {
+            ScriptedTurn::text("on it")
+        } else {
+            ScriptedTurn::text("hello, idle now")
+        }
+    });
+
+    // B: the interactive TUI in a private tmux server, first prompt on the
+    // command line, so nothing is ever typed into its pane.
+    let session_b = fresh_uuid();
+    let mut env = oxtail_tests::claude::claude_env(home.path(), &server.base_url());
+    env.push(("OXTAIL_HOME".into(), ox.home().display().to_string()));
+    env.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
+    env.push(("TERM".into(), "xterm-256color".into()));
+    let mut line = String::from("exec env -i");
+    for (k, v) in &env {
+        line.push_str(&format!(" {k}={}", shell_quote(v)));
+    }
+    line.push_str(&format!(
+        " {} --session-id {session_b} {}",
+        shell_quote(&claude.to_string_lossy()),
+        shell_quote("say hello")
+    ));
+    let tmux = Tmux::new();
+    let o = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "b",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "-c",
+        repo.to_str().unwrap(),
+        &line,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // B answers its prompt, its turn ends, the async idle-wait arms.
+    let first = server
+        .wait_for_request_async(Duration::from_secs(90), |r| value_contains(r, "say hello"))
+        .await;
+    assert!(
+        first.is_some(),
+        "B never asked the model\n{}",
+        tmux.screen()
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while idle_waiters(&ox.home()).is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "no idle-wait armed\n{}\n{}",
+            tmux.screen(),
+            server.transcript()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let sent = a
+        .ok(
+            "send_message",
+            json!({"target": session_b, "body": body, "wake": "auto"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent["wake_status"], "fired", "{sent}");
+
+    // Claude Code starts a turn on its own with the mail in context.
+    let woke = server
+        .wait_for_request_async(Duration::from_secs(60), |r| value_contains(r, body))
+        .await;
+    assert!(
+        woke.is_some(),
+        "the idle TUI was not woken\n{}\n{}",
+        tmux.screen(),
+        server.transcript()
+    );
+    let inbox = ox.ctl(&["inbox", &session_b]).unwrap();
+    assert_eq!(inbox["queued"], json!([]), "{inbox}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_hook_blocks_the_turn_end_with_peer_mail() {
+    let Some(claude) = claude_or_skip() else {
+        return;
+    };
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "peer-a")).await.unwrap();
+    let home = ClaudeHome::new().unwrap();
+    let out = Command::new(BIN)
+        .args(["install-hook", "--client", "claude"])
+        .env("HOME", home.path())
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let body = "STOP-NOTE-55e1: before you stop, bump the version";
+    let (up_tx, up_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let up_tx = Mutex::new(up_tx);
+    let go_rx = Mutex::new(go_rx);
+    let server = FakeAnthropic::start_with(move |req: &Value| {
+        if value_contains(req, body) {
+            return ScriptedTurn::text("bumped it");
+        }
+        // The only answer ends the turn (no tool call, so no PreToolUse):
+        // it waits until the peer's mail is queued.
+        let _ = up_tx.lock().unwrap().send(());
+        let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(60));
+        ScriptedTurn::text("all finished")
+    });
+    let session_b = fresh_uuid();
+    let run = ClaudeRun::new(&claude, &home, &repo, server.base_url(), "finish up")
+        .arg("--session-id")
+        .arg(session_b.clone())
+        .env("OXTAIL_HOME", ox.home().to_str().unwrap());
+    let claude_b = tokio::task::spawn_blocking(move || run.run());
+    tokio::task::spawn_blocking(move || up_rx.recv_timeout(Duration::from_secs(90)))
+        .await
+        .unwrap()
+        .expect("B's first model request");
+    a.ok("send_message", json!({"target": session_b, "body": body}))
+        .await
+        .unwrap();
+    go_tx.send(()).unwrap();
+
+    let out = claude_b.await.unwrap().unwrap();
+    assert!(out.success(), "{}", out.describe());
+    // The Stop hook's block made Claude Code continue with the mail, and
+    // the continuation's own Stop (stop_hook_active) let the turn end.
+    assert!(
+        server.saw(body),
+        "the continuation carries the mail\n{}",
+        server.transcript()
+    );
+    assert_eq!(
+        out.result_text().as_deref(),
+        Some("bumped it"),
+        "{}",
+        out.describe()
+    );
+    let inbox = ox.ctl(&["inbox", &session_b]).unwrap();
+    assert_eq!(inbox["queued"], json!([]), "{inbox}");
+}

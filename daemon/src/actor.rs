@@ -971,7 +971,7 @@ impl Actor {
             .or_else(|| call.payload.pointer("/tool_input/notebook_path"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let subagent = call.payload.get("agent_id").is_some();
+        let subagent = call.payload.get("agent_id").is_some_and(|v| !v.is_null());
         match call.event {
             HookEvent::UserPromptSubmit | HookEvent::SessionStart => {
                 let busy = call.event == HookEvent::UserPromptSubmit;
@@ -1033,7 +1033,11 @@ impl Actor {
         self.subs_dirty = true;
         // Deliver.
         let mut answer = HookAnswer::default();
-        if let Some(budget) = call.deliver_budget_chars {
+        let in_time = call.deliver_deadline_ms.is_none_or(|d| now < d);
+        if !in_time {
+            tracing::warn!(session = %id, "hook arrived after its deadline; leaving its mail queued");
+        }
+        if let (Some(budget), true) = (call.deliver_budget_chars, in_time) {
             let queue: Vec<String> = self
                 .state
                 .mailboxes
@@ -1460,7 +1464,9 @@ impl Actor {
                 let snap = self.snapshot();
                 self.exit_after_batch = Some(0);
                 (
-                    ok(json!({"handing_over": true, "snapshot": snap.is_ok(), "version": oxtail_proto::version()})),
+                    ok(
+                        json!({"handing_over": true, "snapshot": snap.is_ok(), "version": oxtail_proto::version()}),
+                    ),
                     false,
                 )
             }
@@ -1686,12 +1692,14 @@ impl Actor {
         project: Option<&str>,
         target: &str,
     ) -> Result<String, Box<st::ActionAnswer>> {
-        let err = |code: &str, msg: String| Box::new(st::ActionAnswer {
-            ok: false,
-            error: Some(code.into()),
-            message: Some(msg),
-            ..Default::default()
-        });
+        let err = |code: &str, msg: String| {
+            Box::new(st::ActionAnswer {
+                ok: false,
+                error: Some(code.into()),
+                message: Some(msg),
+                ..Default::default()
+            })
+        };
         if let Some(id) = self.state.canonical_id(target) {
             return Ok(id.to_string());
         }

@@ -322,6 +322,15 @@ pub fn build_hook_call(
         env: client_env,
         ppid,
         deliver_budget_chars,
+        // The daemon drains mail only while we can still print it: well
+        // inside the 300 ms budget (startup and stdin already took a little).
+        deliver_deadline_ms: deliver_budget_chars.map(|_| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            now + (HOOK_BUDGET.as_millis() as u64).saturating_sub(60)
+        }),
     })
 }
 

@@ -45,7 +45,11 @@ pub fn version() -> String {
 pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
     let core = v.trim().split(['-', '+']).next()?;
     let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
-    let t = (it.next()??, it.next().unwrap_or(Some(0))?, it.next().unwrap_or(Some(0))?);
+    let t = (
+        it.next()??,
+        it.next().unwrap_or(Some(0))?,
+        it.next().unwrap_or(Some(0))?,
+    );
     Some(t)
 }
 

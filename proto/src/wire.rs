@@ -175,9 +175,11 @@ pub struct HookCall {
     /// `claude-code` or `codex` (from the environment: `CLAUDECODE` /
     /// `CLAUDE_PID` vs `CODEX_HOME`).
     pub client: String,
-    /// The hook's stdin JSON exactly as the client sent it (carries
-    /// `session_id`, `cwd`, `transcript_path`, `tool_name`, `tool_input`,
-    /// `source`, `stop_hook_active`, `agent_id` for subagent calls, …).
+    /// The hook's stdin JSON as the client sent it, slimmed for the wire by
+    /// the hook (`tool_response` dropped, long strings in `tool_input` cut);
+    /// every key is kept (`session_id`, `cwd`, `transcript_path`,
+    /// `tool_name`, `tool_input.file_path`, `source`, `stop_hook_active`,
+    /// `agent_id` for subagent calls, …).
     pub payload: Value,
     /// Client-identifying environment of the hook process
     /// ([`CLIENT_ENV_VARS`]; Claude Code hooks carry `CLAUDE_PID`).
@@ -190,6 +192,12 @@ pub struct HookCall {
     /// `None`: do not deliver (subagent call, `stop_hook_active`, or an event
     /// that does not deliver).
     pub deliver_budget_chars: Option<usize>,
+    /// Drain mail only before this wall-clock time (ms since the epoch): a
+    /// hook that gave up (its 300 ms budget passed while the daemon was
+    /// stopped or slow) cannot print what was drained for it, so the daemon
+    /// must not take the mail out of the mailbox after it. `None`: no limit.
+    #[serde(default)]
+    pub deliver_deadline_ms: Option<u64>,
 }
 
 /// The daemon's answer to a [`HookCall`] (the `value` of `Reply::Ok`).
