@@ -23,6 +23,7 @@ struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
+  oxtail setup --dry-run      what wiring oxtail into Claude Code and Codex would change
   oxtail                      run as an MCP server on stdio (what agent clients launch)
   oxtail ctl ping             start the daemon if needed and check it answers
   oxtail ctl stats --json     uptime, agents, queued messages, journal size
@@ -46,9 +47,11 @@ enum Cmd {
         #[arg(long)]
         foreground: bool,
     },
-    /// Summarize recent wakes by wake_status and by tool, and identity
-    /// resolutions by strategy (from the daemon's trace ring; MCP_TRACE_FILE
-    /// keeps the full NDJSON trace).
+    /// Why did (or didn't) an agent wake? Recent wakes by status and tool.
+    ///
+    /// Summarizes the daemon's trace ring: wakes by wake_status and by tool,
+    /// identity resolutions by strategy. MCP_TRACE_FILE keeps the full
+    /// NDJSON trace.
     Diagnose {
         /// Print the raw JSON.
         #[arg(long)]
