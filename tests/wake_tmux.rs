@@ -181,3 +181,47 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
     assert_eq!(typed(&logs[1]).iter().filter(|(_, b)| *b == b'\r').count(), 1);
     let _ = (claude_pane, codex_pane);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_agent_panes_are_listed_and_readable_in_pane_mode() {
+    let Some(tmux) = Tmux::new() else { return };
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    // A plain shell pane in the project, hosting no agent.
+    tmux.session("build-server", &repo, "sh -c 'echo BUILD-OUTPUT-1234; exec sleep 600'");
+    let other = ox.git_repo("elsewhere");
+    tmux.session("foreign", &other, "sh -c 'echo FOREIGN; exec sleep 600'");
+    let agent = ox.agent(AgentOpts::claude(&repo, "sess-reader")).await.unwrap();
+    // The daemon must learn this tmux server exists: an agent whose
+    // environment names it (as every agent started inside tmux has).
+    let socket = tmux.run(&["display-message", "-p", "-t", "build-server", "#{socket_path}"]);
+    let _in_tmux = ox
+        .agent(AgentOpts {
+            cwd: repo.clone(),
+            env: vec![
+                ("CLAUDE_CODE_SESSION_ID".into(), "sess-tmux-user".into()),
+                ("TMUX".into(), format!("{socket},1,0")),
+            ],
+            client_name: "claude-code".into(),
+        })
+        .await
+        .unwrap();
+    let mut list = serde_json::Value::Null;
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        list = agent.ok("list_project_sessions", json!({})).await.unwrap();
+        if list["panes"].as_array().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let panes = list["panes"].as_array().unwrap();
+    assert_eq!(panes.len(), 1, "only this project's pane: {list}");
+    assert_eq!(panes[0]["tmux_session"], "build-server");
+    let r = agent.ok("read_session", json!({"name": "build-server", "mode": "pane"})).await.unwrap();
+    assert_eq!(r["mode"], "pane", "{r}");
+    assert!(r["text"].as_str().unwrap().contains("BUILD-OUTPUT-1234"), "{r}");
+    // Another project's pane is not readable from here.
+    let r = agent.call("read_session", json!({"name": "foreign", "mode": "pane"})).await.unwrap();
+    assert_eq!(r["ok"], false);
+}

@@ -422,6 +422,16 @@ fn list_project_sessions(
         .filter(|a| a.scope.project == scope.project && a.ended_ms.is_none())
         .map(|a| row(st, a, me, ctx, compact))
         .collect();
+    // tmux panes in the project that host no agent (shells, servers…),
+    // readable with read_session {name: <tmux session>, mode: "pane"}.
+    let agent_panes: HashSet<&str> = ctx.live.panes.values().map(|p| p.id.as_str()).collect();
+    let panes: Vec<Value> = ctx
+        .live
+        .other_panes
+        .iter()
+        .filter(|(p, proj)| proj.as_deref() == Some(scope.project.as_str()) && !agent_panes.contains(p.id.as_str()))
+        .map(|(p, _)| json!({"tmux_session": p.session, "pane_id": p.id, "window": p.window, "command": p.command, "cwd": p.cwd}))
+        .collect();
     Outcome {
         commands,
         reply: Reply::Ok {
@@ -431,6 +441,7 @@ fn list_project_sessions(
                 "inferred": inferred,
                 "count": rows.len(),
                 "sessions": rows,
+                "panes": panes,
                 "you": me,
             }),
         },
