@@ -694,16 +694,20 @@ impl Actor {
             if n == 1 { "" } else { "s" },
             if n == 1 { "it" } else { "them" }
         );
+        // Codex 0.169 turns an Enter within ~120 ms of typed text into a
+        // newline; Claude Code 2.1.329 can take text+Enter as one paste.
         let delay = if codex {
             Duration::from_millis(500)
         } else {
-            Duration::ZERO
+            Duration::from_millis(300)
         };
         self.trace_event(
             json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}),
         );
         std::thread::spawn(move || {
-            if let Err(e) = crate::tmux::send_keys(&pane, &text, delay) {
+            if let Err(e) =
+                crate::tmux::send_wake(&pane, &text, delay, Duration::from_millis(1200), 2)
+            {
                 tracing::warn!(error = %e, pane = %pane.id, "send-keys failed");
             }
         });

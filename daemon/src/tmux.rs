@@ -146,9 +146,74 @@ pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
         .find_map(|pid| panes.iter().find(|p| p.pid == *pid))
 }
 
-/// Types `text` into `pane` and presses Enter. Codex's composer turns an
-/// Enter within ~120 ms of a typed burst into a newline (Codex 0.169), so for
-/// Codex the Enter follows after `enter_delay`.
+/// The composer line of a TUI screen: the text after the last line that
+/// starts with the prompt marker (`❯` in Claude Code 2.1.329, `›` in Codex
+/// 0.169.0; earlier prompts stay above it in the transcript with the same
+/// marker). `None` when no line has a marker.
+pub fn composer_line(screen: &str) -> Option<&str> {
+    screen.lines().rev().find_map(|l| {
+        let t = l.trim_start();
+        t.strip_prefix('❯')
+            .or_else(|| t.strip_prefix('›'))
+            .map(str::trim)
+    })
+}
+
+/// The visible text of `pane`.
+///
+/// # Errors
+/// When tmux fails.
+pub fn capture(pane: &Pane) -> io::Result<String> {
+    let out = tmux(pane.socket.as_deref())
+        .args(["capture-pane", "-p", "-t", &pane.id])
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other("capture-pane failed"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Types a wake line into `pane`, presses Enter after `enter_delay`, then
+/// makes sure it was submitted: a TUI busy when the keys arrive (a turn just
+/// ending, a starting session, a loaded machine) can take text and Enter as
+/// one paste and leave the line sitting in its composer (seen with Claude Code
+/// 2.1.329). So up to `retries` times, `check_after` later, if the composer
+/// still holds the start of `text`, press Enter again.
+///
+/// # Errors
+/// As [`send_keys`].
+pub fn send_wake(
+    pane: &Pane,
+    text: &str,
+    enter_delay: Duration,
+    check_after: Duration,
+    retries: u32,
+) -> io::Result<()> {
+    send_keys(pane, text, enter_delay)?;
+    let probe: String = text.chars().take(24).collect();
+    for _ in 0..retries {
+        std::thread::sleep(check_after);
+        let screen = capture(pane)?;
+        match composer_line(&screen) {
+            Some(line) if line.contains(&probe) => {
+                tracing::info!(pane = %pane.id, "wake line still in the composer; pressing Enter again");
+                let st = tmux(pane.socket.as_deref())
+                    .args(["send-keys", "-t", &pane.id, "Enter"])
+                    .status()?;
+                if !st.success() {
+                    return Err(io::Error::other("tmux send-keys Enter failed"));
+                }
+            }
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Types `text` into `pane` and presses Enter after `enter_delay`. Codex's
+/// composer turns an Enter within ~120 ms of a typed burst into a newline
+/// (Codex 0.169), and Claude Code can swallow an Enter that arrives with the
+/// text as one paste, so both get a pause.
 ///
 /// # Errors
 /// When the pane id is malformed or tmux fails.
@@ -177,6 +242,19 @@ pub fn send_keys(pane: &Pane, text: &str, enter_delay: Duration) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn composer_line_is_the_last_prompt() {
+        let stuck = "❯ earlier prompt\n⏺ answer\n\n──────\n❯ [oxtail] You have 1 new message\n──────\n  ⏵⏵ bypass permissions on";
+        assert_eq!(
+            composer_line(stuck),
+            Some("[oxtail] You have 1 new message")
+        );
+        let submitted = "❯ [oxtail] You have 1 new message\n⏺ Reading…\n──────\n❯ \n──────";
+        assert_eq!(composer_line(submitted), Some(""));
+        assert_eq!(composer_line("› hello codex"), Some("hello codex"));
+        assert_eq!(composer_line("no prompt here"), None);
+    }
 
     #[test]
     fn pane_ids_are_shape_checked() {

@@ -1,5 +1,9 @@
 //! Cross-crate integration and end-to-end test support for oxtail.
 
 pub mod claude;
+pub mod codex;
+pub mod e2e;
 pub mod fake_anthropic;
+pub mod fake_openai;
 pub mod harness;
+pub mod tui;

@@ -1,0 +1,604 @@
+//! Helpers for running the real Codex CLI offline in tests.
+//!
+//! * [`codex_available`] / [`codex_or_skip`] find the `codex` binary so tests
+//!   can skip cleanly when it is absent.
+//! * [`CodexHome`] is a throwaway `HOME` whose `.codex/` (the `CODEX_HOME`)
+//!   holds a `config.toml` that keeps Codex 0.169.0 on loopback and talking to
+//!   a scripted model server ([`crate::fake_openai::FakeOpenAi`]): the fake
+//!   provider, `[features] plugins = false`, `remote_plugin = false`, `apps =
+//!   false` (otherwise it runs `git ls-remote` against a public plugins
+//!   repository at start), `daemon_auto_start = false` (one Codex process per
+//!   TUI, a child of its pane, instead of a shared background app-server),
+//!   the model-migration notice pre-answered, analytics and feedback off.
+//!   Register MCP servers with [`CodexHome::add_mcp_server`].
+//! * [`CodexExec`] runs `codex exec --json` headless with a clean environment
+//!   and a timeout; [`CodexOutput::events`] parses its JSONL events and
+//!   [`CodexOutput::thread_id`] reads the thread id.
+//! * [`codex_env`] is the environment for launching the interactive TUI
+//!   yourself; [`CodexTui`] starts the TUI in a tmux pane and waits for the
+//!   composer.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::claude::McpServer;
+use crate::tui::{trim_screen, Pane, SessionSpec, TmuxServer};
+
+/// Printed by [`codex_or_skip`] when the CLI is missing.
+pub const SKIP_MESSAGE: &str =
+    "skipping: codex CLI not installed (npm install -g @openai/codex@0.169.0)";
+
+/// Environment variable naming an explicit `codex` binary to use.
+pub const CODEX_BIN_ENV: &str = "OXTAIL_TEST_CODEX";
+
+/// The provider's `env_key`: the variable Codex reads its API key from.
+pub const FAKE_KEY_ENV: &str = "OXTAIL_FAKE_OPENAI_KEY";
+
+/// The model named in the config (any name works with the fake server; this
+/// one matches the fixtures).
+pub const MODEL: &str = "gpt-5.5";
+
+/// Default for [`CodexExec::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Variables passed through from the test's environment; everything else is
+/// cleared so an outer session's settings or credentials cannot leak in.
+const PASSTHROUGH_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "USER", "LOGNAME", "SHELL", "TZ"];
+
+/// Path to a working `codex` binary, or `None` if it is not installed.
+///
+/// Looks at `$OXTAIL_TEST_CODEX`, then `codex` on `PATH`. A candidate counts
+/// only if `codex --version` answers `codex-cli …` within a few seconds.
+/// Cached for the process.
+pub fn codex_available() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let mut candidates = Vec::new();
+            if let Some(p) = std::env::var_os(CODEX_BIN_ENV) {
+                candidates.push(PathBuf::from(p));
+            }
+            if let Some(path) = std::env::var_os("PATH") {
+                candidates.extend(std::env::split_paths(&path).map(|d| d.join("codex")));
+            }
+            candidates
+                .into_iter()
+                .filter(|p| p.is_file())
+                .find(|p| codex_version(p).is_some())
+        })
+        .clone()
+}
+
+/// [`codex_available`], printing [`SKIP_MESSAGE`] when it is `None`.
+pub fn codex_or_skip() -> Option<PathBuf> {
+    let found = codex_available();
+    if found.is_none() {
+        eprintln!("{SKIP_MESSAGE}");
+    }
+    found
+}
+
+/// The output of `codex --version` (e.g. `codex-cli 0.169.0`), or `None`.
+pub fn codex_version(binary: &Path) -> Option<String> {
+    let home = tempfile::tempdir().ok()?;
+    let mut cmd = Command::new(binary);
+    cmd.arg("--version")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("CODEX_HOME", home.path())
+        .stdin(Stdio::null())
+        .process_group(0);
+    if let Some(p) = std::env::var_os("PATH") {
+        cmd.env("PATH", p);
+    }
+    let out = run_with_timeout(cmd, Duration::from_secs(20)).ok()?;
+    let text = out.stdout.trim().to_owned();
+    (out.success() && text.starts_with("codex")).then_some(text)
+}
+
+/// A throwaway `HOME` with a prepared `CODEX_HOME` (`<home>/.codex`),
+/// deleted on drop.
+#[derive(Debug)]
+pub struct CodexHome {
+    dir: tempfile::TempDir,
+    base_url: String,
+    extra: Mutex<String>,
+}
+
+impl CodexHome {
+    /// A fresh home whose config points Codex at the Responses API server at
+    /// `base_url` (e.g. [`crate::fake_openai::FakeOpenAi::base_url`]).
+    ///
+    /// # Errors
+    /// When the temp directory or the config cannot be written.
+    pub fn new(base_url: &str) -> Result<CodexHome> {
+        let dir = tempfile::Builder::new()
+            .prefix("oxtail-codex-home-")
+            .tempdir()
+            .context("create temp HOME")?;
+        let home = CodexHome {
+            dir,
+            base_url: base_url.to_owned(),
+            extra: Mutex::new(String::new()),
+        };
+        std::fs::create_dir_all(home.codex_home()).context("create CODEX_HOME")?;
+        home.write_config()?;
+        Ok(home)
+    }
+
+    /// The home directory (the value for `HOME`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `CODEX_HOME`: `<home>/.codex`.
+    pub fn codex_home(&self) -> PathBuf {
+        self.path().join(".codex")
+    }
+
+    /// `$CODEX_HOME/config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.codex_home().join("config.toml")
+    }
+
+    /// `$CODEX_HOME/hooks.json`.
+    pub fn hooks_path(&self) -> PathBuf {
+        self.codex_home().join("hooks.json")
+    }
+
+    /// Register a stdio MCP server as `[mcp_servers.<name>]`. Codex 0.169.0
+    /// gives MCP servers only a few variables of its own environment (`HOME`,
+    /// `PATH`, `LANG`, `SHELL`, `TERM`, certificates), so anything else they
+    /// need (e.g. `OXTAIL_HOME`) must be in `server.env`.
+    ///
+    /// # Errors
+    /// When the config cannot be written.
+    pub fn add_mcp_server(&self, server: &McpServer) -> Result<()> {
+        let mut t = format!(
+            "\n[mcp_servers.{}]\ncommand = {}\nargs = [{}]\n",
+            toml_key(&server.name),
+            toml_str(&server.command),
+            server
+                .args
+                .iter()
+                .map(|a| toml_str(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !server.env.is_empty() {
+            t.push_str(&format!("\n[mcp_servers.{}.env]\n", toml_key(&server.name)));
+            for (k, v) in &server.env {
+                t.push_str(&format!("{} = {}\n", toml_key(k), toml_str(v)));
+            }
+        }
+        self.append_config(&t)
+    }
+
+    /// Mark `project` trusted (`[projects."<dir>"] trust_level = "trusted"`),
+    /// so the TUI does not ask.
+    ///
+    /// # Errors
+    /// When the config cannot be written.
+    pub fn trust_project(&self, project: &Path) -> Result<()> {
+        self.append_config(&format!(
+            "\n[projects.{}]\ntrust_level = \"trusted\"\n",
+            toml_str(&project.to_string_lossy())
+        ))
+    }
+
+    /// Append raw TOML tables to `config.toml` (after the base settings).
+    ///
+    /// # Errors
+    /// When the config cannot be written.
+    pub fn append_config(&self, toml: &str) -> Result<()> {
+        self.extra
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_str(toml);
+        self.write_config()
+    }
+
+    /// Rollout files Codex wrote (`$CODEX_HOME/sessions/**/rollout-*.jsonl`),
+    /// sorted; handy when debugging a failed run.
+    pub fn rollouts(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk(&p, out);
+                    } else if p.extension().is_some_and(|x| x == "jsonl") {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.codex_home().join("sessions"), &mut out);
+        out.sort();
+        out
+    }
+
+    fn write_config(&self) -> Result<()> {
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let text = format!(
+            r#"# Written by oxtail's test harness (tests/src/codex.rs).
+model = {model}
+model_provider = "fake"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+check_for_update_on_startup = false
+web_search = "disabled"
+
+[model_providers.fake]
+name = "fake"
+base_url = {base_url}
+env_key = {key}
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+
+[features]
+# on by default: at start Codex runs `git ls-remote` against a public plugins repository
+plugins = false
+remote_plugin = false
+apps = false
+# on by default: the TUI hosts its threads in a shared background app-server outside any pane
+daemon_auto_start = false
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+
+[notice.model_migrations]
+{model} = "gpt-6-sol"
+
+[tui]
+screen_reader_detection_done = true
+
+[tui.model_availability_nux]
+"gpt-6.1-sol" = 99
+{extra}"#,
+            model = toml_str(MODEL),
+            base_url = toml_str(&self.base_url),
+            key = toml_str(FAKE_KEY_ENV),
+        );
+        std::fs::write(self.config_path(), text)
+            .with_context(|| format!("write {}", self.config_path().display()))
+    }
+}
+
+/// A TOML basic string (JSON string escapes are valid TOML escapes).
+fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// A TOML key: bare when it can be, quoted otherwise.
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        k.to_owned()
+    } else {
+        toml_str(k)
+    }
+}
+
+/// The environment for running Codex offline with `home` as `HOME` (and
+/// `<home>/.codex` as `CODEX_HOME`): those two and the fake provider's key.
+/// Does not include passthrough variables such as `PATH`; [`CodexExec`]
+/// adds those.
+pub fn codex_env(home: &CodexHome) -> Vec<(String, String)> {
+    vec![
+        ("HOME".into(), home.path().to_string_lossy().into_owned()),
+        (
+            "CODEX_HOME".into(),
+            home.codex_home().to_string_lossy().into_owned(),
+        ),
+        (FAKE_KEY_ENV.into(), "sk-oxtail-fake".into()),
+    ]
+}
+
+/// A headless `codex exec --json` run; configure, then [`CodexExec::run`].
+#[derive(Clone, Debug)]
+pub struct CodexExec {
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+    prompt: String,
+    extra_args: Vec<String>,
+    timeout: Duration,
+}
+
+impl CodexExec {
+    /// `binary exec --json --skip-git-repo-check PROMPT` in `cwd` with
+    /// `home`'s environment ([`codex_env`]).
+    pub fn new(
+        binary: impl Into<PathBuf>,
+        home: &CodexHome,
+        cwd: impl Into<PathBuf>,
+        prompt: impl Into<String>,
+    ) -> Self {
+        CodexExec {
+            binary: binary.into(),
+            env: codex_env(home),
+            cwd: cwd.into(),
+            prompt: prompt.into(),
+            extra_args: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Append a CLI argument (before the prompt), e.g.
+    /// `--dangerously-bypass-hook-trust` so hooks run without trust records.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Set an environment variable for Codex (its hooks inherit it; its MCP
+    /// servers do not, see [`CodexHome::add_mcp_server`]).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Kill Codex (and its process group) after `timeout`. Default 120 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The configured command (own process group, clean environment, stdin
+    /// from `/dev/null`).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["exec", "--json", "--skip-git-repo-check"])
+            .args(&self.extra_args)
+            .arg(&self.prompt)
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .process_group(0)
+            .env_clear();
+        for key in PASSTHROUGH_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Run to completion (or timeout), blocking the calling thread.
+    ///
+    /// # Errors
+    /// When Codex cannot be started.
+    pub fn run(&self) -> Result<CodexOutput> {
+        run_with_timeout(self.command(), self.timeout)
+            .with_context(|| format!("run {}", self.binary.display()))
+    }
+
+    /// [`CodexExec::run`] on a blocking thread, for async tests.
+    ///
+    /// # Errors
+    /// As [`CodexExec::run`].
+    pub async fn run_async(&self) -> Result<CodexOutput> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.run())
+            .await
+            .context("codex runner thread panicked")?
+    }
+}
+
+/// What a [`CodexExec`] produced.
+#[derive(Clone, Debug)]
+pub struct CodexOutput {
+    /// Exit status; `None` if killed on timeout.
+    pub status: Option<ExitStatus>,
+    /// stdout (the `--json` event stream), lossy UTF-8.
+    pub stdout: String,
+    /// stderr, lossy UTF-8.
+    pub stderr: String,
+    /// Wall-clock time from spawn to exit.
+    pub elapsed: Duration,
+    /// Whether it was killed for running past the timeout.
+    pub timed_out: bool,
+}
+
+impl CodexOutput {
+    /// Exited on its own with status 0.
+    pub fn success(&self) -> bool {
+        !self.timed_out && self.status.is_some_and(|s| s.success())
+    }
+
+    /// The `--json` events, one per stdout line that parses (`thread.started`,
+    /// `turn.started`, `item.started`/`item.completed` with `mcp_tool_call`,
+    /// `command_execution`, `agent_message` items, `turn.completed`).
+    pub fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l.trim()).ok())
+            .collect()
+    }
+
+    /// The thread id from the `thread.started` event: Codex's session id, the
+    /// one its hooks report as `session_id` and its MCP calls as `_meta.threadId`.
+    pub fn thread_id(&self) -> Option<String> {
+        self.events()
+            .iter()
+            .find(|e| e["type"] == "thread.started")
+            .and_then(|e| e["thread_id"].as_str().map(str::to_owned))
+    }
+
+    /// The completed `mcp_tool_call` items of MCP server `server`'s `tool`.
+    pub fn mcp_calls(&self, server: &str, tool: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == "item.completed")
+            .map(|e| e["item"].clone())
+            .filter(|i| i["type"] == "mcp_tool_call" && i["server"] == server && i["tool"] == tool)
+            .collect()
+    }
+
+    /// A multi-line description for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {:?}, timed_out: {}, elapsed: {:.2?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.timed_out, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// The interactive Codex TUI, to be started in a tmux pane with
+/// [`CodexTui::start`].
+#[derive(Clone, Debug)]
+pub struct CodexTui {
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+    args: Vec<String>,
+}
+
+impl CodexTui {
+    /// `binary` in `cwd` with `home`'s environment ([`codex_env`]).
+    pub fn new(binary: impl Into<PathBuf>, home: &CodexHome, cwd: impl Into<PathBuf>) -> Self {
+        CodexTui {
+            binary: binary.into(),
+            env: codex_env(home),
+            cwd: cwd.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Append a CLI argument, e.g. `--dangerously-bypass-hook-trust`.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Set an environment variable for Codex (and its hooks).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Start it in a new session `session` of `tmux` and wait until its
+    /// composer shows. The pane runs Codex directly (no shell), so with
+    /// `daemon_auto_start = false` the pane's process is the Codex launcher
+    /// whose descendants are the Codex core and its MCP servers (see
+    /// `fixtures/codex-0.169.0/tui/tui_ps.txt`).
+    ///
+    /// # Errors
+    /// When tmux fails or the composer does not appear within `timeout`.
+    pub fn start(&self, tmux: &TmuxServer, session: &str, timeout: Duration) -> Result<Pane> {
+        let mut argv = vec![self.binary.to_string_lossy().into_owned()];
+        argv.extend(self.args.iter().cloned());
+        let pane = tmux.new_session(
+            &SessionSpec::new(session, &self.cwd, argv).envs(self.env.iter().cloned()),
+        )?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = tmux.capture(&pane)?;
+            if codex_composer_ready(&screen) {
+                return Ok(pane);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "Codex TUI did not show its composer within {timeout:?}; screen:\n{}",
+                    trim_screen(&screen)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Whether a Codex 0.169.0 screen shows the idle composer (`› Ask Codex to do
+/// anything` placeholder).
+pub fn codex_composer_ready(screen: &str) -> bool {
+    screen.contains("Ask Codex to do anything")
+}
+
+/// Spawn `cmd` with piped output and wait at most `timeout`; on timeout kill
+/// its process group (the command should lead one).
+fn run_with_timeout(mut cmd: Command, timeout: Duration) -> std::io::Result<CodexOutput> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    let stdout = spawn_reader(child.stdout.take());
+    let stderr = spawn_reader(child.stderr.take());
+    let deadline = started + timeout;
+    let (status, timed_out) = loop {
+        if let Some(status) = child.try_wait()? {
+            break (Some(status), false);
+        }
+        if Instant::now() >= deadline {
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: plain syscalls on our own unreaped child's group.
+            unsafe {
+                if libc::getpgid(pid) == pid {
+                    libc::killpg(pid, libc::SIGKILL);
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            break (None, true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    // A grandchild that inherited the pipes (an MCP server or hook still
+    // exiting) could hold them open; don't wait for EOF forever.
+    let grace = Instant::now() + Duration::from_secs(3);
+    Ok(CodexOutput {
+        status,
+        stdout: finish(stdout, grace),
+        stderr: finish(stderr, grace),
+        elapsed,
+        timed_out,
+    })
+}
+
+type Reader = (Arc<Mutex<Vec<u8>>>, Option<std::thread::JoinHandle<()>>);
+
+fn spawn_reader(pipe: Option<impl Read + Send + 'static>) -> Reader {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let thread = pipe.map(|mut pipe| {
+        let buf = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&chunk[..n]);
+            }
+        })
+    });
+    (buf, thread)
+}
+
+fn finish((buf, thread): Reader, deadline: Instant) -> String {
+    if let Some(t) = thread {
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
+    }
+    let b = buf.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&b).into_owned()
+}

@@ -1,0 +1,176 @@
+//! Small pieces shared by the end-to-end tests that drive the real agent CLIs
+//! (`tests/e2e_tui_claude.rs`, `tests/e2e_codex.rs`): a one-shot [`Gate`] for
+//! ordering two scripted conversations, [`install_hooks`] through the real
+//! `oxtail install-hook`, unique [`nonce`] texts, and readers for the daemon's
+//! NDJSON trace (`MCP_TRACE_FILE`) and for rendered peer mail.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// A one-shot signal between threads (e.g. between two scripted model
+/// conversations answered on the fake server's threads, or between a
+/// responder and the test). Cloning shares it.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Open it, releasing every waiter (now and later).
+    pub fn open(&self) {
+        let (lock, cv) = &*self.0;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    /// Whether it is open.
+    pub fn is_open(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Block until it opens; `false` if `timeout` passed first.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let (lock, cv) = &*self.0;
+        let deadline = Instant::now() + timeout;
+        let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            open = cv
+                .wait_timeout(open, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+/// A text unique to this process and call, for message bodies that must be
+/// found again in a model request: `<tag>-<pid>-<n>-<nanos>`.
+pub fn nonce(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Run the real `oxtail install-hook --client <client> --json` with `HOME`
+/// (and, for Codex, `CODEX_HOME`) pointing at throwaway directories, the way
+/// a user installs the hooks; returns its JSON report.
+///
+/// # Errors
+/// When the command fails or prints no JSON.
+pub fn install_hooks(
+    oxtail: &Path,
+    client: &str,
+    home: &Path,
+    codex_home: Option<&Path>,
+) -> Result<Value> {
+    let mut cmd = Command::new(oxtail);
+    cmd.args(["install-hook", "--client", client, "--json"])
+        .env_clear()
+        .env("HOME", home)
+        .stdin(Stdio::null());
+    if let Some(p) = std::env::var_os("PATH") {
+        cmd.env("PATH", p);
+    }
+    if let Some(c) = codex_home {
+        cmd.env("CODEX_HOME", c);
+    }
+    let out = cmd.output().context("run oxtail install-hook")?;
+    if !out.status.success() {
+        bail!(
+            "oxtail install-hook --client {client} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "install-hook printed no JSON: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Poll `f` every 50 ms until it yields `Some`, for at most `timeout`.
+///
+/// # Errors
+/// After `timeout`, naming `what`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The events of the daemon's NDJSON trace file (`MCP_TRACE_FILE`), skipping
+/// lines that do not parse.
+pub fn trace_events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The first `message_id: <id>` in rendered peer mail (oxtail leads every
+/// delivered message with it), e.g. to script a `reply_to_message` call.
+pub fn rendered_message_id(text: &str) -> Option<String> {
+    let at = text.find("message_id: ")? + "message_id: ".len();
+    let id: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_opens_once_for_all_waiters() {
+        let g = Gate::new();
+        assert!(!g.wait(Duration::from_millis(10)));
+        let g2 = g.clone();
+        let t = std::thread::spawn(move || g2.wait(Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
+        g.open();
+        assert!(t.join().unwrap());
+        assert!(g.wait(Duration::ZERO));
+        assert!(g.is_open());
+    }
+
+    #[test]
+    fn message_id_from_rendered_mail() {
+        let text = "[oxtail] …\n--- message_id: msg_01ab | from: peer ---\n[peer] hi";
+        assert_eq!(rendered_message_id(text).as_deref(), Some("msg_01ab"));
+        assert_eq!(rendered_message_id("nothing here"), None);
+        assert_ne!(nonce("x"), nonce("x"));
+    }
+}

@@ -1,0 +1,1047 @@
+//! A scripted fake of the OpenAI Responses API, for driving the real Codex CLI
+//! offline.
+//!
+//! [`FakeOpenAi`] is a small HTTP/1.1 server on `127.0.0.1:0` (plain threads,
+//! blocking I/O). Point Codex at it with a provider whose `base_url` is
+//! [`FakeOpenAi::base_url`] and `wire_api = "responses"` (see
+//! [`crate::codex::CodexHome`]); it answers every `POST /v1/responses` with a
+//! [`ScriptedResponse`] streamed as server-sent events the way Codex 0.169.0
+//! reads them: `response.created`, one `response.output_item.done` per output
+//! item, then `response.completed` (with usage).
+//!
+//! Every request is recorded (see [`FakeOpenAi::requests`],
+//! [`FakeOpenAi::http_log`]) so tests can assert on what the model would have
+//! seen: a tool's `function_call_output`, or a developer message that a hook
+//! added to the context.
+//!
+//! # Requests and turns
+//!
+//! * *Auxiliary* requests — Codex's thread-title generation (turn metadata
+//!   `thread_source: "thread_title"`, or a `text.format` JSON schema) — get a
+//!   fixed title ([`AUXILIARY_TITLE`]) and never consume a scripted turn.
+//! * Every other `POST /v1/responses` is an *agent turn*, answered by the
+//!   responder. [`sequential`] answers with `turns[n]` where `n` is
+//!   [`response_index`]: how many of this server's earlier responses the
+//!   request's `input` already holds. Codex echoes the ids of the output items
+//!   it was given, and this server marks them (`fc_oxt<n>_…`, `msg_oxt<n>_…`),
+//!   so the count is stateless, immune to retries, and separate per
+//!   conversation. [`by_prompt`] scripts several conversations at once, keyed
+//!   by a marker in their user messages.
+//!
+//! MCP tools reach the model under a namespace (Codex 0.169.0 defers them
+//! behind `tool_search`, but a direct call works): script them with
+//! [`ScriptedResponse::mcp`] (`namespace: "mcp__<server>"`, `name: <tool>`).
+//! The shell tool is `exec_command` ([`ScriptedResponse::shell`]).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The title answered to Codex's thread-title requests.
+pub const AUXILIARY_TITLE: &str = "Scripted fake session";
+
+/// Text answered to agent turns once the script has no turn left.
+pub const SCRIPT_EXHAUSTED_REPLY: &str = "(fake-openai: script exhausted)";
+
+/// Largest request head (request line plus headers), in bytes.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Largest request body, in bytes.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Prefixes of the output item ids this server hands out; the number after
+/// them is the response index ([`response_index`]).
+const ID_PREFIXES: &[&str] = &["fc_oxt", "msg_oxt"];
+
+/// One scripted model response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptedResponse {
+    /// One assistant message (`output_text`); ends the turn.
+    Text(String),
+    /// One or more function calls, in order; Codex runs them and asks again.
+    Calls(Vec<FunctionCall>),
+}
+
+impl ScriptedResponse {
+    /// A plain assistant message.
+    pub fn text(text: impl Into<String>) -> Self {
+        ScriptedResponse::Text(text.into())
+    }
+
+    /// A call of a built-in tool, e.g. `call("exec_command", json!({"cmd": "true"}))`.
+    pub fn call(name: impl Into<String>, arguments: Value) -> Self {
+        ScriptedResponse::Calls(vec![FunctionCall {
+            namespace: None,
+            name: name.into(),
+            arguments,
+        }])
+    }
+
+    /// A call of MCP server `server`'s tool `tool` (`namespace:
+    /// "mcp__<server>"`, as Codex 0.169.0 exposes MCP tools).
+    pub fn mcp(server: &str, tool: impl Into<String>, arguments: Value) -> Self {
+        ScriptedResponse::Calls(vec![FunctionCall {
+            namespace: Some(format!("mcp__{server}")),
+            name: tool.into(),
+            arguments,
+        }])
+    }
+
+    /// A shell command through Codex's `exec_command` tool (its hooks see
+    /// `tool_name: "Bash"`).
+    pub fn shell(cmd: &str) -> Self {
+        Self::call("exec_command", json!({ "cmd": cmd }))
+    }
+}
+
+/// One `function_call` output item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionCall {
+    /// `mcp__<server>` for MCP tools; `None` for built-in tools.
+    pub namespace: Option<String>,
+    /// The tool name (within its namespace).
+    pub name: String,
+    /// Arguments (sent to Codex as a JSON string, as the real API does).
+    pub arguments: Value,
+}
+
+/// A `function_call_output` found in a recorded request, with the call it
+/// answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionOutput {
+    /// The `call_id`.
+    pub call_id: String,
+    /// Name of the called function, from the matching `function_call`.
+    pub name: Option<String>,
+    /// Its namespace (`mcp__<server>`), if any.
+    pub namespace: Option<String>,
+    /// The output's text (a string output, or the `text` of its parts joined
+    /// with newlines). Codex prefixes MCP results with `Wall time: …\nOutput:`.
+    pub text: String,
+}
+
+/// How the server classified a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// `POST /v1/responses` of the agent loop: answered by the responder.
+    AgentTurn,
+    /// A thread-title request: answered with [`AUXILIARY_TITLE`].
+    Auxiliary,
+    /// Anything else: answered `404`.
+    Other,
+}
+
+/// One HTTP request as received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// Arrival order, from 0.
+    pub index: usize,
+    /// Arrival time relative to the server's start.
+    pub at: Duration,
+    /// HTTP method.
+    pub method: String,
+    /// Request target, e.g. `/v1/responses`.
+    pub target: String,
+    /// Headers in arrival order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON (`Value::Null` if empty or not JSON).
+    pub body: Value,
+    /// How it was classified.
+    pub kind: RequestKind,
+    /// One-line summary of the answer (`None` while being computed).
+    pub reply: Option<String>,
+}
+
+/// Picks the answer to an agent-turn request from its JSON body.
+pub type Responder = Arc<dyn Fn(&Value) -> ScriptedResponse + Send + Sync + 'static>;
+
+/// A responder answering `turns[`[`response_index`]`(request)]`, and
+/// [`SCRIPT_EXHAUSTED_REPLY`] after the last.
+pub fn sequential(
+    turns: Vec<ScriptedResponse>,
+) -> impl Fn(&Value) -> ScriptedResponse + Send + Sync {
+    move |req| {
+        turns
+            .get(response_index(req))
+            .cloned()
+            .unwrap_or_else(|| ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY))
+    }
+}
+
+/// A responder for several conversations: each `(marker, turns)` applies to
+/// requests where some user message contains `marker` (the prompt Codex was
+/// started with), answered like [`sequential`]. Others get
+/// [`SCRIPT_EXHAUSTED_REPLY`].
+pub fn by_prompt<M: Into<String>>(
+    conversations: impl IntoIterator<Item = (M, Vec<ScriptedResponse>)>,
+) -> impl Fn(&Value) -> ScriptedResponse + Send + Sync {
+    let conversations: Vec<(String, Vec<ScriptedResponse>)> = conversations
+        .into_iter()
+        .map(|(m, t)| (m.into(), t))
+        .collect();
+    move |req| {
+        let users = user_texts(req);
+        conversations
+            .iter()
+            .find(|(marker, _)| users.iter().any(|u| u.contains(marker.as_str())))
+            .and_then(|(_, turns)| turns.get(response_index(req)).cloned())
+            .unwrap_or_else(|| ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY))
+    }
+}
+
+struct Shared {
+    started: Instant,
+    responder: Responder,
+    log: Mutex<Vec<RecordedRequest>>,
+    serial: AtomicU64,
+}
+
+/// A running fake Responses API server. Stops when dropped.
+pub struct FakeOpenAi {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeOpenAi {
+    /// Start a server answering agent turns from `turns` ([`sequential`]).
+    ///
+    /// Panics if it cannot bind `127.0.0.1:0`.
+    pub fn start(turns: Vec<ScriptedResponse>) -> FakeOpenAi {
+        Self::start_with(sequential(turns))
+    }
+
+    /// Start a server answering agent turns with `responder`, which sees the
+    /// request body and may block (each connection has its own thread).
+    ///
+    /// Panics if it cannot bind `127.0.0.1:0`.
+    pub fn start_with(
+        responder: impl Fn(&Value) -> ScriptedResponse + Send + Sync + 'static,
+    ) -> FakeOpenAi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fake-openai: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("fake-openai: local_addr");
+        let shared = Arc::new(Shared {
+            started: Instant::now(),
+            responder: Arc::new(responder),
+            log: Mutex::new(Vec::new()),
+            serial: AtomicU64::new(1),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (shared.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-openai-{}", addr.port()))
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if st.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Ok(conn) = conn {
+                        let s = s.clone();
+                        std::thread::spawn(move || handle_connection(conn, s));
+                    }
+                }
+            })
+            .expect("fake-openai: spawn accept thread");
+        FakeOpenAi {
+            addr,
+            shared,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`: the provider `base_url` for Codex.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every HTTP request received, with headers and answers.
+    pub fn http_log(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Bodies of every `POST /v1/responses` (agent turns and auxiliary).
+    pub fn requests(&self) -> Vec<Value> {
+        self.http_log()
+            .into_iter()
+            .filter(|r| r.kind != RequestKind::Other)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// Bodies of the agent-turn requests only.
+    pub fn agent_requests(&self) -> Vec<Value> {
+        self.http_log()
+            .into_iter()
+            .filter(|r| r.kind == RequestKind::AgentTurn)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// Whether any recorded request contains `needle` in any string.
+    pub fn saw(&self, needle: &str) -> bool {
+        self.requests().iter().any(|r| value_contains(r, needle))
+    }
+
+    /// Every distinct `function_call_output` in the recorded requests, in the
+    /// order first seen.
+    pub fn function_outputs(&self) -> Vec<FunctionOutput> {
+        let mut seen = std::collections::HashSet::new();
+        self.requests()
+            .iter()
+            .flat_map(function_outputs_in)
+            .filter(|o| seen.insert(o.call_id.clone()))
+            .collect()
+    }
+
+    /// The distinct outputs of calls to `name` (any namespace).
+    pub fn function_outputs_for(&self, name: &str) -> Vec<FunctionOutput> {
+        self.function_outputs()
+            .into_iter()
+            .filter(|o| o.name.as_deref() == Some(name))
+            .collect()
+    }
+
+    /// Block until a recorded agent-turn request satisfies `pred` (earlier
+    /// ones count) and return it, or `None` after `timeout`.
+    pub fn wait_for_request(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.agent_requests().into_iter().find(|r| pred(r)) {
+                return Some(r);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Async form of [`FakeOpenAi::wait_for_request`].
+    pub async fn wait_for_request_async(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.agent_requests().into_iter().find(|r| pred(r)) {
+                return Some(r);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// One line per request and its answer, for assertion messages.
+    pub fn transcript(&self) -> String {
+        let mut out = String::new();
+        for r in self.http_log() {
+            let _ = write!(
+                out,
+                "#{} +{:.3}s {} {} {:?}",
+                r.index,
+                r.at.as_secs_f64(),
+                r.method,
+                r.target,
+                r.kind
+            );
+            if r.kind == RequestKind::AgentTurn {
+                let last = input(&r.body).last().map(describe_item).unwrap_or_default();
+                let _ = write!(
+                    out,
+                    " [{} items, response #{}] last: {}",
+                    input(&r.body).len(),
+                    response_index(&r.body),
+                    truncate(&last, 200)
+                );
+            }
+            let _ = writeln!(out, " => {}", r.reply.as_deref().unwrap_or("(pending)"));
+        }
+        out
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for FakeOpenAi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeOpenAi")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request inspection (works on any Responses API request body).
+// ---------------------------------------------------------------------------
+
+/// The request's `input` items (empty if absent).
+pub fn input(req: &Value) -> &[Value] {
+    req.get("input")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// How many responses of this server the request's `input` already holds
+/// (1 + the highest response number in the ids of its items), i.e. which
+/// scripted turn answers it.
+pub fn response_index(req: &Value) -> usize {
+    input(req)
+        .iter()
+        .filter_map(|item| item.get("id").and_then(Value::as_str))
+        .filter_map(|id| {
+            let rest = ID_PREFIXES.iter().find_map(|p| id.strip_prefix(p))?;
+            rest.split('_').next()?.parse::<usize>().ok()
+        })
+        .max()
+        .map_or(0, |n| n + 1)
+}
+
+/// The text of an item's `content` (a string, or the `text` of its parts
+/// joined with newlines).
+pub fn item_text(item: &Value) -> String {
+    match item.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The text of every `message` item with role `role` (`user`, `developer`,
+/// `assistant`), in order.
+pub fn message_texts(req: &Value, role: &str) -> Vec<String> {
+    input(req)
+        .iter()
+        .filter(|i| {
+            i.get("type").and_then(Value::as_str) == Some("message")
+                && i.get("role").and_then(Value::as_str) == Some(role)
+        })
+        .map(item_text)
+        .collect()
+}
+
+/// The text of every user message (environment context, prompts, Stop-hook
+/// continuations), in order.
+pub fn user_texts(req: &Value) -> Vec<String> {
+    message_texts(req, "user")
+}
+
+/// The items after the last `function_call` (or all items if there is
+/// none): what Codex added to the context since the model last called a tool
+/// — the call's output and, e.g., a PreToolUse hook's `additionalContext`.
+pub fn items_after_last_call(req: &Value) -> &[Value] {
+    let items = input(req);
+    let start = items
+        .iter()
+        .rposition(|i| i.get("type").and_then(Value::as_str) == Some("function_call"))
+        .map_or(0, |i| i + 1);
+    &items[start..]
+}
+
+/// Every `function_call_output` in the request, with the name of its call.
+pub fn function_outputs_in(req: &Value) -> Vec<FunctionOutput> {
+    let items = input(req);
+    let calls: HashMap<&str, &Value> = items
+        .iter()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("function_call"))
+        .filter_map(|i| Some((i.get("call_id")?.as_str()?, i)))
+        .collect();
+    items
+        .iter()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("function_call_output"))
+        .map(|i| {
+            let call_id = i
+                .get("call_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let call = calls.get(call_id.as_str());
+            let text = match i.get("output") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            FunctionOutput {
+                name: call.and_then(|c| c.get("name")?.as_str().map(str::to_owned)),
+                namespace: call.and_then(|c| c.get("namespace")?.as_str().map(str::to_owned)),
+                call_id,
+                text,
+            }
+        })
+        .collect()
+}
+
+/// The parsed `x-codex-turn-metadata` of the request (`client_metadata`):
+/// `thread_id`, `turn_id`, `thread_source`, … (Codex 0.169.0).
+pub fn turn_metadata(req: &Value) -> Value {
+    req.pointer("/client_metadata/x-codex-turn-metadata")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The Codex thread id the request belongs to (from [`turn_metadata`]).
+pub fn thread_id(req: &Value) -> Option<String> {
+    turn_metadata(req)
+        .get("thread_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Whether the request is Codex's thread-title generation rather than an
+/// agent turn.
+pub fn is_auxiliary(req: &Value) -> bool {
+    turn_metadata(req)
+        .get("thread_source")
+        .and_then(Value::as_str)
+        == Some("thread_title")
+        || req.pointer("/text/format/type").and_then(Value::as_str) == Some("json_schema")
+}
+
+/// Whether any string inside `value` (keys excluded) contains `needle`.
+pub fn value_contains(value: &Value, needle: &str) -> bool {
+    match value {
+        Value::String(s) => s.contains(needle),
+        Value::Array(items) => items.iter().any(|v| value_contains(v, needle)),
+        Value::Object(map) => map.values().any(|v| value_contains(v, needle)),
+        _ => false,
+    }
+}
+
+fn describe_item(item: &Value) -> String {
+    let kind = item.get("type").and_then(Value::as_str).unwrap_or("?");
+    match kind {
+        "message" => format!(
+            "{} message {:?}",
+            item.get("role").and_then(Value::as_str).unwrap_or("?"),
+            truncate(&item_text(item), 120)
+        ),
+        "function_call" => format!(
+            "function_call {}{}",
+            item.get("namespace")
+                .and_then(Value::as_str)
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default(),
+            item.get("name").and_then(Value::as_str).unwrap_or("?")
+        ),
+        "function_call_output" => format!(
+            "function_call_output {:?}",
+            truncate(
+                &item
+                    .get("output")
+                    .map(|o| o.to_string())
+                    .unwrap_or_default(),
+                120
+            )
+        ),
+        other => other.to_owned(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The HTTP server.
+// ---------------------------------------------------------------------------
+
+struct HttpRequest {
+    method: String,
+    target: String,
+    version: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn keep_alive(&self) -> bool {
+        let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
+        if self.version == "HTTP/1.0" {
+            conn.contains("keep-alive")
+        } else {
+            !conn.contains("close")
+        }
+    }
+}
+
+fn handle_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut write = stream;
+    loop {
+        let request = match read_request(&mut reader, &mut write) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                let body = json!({ "error": { "message": e.to_string(), "type": "invalid_request_error" } });
+                let _ = write_response(
+                    &mut write,
+                    400,
+                    "application/json",
+                    body.to_string().as_bytes(),
+                    false,
+                );
+                return;
+            }
+        };
+        let keep_alive = request.keep_alive();
+        let (status, content_type, body) = answer(request, &shared);
+        if write_response(&mut write, status, content_type, &body, keep_alive).is_err()
+            || !keep_alive
+        {
+            return;
+        }
+    }
+}
+
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    write: &mut TcpStream,
+) -> std::io::Result<Option<HttpRequest>> {
+    let mut head = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        head += n;
+        if head > MAX_HEAD_BYTES {
+            return Err(invalid("request head too large"));
+        }
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target, version) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(m), Some(t), Some(v)) => (m.to_owned(), t.to_owned(), v.to_owned()),
+        _ => return Err(invalid("malformed request line")),
+    };
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            return Err(invalid("connection closed inside headers"));
+        }
+        head += n;
+        if head > MAX_HEAD_BYTES {
+            return Err(invalid("request head too large"));
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l
+            .split_once(':')
+            .ok_or_else(|| invalid("malformed header"))?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+    }
+    let mut req = HttpRequest {
+        method,
+        target,
+        version,
+        headers,
+        body: Vec::new(),
+    };
+    if req
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(invalid("connection closed inside chunked body"));
+            }
+            let size_text = line.trim().split(';').next().unwrap_or("").trim();
+            let size =
+                usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+            if size == 0 {
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            if req.body.len() + size > MAX_BODY_BYTES {
+                return Err(invalid("body too large"));
+            }
+            let start = req.body.len();
+            req.body.resize(start + size, 0);
+            reader.read_exact(&mut req.body[start..])?;
+            let mut crlf = [0u8; 2];
+            reader.read_exact(&mut crlf)?;
+        }
+    } else if let Some(len) = req.header("content-length") {
+        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
+        if len > MAX_BODY_BYTES {
+            return Err(invalid("body too large"));
+        }
+        req.body = vec![0; len];
+        reader.read_exact(&mut req.body)?;
+    }
+    Ok(Some(req))
+}
+
+fn write_response(
+    write: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Error",
+    };
+    let mut bytes = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nconnection: {}\r\n\r\n",
+        body.len(),
+        if keep_alive { "keep-alive" } else { "close" },
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    write.write_all(&bytes)?;
+    write.flush()
+}
+
+/// Record `request`, compute the answer: (status, content type, body).
+fn answer(request: HttpRequest, shared: &Arc<Shared>) -> (u16, &'static str, Vec<u8>) {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let path = request.target.split('?').next().unwrap_or("").to_owned();
+    let kind = if request.method == "POST" && path.ends_with("/responses") {
+        if is_auxiliary(&body) {
+            RequestKind::Auxiliary
+        } else {
+            RequestKind::AgentTurn
+        }
+    } else {
+        RequestKind::Other
+    };
+    let index = {
+        let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
+        let index = log.len();
+        log.push(RecordedRequest {
+            index,
+            at: shared.started.elapsed(),
+            method: request.method.clone(),
+            target: request.target.clone(),
+            headers: request.headers.clone(),
+            body: body.clone(),
+            kind,
+            reply: None,
+        });
+        index
+    };
+    let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
+    let (status, content_type, out, summary) = match kind {
+        RequestKind::Other => {
+            eprintln!(
+                "[fake-openai] unexpected request #{index}: {} {}",
+                request.method, request.target
+            );
+            let err = json!({ "error": { "message": format!("fake-openai: no route for {path}"), "type": "not_found" } });
+            (
+                404,
+                "application/json",
+                err.to_string().into_bytes(),
+                "404".to_owned(),
+            )
+        }
+        RequestKind::Auxiliary => {
+            let title = json!({ "title": AUXILIARY_TITLE }).to_string();
+            let items = vec![json!({
+                "type": "message", "role": "assistant", "status": "completed",
+                "id": format!("msg_aux_{serial}"),
+                "content": [{ "type": "output_text", "text": title, "annotations": [] }],
+            })];
+            (
+                200,
+                "text/event-stream",
+                sse(&format!("resp_fake_{serial}"), &items).into_bytes(),
+                "title".to_owned(),
+            )
+        }
+        RequestKind::AgentTurn => {
+            let n = response_index(&body);
+            let responder = shared.responder.clone();
+            let turn =
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder(&body))) {
+                    Ok(t) => t,
+                    Err(_) => ScriptedResponse::text("(fake-openai: responder panicked)"),
+                };
+            let items = output_items(&turn, n, serial);
+            (
+                200,
+                "text/event-stream",
+                sse(&format!("resp_fake_{serial}"), &items).into_bytes(),
+                summarize(&turn),
+            )
+        }
+    };
+    let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = log.get_mut(index) {
+        e.reply = Some(summary);
+    }
+    (status, content_type, out)
+}
+
+/// The output items of response number `n` (ids carry `n`, see
+/// [`response_index`]; `serial` keeps them unique across conversations).
+fn output_items(turn: &ScriptedResponse, n: usize, serial: u64) -> Vec<Value> {
+    match turn {
+        ScriptedResponse::Text(text) => vec![json!({
+            "type": "message", "role": "assistant", "status": "completed",
+            "id": format!("msg_oxt{n}_0_{serial}"),
+            "content": [{ "type": "output_text", "text": text, "annotations": [] }],
+        })],
+        ScriptedResponse::Calls(calls) => calls
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let mut item = json!({
+                    "type": "function_call", "status": "completed",
+                    "id": format!("fc_oxt{n}_{k}_{serial}"),
+                    "call_id": format!("call_oxt_{serial}_{k}"),
+                    "name": c.name,
+                    "arguments": c.arguments.to_string(),
+                });
+                if let Some(ns) = &c.namespace {
+                    item["namespace"] = json!(ns);
+                }
+                item
+            })
+            .collect(),
+    }
+}
+
+fn summarize(turn: &ScriptedResponse) -> String {
+    match turn {
+        ScriptedResponse::Text(t) => format!("text {:?}", truncate(t, 80)),
+        ScriptedResponse::Calls(calls) => calls
+            .iter()
+            .map(|c| {
+                format!(
+                    "call {}{} {}",
+                    c.namespace
+                        .as_deref()
+                        .map(|n| format!("{n}/"))
+                        .unwrap_or_default(),
+                    c.name,
+                    truncate(&c.arguments.to_string(), 80)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The SSE stream of one response: `response.created`, one
+/// `response.output_item.done` per item, `response.completed`.
+fn sse(response_id: &str, items: &[Value]) -> String {
+    let mut events = vec![json!({
+        "type": "response.created",
+        "response": { "id": response_id },
+    })];
+    for (i, item) in items.iter().enumerate() {
+        events
+            .push(json!({ "type": "response.output_item.done", "output_index": i, "item": item }));
+    }
+    events.push(json!({
+        "type": "response.completed",
+        "response": {
+            "id": response_id,
+            "usage": {
+                "input_tokens": 10, "input_tokens_details": null,
+                "output_tokens": 5, "output_tokens_details": null,
+                "total_tokens": 15,
+            },
+        },
+    }));
+    let mut out = String::new();
+    for e in events {
+        let _ = write!(
+            out,
+            "event: {}\ndata: {e}\n\n",
+            e["type"].as_str().unwrap_or("")
+        );
+    }
+    out
+}
+
+fn invalid(msg: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(server: &FakeOpenAi, body: &Value) -> String {
+        let mut s = TcpStream::connect(server.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let body = body.to_string();
+        let raw = format!(
+            "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// The `item` of the first `response.output_item.done` event.
+    fn first_item(answer: &str) -> Value {
+        let data = answer
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .find(|e| e["type"] == "response.output_item.done")
+            .unwrap();
+        data["item"].clone()
+    }
+
+    #[test]
+    fn scripted_turns_follow_echoed_item_ids() {
+        let server = FakeOpenAi::start(vec![
+            ScriptedResponse::mcp(
+                "oxtail",
+                "send_message",
+                json!({"target": "x", "body": "hi"}),
+            ),
+            ScriptedResponse::text("done"),
+        ]);
+        let first = json!({"input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}]});
+        let out = post(&server, &first);
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.contains("event: response.completed"), "{out}");
+        let call = first_item(&out);
+        assert_eq!(call["namespace"], "mcp__oxtail");
+        assert_eq!(call["name"], "send_message");
+        assert_eq!(
+            serde_json::from_str::<Value>(call["arguments"].as_str().unwrap()).unwrap()["body"],
+            "hi"
+        );
+        // Codex echoes the call and adds its output.
+        let mut second = first.clone();
+        second["input"].as_array_mut().unwrap().extend([
+            call.clone(),
+            json!({"type": "function_call_output", "call_id": call["call_id"], "output": "Output:\n{\"ok\":true}"}),
+        ]);
+        assert_eq!(response_index(&second), 1);
+        let out = post(&server, &second);
+        assert_eq!(first_item(&out)["content"][0]["text"], "done");
+        let outs = server.function_outputs_for("send_message");
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].namespace.as_deref(), Some("mcp__oxtail"));
+        assert!(outs[0].text.contains("\"ok\":true"));
+        assert!(server.saw("Output:"));
+        assert!(!server.saw("never sent"));
+    }
+
+    #[test]
+    fn title_requests_do_not_consume_the_script() {
+        let server = FakeOpenAi::start(vec![ScriptedResponse::text("only turn")]);
+        let title = json!({
+            "input": [],
+            "text": {"format": {"type": "json_schema", "name": "codex_output_schema"}},
+            "client_metadata": {"x-codex-turn-metadata": "{\"thread_source\":\"thread_title\",\"thread_id\":\"t1\"}"},
+        });
+        let out = post(&server, &title);
+        assert!(first_item(&out)["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(AUXILIARY_TITLE));
+        let out = post(&server, &json!({"input": []}));
+        assert_eq!(first_item(&out)["content"][0]["text"], "only turn");
+        let log = server.http_log();
+        assert_eq!(log[0].kind, RequestKind::Auxiliary);
+        assert_eq!(log[1].kind, RequestKind::AgentTurn);
+        assert_eq!(thread_id(&log[0].body).as_deref(), Some("t1"));
+    }
+
+    #[test]
+    fn by_prompt_separates_conversations() {
+        let r = by_prompt([
+            ("agent-A", vec![ScriptedResponse::text("A")]),
+            ("agent-B", vec![ScriptedResponse::text("B")]),
+        ]);
+        let req = |p: &str| json!({"input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": p}]}]});
+        assert_eq!(r(&req("I am agent-B")), ScriptedResponse::text("B"));
+        assert_eq!(r(&req("I am agent-A")), ScriptedResponse::text("A"));
+        assert_eq!(
+            r(&req("nobody")),
+            ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY)
+        );
+    }
+}
