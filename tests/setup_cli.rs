@@ -255,3 +255,28 @@ fn project_scope_writes_the_repository_root() {
     assert!(!h.path(".claude.json").exists(), "user scope untouched");
     assert!(!h.path(".claude/settings.json").exists(), "--no-hooks");
 }
+
+/// Codex gives its MCP servers almost no environment, so a non-default
+/// state dir must travel in the server entry's own `env` table.
+#[test]
+fn setup_carries_a_custom_oxtail_home_into_codex_config() {
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(BIN)
+            .args(["setup", "--client", "codex"])
+            .env("HOME", home.path())
+            .env_remove("CODEX_HOME")
+            .env("OXTAIL_HOME", "/srv/oxtail-state")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let toml = std::fs::read_to_string(home.path().join(".codex/config.toml")).unwrap();
+    assert!(toml.contains(r#"OXTAIL_HOME = "/srv/oxtail-state""#), "{toml}");
+    // Idempotent: a second run changes nothing.
+    let again = run();
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(home.path().join(".codex/config.toml")).unwrap(), toml);
+}

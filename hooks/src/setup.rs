@@ -272,6 +272,26 @@ pub fn plan_codex_config(
         entry.insert("args", value(a));
         changed = true;
     }
+    // Codex 0.169 gives MCP servers only HOME, PATH, LANG, SHELL, TERM and
+    // certificate variables, so a non-default state dir or socket must be
+    // in the entry's own env table or the shim would find another daemon.
+    for key in ["OXTAIL_HOME", "OXTAIL_SOCKET"] {
+        let Some(v) = std::env::var(key).ok().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let env = entry
+            .entry("env")
+            .or_insert(Item::Value(toml_edit::Value::InlineTable(
+                toml_edit::InlineTable::new(),
+            )));
+        if let Some(t) = env.as_table_like_mut() {
+            if t.get(key).and_then(Item::as_str) != Some(v.as_str()) {
+                t.insert(key, value(v.clone()));
+                changed = true;
+                details.push(format!("set [mcp_servers.oxtail] env {key} = {v:?}"));
+            }
+        }
+    }
     if changed {
         details.push(format!(
             "{} [mcp_servers.oxtail] ({exe_s} mcp)",
