@@ -1523,42 +1523,20 @@ impl Actor {
                 project_root,
                 all,
                 comms_limit,
-            } => {
-                if !all && requested_scope.is_none() {
-                    let msg = match project_root {
-                        Some(r) => format!("invalid argument `project_root`: `{r}` is not a directory oxtail can read"),
-                        None => "invalid argument `project_root`: give a directory, or all: true".to_string(),
-                    };
-                    (Reply::error(error_code::INVALID_PARAMS, msg), false)
-                } else {
-                    let project = if all {
-                        None
-                    } else {
-                        Self::project_of(requested_scope.as_ref())
-                    };
-                    let root = requested_scope.as_ref().map(|s| s.project_root.clone());
+            } => match status_scope(project_root, all, requested_scope.as_ref()) {
+                Err(e) => (e, false),
+                Ok((project, root)) => {
                     let snap = self.snapshot_for(project.as_deref(), root.as_deref(), comms_limit);
                     (ok(serde_json::to_value(snap).unwrap_or_default()), false)
                 }
-            }
+            },
             Ctl::Subscribe {
                 project_root,
                 all,
                 comms_limit,
-            } => {
-                if !all && requested_scope.is_none() {
-                    let msg = match project_root {
-                        Some(r) => format!("invalid argument `project_root`: `{r}` is not a directory oxtail can read"),
-                        None => "invalid argument `project_root`: give a directory, or all: true".to_string(),
-                    };
-                    (Reply::error(error_code::INVALID_PARAMS, msg), false)
-                } else {
-                    let project = if all {
-                        None
-                    } else {
-                        Self::project_of(requested_scope.as_ref())
-                    };
-                    let root = requested_scope.as_ref().map(|s| s.project_root.clone());
+            } => match status_scope(project_root, all, requested_scope.as_ref()) {
+                Err(e) => (e, false),
+                Ok((project, root)) => {
                     let snap = self.snapshot_for(project.as_deref(), root.as_deref(), comms_limit);
                     let ev = StatusEvent::Snapshot {
                         snapshot: Box::new(snap),
@@ -1579,7 +1557,7 @@ impl Actor {
                     });
                     return false;
                 }
-            }
+            },
             Ctl::Nudge { target, .. } => {
                 let project = Self::project_of(requested_scope.as_ref());
                 match self.resolve_ctl_target(project.as_deref(), &target) {
@@ -1751,5 +1729,33 @@ impl Actor {
             "recent": recent,
             "trace_file": std::env::var("MCP_TRACE_FILE").ok(),
         })
+    }
+}
+
+/// The project (key) and root a status request covers: every project with
+/// `all`, else the scope of its `project_root`.
+///
+/// # Errors
+/// An `invalid-params` reply naming `project_root` when it is missing or
+/// unreadable and `all` is false.
+fn status_scope(
+    project_root: Option<String>,
+    all: bool,
+    requested: Option<&Scope>,
+) -> Result<(Option<String>, Option<String>), Reply> {
+    match (all, requested) {
+        (true, _) => Ok((None, requested.map(|s| s.project_root.clone()))),
+        (false, Some(s)) => Ok((Some(s.project.clone()), Some(s.project_root.clone()))),
+        (false, None) => Err(Reply::error(
+            error_code::INVALID_PARAMS,
+            match project_root {
+                Some(r) => format!(
+                    "invalid argument `project_root`: `{r}` is not a directory oxtail can read"
+                ),
+                None => {
+                    "invalid argument `project_root`: give a directory, or all: true".to_string()
+                }
+            },
+        )),
     }
 }

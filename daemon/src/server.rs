@@ -425,19 +425,17 @@ async fn dispatch(
             let requested_scope =
                 scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
             let (tx, rx) = oneshot::channel();
-            if actor
-                .send(ToActor::Tool {
-                    conn,
-                    wire_id: id,
-                    name,
-                    args,
-                    meta,
-                    requested_scope,
-                    birth_time,
-                    reply: tx,
-                })
-                .is_err()
-            {
+            let sent = actor.send(ToActor::Tool {
+                conn,
+                wire_id: id,
+                name,
+                args,
+                meta,
+                requested_scope,
+                birth_time,
+                reply: tx,
+            });
+            if sent.is_err() {
                 respond(Reply::error(
                     error_code::UNAVAILABLE,
                     "the daemon is shutting down",
@@ -476,41 +474,19 @@ async fn dispatch(
             })
             .await
             .unwrap_or((None, None));
-            let (tx, rx) = oneshot::channel();
-            if actor
-                .send(ToActor::Hook {
-                    call: Box::new(call),
-                    seat,
-                    scope,
-                    reply: tx,
-                })
-                .is_err()
-            {
-                respond(Reply::error(
-                    error_code::UNAVAILABLE,
-                    "the daemon is shutting down",
-                ));
-                return;
-            }
-            forward(rx, id, out.clone());
+            ask_actor(actor, id, out, |reply| ToActor::Hook {
+                call: Box::new(call),
+                seat,
+                scope,
+                reply,
+            });
         }
         Request::IdleWait(wait) => {
-            let (tx, rx) = oneshot::channel();
-            if actor
-                .send(ToActor::IdleWait {
-                    conn,
-                    wait,
-                    reply: tx,
-                })
-                .is_err()
-            {
-                respond(Reply::error(
-                    error_code::UNAVAILABLE,
-                    "the daemon is shutting down",
-                ));
-                return;
-            }
-            forward(rx, id, out.clone());
+            ask_actor(actor, id, out, |reply| ToActor::IdleWait {
+                conn,
+                wait,
+                reply,
+            });
         }
         Request::Ctl(ctl) => {
             let root = match &ctl {
@@ -521,27 +497,36 @@ async fn dispatch(
                 _ => None,
             };
             let requested_scope = scope_of_root(root.as_deref()).await;
-            let (tx, rx) = oneshot::channel();
-            if actor
-                .send(ToActor::Ctl {
-                    conn,
-                    wire_id: id,
-                    ctl,
-                    requested_scope,
-                    out: out.clone(),
-                    reply: tx,
-                })
-                .is_err()
-            {
-                respond(Reply::error(
-                    error_code::UNAVAILABLE,
-                    "the daemon is shutting down",
-                ));
-                return;
-            }
-            forward(rx, id, out.clone());
+            ask_actor(actor, id, out, |reply| ToActor::Ctl {
+                conn,
+                wire_id: id,
+                ctl,
+                requested_scope,
+                out: out.clone(),
+                reply,
+            });
         }
     }
+}
+
+/// Hands a request to the actor (built by `make` around the reply sender)
+/// and forwards its eventual answer as the reply to `id`; answers
+/// `unavailable` when the actor is gone (shutting down).
+fn ask_actor(
+    actor: &std_mpsc::Sender<ToActor>,
+    id: u64,
+    out: &mpsc::UnboundedSender<ServerFrame>,
+    make: impl FnOnce(oneshot::Sender<Reply>) -> ToActor,
+) {
+    let (tx, rx) = oneshot::channel();
+    if actor.send(make(tx)).is_err() {
+        let _ = out.send(ServerFrame::Reply {
+            id,
+            reply: Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down"),
+        });
+        return;
+    }
+    forward(rx, id, out.clone());
 }
 
 /// Sends the actor's eventual answer to request `id` on this connection.
