@@ -1221,13 +1221,7 @@ impl Actor {
             .messages
             .values()
             .filter(|m| m.enqueued_ms < cutoff && !open.contains(&m.message_id))
-            .filter(|m| {
-                !self
-                    .state
-                    .mailboxes
-                    .get(&m.to)
-                    .is_some_and(|q| q.contains(&m.message_id))
-            })
+            .filter(|m| !self.state.is_queued(&m.message_id))
             .map(|m| m.message_id.clone())
             .collect();
         let mut cmds = Vec::new();

@@ -7,7 +7,7 @@
 //! layer ([`crate::server`]) makes each batch durable before applying it.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// A client session id (`client_session_id`): Claude Code's session id, or a
 /// Codex thread id.
@@ -259,6 +259,27 @@ pub struct State {
 /// Largest comms log kept.
 pub const COMMS_MAX: usize = 10_000;
 
+/// Per-agent work, indexed once (see [`State::work_index`]).
+#[derive(Debug, Default)]
+pub struct WorkIndex<'a> {
+    /// Open obligations per owner.
+    pub open: HashMap<&'a str, usize>,
+    /// Unanswered asks per asker, oldest first.
+    pub asks: HashMap<&'a str, Vec<&'a Ask>>,
+}
+
+impl WorkIndex<'_> {
+    /// Open obligations owned by `id`.
+    pub fn open_of(&self, id: &str) -> usize {
+        self.open.get(id).copied().unwrap_or(0)
+    }
+
+    /// Unanswered asks by `id`, oldest first.
+    pub fn asks_of(&self, id: &str) -> &[&Ask] {
+        self.asks.get(id).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// A durable change. One journal record holds the batch of commands of one
 /// request, applied atomically.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -396,6 +417,13 @@ impl State {
         self.aliases.get(id).map(|s| s.as_str())
     }
 
+    /// Whether message `id` is still queued (retained and not yet handed
+    /// over): O(1), since a drain receipts exactly what it removes from a
+    /// mailbox.
+    pub fn is_queued(&self, id: &str) -> bool {
+        self.messages.contains_key(id) && !self.receipts.contains_key(id)
+    }
+
     /// Messages queued for `session_id`.
     pub fn queued(&self, session_id: &str) -> usize {
         self.mailboxes.get(session_id).map_or(0, |q| q.len())
@@ -426,11 +454,49 @@ impl State {
         v
     }
 
+    /// Open-obligation counts by owner and unanswered asks by asker (oldest
+    /// first), in one pass: for views that show many agents at once.
+    pub fn work_index(&self) -> WorkIndex<'_> {
+        let mut open: HashMap<&str, usize> = HashMap::new();
+        for o in self
+            .obligations
+            .values()
+            .filter(|o| o.state == ObligationState::Open)
+        {
+            *open.entry(o.owner.as_str()).or_default() += 1;
+        }
+        let mut asks: HashMap<&str, Vec<&Ask>> = HashMap::new();
+        for a in self.asks.values() {
+            asks.entry(a.from.as_str()).or_default().push(a);
+        }
+        for v in asks.values_mut() {
+            v.sort_by(|a, b| (a.created_ms, &a.request_id).cmp(&(b.created_ms, &b.request_id)));
+        }
+        WorkIndex { open, asks }
+    }
+
     /// Unanswered asks made by `id`, oldest first.
     pub fn asks_by(&self, id: &str) -> Vec<&Ask> {
         let mut v: Vec<&Ask> = self.asks.values().filter(|a| a.from == id).collect();
         v.sort_by(|a, b| (a.created_ms, &a.request_id).cmp(&(b.created_ms, &b.request_id)));
         v
+    }
+}
+
+/// Removes `ids` from an oldest-first queue: from the front while they are
+/// there (the common case: retention evicts the oldest), then one pass for
+/// the rest.
+fn prune_ordered(q: &mut VecDeque<MessageId>, ids: &[MessageId]) {
+    let mut left: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    while let Some(front) = q.front() {
+        if left.remove(front.as_str()) {
+            q.pop_front();
+        } else {
+            break;
+        }
+    }
+    if !left.is_empty() {
+        q.retain(|x| !left.contains(x.as_str()));
     }
 }
 
@@ -607,32 +673,38 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
             message_ids,
         } => {
             if let Some(l) = state.ledgers.get_mut(session_id) {
-                l.retain(|m| !message_ids.contains(m));
+                prune_ordered(l, message_ids);
                 if l.is_empty() {
                     state.ledgers.remove(session_id);
                 }
             }
         }
         Command::PruneMessages { message_ids } => {
+            // One pass per affected queue, not one per message.
+            let gone: HashSet<&str> = message_ids.iter().map(String::as_str).collect();
+            let mut receivers: HashSet<SessionId> = HashSet::new();
             for id in message_ids {
                 if let Some(m) = state.messages.remove(id) {
-                    if let Some(q) = state.mailboxes.get_mut(&m.to) {
-                        q.retain(|x| x != id);
-                        if q.is_empty() {
-                            state.mailboxes.remove(&m.to);
-                        }
-                    }
-                    if let Some(l) = state.ledgers.get_mut(&m.to) {
-                        l.retain(|x| x != id);
-                        if l.is_empty() {
-                            state.ledgers.remove(&m.to);
-                        }
-                    }
+                    receivers.insert(m.to);
                 }
                 state.receipts.remove(id);
                 state.obligations.remove(id);
             }
-            state.comms.retain(|x| !message_ids.contains(x));
+            for to in receivers {
+                if let Some(q) = state.mailboxes.get_mut(&to) {
+                    q.retain(|x| !gone.contains(x.as_str()));
+                    if q.is_empty() {
+                        state.mailboxes.remove(&to);
+                    }
+                }
+                if let Some(l) = state.ledgers.get_mut(&to) {
+                    l.retain(|x| !gone.contains(x.as_str()));
+                    if l.is_empty() {
+                        state.ledgers.remove(&to);
+                    }
+                }
+            }
+            state.comms.retain(|x| !gone.contains(x.as_str()));
         }
         Command::CloseObligation {
             message_id,

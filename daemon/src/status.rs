@@ -110,6 +110,7 @@ pub fn build(
     now: u64,
 ) -> StatusSnapshot {
     let in_scope = |p: &str| project.is_none_or(|want| want == p);
+    let work = state.work_index();
     let mut agents: Vec<AgentRow> = state
         .agents
         .values()
@@ -117,7 +118,7 @@ pub fn build(
         .map(|a| {
             let act = live.activity.get(&a.session_id);
             let pane = a.seat.as_ref().and_then(|s| live.panes.get(&s.key()));
-            let awaiting = state.asks_by(&a.session_id).first().map(|k| Awaiting {
+            let awaiting = work.asks_of(&a.session_id).first().map(|k| Awaiting {
                 request_id: k.request_id.clone(),
                 target: k.to.clone(),
                 target_name: name_of(state, &k.to),
@@ -154,7 +155,7 @@ pub fn build(
                     set_at_ms: a.purpose_at_ms,
                 }),
                 unread: state.queued(&a.session_id) as u64,
-                open_obligations: state.open_work(&a.session_id).len() as u64,
+                open_obligations: work.open_of(&a.session_id) as u64,
                 awaiting,
                 worktree: Some(a.scope.worktree.clone()),
                 branch: a.scope.branch.clone(),
@@ -241,10 +242,7 @@ pub fn build(
                 .obligations
                 .get(&m.message_id)
                 .map(|o| obligation(o.state)),
-            delivered: !state
-                .mailboxes
-                .get(&m.to)
-                .is_some_and(|q| q.contains(&m.message_id)),
+            delivered: !state.is_queued(&m.message_id),
         })
         .collect();
     StatusSnapshot {

@@ -291,7 +291,14 @@ fn unresolved(res: &Resolution) -> Outcome {
     )
 }
 
-fn row(state: &State, a: &Agent, me: Option<&str>, ctx: &Ctx<'_>, compact: bool) -> Value {
+fn row(
+    state: &State,
+    work: &crate::state::WorkIndex<'_>,
+    a: &Agent,
+    me: Option<&str>,
+    ctx: &Ctx<'_>,
+    compact: bool,
+) -> Value {
     let shims = ctx.live.shims.get(&a.session_id).copied().unwrap_or(0);
     let liveness = if a.ended_ms.is_some() {
         "ended"
@@ -321,9 +328,9 @@ fn row(state: &State, a: &Agent, me: Option<&str>, ctx: &Ctx<'_>, compact: bool)
         }),
         None => json!({"state": "unknown", "age_ms": null}),
     };
-    let open_obligations = state.open_work(&a.session_id).len();
-    let awaiting: Vec<Value> = state
-        .asks_by(&a.session_id)
+    let open_obligations = work.open_of(&a.session_id);
+    let awaiting: Vec<Value> = work
+        .asks_of(&a.session_id)
         .iter()
         .map(|k| {
             json!({
@@ -416,11 +423,12 @@ fn list_project_sessions(
         }
         &view
     };
+    let work = st.work_index();
     let rows: Vec<Value> = st
         .agents
         .values()
         .filter(|a| a.scope.project == scope.project && a.ended_ms.is_none())
-        .map(|a| row(st, a, me, ctx, compact))
+        .map(|a| row(st, &work, a, me, ctx, compact))
         .collect();
     // tmux panes in the project that host no agent (shells, servers…),
     // readable with read_session {name: <tmux session>, mode: "pane"}.
@@ -483,7 +491,11 @@ fn get_my_session(
         view = v;
         &view
     };
-    let entry = st.agents.get(me).map(|a| row(st, a, Some(me), ctx, false));
+    let work = st.work_index();
+    let entry = st
+        .agents
+        .get(me)
+        .map(|a| row(st, &work, a, Some(me), ctx, false));
     Outcome {
         commands,
         reply: Reply::Ok {
@@ -713,10 +725,9 @@ fn enqueue(
     if let Some(ledger) = state.ledgers.get(&m.to) {
         let over = (ledger.len() + 1).saturating_sub(ctx.config.received_max);
         if over > 0 {
-            let queued = state.mailboxes.get(&m.to);
             let evict: Vec<MessageId> = ledger
                 .iter()
-                .filter(|id| !queued.is_some_and(|q| q.contains(id)))
+                .filter(|id| !state.is_queued(id))
                 .filter(|id| {
                     state
                         .obligations
