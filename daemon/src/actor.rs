@@ -316,7 +316,7 @@ impl Actor {
                     c.caller = Some(*caller);
                     c.session = res.session_id.clone();
                 }
-                self.trace_identity(conn, &res);
+                self.trace_identity(conn, &res, None);
                 self.recount_live();
                 self.subs_dirty = true;
                 dirty
@@ -432,7 +432,9 @@ impl Actor {
         reply: oneshot::Sender<Reply>,
         pending: &mut Pending,
     ) -> bool {
-        let Some(mut caller) = self.conns.get(&conn).and_then(|c| c.caller.clone()) else {
+        // Borrow the caller out of its connection for this call (no clone on
+        // the hot path); it goes back before anything else can look.
+        let Some(mut caller) = self.conns.get_mut(&conn).and_then(|c| c.caller.take()) else {
             pending.push((
                 reply,
                 Reply::error(error_code::NOT_A_SHIM, "tool calls need a shim hello first"),
@@ -452,7 +454,12 @@ impl Actor {
         let out = tools::call(&self.state, &caller, &name, &args, meta.as_ref(), &mut ctx);
         self.last_shim_seen = Instant::now();
         let dirty = !out.commands.is_empty();
-        if let Err(e) = self.commit(&out.commands) {
+        let committed = self.commit(&out.commands);
+        let res = identity::resolve_quick(&self.state, &caller, meta.as_ref());
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.caller = Some(caller);
+        }
+        if let Err(e) = committed {
             pending.push((
                 reply,
                 Reply::Ok {
@@ -467,14 +474,13 @@ impl Actor {
         }
         // Which session this shim speaks for now (liveness), and a trace
         // event when its identity resolution changed.
-        let res = identity::resolve(&self.state, &caller, meta.as_ref());
         if let Some(c) = self.conns.get_mut(&conn) {
             if c.session != res.session_id {
                 c.session = res.session_id.clone();
                 self.recount_live();
             }
         }
-        self.trace_identity(conn, &res);
+        self.trace_identity(conn, &res, meta.as_ref());
         self.finish_outcome(out, Some((conn, wire_id)), &name, reply, pending);
         dirty
     }
@@ -1257,7 +1263,10 @@ impl Actor {
         Ok(())
     }
 
-    fn trace_identity(&mut self, conn: u64, res: &Resolution) {
+    /// One trace event per identity resolution: when a connection's
+    /// strategy first resolves or changes (the full per-strategy diagnosis
+    /// is computed only then).
+    fn trace_identity(&mut self, conn: u64, res: &Resolution, meta: Option<&Value>) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -1265,12 +1274,17 @@ impl Actor {
             return;
         }
         c.traced = res.strategy;
+        let diagnosis = c
+            .caller
+            .as_ref()
+            .map(|caller| identity::resolve(&self.state, caller, meta).diagnosis)
+            .unwrap_or_default();
         let ev = json!({
             "event": "identity",
             "conn": conn,
             "session_id": res.session_id,
             "strategy": res.strategy,
-            "strategies": res.diagnosis,
+            "strategies": diagnosis,
         });
         self.trace_event(ev);
     }

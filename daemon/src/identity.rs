@@ -68,12 +68,29 @@ pub fn meta_session_id(meta: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Resolves the caller's identity.
+/// Resolves the caller's identity, with the per-strategy diagnosis.
 pub fn resolve(state: &State, caller: &Caller, meta: Option<&Value>) -> Resolution {
+    resolve_with(state, caller, meta, true)
+}
+
+/// As [`resolve`], without building the diagnosis (the hot path of every
+/// tool call; only `get_my_session` and unresolved callers show it).
+pub fn resolve_quick(state: &State, caller: &Caller, meta: Option<&Value>) -> Resolution {
+    resolve_with(state, caller, meta, false)
+}
+
+fn resolve_with(
+    state: &State,
+    caller: &Caller,
+    meta: Option<&Value>,
+    diagnose: bool,
+) -> Resolution {
     let mut diagnosis = Vec::new();
     let mut found: Option<(String, &'static str)> = None;
     let mut note = |strategy: &str, result: &str, detail: Value| {
-        diagnosis.push(json!({"strategy": strategy, "result": result, "detail": detail}));
+        if diagnose {
+            diagnosis.push(json!({"strategy": strategy, "result": result, "detail": detail}));
+        }
     };
     let binding = caller.seat.as_ref().and_then(|s| state.seats.get(&s.key()));
 

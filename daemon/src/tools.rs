@@ -215,7 +215,12 @@ pub fn call(
     meta: Option<&Value>,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
-    let res = identity::resolve(state, caller, meta);
+    let quick = identity::resolve_quick(state, caller, meta);
+    let res = if quick.session_id.is_none() || name == "get_my_session" {
+        identity::resolve(state, caller, meta)
+    } else {
+        quick
+    };
     let out = match name {
         "list_project_sessions" => list_project_sessions(state, caller, &res, args, ctx),
         "get_my_session" => get_my_session(state, caller, &res, args, ctx),
