@@ -1,7 +1,7 @@
 //! A scripted fake of the Anthropic Messages API, for driving the real Claude
 //! Code CLI offline.
 //!
-//! [`FakeAnthropic`] is a tiny hand-written HTTP/1.1 server bound to
+//! [`FakeAnthropic`] is a tiny HTTP/1.1 server ([`crate::http`]) bound to
 //! `127.0.0.1:0`. Point Claude Code at it with
 //! `ANTHROPIC_BASE_URL=`[`FakeAnthropic::base_url`] and it answers every
 //! `POST /v1/messages` with a [`ScriptedTurn`] streamed as server-sent events,
@@ -47,20 +47,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+
+use crate::http::{HttpRequest, HttpResponse, HttpServer};
 
 /// Text answered to auxiliary (tool-less) model requests.
 pub const AUXILIARY_REPLY: &str = "ok";
 
 /// Text answered to agent turns once the script has no turn left.
 pub const SCRIPT_EXHAUSTED_REPLY: &str = "(fake-anthropic: script exhausted)";
-
-/// Largest request head (request line plus headers) the server accepts.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// Largest request body the server accepts.
-const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// One scripted model response.
 #[derive(Clone, Debug, PartialEq)]
@@ -257,8 +251,8 @@ impl Shared {
 pub struct FakeAnthropic {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops (closing every connection) when dropped.
+    _server: HttpServer,
 }
 
 impl FakeAnthropic {
@@ -276,29 +270,23 @@ impl FakeAnthropic {
     pub fn start_with(
         responder: impl Fn(&Value) -> ScriptedTurn + Send + Sync + 'static,
     ) -> FakeAnthropic {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("fake-anthropic: bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("fake-anthropic: set_nonblocking");
-        let addr = listener.local_addr().expect("fake-anthropic: local_addr");
         let shared = Arc::new(Shared {
             started: Instant::now(),
             responder: Arc::new(responder),
             log: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
         });
-        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-anthropic-{}", addr.port()))
-            .spawn(move || serve(listener, thread_shared, shutdown_rx))
-            .expect("fake-anthropic: spawn server thread");
+        let handler_shared = shared.clone();
+        let server = HttpServer::start(
+            "fake-anthropic",
+            move |request| with_request_id(answer(request, &handler_shared)),
+            bad_request,
+        )
+        .expect("fake-anthropic: serve on 127.0.0.1:0");
         FakeAnthropic {
-            addr,
+            addr: server.addr(),
             shared,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -450,17 +438,6 @@ impl FakeAnthropic {
     fn with_log<T>(&self, f: impl FnOnce(&[RecordedRequest]) -> T) -> T {
         let log = self.shared.log.lock().unwrap_or_else(|e| e.into_inner());
         f(&log)
-    }
-}
-
-impl Drop for FakeAnthropic {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -641,260 +618,29 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// The HTTP server.
+// Answering requests (the HTTP layer is `crate::http`).
 // ---------------------------------------------------------------------------
 
-/// Server thread body: accept connections until shutdown is signalled.
-fn serve(
-    listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: tokio::sync::oneshot::Receiver<()>,
-) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("fake-anthropic: build runtime");
-    rt.block_on(async move {
-        let listener = TcpListener::from_std(listener).expect("fake-anthropic: listener");
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        tokio::spawn(handle_connection(stream, shared.clone()));
-                    }
-                    Err(e) => {
-                        eprintln!("[fake-anthropic] accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-    });
-    // Connection tasks are dropped; a responder still blocking is abandoned.
-    rt.shutdown_background();
-}
-
-/// A parsed HTTP request.
-struct HttpRequest {
-    method: String,
-    target: String,
-    version: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl HttpRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether the connection should stay open after answering.
-    fn keep_alive(&self) -> bool {
-        let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
-        if self.version == "HTTP/1.0" {
-            conn.contains("keep-alive")
-        } else {
-            !conn.contains("close")
-        }
-    }
-}
-
-/// An HTTP response with a fully buffered body.
-struct HttpResponse {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
-impl HttpResponse {
-    fn json(status: u16, body: &Value) -> Self {
-        HttpResponse {
-            status,
-            content_type: "application/json",
-            body: body.to_string().into_bytes(),
-        }
-    }
-}
-
-/// Serve requests on one connection until EOF, error, or `Connection: close`.
-async fn handle_connection(stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let request = match read_request(&mut reader, &mut write).await {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(e) => {
-                eprintln!("[fake-anthropic] bad request: {e}");
-                let body = error_body("invalid_request_error", &e.to_string());
-                let _ = write_response(&mut write, HttpResponse::json(400, &body), false).await;
-                return;
-            }
-        };
-        let keep_alive = request.keep_alive();
-        let response = answer(request, &shared).await;
-        if write_response(&mut write, response, keep_alive)
-            .await
-            .is_err()
-            || !keep_alive
-        {
-            return;
-        }
-    }
-}
-
-/// Read one request. `Ok(None)` means the peer closed the connection cleanly.
-async fn read_request<R, W>(reader: &mut R, write: &mut W) -> std::io::Result<Option<HttpRequest>>
-where
-    R: tokio::io::AsyncBufRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let mut head_bytes = 0usize;
-    let mut line = String::new();
-    // Request line (tolerating stray blank lines between requests).
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        head_bytes += n;
-        if head_bytes > MAX_HEAD_BYTES {
-            return Err(invalid("request head too large"));
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(t), Some(v)) => (m.to_owned(), t.to_owned(), v.to_owned()),
-        _ => return Err(invalid("malformed request line")),
-    };
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).await?;
-        if n == 0 {
-            return Err(invalid("connection closed inside headers"));
-        }
-        head_bytes += n;
-        if head_bytes > MAX_HEAD_BYTES {
-            return Err(invalid("request head too large"));
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            break;
-        }
-        let (name, value) = l
-            .split_once(':')
-            .ok_or_else(|| invalid("malformed header"))?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let mut request = HttpRequest {
-        method,
-        target,
-        version,
-        headers,
-        body: Vec::new(),
-    };
-    if request
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
-        write.flush().await?;
-    }
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        request.body = read_chunked_body(reader).await?;
-    } else if let Some(len) = request.header("content-length") {
-        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
-        if len > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).await?;
-        request.body = body;
-    }
-    Ok(Some(request))
-}
-
-/// Read a `Transfer-Encoding: chunked` body, including any trailers.
-async fn read_chunked_body<R>(reader: &mut R) -> std::io::Result<Vec<u8>>
-where
-    R: tokio::io::AsyncBufRead + Unpin,
-{
-    let mut body = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).await? == 0 {
-            return Err(invalid("connection closed inside chunked body"));
-        }
-        let size_text = line.trim().split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
-        if size == 0 {
-            // Trailer section, ended by an empty line.
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).await? == 0 || line.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        if body.len() + size > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).await?;
-        let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf).await?;
-    }
-}
-
-async fn write_response<W>(
-    write: &mut W,
-    response: HttpResponse,
-    keep_alive: bool,
-) -> std::io::Result<()>
-where
-    W: tokio::io::AsyncWrite + Unpin,
-{
+/// `response` with a unique `request-id: req_fake_NNNNNN` header, as the real
+/// API sends on every answer.
+fn with_request_id(response: HttpResponse) -> HttpResponse {
     static REQUEST_ID: AtomicU64 = AtomicU64::new(1);
-    let reason = match response.status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Error",
-    };
-    let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nrequest-id: req_fake_{:06}\r\nconnection: {}\r\n\r\n",
-        response.status,
-        reason,
-        response.content_type,
-        response.body.len(),
-        REQUEST_ID.fetch_add(1, Ordering::Relaxed),
-        if keep_alive { "keep-alive" } else { "close" },
-    );
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&response.body);
-    write.write_all(&bytes).await?;
-    write.flush().await
+    let id = REQUEST_ID.fetch_add(1, Ordering::Relaxed);
+    response.with_header("request-id", format!("req_fake_{id:06}"))
 }
 
-/// Record `request` and compute the answer.
-async fn answer(request: HttpRequest, shared: &Arc<Shared>) -> HttpResponse {
+/// The answer to a request the HTTP layer could not parse.
+fn bad_request(e: &std::io::Error) -> HttpResponse {
+    with_request_id(HttpResponse::json(
+        400,
+        &error_body("invalid_request_error", &e.to_string()),
+    ))
+}
+
+/// Record `request` and compute the answer (on a blocking thread).
+fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    let path = request.target.split('?').next().unwrap_or("").to_owned();
+    let path = request.path().to_owned();
     let kind = match (request.method.as_str(), path.as_str()) {
         ("POST", "/v1/messages") => {
             if tool_names(&body).is_empty() {
@@ -926,12 +672,16 @@ async fn answer(request: HttpRequest, shared: &Arc<Shared>) -> HttpResponse {
     let (response, summary) = match kind {
         RequestKind::AgentTurn | RequestKind::Auxiliary => {
             let turn = if kind == RequestKind::AgentTurn {
-                let responder = shared.responder.clone();
-                let req = body.clone();
-                match tokio::task::spawn_blocking(move || responder(&req)).await {
+                let responder = &shared.responder;
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder(&body))) {
                     Ok(turn) => turn,
-                    Err(e) => {
-                        let msg = format!("(fake-anthropic: responder panicked: {e})");
+                    Err(panic) => {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        let msg = format!("(fake-anthropic: responder panicked: {why})");
                         eprintln!("[fake-anthropic] {msg}");
                         ScriptedTurn::text(msg)
                     }
@@ -955,11 +705,11 @@ async fn answer(request: HttpRequest, shared: &Arc<Shared>) -> HttpResponse {
             let summary = summarize(&content, turn.stop_reason());
             let message_id = shared.fresh_id("msg");
             let response = if stream {
-                HttpResponse {
-                    status: 200,
-                    content_type: "text/event-stream; charset=utf-8",
-                    body: sse_body(&message_id, &model, &content, turn.stop_reason()).into_bytes(),
-                }
+                HttpResponse::new(
+                    200,
+                    "text/event-stream; charset=utf-8",
+                    sse_body(&message_id, &model, &content, turn.stop_reason()),
+                )
             } else {
                 HttpResponse::json(
                     200,
@@ -1124,10 +874,6 @@ fn sse_body(message_id: &str, model: &str, content: &[Value], stop_reason: &str)
     out
 }
 
-fn invalid(msg: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1135,13 +881,7 @@ mod tests {
     /// Send raw HTTP to the server and return everything it answered until it
     /// closes the connection (the last request says `Connection: close`).
     fn roundtrip(server: &FakeAnthropic, raw: &[u8]) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(raw).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
+        crate::http::send_raw(server.addr(), raw).unwrap()
     }
 
     fn agent_request(messages: Value) -> String {
@@ -1189,6 +929,7 @@ mod tests {
         assert!(out.contains("input_json_delta"), "{out}");
         assert!(out.contains("\"text\":\"done\""), "{out}");
         assert!(out.contains("event: message_stop"), "{out}");
+        assert_eq!(out.matches("\r\nrequest-id: req_fake_").count(), 2, "{out}");
 
         assert_eq!(server.requests().len(), 2);
         let results = server.tool_results_for("mcp__probe__echo");
@@ -1216,6 +957,19 @@ mod tests {
         assert_eq!(log[0].kind, RequestKind::Auxiliary);
         assert_eq!(log[1].kind, RequestKind::Other);
         assert!(server.transcript().contains("/v1/models"));
+    }
+
+    #[test]
+    fn malformed_requests_get_an_anthropic_error() {
+        let server = FakeAnthropic::start(vec![]);
+        let out = roundtrip(&server, b"POST /v1/messages HTTP/1.1\r\nno colon\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(out.contains("\r\nrequest-id: req_fake_"), "{out}");
+        let body: Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["message"], "malformed header");
+        assert!(server.http_log().is_empty());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! A scripted fake of the OpenAI Responses API, for driving the real Codex CLI
 //! offline.
 //!
-//! [`FakeOpenAi`] is a small HTTP/1.1 server on `127.0.0.1:0` (plain threads,
-//! blocking I/O). Point Codex at it with a provider whose `base_url` is
+//! [`FakeOpenAi`] is a small HTTP/1.1 server ([`crate::http`]) on
+//! `127.0.0.1:0`; it stops, closing every connection, when dropped. Point Codex at it with a provider whose `base_url` is
 //! [`FakeOpenAi::base_url`] and `wire_api = "responses"` (see
 //! [`crate::codex::CodexHome`]); it answers every `POST /v1/responses` with a
 //! [`ScriptedResponse`] streamed as server-sent events the way Codex 0.169.0
@@ -35,25 +35,20 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::http::{HttpRequest, HttpResponse, HttpServer};
 
 /// The title answered to Codex's thread-title requests.
 pub const AUXILIARY_TITLE: &str = "Scripted fake session";
 
 /// Text answered to agent turns once the script has no turn left.
 pub const SCRIPT_EXHAUSTED_REPLY: &str = "(fake-openai: script exhausted)";
-
-/// Largest request head (request line plus headers), in bytes.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// Largest request body, in bytes.
-const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Prefixes of the output item ids this server hands out; the number after
 /// them is the response index ([`response_index`]).
@@ -206,8 +201,8 @@ struct Shared {
 pub struct FakeOpenAi {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Stops (closing every connection) when dropped.
+    _server: HttpServer,
 }
 
 impl FakeOpenAi {
@@ -219,41 +214,29 @@ impl FakeOpenAi {
     }
 
     /// Start a server answering agent turns with `responder`, which sees the
-    /// request body and may block (each connection has its own thread).
+    /// request body and may block (it runs on a blocking thread per request).
     ///
     /// Panics if it cannot bind `127.0.0.1:0`.
     pub fn start_with(
         responder: impl Fn(&Value) -> ScriptedResponse + Send + Sync + 'static,
     ) -> FakeOpenAi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("fake-openai: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("fake-openai: local_addr");
         let shared = Arc::new(Shared {
             started: Instant::now(),
             responder: Arc::new(responder),
             log: Mutex::new(Vec::new()),
             serial: AtomicU64::new(1),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (shared.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-openai-{}", addr.port()))
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if st.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    if let Ok(conn) = conn {
-                        let s = s.clone();
-                        std::thread::spawn(move || handle_connection(conn, s));
-                    }
-                }
-            })
-            .expect("fake-openai: spawn accept thread");
+        let handler_shared = shared.clone();
+        let server = HttpServer::start(
+            "fake-openai",
+            move |request| answer(request, &handler_shared),
+            bad_request,
+        )
+        .expect("fake-openai: serve on 127.0.0.1:0");
         FakeOpenAi {
-            addr,
+            addr: server.addr(),
             shared,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -381,17 +364,6 @@ impl FakeOpenAi {
             let _ = writeln!(out, " => {}", r.reply.as_deref().unwrap_or("(pending)"));
         }
         out
-    }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -589,195 +561,21 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// The HTTP server.
+// Answering requests (the HTTP layer is `crate::http`).
 // ---------------------------------------------------------------------------
 
-struct HttpRequest {
-    method: String,
-    target: String,
-    version: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl HttpRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn keep_alive(&self) -> bool {
-        let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
-        if self.version == "HTTP/1.0" {
-            conn.contains("keep-alive")
-        } else {
-            !conn.contains("close")
-        }
-    }
-}
-
-fn handle_connection(stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut write = stream;
-    loop {
-        let request = match read_request(&mut reader, &mut write) {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => {
-                let body = json!({ "error": { "message": e.to_string(), "type": "invalid_request_error" } });
-                let _ = write_response(
-                    &mut write,
-                    400,
-                    "application/json",
-                    body.to_string().as_bytes(),
-                    false,
-                );
-                return;
-            }
-        };
-        let keep_alive = request.keep_alive();
-        let (status, content_type, body) = answer(request, &shared);
-        if write_response(&mut write, status, content_type, &body, keep_alive).is_err()
-            || !keep_alive
-        {
-            return;
-        }
-    }
-}
-
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    write: &mut TcpStream,
-) -> std::io::Result<Option<HttpRequest>> {
-    let mut head = 0usize;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        head += n;
-        if head > MAX_HEAD_BYTES {
-            return Err(invalid("request head too large"));
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(t), Some(v)) => (m.to_owned(), t.to_owned(), v.to_owned()),
-        _ => return Err(invalid("malformed request line")),
-    };
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 {
-            return Err(invalid("connection closed inside headers"));
-        }
-        head += n;
-        if head > MAX_HEAD_BYTES {
-            return Err(invalid("request head too large"));
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l
-            .split_once(':')
-            .ok_or_else(|| invalid("malformed header"))?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    }
-    let mut req = HttpRequest {
-        method,
-        target,
-        version,
-        headers,
-        body: Vec::new(),
-    };
-    if req
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    if req
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(invalid("connection closed inside chunked body"));
-            }
-            let size_text = line.trim().split(';').next().unwrap_or("").trim();
-            let size =
-                usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
-            if size == 0 {
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            if req.body.len() + size > MAX_BODY_BYTES {
-                return Err(invalid("body too large"));
-            }
-            let start = req.body.len();
-            req.body.resize(start + size, 0);
-            reader.read_exact(&mut req.body[start..])?;
-            let mut crlf = [0u8; 2];
-            reader.read_exact(&mut crlf)?;
-        }
-    } else if let Some(len) = req.header("content-length") {
-        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
-        if len > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        req.body = vec![0; len];
-        reader.read_exact(&mut req.body)?;
-    }
-    Ok(Some(req))
-}
-
-fn write_response(
-    write: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    keep_alive: bool,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Error",
-    };
-    let mut bytes = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-cache\r\nconnection: {}\r\n\r\n",
-        body.len(),
-        if keep_alive { "keep-alive" } else { "close" },
+/// The answer to a request the HTTP layer could not parse.
+fn bad_request(e: &std::io::Error) -> HttpResponse {
+    HttpResponse::json(
+        400,
+        &json!({ "error": { "message": e.to_string(), "type": "invalid_request_error" } }),
     )
-    .into_bytes();
-    bytes.extend_from_slice(body);
-    write.write_all(&bytes)?;
-    write.flush()
 }
 
-/// Record `request`, compute the answer: (status, content type, body).
-fn answer(request: HttpRequest, shared: &Arc<Shared>) -> (u16, &'static str, Vec<u8>) {
+/// Record `request` and compute the answer (on a blocking thread).
+fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    let path = request.target.split('?').next().unwrap_or("").to_owned();
+    let path = request.path().to_owned();
     let kind = if request.method == "POST" && path.ends_with("/responses") {
         if is_auxiliary(&body) {
             RequestKind::Auxiliary
@@ -803,19 +601,14 @@ fn answer(request: HttpRequest, shared: &Arc<Shared>) -> (u16, &'static str, Vec
         index
     };
     let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
-    let (status, content_type, out, summary) = match kind {
+    let (response, summary) = match kind {
         RequestKind::Other => {
             eprintln!(
                 "[fake-openai] unexpected request #{index}: {} {}",
                 request.method, request.target
             );
             let err = json!({ "error": { "message": format!("fake-openai: no route for {path}"), "type": "not_found" } });
-            (
-                404,
-                "application/json",
-                err.to_string().into_bytes(),
-                "404".to_owned(),
-            )
+            (HttpResponse::json(404, &err), "404".to_owned())
         }
         RequestKind::Auxiliary => {
             let title = json!({ "title": AUXILIARY_TITLE }).to_string();
@@ -825,9 +618,11 @@ fn answer(request: HttpRequest, shared: &Arc<Shared>) -> (u16, &'static str, Vec
                 "content": [{ "type": "output_text", "text": title, "annotations": [] }],
             })];
             (
-                200,
-                "text/event-stream",
-                sse(&format!("resp_fake_{serial}"), &items).into_bytes(),
+                HttpResponse::new(
+                    200,
+                    "text/event-stream",
+                    sse(&format!("resp_fake_{serial}"), &items),
+                ),
                 "title".to_owned(),
             )
         }
@@ -841,9 +636,11 @@ fn answer(request: HttpRequest, shared: &Arc<Shared>) -> (u16, &'static str, Vec
                 };
             let items = output_items(&turn, n, serial);
             (
-                200,
-                "text/event-stream",
-                sse(&format!("resp_fake_{serial}"), &items).into_bytes(),
+                HttpResponse::new(
+                    200,
+                    "text/event-stream",
+                    sse(&format!("resp_fake_{serial}"), &items),
+                ),
                 summarize(&turn),
             )
         }
@@ -852,7 +649,7 @@ fn answer(request: HttpRequest, shared: &Arc<Shared>) -> (u16, &'static str, Vec
     if let Some(e) = log.get_mut(index) {
         e.reply = Some(summary);
     }
-    (status, content_type, out)
+    response
 }
 
 /// The output items of response number `n` (ids carry `n`, see
@@ -938,26 +735,18 @@ fn sse(response_id: &str, items: &[Value]) -> String {
     out
 }
 
-fn invalid(msg: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::send_raw;
 
     fn post(server: &FakeOpenAi, body: &Value) -> String {
-        let mut s = TcpStream::connect(server.addr()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let body = body.to_string();
         let raw = format!(
             "POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        s.write_all(raw.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
+        send_raw(server.addr(), raw.as_bytes()).unwrap()
     }
 
     /// The `item` of the first `response.output_item.done` event.
@@ -1028,6 +817,29 @@ mod tests {
         assert_eq!(log[0].kind, RequestKind::Auxiliary);
         assert_eq!(log[1].kind, RequestKind::AgentTurn);
         assert_eq!(thread_id(&log[0].body).as_deref(), Some("t1"));
+    }
+
+    #[test]
+    fn malformed_and_unknown_requests_get_openai_errors() {
+        let server = FakeOpenAi::start(vec![]);
+        let out = send_raw(
+            server.addr(),
+            b"GET /v1/models HTTP/1.1\r\n\r\nPOST /v1/responses HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+        )
+        .unwrap();
+        assert!(out.starts_with("HTTP/1.1 404 Not Found\r\n"), "{out}");
+        assert!(
+            out.contains("fake-openai: no route for /v1/models"),
+            "{out}"
+        );
+        let bad = &out[out.find("HTTP/1.1 400 Bad Request\r\n").expect(&out)..];
+        let body: Value = serde_json::from_str(bad.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["message"], "bad content-length");
+        let log = server.http_log();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].kind, RequestKind::Other);
+        assert_eq!(log[0].reply.as_deref(), Some("404"));
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod e2e;
 pub mod fake_anthropic;
 pub mod fake_openai;
 pub mod harness;
+pub mod http;
 pub mod tui;
