@@ -23,6 +23,8 @@ CARGO_TARGET_DIR=target cargo build --release --manifest-path bench/Cargo.toml >
   echo "rustc: $(rustc --version)"
   echo "tmp fs: $(df -hT "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2, $3" total"}')"
   free -h
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee bench/results/machine.txt >&2
 ./target/release/oxtail-bench --oxtail "$PWD/target/release/oxtail" --json bench/results/latest.json "$@" \
   | tee bench/results/latest.md
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a bench/results/machine.txt >&2

@@ -278,7 +278,7 @@ async fn a_stopped_daemon_costs_clients_their_budget_and_resumes_after_sigcont()
         if finished_while_stopped {
             "it gave up while the daemon was stopped"
         } else {
-            "it waited for SIGCONT: the shim has no per-call budget"
+            "it waited for SIGCONT: the stop was shorter than the shim's call budget"
         }
     );
     if finished_while_stopped {

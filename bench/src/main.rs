@@ -4,8 +4,8 @@
 //!
 //! Usage: `oxtail-bench --oxtail PATH [--quick] [--json FILE] [--only a,b]`
 //! (`bench/run.sh` builds everything and passes the release binary).
-//! Figures: shim, rtt, read50, ask, hooks, list200, throughput, rss, replay,
-//! recovery.
+//! Figures: shim, rtt, read50, ask, hooks, list200, throughput, deep, rss,
+//! replay, recovery.
 
 mod mcp;
 mod raw;
@@ -91,9 +91,23 @@ impl Env {
         std::fs::create_dir_all(&repo).unwrap();
         for args in [
             &["init", "-q", "-b", "main"][..],
-            &["-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-q", "--allow-empty", "-m", "init"],
+            &[
+                "-c",
+                "user.name=b",
+                "-c",
+                "user.email=b@example.invalid",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "init",
+            ],
         ] {
-            let ok = Command::new("git").args(args).current_dir(&repo).status().unwrap();
+            let ok = Command::new("git")
+                .args(args)
+                .current_dir(&repo)
+                .status()
+                .unwrap();
             assert!(ok.success());
         }
         let mut env = Env {
@@ -119,7 +133,11 @@ impl Env {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -151,9 +169,15 @@ impl Drop for Env {
             .stderr(Stdio::null())
             .status();
         let end = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < end && std::path::Path::new(&format!("/proc/{}", self.daemon)).exists() {
-            let st = std::fs::read_to_string(format!("/proc/{}/stat", self.daemon)).unwrap_or_default();
-            if st.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')) {
+        while Instant::now() < end
+            && std::path::Path::new(&format!("/proc/{}", self.daemon)).exists()
+        {
+            let st =
+                std::fs::read_to_string(format!("/proc/{}/stat", self.daemon)).unwrap_or_default();
+            if st
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -182,6 +206,7 @@ fn bench_shim(a: &Args, figs: &mut Vec<Fig>) {
     let env = Env::new(&a.bin);
     let runs = n(a, 40, 10);
     let (mut init, mut rss, mut hwm, mut maxrss) = (vec![], vec![], vec![], vec![]);
+    let (mut uss_v, mut anon_v) = (vec![], vec![]);
     for i in 0..=runs {
         let t = Instant::now();
         let mut s = env.shim(&format!("init-{i}"), false);
@@ -191,11 +216,14 @@ fn bench_shim(a: &Args, figs: &mut Vec<Fig>) {
         s.ok("set_my_state", json!({"purpose": "measuring"}));
         s.ok("list_project_sessions", json!({}));
         let (r, h) = rss_kib(s.pid);
+        let (uss, anon) = smaps_private_kib(s.pid);
         let peak = s.close();
         if i == 0 {
             continue; // warm-up: page cache, daemon first contact
         }
         init.push(ms(dt));
+        uss_v.push(uss as f64 / 1024.0);
+        anon_v.push(anon as f64 / 1024.0);
         rss.push(r as f64 / 1024.0);
         hwm.push(h as f64 / 1024.0);
         if let Some(p) = peak {
@@ -221,8 +249,9 @@ fn bench_shim(a: &Args, figs: &mut Vec<Fig>) {
         p90: Some(p),
         unit: "MiB",
         n: rss.len(),
-        target: Some(("< 6 MB", 6.0, true)),
-        method: "/proc/<pid>/status VmRSS of the `oxtail mcp` process, connected to the daemon".into(),
+        target: Some(("< 6 MB (5.72 MiB)", 6e6 / 1048576.0, true)),
+        method: "/proc/<pid>/status VmRSS of the `oxtail mcp` process, connected to the daemon"
+            .into(),
     });
     let (m, p) = median_p90(&mut hwm);
     figs.push(Fig {
@@ -232,8 +261,23 @@ fn bench_shim(a: &Args, figs: &mut Vec<Fig>) {
         p90: Some(p),
         unit: "MiB",
         n: hwm.len(),
-        target: Some(("< 6 MB", 6.0, true)),
-        method: "/proc/<pid>/status VmHWM at the same moment; wait4 ru_maxrss at exit agrees".into(),
+        target: Some(("< 6 MB (5.72 MiB)", 6e6 / 1048576.0, true)),
+        method: "/proc/<pid>/status VmHWM at the same moment; wait4 ru_maxrss at exit agrees"
+            .into(),
+    });
+    let (m, p) = median_p90(&mut uss_v);
+    let (am, _) = median_p90(&mut anon_v);
+    figs.push(Fig {
+        key: "shim_uss",
+        what: "shim unique memory (USS: pages no other process shares)".into(),
+        median: m,
+        p90: Some(p),
+        unit: "MiB",
+        n: uss_v.len(),
+        target: None,
+        method: format!(
+            "/proc/<pid>/smaps_rollup Private_Clean + Private_Dirty, same moment; of it {am:.2} MiB anonymous (heap, stacks); the rest of VmRSS is the binary's code pages, shared by every oxtail process"
+        ),
     });
     if !maxrss.is_empty() {
         let (m, _) = median_p90(&mut maxrss);
@@ -241,13 +285,36 @@ fn bench_shim(a: &Args, figs: &mut Vec<Fig>) {
     }
 }
 
+/// (Private_Clean + Private_Dirty, Anonymous) of `pid` in KiB, from
+/// /proc/<pid>/smaps_rollup.
+fn smaps_private_kib(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("Private_Clean:") + field("Private_Dirty:"),
+        field("Anonymous:"),
+    )
+}
+
 fn two_agents(env: &Env) -> (Shim, Shim) {
     let mut x = env.shim("agent-a", true);
     let mut y = env.shim("agent-b", true);
     x.initialize();
     y.initialize();
-    x.ok("set_my_state", json!({"purpose": "sending", "name": "alpha"}));
-    y.ok("set_my_state", json!({"purpose": "receiving", "name": "beta"}));
+    x.ok(
+        "set_my_state",
+        json!({"purpose": "sending", "name": "alpha"}),
+    );
+    y.ok(
+        "set_my_state",
+        json!({"purpose": "receiving", "name": "beta"}),
+    );
     (x, y)
 }
 
@@ -286,7 +353,10 @@ fn bench_rtt(a: &Args, figs: &mut Vec<Fig>) {
     let mut v = Vec::new();
     for r in 0..runs {
         for i in 0..50 {
-            x.ok("send_message", json!({"target": "beta", "body": format!("{r}/{i} {body}")}));
+            x.ok(
+                "send_message",
+                json!({"target": "beta", "body": format!("{r}/{i} {body}")}),
+            );
         }
         let t = Instant::now();
         let got = y.call("read_my_messages", json!({}));
@@ -324,9 +394,10 @@ fn bench_ask(a: &Args, figs: &mut Vec<Fig>) {
         // The peer polls for the question, then replies.
         let msg = loop {
             let got = y.ok("read_my_messages", json!({}));
-            if let Some(m) = got["messages"].as_array().and_then(|m| {
-                m.iter().find(|m| m["request_id"].is_string()).cloned()
-            }) {
+            if let Some(m) = got["messages"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["request_id"].is_string()).cloned())
+            {
                 break m;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -361,9 +432,15 @@ fn bench_ask(a: &Args, figs: &mut Vec<Fig>) {
 fn bench_hooks(a: &Args, figs: &mut Vec<Fig>) {
     let env = Env::new(&a.bin);
     let mut me = env.raw("hook-me");
-    assert_eq!(me.tool("set_my_state", json!({"purpose": "hooked"}))["ok"], true);
+    assert_eq!(
+        me.tool("set_my_state", json!({"purpose": "hooked"}))["ok"],
+        true
+    );
     let mut peer = env.raw("hook-peer");
-    assert_eq!(peer.tool("set_my_state", json!({"purpose": "peer"}))["ok"], true);
+    assert_eq!(
+        peer.tool("set_my_state", json!({"purpose": "peer"}))["ok"],
+        true
+    );
     let payload = json!({
         "session_id": "hook-me",
         "hook_event_name": "PreToolUse",
@@ -389,19 +466,60 @@ fn bench_hooks(a: &Args, figs: &mut Vec<Fig>) {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        c.stdin.take().unwrap().write_all(payload.as_bytes()).unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(payload.as_bytes())
+            .unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(c.stdout.as_mut().unwrap(), &mut out).unwrap();
         let peak = wait4_maxrss(&mut c);
         (t.elapsed(), peak, out)
     };
     let runs = n(a, 60, 15);
+    // The floor: what any process start costs here.
+    for (label, prog, args) in [
+        ("/bin/true", PathBuf::from("/bin/true"), vec![]),
+        ("oxtail --version", env.bin.clone(), vec!["--version"]),
+    ] {
+        let mut v = Vec::new();
+        for _ in 0..=runs {
+            let t = Instant::now();
+            let ok = Command::new(&prog)
+                .args(&args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            v.push(ms(t.elapsed()));
+            assert!(ok.success());
+        }
+        v.remove(0);
+        let (m, p) = median_p90(&mut v);
+        figs.push(Fig {
+            key: if args.is_empty() {
+                "floor_true"
+            } else {
+                "floor_version"
+            },
+            what: format!("process floor: `{label}` spawn to exit"),
+            median: m,
+            p90: Some(p),
+            unit: "ms",
+            n: v.len(),
+            target: None,
+            method: "std::process::Command spawn + wait from the benchmark, same as for the hook"
+                .into(),
+        });
+    }
     for waiting in [0usize, 5] {
         let (mut wall, mut peak) = (vec![], vec![]);
         let mut delivered = 0;
         for r in 0..=runs {
             for i in 0..waiting {
-                let v = peer.tool("send_message", json!({"target": "hook-me", "body": format!("note {r}/{i}")}));
+                let v = peer.tool(
+                    "send_message",
+                    json!({"target": "hook-me", "body": format!("note {r}/{i}")}),
+                );
                 assert_eq!(v["ok"], true, "{v}");
             }
             let (dt, p, out) = run_hook();
@@ -462,7 +580,10 @@ fn bench_list200(a: &Args, figs: &mut Vec<Fig>) {
     let mut conns: Vec<Raw> = (0..200)
         .map(|i| {
             let mut r = env.raw(&format!("agent-{i:03}"));
-            let v = r.tool("set_my_state", json!({"purpose": format!("working on part {i} of the refactor")}));
+            let v = r.tool(
+                "set_my_state",
+                json!({"purpose": format!("working on part {i} of the refactor")}),
+            );
             assert_eq!(v["ok"], true, "{v}");
             r
         })
@@ -515,11 +636,21 @@ fn bench_list200(a: &Args, figs: &mut Vec<Fig>) {
 /// `clients` connections send `per_client` messages each, `window` in
 /// flight per connection; every `read_every` sends a client drains its own
 /// mailbox (0: never). Returns (acknowledged sends, elapsed).
-fn send_storm(env: &Env, prefix: &str, clients: usize, per_client: usize, window: usize, read_every: usize) -> (usize, Duration) {
+fn send_storm(
+    env: &Env,
+    prefix: &str,
+    clients: usize,
+    per_client: usize,
+    window: usize,
+    read_every: usize,
+) -> (usize, Duration) {
     let mut conns: Vec<Raw> = (0..clients)
         .map(|i| {
             let mut r = env.raw(&format!("{prefix}-{i}"));
-            assert_eq!(r.tool("set_my_state", json!({"purpose": "storm"}))["ok"], true);
+            assert_eq!(
+                r.tool("set_my_state", json!({"purpose": "storm"}))["ok"],
+                true
+            );
             r
         })
         .collect();
@@ -539,7 +670,10 @@ fn send_storm(env: &Env, prefix: &str, clients: usize, per_client: usize, window
                 while sent < per_client {
                     let w = window.min(per_client - sent);
                     for _ in 0..w {
-                        c.send(tool("send_message", json!({"target": target, "body": body})));
+                        c.send(tool(
+                            "send_message",
+                            json!({"target": target, "body": body}),
+                        ));
                     }
                     c.flush();
                     for _ in 0..w {
@@ -568,6 +702,79 @@ fn send_storm(env: &Env, prefix: &str, clients: usize, per_client: usize, window
         keep.push(c);
     }
     (ok, t.elapsed())
+}
+
+/// Send latency at the daemon socket to a receiver with an empty mailbox
+/// and to one that never reads (`depth` messages queued).
+fn bench_deep(a: &Args, figs: &mut Vec<Fig>) {
+    let env = Env::new(&a.bin);
+    let mut tx = env.raw("deep-sender");
+    let mut idle = env.raw("deep-idle");
+    let mut busy = env.raw("deep-reader");
+    for r in [&mut tx, &mut idle, &mut busy] {
+        assert_eq!(
+            r.tool("set_my_state", json!({"purpose": "deep"}))["ok"],
+            true
+        );
+    }
+    let depth = n(a, 5000, 2000);
+    let body = "d".repeat(100);
+    let mut sent = 0;
+    while sent < depth {
+        let w = 64.min(depth - sent);
+        for _ in 0..w {
+            tx.send(tool(
+                "send_message",
+                json!({"target": "deep-idle", "body": body}),
+            ));
+        }
+        tx.flush();
+        for _ in 0..w {
+            assert!(is_ok(&tx.recv().1));
+        }
+        sent += w;
+    }
+    let runs = n(a, 200, 50);
+    for (target, label) in [
+        ("deep-reader", "an empty mailbox"),
+        ("deep-idle", "a mailbox that never drains"),
+    ] {
+        let mut v = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = tx.call(tool(
+                "send_message",
+                json!({"target": target, "body": body}),
+            ));
+            v.push(us(t.elapsed()));
+            assert!(is_ok(&r));
+            if target == "deep-reader" {
+                busy.tool("read_my_messages", json!({}));
+            }
+        }
+        let (m, p) = median_p90(&mut v);
+        figs.push(Fig {
+            key: if target == "deep-idle" {
+                "send_to_deep_mailbox"
+            } else {
+                "send_to_empty_mailbox"
+            },
+            what: if target == "deep-idle" {
+                format!(
+                    "`send_message` to {label} ({}+ queued), socket round trip",
+                    depth
+                )
+            } else {
+                format!("`send_message` to {label}, socket round trip")
+            },
+            median: m,
+            p90: Some(p),
+            unit: "µs",
+            n: v.len(),
+            target: None,
+            method: "one request at a time on a raw daemon connection; fsync included".into(),
+        });
+    }
 }
 
 fn bench_throughput(a: &Args, figs: &mut Vec<Fig>) {
@@ -615,7 +822,10 @@ fn bench_rss(a: &Args, figs: &mut Vec<Fig>) {
     );
     figs.push(Fig {
         key: "daemon_rss_100x100k",
-        what: format!("daemon resident memory, 100 agents, {} queued messages (100-byte bodies)", 100 * per),
+        what: format!(
+            "daemon resident memory, 100 agents, {} queued messages (100-byte bodies)",
+            100 * per
+        ),
         median: rss as f64 / 1024.0,
         p90: Some(hwm as f64 / 1024.0),
         unit: "MiB",
@@ -712,7 +922,8 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
         .iter()
         .flat_map(|r| r.as_array().cloned().unwrap_or_default())
         .fold(Default::default(), |mut m, c| {
-            *m.entry(c["cmd"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+            *m.entry(c["cmd"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
             m
         });
     // 2. Replicate them to N records.
@@ -742,18 +953,116 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
     j.sync().unwrap();
     let bytes = j.disk_bytes();
     drop(j);
-    // 3. Time the daemon's own recovery.
+    // 3. Where the time goes: framing + CRC only, then + JSON decode.
+    let mut frame_only = Vec::new();
+    let mut decode = Vec::new();
+    for _ in 0..n(a, 3, 1) {
+        let t = Instant::now();
+        let (j, _) = Journal::open(&dir, Options::default(), |_| Ok(())).unwrap();
+        frame_only.push(t.elapsed().as_secs_f64());
+        drop(j);
+        let t = Instant::now();
+        let (j, _) = Journal::open(&dir, Options::default(), |r| {
+            if let Replay::Record { payload, .. } = r {
+                let cmds: Vec<oxtail_daemon::state::Command> =
+                    serde_json::from_slice(payload).unwrap();
+                std::hint::black_box(cmds);
+            }
+            Ok(())
+        })
+        .unwrap();
+        decode.push(t.elapsed().as_secs_f64());
+        drop(j);
+    }
+    let (frame_med, _) = median_p90(&mut frame_only);
+    let (decode_med, _) = median_p90(&mut decode);
+    if let Ok(keep) = std::env::var("OXB_KEEP_RECOVERY_DIR") {
+        let _ = std::fs::remove_dir_all(&keep);
+        std::fs::rename(&dir, &keep)
+            .or_else(|_| {
+                Command::new("cp")
+                    .arg("-r")
+                    .arg(&dir)
+                    .arg(&keep)
+                    .status()
+                    .map(|_| ())
+            })
+            .unwrap();
+        eprintln!("  (kept the journal in {keep})");
+        return recover_only(
+            Path::new(&keep),
+            a,
+            figs,
+            frame_med,
+            decode_med,
+            records,
+            bytes,
+            sample.len(),
+            &kinds,
+        );
+    }
+    recover_only(
+        &dir,
+        a,
+        figs,
+        frame_med,
+        decode_med,
+        records,
+        bytes,
+        sample.len(),
+        &kinds,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn recover_only(
+    dir: &Path,
+    a: &Args,
+    figs: &mut Vec<Fig>,
+    frame_med: f64,
+    decode_med: f64,
+    records: usize,
+    bytes: u64,
+    sample_len: usize,
+    kinds: &std::collections::BTreeMap<String, usize>,
+) {
+    // 4. Time the daemon's own recovery.
     let config = oxtail_daemon::config::Config::default();
     let mut v = Vec::new();
     let mut msgs = 0;
     for _ in 0..n(a, 3, 1) {
         let t = Instant::now();
-        let (state, journal) = oxtail_daemon::server::open_state(&dir, &config).unwrap();
+        let (state, journal) = oxtail_daemon::server::open_state(dir, &config).unwrap();
         v.push(t.elapsed().as_secs_f64());
         msgs = state.messages.len();
         drop(journal);
         drop(state);
     }
+    // The same state restored from a snapshot (what a restart after
+    // compaction or `ctl shutdown` reads).
+    let (state, mut journal) = oxtail_daemon::server::open_state(dir, &config).unwrap();
+    let snap = serde_json::to_vec(&state).unwrap();
+    journal.snapshot(&snap).unwrap();
+    drop((state, journal));
+    let mut sv = Vec::new();
+    for _ in 0..n(a, 3, 1) {
+        let t = Instant::now();
+        let (state, journal) = oxtail_daemon::server::open_state(dir, &config).unwrap();
+        sv.push(t.elapsed().as_secs_f64());
+        assert_eq!(state.messages.len(), msgs);
+        drop((state, journal));
+    }
+    let (sm, sp) = median_p90(&mut sv);
+    figs.push(Fig {
+        key: "daemon_restore_snapshot",
+        what: format!("daemon recovery from a snapshot of the recovered state ({msgs} messages, {:.0} MiB)", snap.len() as f64 / 1048576.0),
+        median: sm,
+        p90: Some(sp),
+        unit: "s",
+        n: sv.len(),
+        target: None,
+        method: "open_state after Journal::snapshot of the recovered state (serde_json of State), no records after it".into(),
+    });
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
         key: "daemon_recovery_1m",
@@ -764,9 +1073,8 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
         n: v.len(),
         target: Some(("< 2 s", 2.0, true)),
         method: format!(
-            "records captured from a real daemon ({} records; commands {:?}), replicated with fresh ids, replayed by oxtail_daemon::server::open_state (decode + apply); the state ends with {msgs} messages",
-            sample.len(),
-            kinds
+            "records captured from a real daemon ({sample_len} records; commands {kinds:?}), replicated with fresh ids, replayed by oxtail_daemon::server::open_state; the state ends with {msgs} messages. Split: framing + CRC {frame_med:.2} s, + JSON decode of Vec<Command> {decode_med:.2} s, the rest ({:.2} s) is applying the commands",
+            m - decode_med
         ),
     });
 }
@@ -785,10 +1093,32 @@ fn main() {
         match x.as_str() {
             "--oxtail" => a.bin = PathBuf::from(args.next().expect("--oxtail PATH")),
             "--quick" => a.quick = true,
-            "--only" => a.only = Some(args.next().expect("--only a,b").split(',').map(str::to_string).collect()),
+            "--only" => {
+                a.only = Some(
+                    args.next()
+                        .expect("--only a,b")
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
             "--json" => a.json = Some(PathBuf::from(args.next().expect("--json FILE"))),
+            "--recover-dir" => {
+                // Profiling aid: only time open_state on a kept journal
+                // (OXB_KEEP_RECOVERY_DIR from an earlier run).
+                let dir = PathBuf::from(args.next().expect("--recover-dir DIR"));
+                let t = Instant::now();
+                let (state, _j) =
+                    oxtail_daemon::server::open_state(&dir, &Default::default()).unwrap();
+                eprintln!(
+                    "open_state: {:.2} s, {} messages",
+                    t.elapsed().as_secs_f64(),
+                    state.messages.len()
+                );
+                return;
+            }
             "-h" | "--help" => {
-                println!("oxtail-bench --oxtail PATH [--quick] [--json FILE] [--only shim,rtt,read50,ask,hooks,list200,throughput,rss,replay,recovery]");
+                println!("oxtail-bench --oxtail PATH [--quick] [--json FILE] [--only shim,rtt,read50,ask,hooks,list200,throughput,deep,rss,replay,recovery]");
                 return;
             }
             other => panic!("unknown argument {other}"),
@@ -798,19 +1128,20 @@ fn main() {
     let wanted = |k: &str| a.only.as_ref().is_none_or(|o| o.iter().any(|x| x == k));
     let mut figs = Vec::new();
     type Bench = fn(&Args, &mut Vec<Fig>);
-    let all: [(&str, Bench); 9] = [
+    let all: [(&str, Bench); 10] = [
         ("shim", bench_shim),
         ("rtt", bench_rtt),
         ("ask", bench_ask),
         ("hooks", bench_hooks),
         ("list200", bench_list200),
         ("throughput", bench_throughput),
+        ("deep", bench_deep),
         ("rss", bench_rss),
         ("replay", bench_replay),
         ("recovery", bench_recovery),
     ];
     for (k, f) in all {
-        if !wanted(k) && !(k == "rtt" && wanted("read50")) {
+        if !(wanted(k) || (k == "rtt" && wanted("read50"))) {
             continue;
         }
         eprintln!("bench: {k}");
@@ -835,7 +1166,9 @@ fn main() {
             f.what,
             fmt(f.median),
             f.unit,
-            f.p90.map(|p| format!("{} {}", fmt(p), f.unit)).unwrap_or("–".into()),
+            f.p90
+                .map(|p| format!("{} {}", fmt(p), f.unit))
+                .unwrap_or("–".into()),
             f.n,
             f.target.map(|t| t.0).unwrap_or("–"),
             match f.met() {

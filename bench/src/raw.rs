@@ -36,6 +36,9 @@ impl Raw {
             ("CLAUDE_CODE_SESSION_ID".to_string(), session.to_string()),
             ("CLAUDECODE".to_string(), "1".to_string()),
         ]);
+        // `..Default::default()`: fields added to ShimInfo later keep their
+        // defaults without breaking this driver.
+        #[allow(clippy::needless_update)]
         let info = ShimInfo {
             pid: std::process::id(),
             ppid: std::process::id(),
@@ -88,7 +91,9 @@ impl Raw {
     pub fn tool(&mut self, name: &str, args: Value) -> Value {
         match self.call(tool(name, args)) {
             Reply::Ok { value } => value,
-            Reply::Error { code, message } => json!({"ok": false, "error": code, "message": message}),
+            Reply::Error { code, message } => {
+                json!({"ok": false, "error": code, "message": message})
+            }
         }
     }
 }

@@ -23,7 +23,11 @@ fn stream<T: DeserializeOwned + Serialize>(data: &[u8], max: usize) {
         match frame::read_blocking::<T>(&mut rest, max) {
             Ok(msg) => {
                 let len = u32::from_be_bytes(data[data.len() - before..][..4].try_into().unwrap());
-                assert_eq!(before - rest.len(), 4 + len as usize, "consumed exactly one frame");
+                assert_eq!(
+                    before - rest.len(),
+                    4 + len as usize,
+                    "consumed exactly one frame"
+                );
                 let once = frame::encode(&msg);
                 let back: T = frame::read_blocking(&mut &once[..], usize::MAX)
                     .expect("a re-encoded frame decodes");

@@ -5,7 +5,8 @@
 //! `flags: u8 | n: u8 | len: u16 LE | first file: len bytes | second file: rest`
 //! * the first file is `journal-00000000000000000001.log`;
 //! * the second, when `flags & 1`, is `snapshot-<n>.snap`; else, when
-//!   `flags & 2`, `journal-<n>.log`; else it is dropped.
+//!   `flags & 2`, `journal-<n>.log`; else it is dropped;
+//! * `flags & 4` re-seals the first file's record checksums first.
 //!
 //! Properties: `open` never panics; it replays records in seq order with no
 //! gap, right after the snapshot it replayed; the report agrees with what it
@@ -32,7 +33,14 @@ fn scratch() -> &'static PathBuf {
     })
 }
 
-fn replay(dir: &std::path::Path) -> std::io::Result<(Vec<(u64, Vec<u8>)>, Option<u64>, oxtail_journal::RecoveryReport)> {
+/// Replayed records (seq, payload), the snapshot seq replayed, the report.
+type Replayed = (
+    Vec<(u64, Vec<u8>)>,
+    Option<u64>,
+    oxtail_journal::RecoveryReport,
+);
+
+fn replay(dir: &std::path::Path) -> std::io::Result<Replayed> {
     let mut records = Vec::new();
     let mut snap = None;
     let (journal, report) = Journal::open(dir, Options::default(), |r| {
@@ -50,6 +58,23 @@ fn replay(dir: &std::path::Path) -> std::io::Result<(Vec<(u64, Vec<u8>)>, Option
     Ok((records, snap, report))
 }
 
+/// Recomputes `crc = crc32c(seq LE ++ payload)` of each whole record after
+/// the 8-byte segment header (record: `len u32 | crc u32 | seq u64 | payload`).
+fn reseal(seg: &mut [u8]) {
+    let mut off = 8;
+    while off + 16 <= seg.len() {
+        let len = u32::from_le_bytes(seg[off..off + 4].try_into().unwrap()) as usize;
+        let end = off + 16 + len;
+        if end > seg.len() {
+            break;
+        }
+        let mut crc = crc32c::crc32c(&seg[off + 8..off + 16]);
+        crc = crc32c::crc32c_append(crc, &seg[off + 16..end]);
+        seg[off + 4..off + 8].copy_from_slice(&crc.to_le_bytes());
+        off = end;
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
         return;
@@ -60,10 +85,17 @@ fuzz_target!(|data: &[u8]| {
     let body = &data[4..];
     let (first, second) = body.split_at(len.min(body.len()));
 
+    // flags & 4: re-seal every record's checksum, so mutations reach the
+    // length, sequence and snapshot logic behind the CRC check.
+    let mut first = first.to_vec();
+    if flags & 4 != 0 {
+        reseal(&mut first);
+    }
+
     let dir = scratch();
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("journal-00000000000000000001.log"), first).unwrap();
+    std::fs::write(dir.join("journal-00000000000000000001.log"), &first).unwrap();
     if flags & 1 != 0 {
         std::fs::write(dir.join(format!("snapshot-{n:020}.snap")), second).unwrap();
     } else if flags & 2 != 0 {
@@ -77,7 +109,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let start = snap.unwrap_or(0);
     for (i, (seq, _)) in records.iter().enumerate() {
-        assert_eq!(*seq, start + 1 + i as u64, "records are consecutive after the snapshot");
+        assert_eq!(
+            *seq,
+            start + 1 + i as u64,
+            "records are consecutive after the snapshot"
+        );
     }
     assert_eq!(report.snapshot_seq, snap);
     assert_eq!(report.records_replayed, records.len() as u64);
@@ -86,13 +122,18 @@ fuzz_target!(|data: &[u8]| {
     // The recovered journal is healthy: append, then a clean second open.
     {
         let (mut j, _) = Journal::open(dir, Options::default(), |_| Ok(())).expect("reopen");
-        let seq = j.append(b"fuzz-after-recovery").expect("append after recovery");
+        let seq = j
+            .append(b"fuzz-after-recovery")
+            .expect("append after recovery");
         assert_eq!(seq, report.last_seq + 1);
         j.sync().expect("sync after recovery");
     }
     let (again, snap2, report2) = replay(dir).expect("second open");
     assert_eq!(snap2, snap, "the same snapshot");
-    assert!(report2.truncated.is_none(), "a recovered journal needs no second cut: {report2:?}");
+    assert!(
+        report2.truncated.is_none(),
+        "a recovered journal needs no second cut: {report2:?}"
+    );
     assert_eq!(&again[..records.len()], &records[..], "the same records");
     assert_eq!(again.len(), records.len() + 1);
     assert_eq!(again.last().unwrap().1, b"fuzz-after-recovery");

@@ -11,6 +11,8 @@
 //! idles out) and restart it when it fails (systemd `Restart=on-failure`,
 //! launchd `KeepAlive`). The templates are `packaging/systemd/oxtail.service`
 //! and `packaging/launchd/dev.oxtail.daemon.plist`, embedded at build time.
+//! Under systemd the daemon logs to the journal (rotated by journald:
+//! `journalctl --user -u oxtail`); under launchd to `<state dir>/daemon.log`.
 //! Every `OXTAIL_*` variable set when installing (`OXTAIL_HOME`,
 //! `OXTAIL_SOCKET`, tunables) is written into the unit, so the service's
 //! daemon and the agents' shims agree on the state dir and socket; test-only
@@ -37,7 +39,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The systemd unit template (`packaging/systemd/oxtail.service`), with
-/// `{{VERSION}}`, `{{EXEC}}`, `{{ENVIRONMENT}}` and `{{LOG}}` placeholders.
+/// `{{VERSION}}`, `{{EXEC}}` and `{{ENVIRONMENT}}` placeholders.
 pub const SYSTEMD_TEMPLATE: &str = include_str!("../../packaging/systemd/oxtail.service");
 /// The launchd agent template (`packaging/launchd/dev.oxtail.daemon.plist`),
 /// with `{{VERSION}}`, `{{LABEL}}`, `{{EXEC}}`, `{{ENVIRONMENT}}` and
@@ -124,7 +126,8 @@ pub struct UnitSpec {
     pub exe: PathBuf,
     /// Environment written into the unit, sorted by name.
     pub env: BTreeMap<String, String>,
-    /// The daemon's log file (`<state dir>/daemon.log`).
+    /// The daemon's log file (`<state dir>/daemon.log`); launchd only
+    /// (systemd units log to the journal).
     pub log: PathBuf,
 }
 
@@ -242,9 +245,6 @@ pub fn render(manager: Manager, spec: &UnitSpec) -> anyhow::Result<String> {
                 .replace("{{VERSION}}", oxtail_proto::VERSION)
                 .replace("{{EXEC}}", &systemd_quote_exec(&exe))
                 .replace("{{ENVIRONMENT}}", &env)
-                // StandardOutput=append: takes a plain path; only specifiers
-                // need escaping.
-                .replace("{{LOG}}", &log.replace('%', "%%"))
         }
         Manager::Launchd => {
             let mut env = String::new();
@@ -578,7 +578,13 @@ pub fn daemon_state() -> DaemonState {
     let mut client = match connect_at(&socket, Role::Ctl, Duration::from_secs(2)) {
         Ok(c) => c,
         Err(ConnectError::NoDaemon(e)) => {
-            st.detail = Some(format!("no daemon listens ({e})"));
+            st.detail = Some(match e.kind() {
+                io::ErrorKind::NotFound => "no socket file".to_string(),
+                io::ErrorKind::ConnectionRefused => {
+                    "a stale socket file, nothing listens (the next daemon replaces it)".to_string()
+                }
+                _ => format!("cannot connect: {e}"),
+            });
             return st;
         }
         Err(e) => {
@@ -693,11 +699,13 @@ pub fn install(manager: Manager, dirs: &Dirs, dry_run: bool) -> anyhow::Result<R
             write_atomic(&unit_path, &text)
                 .with_context(|| format!("writing {}", unit_path.display()))?;
         }
-        // systemd opens the log before starting the daemon: the state dir
+        // launchd opens the log before starting the daemon: the state dir
         // must exist.
-        if let Some(dir) = spec.log.parent() {
-            paths::ensure_private_dir(dir)
-                .with_context(|| format!("creating the state dir {}", dir.display()))?;
+        if manager == Manager::Launchd {
+            if let Some(dir) = spec.log.parent() {
+                paths::ensure_private_dir(dir)
+                    .with_context(|| format!("creating the state dir {}", dir.display()))?;
+            }
         }
     }
     if !mgr.available {
@@ -1223,6 +1231,17 @@ pub fn human_status(st: &Status) -> String {
         t
     };
     let _ = writeln!(s, "daemon     {daemon} [{}]", d.socket.display());
+    let _ = writeln!(
+        s,
+        "logs       {}",
+        match st.manager.kind {
+            Manager::Systemd if st.installed => format!(
+                "journalctl --user -u oxtail (service); {} (started on demand)",
+                paths::log_path().display()
+            ),
+            _ => paths::log_path().display().to_string(),
+        }
+    );
     for n in &st.next_steps {
         let _ = writeln!(s, "next       {n}");
     }
@@ -1260,7 +1279,8 @@ mod tests {
             t.contains("Environment=\"OXTAIL_HOME=/home/u/a b/100%%\\\"x\\\"\"\n"),
             "{t}"
         );
-        assert!(t.contains("Environment=\"OXTAIL_LOG=debug\"\nStandardOutput="));
+        assert!(t.contains("Environment=\"OXTAIL_LOG=debug\"\n# Logs go to the journal"));
+        assert!(!t.contains("StandardOutput"), "systemd logs to the journal");
         assert!(!t.contains("{{"), "every placeholder is filled: {t}");
         assert_eq!(
             installed_exec(Manager::Systemd, &t).as_deref(),

@@ -168,7 +168,10 @@ impl Instance {
     /// A fresh instance whose processes (and so its daemon) get `env`.
     pub fn with_env(bin: &str, env: &[(&str, &str)]) -> Instance {
         let mut i = Instance::new(bin);
-        i.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        i.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         i
     }
 
@@ -244,8 +247,12 @@ impl Instance {
     /// # Errors
     /// When no daemon answers.
     pub fn raw_client(&self, role: oxtail_proto::Role) -> Result<oxtail_proto::client::Client> {
-        oxtail_proto::client::connect_at(&self.home().join("run/daemon.sock"), role, Duration::from_secs(5))
-            .map_err(|e| anyhow!("{e}"))
+        oxtail_proto::client::connect_at(
+            &self.home().join("run/daemon.sock"),
+            role,
+            Duration::from_secs(5),
+        )
+        .map_err(|e| anyhow!("{e}"))
     }
 
     /// Sets `session`'s activity mark (`busy` or `idle`), as hooks do.
