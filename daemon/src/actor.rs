@@ -84,6 +84,8 @@ pub enum ToActor {
     },
     /// Once a second: liveness, retention, idle exit.
     Tick,
+    /// SIGTERM/SIGINT: snapshot and exit after this batch.
+    Terminate,
 }
 
 struct ConnInfo {
@@ -386,6 +388,13 @@ impl Actor {
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
             ToActor::Tick => {
                 self.tick(pending);
+                false
+            }
+            ToActor::Terminate => {
+                if let Err(e) = self.snapshot() {
+                    tracing::error!(error = %e, "snapshot before exit failed; the journal still holds everything");
+                }
+                self.exit_after_batch = Some(0);
                 false
             }
         }

@@ -48,6 +48,17 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
+            if opts.foreground {
+                // Under a service manager this is a failure worth retrying
+                // (the on-demand daemon may be on its way out).
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "another oxtail daemon holds {}; stop it (`oxtail ctl shutdown`) and the service will take over",
+                        paths::lock_path().display()
+                    ),
+                ));
+            }
             tracing::info!(
                 "another daemon holds {}; exiting",
                 paths::lock_path().display()
@@ -91,8 +102,19 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             }
         });
         let mut next_conn = 1u64;
+        // SIGTERM (systemctl stop, launchctl) and SIGINT: snapshot and exit.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         loop {
             tokio::select! {
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM: snapshotting and exiting");
+                    let _ = tx.send(ToActor::Terminate);
+                }
+                _ = int.recv() => {
+                    tracing::info!("SIGINT: snapshotting and exiting");
+                    let _ = tx.send(ToActor::Terminate);
+                }
                 code = exit_rx.recv() => {
                     // Let connection writers flush the last replies.
                     tokio::time::sleep(Duration::from_millis(50)).await;
