@@ -663,7 +663,15 @@ impl Collector<'_> {
         let size = t.size();
         if self.used + size > self.opts.max_bytes {
             if self.turns.is_empty() {
-                let room = self.opts.max_bytes.saturating_sub(size - t.text.len());
+                // The newest turn is always shown, cut to fit: first its
+                // timestamp and trailing tool lines if they alone overflow,
+                // then its text.
+                let max = self.opts.max_bytes;
+                if t.size() - t.text.len() > max {
+                    t.timestamp = None;
+                    while t.size() - t.text.len() > max && t.tool_calls.pop().is_some() {}
+                }
+                let room = max.saturating_sub(t.size() - t.text.len());
                 t.text = cut_bytes(&t.text, room).to_string();
                 t.truncated = true;
                 self.used += t.size();
@@ -988,6 +996,34 @@ mod tests {
         };
         let r = read_turns(&claude_fixture(), &o).unwrap();
         assert_eq!((r.turns.len(), r.budget_hit), (6, None));
+    }
+
+    #[test]
+    fn a_cut_turn_never_exceeds_max_bytes() {
+        let opts = ReadOpts {
+            max_bytes: 64,
+            ..ReadOpts::default()
+        };
+        let mut c = Collector {
+            opts: &opts,
+            turns: Vec::new(),
+            used: 0,
+            hit: None,
+            pending: None,
+        };
+        c.emit(Turn {
+            role: Role::Assistant,
+            text: "t".repeat(100),
+            tool_calls: vec![
+                "Bash: ".to_string() + &"x".repeat(50),
+                "Edit: src/main.rs".into(),
+            ],
+            timestamp: Some("2026-11-21T04:52:26.186Z".into()),
+            truncated: false,
+        });
+        assert_eq!(c.turns.len(), 1);
+        assert!(c.turns[0].size() <= 64, "{}", c.turns[0].size());
+        assert!(c.turns[0].truncated);
     }
 
     #[test]
