@@ -79,7 +79,7 @@ pub enum ToActor {
         wire_id: u64,
         ctl: Ctl,
         requested_scope: Option<Scope>,
-        out: mpsc::UnboundedSender<ServerFrame>,
+        out: crate::server::Outbox,
         reply: oneshot::Sender<Reply>,
     },
     /// Once a second: liveness, retention, idle exit.
@@ -117,7 +117,7 @@ struct IdleWaiter {
 struct Subscriber {
     conn: u64,
     wire_id: u64,
-    out: mpsc::UnboundedSender<ServerFrame>,
+    out: crate::server::Outbox,
     project: Option<String>,
     project_root: Option<String>,
     all: bool,
@@ -1358,7 +1358,7 @@ impl Actor {
                 id: s.wire_id,
                 event: serde_json::to_value(ev).unwrap_or_default(),
             };
-            if s.out.send(frame).is_ok() {
+            if s.out.send(frame) {
                 keep.push(s);
             }
         }
@@ -1372,7 +1372,7 @@ impl Actor {
         wire_id: u64,
         ctl: Ctl,
         requested_scope: Option<Scope>,
-        out: mpsc::UnboundedSender<ServerFrame>,
+        out: crate::server::Outbox,
         reply: oneshot::Sender<Reply>,
         pending: &mut Pending,
     ) -> bool {

@@ -253,7 +253,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
         return;
     }
     let (mut rd, mut wr) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ServerFrame>();
+    let (out_tx, mut out_rx) = Outbox::new();
     let writer = tokio::spawn(async move {
         while let Some(f) = out_rx.recv().await {
             if wr.write_all(&frame::encode(&f)).await.is_err() {
@@ -288,7 +288,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
         );
         let _ = out_tx.send(ServerFrame::Refused { reason });
         drop(out_tx);
-        let _ = writer.await;
+        finish_writer(writer).await;
         return;
     }
     let _ = out_tx.send(ServerFrame::Welcome(Welcome {
@@ -307,8 +307,16 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
         return;
     }
     let mut shim: Option<ShimFacts> = None;
+    let overflow = out_tx.overflow.clone();
     loop {
-        let frame = match read_frame(&mut rd).await {
+        let read = tokio::select! {
+            r = read_frame(&mut rd) => r,
+            _ = overflow.notified() => {
+                tracing::warn!(conn, limit = OUTBOX_FRAMES, "closing a connection that does not read its replies");
+                break;
+            }
+        };
+        let frame = match read {
             Ok(f) => f,
             Err(FrameError::Closed) => break,
             Err(e) => {
@@ -330,7 +338,57 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
     }
     let _ = actor.send(ToActor::Close { conn });
     drop(out_tx);
-    let _ = writer.await;
+    finish_writer(writer).await;
+}
+
+/// Lets the writer flush what is queued, but never waits long on a peer
+/// that stopped reading.
+async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(1), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
+
+/// Frames a connection may have queued for writing before it is closed as
+/// not reading its replies (backpressure: a stuck client cannot grow the
+/// daemon without bound).
+pub const OUTBOX_FRAMES: usize = 1024;
+
+/// The sending side of one connection's outgoing frames: bounded; a send
+/// that finds it full signals `overflow`, and the connection is closed.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<ServerFrame>,
+    overflow: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Outbox {
+    fn new() -> (Outbox, mpsc::Receiver<ServerFrame>) {
+        let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
+        (
+            Outbox {
+                tx,
+                overflow: std::sync::Arc::new(tokio::sync::Notify::new()),
+            },
+            rx,
+        )
+    }
+
+    /// Queues `frame`; false when the connection is gone or overflowing.
+    pub fn send(&self, frame: ServerFrame) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
 }
 
 /// What the connection task remembers about its shim, for the birth-time
@@ -389,7 +447,7 @@ async fn dispatch(
     id: u64,
     request: Request,
     actor: &std_mpsc::Sender<ToActor>,
-    out: &mpsc::UnboundedSender<ServerFrame>,
+    out: &Outbox,
     shim: &mut Option<ShimFacts>,
 ) {
     let respond = |reply: Reply| {
@@ -537,7 +595,7 @@ async fn dispatch(
 fn ask_actor(
     actor: &std_mpsc::Sender<ToActor>,
     id: u64,
-    out: &mpsc::UnboundedSender<ServerFrame>,
+    out: &Outbox,
     make: impl FnOnce(oneshot::Sender<Reply>) -> ToActor,
 ) {
     let (tx, rx) = oneshot::channel();
@@ -552,7 +610,7 @@ fn ask_actor(
 }
 
 /// Sends the actor's eventual answer to request `id` on this connection.
-fn forward(rx: oneshot::Receiver<Reply>, id: u64, out: mpsc::UnboundedSender<ServerFrame>) {
+fn forward(rx: oneshot::Receiver<Reply>, id: u64, out: Outbox) {
     tokio::spawn(async move {
         let reply = rx.await.unwrap_or_else(|_| {
             Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down")
