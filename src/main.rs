@@ -303,7 +303,9 @@ fn run_ctl(op: CtlCmd, json: bool) -> Result<()> {
 fn run_diagnose(json: bool) -> Result<()> {
     let mut client = match connect_at(&paths::socket_path(), Role::Ctl, Duration::from_secs(5)) {
         Ok(c) => c,
-        Err(ConnectError::NoDaemon(_)) => bail!("no oxtail daemon is running, so there is nothing to diagnose"),
+        Err(ConnectError::NoDaemon(_)) => {
+            bail!("no oxtail daemon is running, so there is nothing to diagnose")
+        }
         Err(e) => return Err(e.into()),
     };
     let v = match client.call(Request::Ctl(Ctl::Diagnose))? {
@@ -317,7 +319,11 @@ fn run_diagnose(json: bool) -> Result<()> {
     println!("wakes by status:");
     let mut rows: Vec<(String, u64)> = v["wakes_by_status"]
         .as_object()
-        .map(|m| m.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                .collect()
+        })
         .unwrap_or_default();
     rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     if rows.is_empty() {
@@ -332,7 +338,10 @@ fn run_diagnose(json: bool) -> Result<()> {
             println!("  {tool:<20} {statuses}");
         }
     }
-    println!("identity resolutions by strategy: {}", v["identity_by_strategy"]);
+    println!(
+        "identity resolutions by strategy: {}",
+        v["identity_by_strategy"]
+    );
     if let Some(f) = v["trace_file"].as_str() {
         println!("full trace: {f}");
     }

@@ -19,10 +19,14 @@ fn a_client_that_never_reads_is_disconnected() {
     frame::write_blocking(&mut s, &ClientFrame::Hello(Hello::new(Role::Ctl))).unwrap();
     let _welcome: ServerFrame = frame::read_blocking(&mut s, frame::MAX_SERVER_FRAME).unwrap();
     // Flood `ctl stats` (a ~1 KB reply each) without reading anything back.
-    s.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut sent = 0u64;
     for id in 1..=20_000u64 {
-        let f = ClientFrame::Request { id, request: Request::Ctl(Ctl::Stats) };
+        let f = ClientFrame::Request {
+            id,
+            request: Request::Ctl(Ctl::Stats),
+        };
         if s.write_all(&frame::encode(&f)).is_err() {
             break;
         }

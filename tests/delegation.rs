@@ -16,14 +16,22 @@ async fn pair(ox: &Instance) -> (Arc<Agent>, Arc<Agent>) {
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "asker")).await.unwrap();
     let b = ox.agent(AgentOpts::claude(&repo, "helper")).await.unwrap();
-    a.ok("set_my_state", json!({"purpose": "asking", "name": "a"})).await.unwrap();
-    b.ok("set_my_state", json!({"purpose": "helping", "name": "b"})).await.unwrap();
+    a.ok("set_my_state", json!({"purpose": "asking", "name": "a"}))
+        .await
+        .unwrap();
+    b.ok("set_my_state", json!({"purpose": "helping", "name": "b"}))
+        .await
+        .unwrap();
     (Arc::new(a), Arc::new(b))
 }
 
 /// Arms an idle-wait (the Claude Code rewake hook's long poll) for `session`
 /// on a thread; the handle yields its answer.
-fn arm_idle_wait(ox: &Instance, session: &str, timeout_ms: u64) -> std::thread::JoinHandle<IdleWaitAnswer> {
+fn arm_idle_wait(
+    ox: &Instance,
+    session: &str,
+    timeout_ms: u64,
+) -> std::thread::JoinHandle<IdleWaitAnswer> {
     let mut c = ox.raw_client(Role::Hook).unwrap();
     let session = session.to_string();
     std::thread::spawn(move || {
@@ -61,7 +69,14 @@ async fn ask_answered_by_reply_to_message() {
     let (a, b) = pair(&ox).await;
     let asker = {
         let a = a.clone();
-        tokio::spawn(async move { a.call("ask_peer", json!({"target": "b", "body": "what is 6*7?", "timeout_ms": 20000})).await.unwrap() })
+        tokio::spawn(async move {
+            a.call(
+                "ask_peer",
+                json!({"target": "b", "body": "what is 6*7?", "timeout_ms": 20000}),
+            )
+            .await
+            .unwrap()
+        })
     };
     // b sees the ask (with its request_id) and answers by id.
     let mut got = None;
@@ -81,12 +96,21 @@ async fn ask_answered_by_reply_to_message() {
     assert_eq!(v["open_work_count"], 1);
     // While it waits, the asker's row shows what it awaits.
     let list = b.ok("list_project_sessions", json!({})).await.unwrap();
-    let row = list["sessions"].as_array().unwrap().iter().find(|r| r["name"] == "a").unwrap().clone();
+    let row = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "a")
+        .unwrap()
+        .clone();
     assert_eq!(row["awaiting"][0]["target"], "helper");
     assert_eq!(row["awaiting"][0]["in_flight"], true);
 
     let r = b
-        .ok("reply_to_message", json!({"message_id": ask["message_id"], "body": "42"}))
+        .ok(
+            "reply_to_message",
+            json!({"message_id": ask["message_id"], "body": "42"}),
+        )
         .await
         .unwrap();
     assert_eq!(r["reply_to"], ask["request_id"]);
@@ -99,9 +123,15 @@ async fn ask_answered_by_reply_to_message() {
     assert_eq!(answer["request_id"], ask["request_id"]);
     // The answer was handed over by the ask itself: nothing left queued, and
     // the reply closed b's obligation.
-    assert_eq!(a.ok("read_my_messages", json!({})).await.unwrap()["count"], 0);
+    assert_eq!(
+        a.ok("read_my_messages", json!({})).await.unwrap()["count"],
+        0
+    );
     assert_eq!(b.ok("my_open_work", json!({})).await.unwrap()["count"], 0);
-    let st = b.ok("message_status", json!({"message_id": r["message_id"]})).await.unwrap();
+    let st = b
+        .ok("message_status", json!({"message_id": r["message_id"]}))
+        .await
+        .unwrap();
     assert_eq!(st["status"], "delivered");
     assert_eq!(st["via"], "ask_peer");
     assert_eq!(ox.ctl(&["stats"]).unwrap()["pending_asks"], 0);
@@ -113,16 +143,28 @@ async fn ask_times_out_then_a_late_reply_wakes_the_requester() {
     let (a, b) = pair(&ox).await;
     let started = Instant::now();
     let v = a
-        .ok("ask_peer", json!({"target": "helper", "body": "slow question", "timeout_ms": 300}))
+        .ok(
+            "ask_peer",
+            json!({"target": "helper", "body": "slow question", "timeout_ms": 300}),
+        )
         .await
         .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(v["status"], "timed_out");
     assert_eq!(v["pending"], true);
-    assert!(v["hint"].as_str().unwrap().contains("late_reply_to_pending"));
+    assert!(v["hint"]
+        .as_str()
+        .unwrap()
+        .contains("late_reply_to_pending"));
     assert_eq!(ox.ctl(&["stats"]).unwrap()["pending_asks"], 1);
     let list = b.ok("list_project_sessions", json!({})).await.unwrap();
-    let row = list["sessions"].as_array().unwrap().iter().find(|r| r["name"] == "a").unwrap().clone();
+    let row = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "a")
+        .unwrap()
+        .clone();
     assert_eq!(row["awaiting"][0]["in_flight"], false);
 
     // a ends its turn: idle, with the rewake hook armed.
@@ -132,12 +174,20 @@ async fn ask_times_out_then_a_late_reply_wakes_the_requester() {
 
     let inbox = b.ok("read_my_messages", json!({})).await.unwrap();
     let ask = inbox["messages"][0].clone();
-    let r = b.ok("reply_to_message", json!({"message_id": ask["message_id"], "body": "late answer"})).await.unwrap();
+    let r = b
+        .ok(
+            "reply_to_message",
+            json!({"message_id": ask["message_id"], "body": "late answer"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["correlated"], "answered_pending_ask");
     assert_eq!(r["wake_reason"], "late_reply_to_pending");
     assert_eq!(r["wake_status"], "fired");
     match waiter.join().unwrap() {
-        IdleWaitAnswer::Mail { deliver, delivered, .. } => {
+        IdleWaitAnswer::Mail {
+            deliver, delivered, ..
+        } => {
             assert_eq!(delivered, 1);
             assert!(deliver.contains("late answer"), "{deliver}");
             assert!(deliver.contains(ask["request_id"].as_str().unwrap()));
@@ -146,7 +196,13 @@ async fn ask_times_out_then_a_late_reply_wakes_the_requester() {
     }
     // Single winner: the pending ask is consumed; a second reply is plain.
     assert_eq!(ox.ctl(&["stats"]).unwrap()["pending_asks"], 0);
-    let again = b.ok("reply_to_message", json!({"message_id": ask["message_id"], "body": "again"})).await.unwrap();
+    let again = b
+        .ok(
+            "reply_to_message",
+            json!({"message_id": ask["message_id"], "body": "again"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(again["wake_reason"], "reply_to_default");
 }
 
@@ -154,16 +210,28 @@ async fn ask_times_out_then_a_late_reply_wakes_the_requester() {
 async fn late_reply_with_wake_off_is_suppressed() {
     let ox = Instance::new(BIN);
     let (a, b) = pair(&ox).await;
-    let v = a.ok("ask_peer", json!({"target": "b", "body": "q", "timeout_ms": 50})).await.unwrap();
+    let v = a
+        .ok(
+            "ask_peer",
+            json!({"target": "b", "body": "q", "timeout_ms": 50}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["status"], "timed_out");
     let ask = b.ok("read_my_messages", json!({})).await.unwrap()["messages"][0].clone();
     let r = b
-        .ok("reply_to_message", json!({"message_id": ask["message_id"], "body": "quiet", "wake": "off"}))
+        .ok(
+            "reply_to_message",
+            json!({"message_id": ask["message_id"], "body": "quiet", "wake": "off"}),
+        )
         .await
         .unwrap();
     assert_eq!(r["wake_reason"], "late_reply_to_pending_suppressed");
     assert_eq!(r["wake_status"], "disabled");
-    assert_eq!(a.ok("read_my_messages", json!({})).await.unwrap()["messages"][0]["body"], "quiet");
+    assert_eq!(
+        a.ok("read_my_messages", json!({})).await.unwrap()["messages"][0]["body"],
+        "quiet"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,17 +240,39 @@ async fn uncorrelated_chatter_does_not_satisfy_an_ask() {
     let (a, b) = pair(&ox).await;
     let asker = {
         let a = a.clone();
-        tokio::spawn(async move { a.call("ask_peer", json!({"target": "b", "body": "real question", "timeout_ms": 1500})).await.unwrap() })
+        tokio::spawn(async move {
+            a.call(
+                "ask_peer",
+                json!({"target": "b", "body": "real question", "timeout_ms": 1500}),
+            )
+            .await
+            .unwrap()
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Chatter from the same peer: no reply_to, and a reply_to that is not the request.
-    b.ok("send_message", json!({"target": "a", "body": "unrelated chatter"})).await.unwrap();
-    b.ok("send_message", json!({"target": "a", "body": "wrong correlation", "reply_to": "req_not_it"})).await.unwrap();
+    b.ok(
+        "send_message",
+        json!({"target": "a", "body": "unrelated chatter"}),
+    )
+    .await
+    .unwrap();
+    b.ok(
+        "send_message",
+        json!({"target": "a", "body": "wrong correlation", "reply_to": "req_not_it"}),
+    )
+    .await
+    .unwrap();
     let v = asker.await.unwrap();
     assert_eq!(v["status"], "timed_out", "{v}");
     // The chatter stayed queued for a, untouched by the wait.
     let inbox = a.ok("read_my_messages", json!({})).await.unwrap();
-    let bodies: Vec<&str> = inbox["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let bodies: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
     assert_eq!(bodies, vec!["unrelated chatter", "wrong correlation"]);
 }
 
@@ -193,7 +283,10 @@ async fn a_cancelled_ask_becomes_pending() {
     // Abandoning the call makes rmcp send notifications/cancelled.
     let r = tokio::time::timeout(
         Duration::from_millis(300),
-        a.call("ask_peer", json!({"target": "b", "body": "never mind", "timeout_ms": 60000})),
+        a.call(
+            "ask_peer",
+            json!({"target": "b", "body": "never mind", "timeout_ms": 60000}),
+        ),
     )
     .await;
     assert!(r.is_err(), "the ask should still be waiting");
@@ -216,12 +309,19 @@ async fn a_dead_shim_leaves_its_ask_pending() {
     let ox = Instance::new(BIN);
     let (a, _b) = pair(&ox).await;
     let a2 = a.clone();
-    let waiting = tokio::spawn(async move { a2.call("ask_peer", json!({"target": "b", "body": "q", "timeout_ms": 60000})).await });
+    let waiting = tokio::spawn(async move {
+        a2.call(
+            "ask_peer",
+            json!({"target": "b", "body": "q", "timeout_ms": 60000}),
+        )
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(ox.ctl(&["stats"]).unwrap()["asks_in_flight"], 1);
     // Kill the shim process (its sh host and itself).
     let pid = a.pid.unwrap();
-    let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let kids =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for k in kids.split_whitespace() {
         oxtail_tests::harness::kill_pid(k.parse().unwrap(), libc::SIGKILL);
     }
@@ -239,12 +339,32 @@ async fn obligation_lifecycle_and_double_close() {
     let ox = Instance::new(BIN);
     let (a, b) = pair(&ox).await;
     let repo = ox.workdir("proj");
-    let c = ox.agent(AgentOpts::claude(&repo, "bystander")).await.unwrap();
-    c.ok("set_my_state", json!({"purpose": "watching"})).await.unwrap();
+    let c = ox
+        .agent(AgentOpts::claude(&repo, "bystander"))
+        .await
+        .unwrap();
+    c.ok("set_my_state", json!({"purpose": "watching"}))
+        .await
+        .unwrap();
 
-    let t1 = a.ok("send_message", json!({"target": "b", "body": "migrate the loader", "action_required": true})).await.unwrap();
-    let t2 = a.ok("send_message", json!({"target": "b", "body": "fix the flaky test", "action_required": true})).await.unwrap();
-    let plain = a.ok("send_message", json!({"target": "b", "body": "fyi"})).await.unwrap();
+    let t1 = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "migrate the loader", "action_required": true}),
+        )
+        .await
+        .unwrap();
+    let t2 = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "fix the flaky test", "action_required": true}),
+        )
+        .await
+        .unwrap();
+    let plain = a
+        .ok("send_message", json!({"target": "b", "body": "fyi"}))
+        .await
+        .unwrap();
     // A delegation defaults to wake auto (b has no activity mark and no pane).
     assert_ne!(t1["wake_status"], "disabled");
     assert_eq!(plain["wake_status"], "disabled");
@@ -252,24 +372,68 @@ async fn obligation_lifecycle_and_double_close() {
     let inbox = b.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(inbox["open_work_count"], 2);
     let work = b.ok("my_open_work", json!({})).await.unwrap();
-    let ids: Vec<&Value> = work["open_work"].as_array().unwrap().iter().map(|w| &w["message_id"]).collect();
-    assert_eq!(ids, vec![&t1["message_id"], &t2["message_id"]], "oldest first");
+    let ids: Vec<&Value> = work["open_work"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| &w["message_id"])
+        .collect();
+    assert_eq!(
+        ids,
+        vec![&t1["message_id"], &t2["message_id"]],
+        "oldest first"
+    );
     assert_eq!(work["open_work"][0]["body"], "migrate the loader");
     let row = a.ok("list_project_sessions", json!({})).await.unwrap()["sessions"]
-        .as_array().unwrap().iter().find(|r| r["name"] == "b").unwrap().clone();
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "b")
+        .unwrap()
+        .clone();
     assert_eq!(row["open_obligations"], 2);
 
     // Only the owner may close; a plain message is not an obligation.
-    let r = c.call("complete_work", json!({"message_id": t1["message_id"], "body": "x"})).await.unwrap();
+    let r = c
+        .call(
+            "complete_work",
+            json!({"message_id": t1["message_id"], "body": "x"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["error"], "not-your-obligation");
-    let r = b.call("complete_work", json!({"message_id": plain["message_id"], "body": "x"})).await.unwrap();
+    let r = b
+        .call(
+            "complete_work",
+            json!({"message_id": plain["message_id"], "body": "x"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["error"], "not-an-obligation");
-    let r = b.call("complete_work", json!({"message_id": "msg_unknown", "body": "x"})).await.unwrap();
+    let r = b
+        .call(
+            "complete_work",
+            json!({"message_id": "msg_unknown", "body": "x"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["error"], "unknown-message");
 
-    let done = b.ok("complete_work", json!({"message_id": t1["message_id"], "body": "loader migrated"})).await.unwrap();
+    let done = b
+        .ok(
+            "complete_work",
+            json!({"message_id": t1["message_id"], "body": "loader migrated"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(done["obligation"]["state"], "done");
-    let blocked = b.ok("block_work", json!({"message_id": t2["message_id"], "reason": "needs CI access"})).await.unwrap();
+    let blocked = b
+        .ok(
+            "block_work",
+            json!({"message_id": t2["message_id"], "reason": "needs CI access"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(blocked["obligation"]["state"], "blocked");
     let outcomes = a.ok("read_my_messages", json!({})).await.unwrap();
     let m = outcomes["messages"].as_array().unwrap();
@@ -280,10 +444,19 @@ async fn obligation_lifecycle_and_double_close() {
     assert_eq!(m[1]["outcome"], "blocked");
 
     // A second close: already_closed, and nobody is notified.
-    let again = b.call("complete_work", json!({"message_id": t1["message_id"], "body": "again"})).await.unwrap();
+    let again = b
+        .call(
+            "complete_work",
+            json!({"message_id": t1["message_id"], "body": "again"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(again["ok"], false);
     assert_eq!(again["error"], "already_closed");
-    assert_eq!(a.ok("read_my_messages", json!({})).await.unwrap()["count"], 0);
+    assert_eq!(
+        a.ok("read_my_messages", json!({})).await.unwrap()["count"],
+        0
+    );
     assert_eq!(b.ok("my_open_work", json!({})).await.unwrap()["count"], 0);
 }
 
@@ -291,19 +464,45 @@ async fn obligation_lifecycle_and_double_close() {
 async fn open_obligations_survive_ledger_pruning() {
     let ox = Instance::with_env(BIN, &[("OXTAIL_RECEIVED_MAX", "3")]);
     let (a, b) = pair(&ox).await;
-    let task = a.ok("send_message", json!({"target": "b", "body": "the task", "action_required": true})).await.unwrap();
+    let task = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "the task", "action_required": true}),
+        )
+        .await
+        .unwrap();
     let mut last = Value::Null;
     for i in 0..6 {
-        last = a.ok("send_message", json!({"target": "b", "body": format!("noise {i}")})).await.unwrap();
+        last = a
+            .ok(
+                "send_message",
+                json!({"target": "b", "body": format!("noise {i}")}),
+            )
+            .await
+            .unwrap();
         b.ok("read_my_messages", json!({})).await.unwrap();
     }
     let d = ox.ctl(&["dump"]).unwrap();
-    let ledger: Vec<&str> = d["state"]["ledgers"]["helper"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let ledger: Vec<&str> = d["state"]["ledgers"]["helper"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(ledger.len() <= 4, "{ledger:?}");
-    assert!(ledger.contains(&task["message_id"].as_str().unwrap()), "open obligation kept: {ledger:?}");
+    assert!(
+        ledger.contains(&task["message_id"].as_str().unwrap()),
+        "open obligation kept: {ledger:?}"
+    );
     assert!(ledger.contains(&last["message_id"].as_str().unwrap()));
     // Pruned ids fail closed; the obligation can still be closed.
-    let r = b.ok("complete_work", json!({"message_id": task["message_id"], "body": "done"})).await.unwrap();
+    let r = b
+        .ok(
+            "complete_work",
+            json!({"message_id": task["message_id"], "body": "done"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["ok"], true);
 }
 
@@ -314,18 +513,33 @@ async fn bad_ask_input() {
     let (a, _b) = pair(&ox).await;
     for bad in [json!(0), json!(-5), json!("soon"), json!(1.5), json!(true)] {
         let e = a
-            .call_raw("ask_peer", json!({"target": "b", "body": "x", "timeout_ms": bad}))
+            .call_raw(
+                "ask_peer",
+                json!({"target": "b", "body": "x", "timeout_ms": bad}),
+            )
             .await
             .expect_err("bad timeout");
         assert!(e.to_string().contains("`timeout_ms`"), "{e}");
     }
-    let v = a.ok("ask_peer", json!({"target": "b", "body": "x", "timeout_ms": 250000})).await.unwrap();
+    let v = a
+        .ok(
+            "ask_peer",
+            json!({"target": "b", "body": "x", "timeout_ms": 250000}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["timeout_clamped_from_ms"], 250000);
     assert_eq!(v["timeout_ms"], 200);
     assert_eq!(v["status"], "timed_out");
-    let r = a.call("ask_peer", json!({"target": "a", "body": "me?"})).await.unwrap();
+    let r = a
+        .call("ask_peer", json!({"target": "a", "body": "me?"}))
+        .await
+        .unwrap();
     assert_eq!(r["error"], "self-target");
-    let r = a.call("ask_peer", json!({"target": "ghost", "body": "?"})).await.unwrap();
+    let r = a
+        .call("ask_peer", json!({"target": "ghost", "body": "?"}))
+        .await
+        .unwrap();
     assert_eq!(r["error"], "unknown-target");
 }
 
@@ -333,36 +547,71 @@ async fn bad_ask_input() {
 async fn every_wake_status_branch() {
     let ox = Instance::with_env(
         BIN,
-        &[("OXTAIL_WAKE_DEBOUNCE_MS", "300"), ("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS", "3000")],
+        &[
+            ("OXTAIL_WAKE_DEBOUNCE_MS", "300"),
+            ("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS", "3000"),
+        ],
     );
     let (a, b) = pair(&ox).await;
     let status = |v: &Value| v["wake_status"].as_str().unwrap().to_string();
 
     // disabled: wake off.
-    let v = a.ok("send_message", json!({"target": "b", "body": "1", "wake": "off"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "1", "wake": "off"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "disabled");
     // skipped_busy: b is mid-turn.
     ox.mark("helper", "busy").unwrap();
-    let v = a.ok("send_message", json!({"target": "b", "body": "2", "wake": "auto"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "2", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "skipped_busy");
     assert_eq!(v["delivery_outlook"], "mid_turn");
     // skipped_no_target: idle, but no rewake hook armed and no tmux pane.
     ox.mark("helper", "idle").unwrap();
-    let v = a.ok("send_message", json!({"target": "b", "body": "3", "wake": "auto"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "3", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "skipped_no_target");
     assert_eq!(v["delivery_outlook"], "sits_unread");
     // skipped_debounced: again within the debounce window.
-    let v = a.ok("send_message", json!({"target": "b", "body": "4", "wake": "auto"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "4", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "skipped_debounced");
     // fired: with the rewake hook armed, the mail goes straight to it.
     tokio::time::sleep(Duration::from_millis(350)).await;
     let w = arm_idle_wait(&ox, "helper", 20_000);
     wait_idle_waiters(&ox, 1);
-    let v = a.ok("send_message", json!({"target": "b", "body": "5", "wake": "auto"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "5", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "fired");
     assert_eq!(v["delivery_outlook"], "waking");
     match w.join().unwrap() {
-        IdleWaitAnswer::Mail { deliver, delivered, .. } => {
+        IdleWaitAnswer::Mail {
+            deliver, delivered, ..
+        } => {
             assert_eq!(delivered, 5, "every queued message fits the budget");
             assert!(deliver.contains("[peer] 5"));
         }
@@ -372,32 +621,71 @@ async fn every_wake_status_branch() {
     tokio::time::sleep(Duration::from_millis(350)).await;
     let w2 = arm_idle_wait(&ox, "helper", 2_000);
     wait_idle_waiters(&ox, 1);
-    let v = a.ok("send_message", json!({"target": "b", "body": "6", "wake": "auto"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "6", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "skipped_rate_limited");
     assert_eq!(w2.join().unwrap(), IdleWaitAnswer::Timeout);
 
     // The strict reply rule: a reply wakes its requester only if it went
     // idle recently; with no activity mark at all it does not.
-    let q = a.ok("send_message", json!({"target": "b", "body": "question"})).await.unwrap();
-    let v = b.ok("reply_to_message", json!({"message_id": q["message_id"], "body": "r1"})).await.unwrap();
+    let q = a
+        .ok("send_message", json!({"target": "b", "body": "question"}))
+        .await
+        .unwrap();
+    let v = b
+        .ok(
+            "reply_to_message",
+            json!({"message_id": q["message_id"], "body": "r1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["wake_reason"], "reply_to_default");
     assert_eq!(status(&v), "skipped_no_fresh_idle");
     // Freshly idle with the hook armed: fired, once per (session, reply_to).
     ox.mark("asker", "idle").unwrap();
     let wa = arm_idle_wait(&ox, "asker", 20_000);
     wait_idle_waiters(&ox, 1);
-    let v = b.ok("reply_to_message", json!({"message_id": q["message_id"], "body": "r2"})).await.unwrap();
+    let v = b
+        .ok(
+            "reply_to_message",
+            json!({"message_id": q["message_id"], "body": "r2"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "fired");
     assert!(matches!(wa.join().unwrap(), IdleWaitAnswer::Mail { .. }));
     tokio::time::sleep(Duration::from_millis(350)).await;
-    let v = b.ok("reply_to_message", json!({"message_id": q["message_id"], "body": "r3"})).await.unwrap();
+    let v = b
+        .ok(
+            "reply_to_message",
+            json!({"message_id": q["message_id"], "body": "r3"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status(&v), "skipped_deduped");
 
     // `oxtail diagnose` summarizes them all.
     let out = ox.command().args(["diagnose", "--json"]).output().unwrap();
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for s in ["disabled", "skipped_busy", "skipped_no_target", "skipped_debounced", "fired", "skipped_rate_limited", "skipped_no_fresh_idle", "skipped_deduped"] {
-        assert!(d["wakes_by_status"][s].as_u64().unwrap_or(0) >= 1, "{s} missing in {d}");
+    for s in [
+        "disabled",
+        "skipped_busy",
+        "skipped_no_target",
+        "skipped_debounced",
+        "fired",
+        "skipped_rate_limited",
+        "skipped_no_fresh_idle",
+        "skipped_deduped",
+    ] {
+        assert!(
+            d["wakes_by_status"][s].as_u64().unwrap_or(0) >= 1,
+            "{s} missing in {d}"
+        );
     }
     assert!(d["wakes_by_tool"]["send_message"].is_object());
     assert!(d["wakes_by_tool"]["reply_to_message"].is_object());
@@ -408,18 +696,42 @@ async fn kill_switches_disable_wakes() {
     let ox = Instance::with_env(BIN, &[("OXTAIL_ASK_PEER_WAKE_STRATEGY", "off")]);
     let (a, _b) = pair(&ox).await;
     ox.mark("helper", "idle").unwrap();
-    let v = a.ok("send_message", json!({"target": "b", "body": "x", "wake": "auto"})).await.unwrap();
+    let v = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "x", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["wake_status"], "disabled");
-    let ox2 = Instance::with_env(BIN, &[("OXTAIL_AUTOWAKE", "off"), ("OXTAIL_ACTIVITY_BUSY_TTL_MS", "banana")]);
+    let ox2 = Instance::with_env(
+        BIN,
+        &[
+            ("OXTAIL_AUTOWAKE", "off"),
+            ("OXTAIL_ACTIVITY_BUSY_TTL_MS", "banana"),
+        ],
+    );
     let (a2, b2) = pair(&ox2).await;
-    let q = a2.ok("send_message", json!({"target": "b", "body": "q"})).await.unwrap();
+    let q = a2
+        .ok("send_message", json!({"target": "b", "body": "q"}))
+        .await
+        .unwrap();
     b2.ok("read_my_messages", json!({})).await.unwrap();
     ox2.mark("asker", "idle").unwrap();
-    let v = b2.ok("reply_to_message", json!({"message_id": q["message_id"], "body": "r"})).await.unwrap();
+    let v = b2
+        .ok(
+            "reply_to_message",
+            json!({"message_id": q["message_id"], "body": "r"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["wake_status"], "disabled");
     // The invalid TTL fell back to the default with a warning in the log.
     let log = std::fs::read_to_string(ox2.home().join("daemon.log")).unwrap();
-    assert!(log.contains("OXTAIL_ACTIVITY_BUSY_TTL_MS") && log.contains("banana"), "{log}");
+    assert!(
+        log.contains("OXTAIL_ACTIVITY_BUSY_TTL_MS") && log.contains("banana"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,11 +741,27 @@ async fn trace_file_records_identity_and_wakes() {
     let ox = Instance::with_env(BIN, &[("MCP_TRACE_FILE", trace.to_str().unwrap())]);
     let (a, _b) = pair(&ox).await;
     ox.mark("helper", "busy").unwrap();
-    a.ok("send_message", json!({"target": "b", "body": "x", "wake": "auto"})).await.unwrap();
+    a.ok(
+        "send_message",
+        json!({"target": "b", "body": "x", "wake": "auto"}),
+    )
+    .await
+    .unwrap();
     let text = std::fs::read_to_string(&trace).unwrap();
-    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(events.iter().any(|e| e["event"] == "identity" && e["strategy"] == "env:CLAUDE_CODE_SESSION_ID" && e["session_id"] == "asker"), "{text}");
-    let wake = events.iter().find(|e| e["event"] == "wake").expect("a wake event");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["event"] == "identity"
+            && e["strategy"] == "env:CLAUDE_CODE_SESSION_ID"
+            && e["session_id"] == "asker"),
+        "{text}"
+    );
+    let wake = events
+        .iter()
+        .find(|e| e["event"] == "wake")
+        .expect("a wake event");
     assert_eq!(wake["wake_status"], "skipped_busy");
     assert_eq!(wake["target"], "helper");
     assert_eq!(wake["tool"], "send_message");

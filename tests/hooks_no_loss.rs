@@ -15,9 +15,20 @@ async fn mail_survives_a_hook_that_timed_out_on_a_stopped_daemon() {
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "sender")).await.unwrap();
-    let b = ox.agent(AgentOpts::claude(&repo, "receiver")).await.unwrap();
-    b.ok("set_my_state", json!({"purpose": "working"})).await.unwrap();
-    let sent = a.ok("send_message", json!({"target": "receiver", "body": "do not lose me"})).await.unwrap();
+    let b = ox
+        .agent(AgentOpts::claude(&repo, "receiver"))
+        .await
+        .unwrap();
+    b.ok("set_my_state", json!({"purpose": "working"}))
+        .await
+        .unwrap();
+    let sent = a
+        .ok(
+            "send_message",
+            json!({"target": "receiver", "body": "do not lose me"}),
+        )
+        .await
+        .unwrap();
 
     let pid = ox.daemon_pid().unwrap();
     kill_pid(pid, libc::SIGSTOP);
@@ -37,13 +48,23 @@ async fn mail_survives_a_hook_that_timed_out_on_a_stopped_daemon() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    hook.stdin.take().unwrap().write_all(payload.to_string().as_bytes()).unwrap();
+    hook.stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
     let out = hook.wait_with_output().unwrap();
     let took = started.elapsed();
     kill_pid(pid, libc::SIGCONT);
     assert!(out.status.success());
-    assert!(out.stdout.is_empty(), "nothing could be delivered while stopped");
-    assert!(took < Duration::from_secs(2), "the hook gave up within its budget ({took:?})");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing could be delivered while stopped"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "the hook gave up within its budget ({took:?})"
+    );
 
     // The late request is processed after SIGCONT, past its deadline: the
     // mail stays queued and reaches the agent later.
@@ -60,10 +81,23 @@ async fn a_hook_call_past_its_deadline_drains_nothing() {
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "sender")).await.unwrap();
-    let b = ox.agent(AgentOpts::claude(&repo, "receiver")).await.unwrap();
-    b.ok("set_my_state", json!({"purpose": "working"})).await.unwrap();
-    a.ok("send_message", json!({"target": "receiver", "body": "keep me"})).await.unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let b = ox
+        .agent(AgentOpts::claude(&repo, "receiver"))
+        .await
+        .unwrap();
+    b.ok("set_my_state", json!({"purpose": "working"}))
+        .await
+        .unwrap();
+    a.ok(
+        "send_message",
+        json!({"target": "receiver", "body": "keep me"}),
+    )
+    .await
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let call = |deadline: u64| HookCall {
         event: HookEvent::PreToolUse,
         client: "claude-code".into(),

@@ -38,10 +38,20 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
     let xdir = home.path().join(".codex/sessions/2026/11/21");
     std::fs::create_dir_all(&xdir).unwrap();
     let rollout = format!("rollout-2026-11-21T05-03-28-{CODEX_ID}.jsonl");
-    std::fs::copy(format!("{FIXTURES}/codex-0.169.0/rollouts/{rollout}"), xdir.join(&rollout)).unwrap();
+    std::fs::copy(
+        format!("{FIXTURES}/codex-0.169.0/rollouts/{rollout}"),
+        xdir.join(&rollout),
+    )
+    .unwrap();
 
     let claude = ox.agent(AgentOpts::claude(&repo, CLAUDE_ID)).await.unwrap();
-    claude.ok("set_my_state", json!({"purpose": "env please", "name": "cc"})).await.unwrap();
+    claude
+        .ok(
+            "set_my_state",
+            json!({"purpose": "env please", "name": "cc"}),
+        )
+        .await
+        .unwrap();
     let codex = ox
         .agent(AgentOpts {
             cwd: repo.clone(),
@@ -50,10 +60,19 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
         })
         .await
         .unwrap();
-    codex.ok("set_my_state", json!({"purpose": "pinging"})).await.unwrap();
+    codex
+        .ok("set_my_state", json!({"purpose": "pinging"}))
+        .await
+        .unwrap();
     let reader = ox.agent(AgentOpts::claude(&repo, "reader")).await.unwrap();
 
-    let r = reader.ok("read_session", json!({"name": "cc", "include_timestamps": true})).await.unwrap();
+    let r = reader
+        .ok(
+            "read_session",
+            json!({"name": "cc", "include_timestamps": true}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["mode"], "transcript", "{r}");
     assert_eq!(r["format"], "claude-code");
     assert_eq!(r["session_id"], CLAUDE_ID);
@@ -61,33 +80,65 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
     assert_eq!(r["order"], "newest_first");
     let turns = r["turns"].as_array().unwrap();
     assert!(!turns.is_empty());
-    assert!(turns.iter().any(|t| t["role"] == "user" && t["text"].as_str().unwrap().contains("env please")), "{r}");
+    assert!(
+        turns
+            .iter()
+            .any(|t| t["role"] == "user" && t["text"].as_str().unwrap().contains("env please")),
+        "{r}"
+    );
     assert!(turns[0]["timestamp"].is_string());
-    assert!(r["skipped_lines"].as_u64().unwrap() >= 1, "the torn line is counted: {r}");
-    assert!(r["provenance"]["path"].as_str().unwrap().ends_with(&format!("{CLAUDE_ID}.jsonl")));
+    assert!(
+        r["skipped_lines"].as_u64().unwrap() >= 1,
+        "the torn line is counted: {r}"
+    );
+    assert!(r["provenance"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("{CLAUDE_ID}.jsonl")));
     assert!(r["provenance"]["age_ms"].is_u64());
     assert!(r["note"].as_str().unwrap().contains("never proof"));
 
     // Budgets: the answer says which one bit.
-    let small = reader.ok("read_session", json!({"session_id": CLAUDE_ID, "limit": 1})).await.unwrap();
+    let small = reader
+        .ok("read_session", json!({"session_id": CLAUDE_ID, "limit": 1}))
+        .await
+        .unwrap();
     assert_eq!(small["turns"].as_array().unwrap().len(), 1);
     assert_eq!(small["budget_hit"], "limit");
     assert!(small["turns"][0].get("timestamp").is_none());
 
-    let x = reader.ok("read_session", json!({"session_id": CODEX_ID})).await.unwrap();
+    let x = reader
+        .ok("read_session", json!({"session_id": CODEX_ID}))
+        .await
+        .unwrap();
     assert_eq!(x["mode"], "transcript", "{x}");
     assert_eq!(x["format"], "codex");
     assert!(!x["turns"].as_array().unwrap().is_empty());
 
     // Bad input names the field; unknown peers fail closed.
-    let e = reader.call_raw("read_session", json!({"limit": 5})).await.expect_err("no target");
+    let e = reader
+        .call_raw("read_session", json!({"limit": 5}))
+        .await
+        .expect_err("no target");
     assert!(e.to_string().contains("`name`"), "{e}");
-    let e = reader.call_raw("read_session", json!({"name": "cc", "limit": 0})).await.expect_err("bad limit");
+    let e = reader
+        .call_raw("read_session", json!({"name": "cc", "limit": 0}))
+        .await
+        .expect_err("bad limit");
     assert!(e.to_string().contains("`limit`"), "{e}");
-    let r = reader.call("read_session", json!({"name": "nobody"})).await.unwrap();
+    let r = reader
+        .call("read_session", json!({"name": "nobody"}))
+        .await
+        .unwrap();
     assert_eq!(r["error"], "unknown-target");
     // No transcript for the reader itself, and no pane: a clear error.
-    let r = claude.call("read_session", json!({"session_id": "reader", "mode": "transcript"})).await.unwrap();
+    let r = claude
+        .call(
+            "read_session",
+            json!({"session_id": "reader", "mode": "transcript"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["error"], "no-transcript");
 }
 
@@ -100,15 +151,26 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
     std::fs::create_dir_all(&dir).unwrap();
     // A client with neither hooks nor an id in its environment.
     let anon = ox
-        .agent(AgentOpts { cwd: repo.clone(), env: vec![], client_name: "claude-code".into() })
+        .agent(AgentOpts {
+            cwd: repo.clone(),
+            env: vec![],
+            client_name: "claude-code".into(),
+        })
         .await
         .unwrap();
     let me = anon.ok("get_my_session", json!({})).await.unwrap();
     assert_eq!(me["resolved"], false);
     // Its transcript appears once the session starts.
-    std::fs::write(dir.join("aaaaaaaa-1111-2222-3333-444444444444.jsonl"), "{}\n").unwrap();
+    std::fs::write(
+        dir.join("aaaaaaaa-1111-2222-3333-444444444444.jsonl"),
+        "{}\n",
+    )
+    .unwrap();
     let me = anon.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "aaaaaaaa-1111-2222-3333-444444444444", "{me}");
+    assert_eq!(
+        me["client_session_id"], "aaaaaaaa-1111-2222-3333-444444444444",
+        "{me}"
+    );
     assert_eq!(me["identity"]["strategy"], "birth_time");
 
     // Two new transcripts for a second anonymous shim: ambiguous, abstain.
@@ -116,11 +178,23 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
     let dir2 = home.path().join(".claude/projects").join(mangled(&repo2));
     std::fs::create_dir_all(&dir2).unwrap();
     let anon2 = ox
-        .agent(AgentOpts { cwd: repo2.clone(), env: vec![], client_name: "claude-code".into() })
+        .agent(AgentOpts {
+            cwd: repo2.clone(),
+            env: vec![],
+            client_name: "claude-code".into(),
+        })
         .await
         .unwrap();
-    std::fs::write(dir2.join("bbbbbbbb-0000-0000-0000-000000000001.jsonl"), "{}\n").unwrap();
-    std::fs::write(dir2.join("bbbbbbbb-0000-0000-0000-000000000002.jsonl"), "{}\n").unwrap();
+    std::fs::write(
+        dir2.join("bbbbbbbb-0000-0000-0000-000000000001.jsonl"),
+        "{}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir2.join("bbbbbbbb-0000-0000-0000-000000000002.jsonl"),
+        "{}\n",
+    )
+    .unwrap();
     let me = anon2.ok("get_my_session", json!({})).await.unwrap();
     assert_eq!(me["resolved"], false, "{me}");
     let birth = me["identity"]["strategies"]
@@ -131,5 +205,8 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
         .unwrap()
         .clone();
     assert_eq!(birth["result"], "abstained");
-    assert!(birth["detail"].as_str().unwrap().contains("ambiguous"), "{birth}");
+    assert!(
+        birth["detail"].as_str().unwrap().contains("ambiguous"),
+        "{birth}"
+    );
 }

@@ -272,11 +272,21 @@ fn setup_carries_a_custom_oxtail_home_into_codex_config() {
             .unwrap()
     };
     let out = run();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let toml = std::fs::read_to_string(home.path().join(".codex/config.toml")).unwrap();
-    assert!(toml.contains(r#"OXTAIL_HOME = "/srv/oxtail-state""#), "{toml}");
+    assert!(
+        toml.contains(r#"OXTAIL_HOME = "/srv/oxtail-state""#),
+        "{toml}"
+    );
     // Idempotent: a second run changes nothing.
     let again = run();
     assert!(again.status.success());
-    assert_eq!(std::fs::read_to_string(home.path().join(".codex/config.toml")).unwrap(), toml);
+    assert_eq!(
+        std::fs::read_to_string(home.path().join(".codex/config.toml")).unwrap(),
+        toml
+    );
 }

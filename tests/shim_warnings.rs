@@ -15,7 +15,10 @@ fn shim_stderr(home: &std::path::Path) -> String {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let _ = Command::new(BIN).args(["ctl", "shutdown"]).env("OXTAIL_HOME", home.join("ox")).output();
+    let _ = Command::new(BIN)
+        .args(["ctl", "shutdown"])
+        .env("OXTAIL_HOME", home.join("ox"))
+        .output();
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
@@ -30,7 +33,10 @@ fn warns_about_outdated_hooks_only() {
     )
     .unwrap();
     let err = shim_stderr(home.path());
-    assert!(err.contains("older than this oxtail") && err.contains("oxtail install-hook"), "{err}");
+    assert!(
+        err.contains("older than this oxtail") && err.contains("oxtail install-hook"),
+        "{err}"
+    );
 
     // After a real install the hooks are current: no warning.
     let st = Command::new(BIN)
@@ -39,7 +45,11 @@ fn warns_about_outdated_hooks_only() {
         .env_remove("CLAUDE_CONFIG_DIR")
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let err = shim_stderr(home.path());
     assert!(!err.contains("older than this oxtail"), "{err}");
 }

@@ -17,7 +17,12 @@ async fn sigterm_snapshots_and_exits_without_loss() {
     let a = ox.agent(AgentOpts::claude(&repo, "a")).await.unwrap();
     let b = ox.agent(AgentOpts::claude(&repo, "b")).await.unwrap();
     b.ok("set_my_state", json!({"purpose": "x"})).await.unwrap();
-    a.ok("send_message", json!({"target": "b", "body": "survives SIGTERM"})).await.unwrap();
+    a.ok(
+        "send_message",
+        json!({"target": "b", "body": "survives SIGTERM"}),
+    )
+    .await
+    .unwrap();
     let pid = ox.daemon_pid().unwrap();
     kill_pid(pid, libc::SIGTERM);
     wait_gone(pid, Duration::from_secs(5)).unwrap();

@@ -19,17 +19,37 @@ async fn a_newer_shim_takes_over_from_an_older_daemon_without_loss() {
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "old-a")).await.unwrap();
     let b = ox.agent(AgentOpts::claude(&repo, "old-b")).await.unwrap();
-    b.ok("set_my_state", json!({"purpose": "busy", "name": "b"})).await.unwrap();
+    b.ok("set_my_state", json!({"purpose": "busy", "name": "b"}))
+        .await
+        .unwrap();
     let old = ox.ctl(&["stats"]).unwrap();
     assert_eq!(old["version"], "0.0.1");
     let old_pid = old["pid"].as_u64().unwrap() as u32;
     let mut sent = Vec::new();
     for i in 0..3 {
-        let v = a.ok("send_message", json!({"target": "b", "body": format!("before upgrade {i}")})).await.unwrap();
+        let v = a
+            .ok(
+                "send_message",
+                json!({"target": "b", "body": format!("before upgrade {i}")}),
+            )
+            .await
+            .unwrap();
         sent.push(v["message_id"].as_str().unwrap().to_string());
     }
-    let task = a.ok("send_message", json!({"target": "b", "body": "open work", "action_required": true})).await.unwrap();
-    let ask = a.ok("ask_peer", json!({"target": "b", "body": "later?", "timeout_ms": 50})).await.unwrap();
+    let task = a
+        .ok(
+            "send_message",
+            json!({"target": "b", "body": "open work", "action_required": true}),
+        )
+        .await
+        .unwrap();
+    let ask = a
+        .ok(
+            "ask_peer",
+            json!({"target": "b", "body": "later?", "timeout_ms": 50}),
+        )
+        .await
+        .unwrap();
     assert_eq!(ask["status"], "timed_out");
 
     // ... until a shim of the real, newer release arrives.
@@ -69,14 +89,31 @@ async fn a_newer_shim_takes_over_from_an_older_daemon_without_loss() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let inbox = inbox.expect("old shim reconnected");
-    let got: Vec<&str> = inbox["messages"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
+    let got: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
     for id in &sent {
-        assert!(got.contains(&id.as_str()), "{id} lost across the upgrade: {inbox}");
+        assert!(
+            got.contains(&id.as_str()),
+            "{id} lost across the upgrade: {inbox}"
+        );
     }
     assert!(got.contains(&task["message_id"].as_str().unwrap()));
-    assert_eq!(inbox["open_work_count"], 2, "the delegation and the ask are still open");
+    assert_eq!(
+        inbox["open_work_count"], 2,
+        "the delegation and the ask are still open"
+    );
     assert_eq!(now["pending_asks"], 1);
-    let r = b.ok("complete_work", json!({"message_id": task["message_id"], "body": "done after upgrade"})).await.unwrap();
+    let r = b
+        .ok(
+            "complete_work",
+            json!({"message_id": task["message_id"], "body": "done after upgrade"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["ok"], true);
 }
 
@@ -101,17 +138,31 @@ fn recovers_a_v1_journal_and_snapshot_written_by_an_older_daemon() {
         &std::fs::read_to_string(fixture.parent().unwrap().join("expected.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(state.agents.len(), expected["agents"].as_u64().unwrap() as usize);
+    assert_eq!(
+        state.agents.len(),
+        expected["agents"].as_u64().unwrap() as usize
+    );
     for (session, n) in expected["queued"].as_object().unwrap() {
-        assert_eq!(state.queued(session) as u64, n.as_u64().unwrap(), "{session}");
+        assert_eq!(
+            state.queued(session) as u64,
+            n.as_u64().unwrap(),
+            "{session}"
+        );
     }
     for id in expected["message_ids"].as_array().unwrap() {
         assert!(state.messages.contains_key(id.as_str().unwrap()), "{id}");
     }
-    assert_eq!(state.obligations.len() as u64, expected["obligations"].as_u64().unwrap());
+    assert_eq!(
+        state.obligations.len() as u64,
+        expected["obligations"].as_u64().unwrap()
+    );
     assert_eq!(state.asks.len() as u64, expected["asks"].as_u64().unwrap());
     assert_eq!(
-        state.agents.get("fmt-b").and_then(|a| a.purpose.clone()).as_deref(),
+        state
+            .agents
+            .get("fmt-b")
+            .and_then(|a| a.purpose.clone())
+            .as_deref(),
         expected["b_purpose"].as_str()
     );
 }

@@ -56,24 +56,55 @@ impl Tmux {
         Some(Tmux { name })
     }
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.name).args(args).output().unwrap();
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
     /// Starts `cmd` in a new session; returns its pane id.
     fn session(&self, name: &str, cwd: &Path, cmd: &str) -> String {
-        self.run(&["new-session", "-d", "-P", "-F", "#{pane_id}", "-s", name, "-x", "160", "-y", "40", "-c", cwd.to_str().unwrap(), cmd])
+        self.run(&[
+            "new-session",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "-s",
+            name,
+            "-x",
+            "160",
+            "-y",
+            "40",
+            "-c",
+            cwd.to_str().unwrap(),
+            cmd,
+        ])
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-L").arg(&self.name).arg("kill-server").output();
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.name)
+            .arg("kill-server")
+            .output();
     }
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -104,7 +135,14 @@ fn text_of(bytes: &[(f64, u8)]) -> String {
     String::from_utf8_lossy(&bytes.iter().map(|(_, b)| *b).collect::<Vec<_>>()).to_string()
 }
 
-fn fake_agent_cmd(ox: &Instance, script: &Path, log: &Path, name: &str, client: &str, session: &str) -> String {
+fn fake_agent_cmd(
+    ox: &Instance,
+    script: &Path,
+    log: &Path,
+    name: &str,
+    client: &str,
+    session: &str,
+) -> String {
     format!(
         "env OXTAIL_HOME={} CLAUDE_CODE_SESSION_ID={session} python3 {} {} {} {name} {client}",
         ox.home().display(),
@@ -122,37 +160,102 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
     let dir = ox.workdir("fake");
     let script = dir.join("fake_agent.py");
     std::fs::write(&script, FAKE_AGENT).unwrap();
-    let logs: Vec<PathBuf> = ["claude", "codex", "decoy"].iter().map(|n| dir.join(format!("{n}.log"))).collect();
+    let logs: Vec<PathBuf> = ["claude", "codex", "decoy"]
+        .iter()
+        .map(|n| dir.join(format!("{n}.log")))
+        .collect();
 
-    let claude_pane = tmux.session("claude-sess", &repo, &fake_agent_cmd(&ox, &script, &logs[0], "fake-claude", "claude-code", "sess-fake-claude"));
-    let codex_pane = tmux.session("codex-sess", &repo, &fake_agent_cmd(&ox, &script, &logs[1], "fake-codex", "codex-mcp-client", "sess-fake-codex"));
+    let claude_pane = tmux.session(
+        "claude-sess",
+        &repo,
+        &fake_agent_cmd(
+            &ox,
+            &script,
+            &logs[0],
+            "fake-claude",
+            "claude-code",
+            "sess-fake-claude",
+        ),
+    );
+    let codex_pane = tmux.session(
+        "codex-sess",
+        &repo,
+        &fake_agent_cmd(
+            &ox,
+            &script,
+            &logs[1],
+            "fake-codex",
+            "codex-mcp-client",
+            "sess-fake-codex",
+        ),
+    );
     // A decoy pane in the same project that hosts no agent.
-    let decoy_pane = tmux.session("decoy", &repo, &fake_agent_cmd(&ox, &script, &logs[2], "decoy-agent", "other", "sess-decoy"));
+    let decoy_pane = tmux.session(
+        "decoy",
+        &repo,
+        &fake_agent_cmd(&ox, &script, &logs[2], "decoy-agent", "other", "sess-decoy"),
+    );
     for l in &logs {
         wait_for("fake agents to register", Duration::from_secs(20), || {
-            std::fs::read_to_string(l).unwrap_or_default().contains("READY")
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .contains("READY")
         });
     }
-    let sender = ox.agent(AgentOpts::claude(&repo, "sess-sender")).await.unwrap();
+    let sender = ox
+        .agent(AgentOpts::claude(&repo, "sess-sender"))
+        .await
+        .unwrap();
 
     // Claude-style client: text, then Enter at once.
-    let v = sender.ok("send_message", json!({"target": "fake-claude", "body": "hello", "wake": "auto"})).await.unwrap();
+    let v = sender
+        .ok(
+            "send_message",
+            json!({"target": "fake-claude", "body": "hello", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["wake_status"], "fired_unconfirmed", "{v}");
-    wait_for("the wake text in the claude pane", Duration::from_secs(10), || typed(&logs[0]).iter().any(|(_, b)| *b == b'\r'));
+    wait_for(
+        "the wake text in the claude pane",
+        Duration::from_secs(10),
+        || typed(&logs[0]).iter().any(|(_, b)| *b == b'\r'),
+    );
     let got = typed(&logs[0]);
     let text = text_of(&got);
-    assert!(text.starts_with("[oxtail] You have 1 new message from peer agents."), "{text:?}");
+    assert!(
+        text.starts_with("[oxtail] You have 1 new message from peer agents."),
+        "{text:?}"
+    );
     assert!(text.ends_with('\r'));
 
     // Codex-style client: the Enter follows only after a pause (its composer
     // turns an Enter within ~120 ms of typed text into a newline).
-    let v = sender.ok("send_message", json!({"target": "fake-codex", "body": "hello codex", "wake": "auto"})).await.unwrap();
+    let v = sender
+        .ok(
+            "send_message",
+            json!({"target": "fake-codex", "body": "hello codex", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["wake_status"], "fired_unconfirmed", "{v}");
-    wait_for("the wake text in the codex pane", Duration::from_secs(10), || typed(&logs[1]).iter().any(|(_, b)| *b == b'\r'));
+    wait_for(
+        "the wake text in the codex pane",
+        Duration::from_secs(10),
+        || typed(&logs[1]).iter().any(|(_, b)| *b == b'\r'),
+    );
     let got = typed(&logs[1]);
-    let last_text = got.iter().filter(|(_, b)| *b != b'\r').map(|(t, _)| *t).fold(0.0, f64::max);
+    let last_text = got
+        .iter()
+        .filter(|(_, b)| *b != b'\r')
+        .map(|(t, _)| *t)
+        .fold(0.0, f64::max);
     let enter = got.iter().find(|(_, b)| *b == b'\r').unwrap().0;
-    assert!(enter - last_text >= 0.45, "Codex Enter came {:.3}s after the text", enter - last_text);
+    assert!(
+        enter - last_text >= 0.45,
+        "Codex Enter came {:.3}s after the text",
+        enter - last_text
+    );
     assert!(text_of(&got).contains("read_my_messages"));
 
     // A forged pane: an agent outside tmux claiming the decoy's pane in its
@@ -170,15 +273,37 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
         })
         .await
         .unwrap();
-    forger.ok("set_my_state", json!({"purpose": "claims a pane", "name": "forger"})).await.unwrap();
-    let v = sender.ok("send_message", json!({"target": "forger", "body": "x", "wake": "auto"})).await.unwrap();
+    forger
+        .ok(
+            "set_my_state",
+            json!({"purpose": "claims a pane", "name": "forger"}),
+        )
+        .await
+        .unwrap();
+    let v = sender
+        .ok(
+            "send_message",
+            json!({"target": "forger", "body": "x", "wake": "auto"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v["wake_status"], "skipped_no_target", "{v}");
 
     // Nothing was typed into the decoy, and each agent got exactly one wake.
     std::thread::sleep(Duration::from_millis(800));
-    assert!(typed(&logs[2]).is_empty(), "decoy pane got keys: {:?}", text_of(&typed(&logs[2])));
-    assert_eq!(typed(&logs[0]).iter().filter(|(_, b)| *b == b'\r').count(), 1);
-    assert_eq!(typed(&logs[1]).iter().filter(|(_, b)| *b == b'\r').count(), 1);
+    assert!(
+        typed(&logs[2]).is_empty(),
+        "decoy pane got keys: {:?}",
+        text_of(&typed(&logs[2]))
+    );
+    assert_eq!(
+        typed(&logs[0]).iter().filter(|(_, b)| *b == b'\r').count(),
+        1
+    );
+    assert_eq!(
+        typed(&logs[1]).iter().filter(|(_, b)| *b == b'\r').count(),
+        1
+    );
     let _ = (claude_pane, codex_pane);
 }
 
@@ -188,13 +313,26 @@ async fn non_agent_panes_are_listed_and_readable_in_pane_mode() {
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
     // A plain shell pane in the project, hosting no agent.
-    tmux.session("build-server", &repo, "sh -c 'echo BUILD-OUTPUT-1234; exec sleep 600'");
+    tmux.session(
+        "build-server",
+        &repo,
+        "sh -c 'echo BUILD-OUTPUT-1234; exec sleep 600'",
+    );
     let other = ox.git_repo("elsewhere");
     tmux.session("foreign", &other, "sh -c 'echo FOREIGN; exec sleep 600'");
-    let agent = ox.agent(AgentOpts::claude(&repo, "sess-reader")).await.unwrap();
+    let agent = ox
+        .agent(AgentOpts::claude(&repo, "sess-reader"))
+        .await
+        .unwrap();
     // The daemon must learn this tmux server exists: an agent whose
     // environment names it (as every agent started inside tmux has).
-    let socket = tmux.run(&["display-message", "-p", "-t", "build-server", "#{socket_path}"]);
+    let socket = tmux.run(&[
+        "display-message",
+        "-p",
+        "-t",
+        "build-server",
+        "#{socket_path}",
+    ]);
     let _in_tmux = ox
         .agent(AgentOpts {
             cwd: repo.clone(),
@@ -218,10 +356,22 @@ async fn non_agent_panes_are_listed_and_readable_in_pane_mode() {
     let panes = list["panes"].as_array().unwrap();
     assert_eq!(panes.len(), 1, "only this project's pane: {list}");
     assert_eq!(panes[0]["tmux_session"], "build-server");
-    let r = agent.ok("read_session", json!({"name": "build-server", "mode": "pane"})).await.unwrap();
+    let r = agent
+        .ok(
+            "read_session",
+            json!({"name": "build-server", "mode": "pane"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r["mode"], "pane", "{r}");
-    assert!(r["text"].as_str().unwrap().contains("BUILD-OUTPUT-1234"), "{r}");
+    assert!(
+        r["text"].as_str().unwrap().contains("BUILD-OUTPUT-1234"),
+        "{r}"
+    );
     // Another project's pane is not readable from here.
-    let r = agent.call("read_session", json!({"name": "foreign", "mode": "pane"})).await.unwrap();
+    let r = agent
+        .call("read_session", json!({"name": "foreign", "mode": "pane"}))
+        .await
+        .unwrap();
     assert_eq!(r["ok"], false);
 }
