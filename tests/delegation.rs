@@ -767,3 +767,26 @@ async fn trace_file_records_identity_and_wakes() {
     assert_eq!(wake["tool"], "send_message");
     assert!(wake["at_ms"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_ask_sends_progress_when_the_call_asked_for_it() {
+    let ox = Instance::with_env(BIN, &[("OXTAIL_ASK_PROGRESS_MS", "150")]);
+    let (a, _b) = pair(&ox).await;
+    // Claude Code 2.1.329 sends `_meta.progressToken` with every tools/call.
+    let v = a
+        .call_with_meta(
+            "ask_peer",
+            json!({"target": "b", "body": "slow", "timeout_ms": 1000}),
+            json!({"progressToken": 7}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "timed_out");
+    let got = a.progress_messages();
+    assert!(got.len() >= 3, "progress while waiting: {got:?}");
+    assert!(got[0].contains("waiting for b"), "{got:?}");
+    // They stop when the ask returns.
+    let after = a.progress_messages().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(a.progress_messages().len(), after);
+}

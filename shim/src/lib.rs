@@ -28,8 +28,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// How often a waiting `ask_peer` sends an MCP progress notification.
+/// How often a waiting `ask_peer` sends an MCP progress notification
+/// (`OXTAIL_ASK_PROGRESS_MS` overrides it).
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+fn progress_every() -> Duration {
+    env_ms("OXTAIL_ASK_PROGRESS_MS").unwrap_or(PROGRESS_EVERY)
+}
 
 /// `OXTAIL_SHIM_CALL_TIMEOUT_MS`: how long a tool call waits for the daemon
 /// before answering with an error (10 000 ms), so a stopped or hung daemon
@@ -383,8 +388,8 @@ impl ServerHandler for Shim {
                     .to_string();
                 tokio::spawn(async move {
                     let started = tokio::time::Instant::now();
-                    let mut tick =
-                        tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+                    let every = progress_every();
+                    let mut tick = tokio::time::interval_at(started + every, every);
                     loop {
                         tick.tick().await;
                         let secs = started.elapsed().as_secs();

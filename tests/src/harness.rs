@@ -20,13 +20,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// A client handler that introduces itself with a chosen `clientInfo.name`.
+/// A client handler that introduces itself with a chosen `clientInfo.name`
+/// and counts the progress notifications it receives.
 #[derive(Clone)]
 pub struct NamedClient {
     name: String,
+    progress: std::sync::Arc<std::sync::Mutex<Vec<rmcp::model::ProgressNotificationParam>>>,
 }
 
 impl ClientHandler for NamedClient {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+
     fn get_info(&self) -> ClientConfig {
         let mut c = ClientConfig::default();
         c.capabilities = ClientCapabilities::default();
@@ -135,6 +145,18 @@ impl Agent {
             bail!("{tool}({args}) was not ok: {v}");
         }
         Ok(v)
+    }
+
+    /// Progress notifications received so far (message texts).
+    pub fn progress_messages(&self) -> Vec<String> {
+        self.service
+            .service()
+            .progress
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.message.clone().unwrap_or_default())
+            .collect()
     }
 
     /// Closes the client (the shim sees EOF on stdin and exits).
@@ -313,6 +335,7 @@ impl Instance {
         let pid = transport.id();
         let service = NamedClient {
             name: opts.client_name.clone(),
+            progress: Default::default(),
         }
         .serve(transport)
         .await
