@@ -280,6 +280,10 @@ fn run_ctl(op: CtlCmd, json: bool) -> Result<()> {
     };
     let mut client = match client {
         Ok(c) => c,
+        Err(ConnectError::NoDaemon(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "permission denied on the daemon socket {} ({e}); it belongs to another user, or OXTAIL_SOCKET points somewhere you cannot use",
+            paths::socket_path().display()
+        ),
         Err(ConnectError::NoDaemon(_)) => bail!(
             "no oxtail daemon is running (socket {}); `oxtail ctl ping` starts one",
             paths::socket_path().display()
