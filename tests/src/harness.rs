@@ -375,13 +375,25 @@ pub fn kill_pid(pid: u32, sig: i32) {
 }
 
 /// Whether `pid` exists (and is not a zombie).
+///
+/// A process counts as alive while any of its threads is: after SIGKILL the
+/// main thread turns zombie first while the others are still exiting and
+/// still hold the process's files (the daemon's locks and socket), so
+/// checking only the main thread returns too early.
 pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    let state = |stat: &str| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|t| t.ok()).any(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| state(&s))
+            .is_some_and(|c| c != 'Z' && c != 'X')
+    })
 }
 
 /// Waits until `pid` is gone.
