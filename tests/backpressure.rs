@@ -45,7 +45,14 @@ fn a_client_that_never_reads_is_disconnected() {
             Ok(n) => got += n,
             // Closing a socket whose peer left data unread makes the kernel
             // reset it: also a disconnection.
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                break
+            }
             Err(e) => panic!("read failed before the disconnection: {e}"),
         }
     }
