@@ -905,12 +905,7 @@ impl Actor {
                     .unwrap_or(&b.session_id)
                     .to_string()
             });
-            let res = Resolution {
-                session_id: Some(session.clone()),
-                strategy: Some("hook"),
-                diagnosis: Vec::new(),
-                next_step: None,
-            };
+            let res = Resolution::known(&session, "hook");
             let mut agent_cmds = identity::ensure_agent(&self.state, &caller, &session, &res, now);
             if let (true, Some(old)) = (moving, old) {
                 if old != session && self.state.agents.contains_key(&old) {
@@ -943,12 +938,7 @@ impl Actor {
             }
             id = session.clone();
         } else if !self.state.agents.contains_key(&id) {
-            let res = Resolution {
-                session_id: Some(id.clone()),
-                strategy: Some("hook"),
-                diagnosis: Vec::new(),
-                next_step: None,
-            };
+            let res = Resolution::known(&id, "hook");
             cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
             if let (Some(s), false) = (&seat, explicit) {
                 if binding.is_none() {
@@ -969,12 +959,7 @@ impl Actor {
             .is_some_and(|a| a.ended_ms.is_some())
             && call.event != HookEvent::SessionEnd
         {
-            let res = Resolution {
-                session_id: Some(id.clone()),
-                strategy: Some("hook"),
-                diagnosis: Vec::new(),
-                next_step: None,
-            };
+            let res = Resolution::known(&id, "hook");
             cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
         }
         // Activity marks (ephemeral).
@@ -1580,22 +1565,7 @@ impl Actor {
                 match self.resolve_ctl_target(project.as_deref(), &target) {
                     Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
                     Ok(id) => {
-                        let intent = WakeIntent {
-                            target: id.clone(),
-                            mode: Mode::Explicit,
-                            reason: None,
-                            dedupe_key: None,
-                            suppressed: false,
-                            tool: "nudge".into(),
-                        };
-                        let (status, _) = self.wake(&intent, pending);
-                        let a = st::ActionAnswer {
-                            ok: true,
-                            target: Some(id.clone()),
-                            target_name: self.state.agents.get(&id).and_then(|a| a.name.clone()),
-                            wake_status: Some(status.to_string()),
-                            ..Default::default()
-                        };
+                        let a = self.wake_for_operator(&id, "nudge", None, pending);
                         (ok(serde_json::to_value(a).unwrap_or_default()), true)
                     }
                 }
@@ -1654,27 +1624,12 @@ impl Actor {
                                 false,
                             ),
                             Ok(()) => {
-                                let intent = WakeIntent {
-                                    target: id.clone(),
-                                    mode: Mode::Explicit,
-                                    reason: None,
-                                    dedupe_key: None,
-                                    suppressed: false,
-                                    tool: "operator_message".into(),
-                                };
-                                let (status, _) = self.wake(&intent, pending);
-                                let a = st::ActionAnswer {
-                                    ok: true,
-                                    target: Some(id.clone()),
-                                    target_name: self
-                                        .state
-                                        .agents
-                                        .get(&id)
-                                        .and_then(|a| a.name.clone()),
-                                    wake_status: Some(status.to_string()),
-                                    message_id: Some(message_id),
-                                    ..Default::default()
-                                };
+                                let a = self.wake_for_operator(
+                                    &id,
+                                    "operator_message",
+                                    Some(message_id),
+                                    pending,
+                                );
                                 (ok(serde_json::to_value(a).unwrap_or_default()), true)
                             }
                         }
@@ -1684,6 +1639,34 @@ impl Actor {
         };
         pending.push((reply, answer));
         dirty
+    }
+
+    /// The cockpit's wake of `id` (a nudge, or after an operator message):
+    /// the usual funnel with `wake: auto`, answered as an `ActionAnswer`.
+    fn wake_for_operator(
+        &mut self,
+        id: &str,
+        tool: &str,
+        message_id: Option<String>,
+        pending: &mut Pending,
+    ) -> st::ActionAnswer {
+        let intent = WakeIntent {
+            target: id.to_string(),
+            mode: Mode::Explicit,
+            reason: None,
+            dedupe_key: None,
+            suppressed: false,
+            tool: tool.to_string(),
+        };
+        let (status, _) = self.wake(&intent, pending);
+        st::ActionAnswer {
+            ok: true,
+            target: Some(id.to_string()),
+            target_name: self.state.agents.get(id).and_then(|a| a.name.clone()),
+            wake_status: Some(status.to_string()),
+            message_id,
+            ..Default::default()
+        }
     }
 
     fn resolve_ctl_target(

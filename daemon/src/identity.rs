@@ -54,6 +54,19 @@ pub struct Resolution {
     pub next_step: Option<String>,
 }
 
+impl Resolution {
+    /// A resolution already known from an authoritative source (a claim, a
+    /// hook event), with no diagnosis to show.
+    pub fn known(session_id: &str, strategy: &'static str) -> Resolution {
+        Resolution {
+            session_id: Some(session_id.to_string()),
+            strategy: Some(strategy),
+            diagnosis: Vec::new(),
+            next_step: None,
+        }
+    }
+}
+
 /// Session id from a tools/call `_meta` object (Codex 0.169.0 sends
 /// `threadId` = `sessionId` = the hooks' `session_id`, and
 /// `x-codex-turn-metadata.thread_id`).

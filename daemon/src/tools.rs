@@ -553,12 +553,7 @@ fn claim(
         BindingSource::Register => "register",
         _ => "claim",
     };
-    let res = Resolution {
-        session_id: Some(id.to_string()),
-        strategy: Some(strategy),
-        diagnosis: Vec::new(),
-        next_step: None,
-    };
+    let res = Resolution::known(id, strategy);
     let mut commands = Vec::new();
     if let Some(seat) = &caller.seat {
         commands.push(Command::BindSeat {
