@@ -38,8 +38,19 @@ pub fn now_ms() -> u64 {
 
 /// Messages to the actor thread.
 pub enum ToActor {
-    /// A connection completed its handshake.
-    Open { conn: u64, role: Role },
+    /// A connection completed its handshake. `confirms`: its client acks
+    /// hand-overs (protocol minor >= [`oxtail_proto::MINOR_CONFIRMS_HANDOVER`]).
+    Open {
+        conn: u64,
+        role: Role,
+        confirms: bool,
+    },
+    /// The client's word on hand-over `handover` ([`oxtail_proto::ClientFrame::Ack`]).
+    Ack {
+        conn: u64,
+        handover: u64,
+        delivered: bool,
+    },
     /// A connection closed.
     Close { conn: u64 },
     /// A shim introduced itself.
@@ -62,6 +73,7 @@ pub enum ToActor {
     Cancel { conn: u64, wire_id: u64 },
     /// A hook event, with the seat and scope looked up at the edge.
     Hook {
+        conn: u64,
         call: Box<HookCall>,
         seat: Option<Seat>,
         scope: Option<Scope>,
@@ -90,6 +102,8 @@ pub enum ToActor {
 
 struct ConnInfo {
     role: Role,
+    /// The client acks hand-overs; otherwise mail leaves at once.
+    confirms: bool,
     caller: Option<Caller>,
     /// The session this shim last resolved to (liveness).
     session: Option<String>,
@@ -104,6 +118,15 @@ struct AskWaiter {
     base: Value,
     deadline: Instant,
     started: Instant,
+}
+
+/// Mail handed to a connection, held until its client acks it.
+struct Handover {
+    conn: u64,
+    session: String,
+    ids: Vec<String>,
+    via: String,
+    deadline: Instant,
 }
 
 struct IdleWaiter {
@@ -148,6 +171,8 @@ pub struct Actor {
     exit_tx: mpsc::UnboundedSender<i32>,
     exit_after_batch: Option<i32>,
     home: Option<String>,
+    handovers: HashMap<u64, Handover>,
+    next_handover: u64,
 }
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -193,15 +218,18 @@ impl Actor {
             exit_tx,
             exit_after_batch: None,
             home: std::env::var("HOME").ok(),
+            handovers: HashMap::new(),
+            next_handover: 1,
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         let a = self.asks.values().map(|w| w.deadline).min();
         let i = self.idle.values().map(|w| w.deadline).min();
+        let h = self.handovers.values().map(|h| h.deadline).min();
         let push = (self.subs_dirty && !self.subs.is_empty())
             .then(|| self.last_push + Duration::from_millis(100));
-        [a, i, push].into_iter().flatten().min()
+        [a, i, h, push].into_iter().flatten().min()
     }
 
     /// Runs until every sender of `rx` is gone or the daemon exits.
@@ -270,11 +298,16 @@ impl Actor {
     /// Handles one message; true when it appended to the journal.
     fn handle(&mut self, msg: ToActor, pending: &mut Pending) -> bool {
         match msg {
-            ToActor::Open { conn, role } => {
+            ToActor::Open {
+                conn,
+                role,
+                confirms,
+            } => {
                 self.conns.insert(
                     conn,
                     ConnInfo {
                         role,
+                        confirms,
                         caller: None,
                         session: None,
                         traced: None,
@@ -284,6 +317,16 @@ impl Actor {
             }
             ToActor::Close { conn } => {
                 self.conns.remove(&conn);
+                // Mail handed to it and never acked goes back where it was.
+                let unacked: Vec<u64> = self
+                    .handovers
+                    .iter()
+                    .filter(|(_, h)| h.conn == conn)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for h in unacked {
+                    self.release_handover(h, "connection closed before the ack");
+                }
                 // Its asks become pending (the durable ask stays); its idle
                 // waits and subscriptions end.
                 let gone: Vec<String> = self
@@ -364,13 +407,19 @@ impl Actor {
                 }
                 false
             }
+            ToActor::Ack {
+                conn,
+                handover,
+                delivered,
+            } => self.ack(conn, handover, delivered),
             ToActor::Hook {
+                conn,
                 call,
                 seat,
                 scope,
                 reply,
             } => {
-                let (answer, dirty) = self.hook(*call, seat, scope);
+                let (answer, dirty) = self.hook(conn, *call, seat, scope);
                 pending.push((reply, answer));
                 dirty
             }
@@ -417,6 +466,103 @@ impl Actor {
         }
         self.on_events(&events);
         Ok(())
+    }
+
+    /// Holds `ids` (already offered in a committed [`Command::Offer`]) for
+    /// the client on `conn` until it acks. Returns the hand-over id to put
+    /// in the reply, or `None` when the client cannot ack (an older
+    /// protocol): then the mail leaves the mailbox now, as before.
+    fn hold(&mut self, conn: u64, session: &str, ids: &[String], via: &str) -> Option<u64> {
+        if ids.is_empty() {
+            return None;
+        }
+        if !self.conns.get(&conn).is_some_and(|c| c.confirms) {
+            self.drain_now(session, ids, via);
+            return None;
+        }
+        let id = self.next_handover;
+        self.next_handover += 1;
+        for m in ids {
+            self.live.held.insert(m.clone());
+        }
+        self.handovers.insert(
+            id,
+            Handover {
+                conn,
+                session: session.to_string(),
+                ids: ids.to_vec(),
+                via: via.to_string(),
+                deadline: Instant::now() + Duration::from_millis(self.config.handover_ttl_ms),
+            },
+        );
+        Some(id)
+    }
+
+    /// Receipts `ids`: they reached the agent.
+    fn drain_now(&mut self, session: &str, ids: &[String], via: &str) -> bool {
+        let cmd = Command::Drain {
+            session_id: session.to_string(),
+            message_ids: ids.to_vec(),
+            via: via.to_string(),
+            at_ms: now_ms(),
+        };
+        match self.commit(&[cmd]) {
+            Ok(()) => true,
+            Err(e) => {
+                // Nothing changed: the mail stays queued and is offered
+                // again (flagged redelivered).
+                tracing::error!(error = %e, session, "could not journal a confirmed hand-over; the mail stays queued");
+                false
+            }
+        }
+    }
+
+    /// The client's ack of a hand-over: delivered mail leaves the mailbox
+    /// with a receipt; undelivered mail is released. An ack for an unknown
+    /// hand-over (released already, or another connection's) changes nothing.
+    fn ack(&mut self, conn: u64, handover: u64, delivered: bool) -> bool {
+        if !self.handovers.get(&handover).is_some_and(|h| h.conn == conn) {
+            return false;
+        }
+        if !delivered {
+            self.release_handover(handover, "the client could not deliver it");
+            return false;
+        }
+        let Some(h) = self.handovers.remove(&handover) else {
+            return false;
+        };
+        for m in &h.ids {
+            self.live.held.remove(m);
+        }
+        self.trace_event(json!({"event": "handover_confirmed", "session": h.session, "count": h.ids.len(), "via": h.via}));
+        self.drain_now(&h.session, &h.ids, &h.via)
+    }
+
+    /// Puts a hand-over's mail back: it was never removed from the mailbox,
+    /// so it is again at its place, in order, for the next delivery.
+    fn release_handover(&mut self, handover: u64, why: &str) {
+        if let Some(h) = self.handovers.remove(&handover) {
+            for m in &h.ids {
+                self.live.held.remove(m);
+            }
+            tracing::info!(session = %h.session, count = h.ids.len(), via = %h.via, why, "hand-over not confirmed; mail put back");
+            self.trace_event(json!({"event": "handover_released", "session": h.session, "count": h.ids.len(), "via": h.via, "why": why}));
+            self.subs_dirty = true;
+        }
+    }
+
+    /// The queue of `session` minus what another hand-over holds.
+    fn deliverable(&self, session: &str) -> Vec<String> {
+        self.state
+            .mailboxes
+            .get(session)
+            .map(|q| {
+                q.iter()
+                    .filter(|id| !self.live.held.contains(*id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn on_events(&mut self, events: &[Event]) {
@@ -507,17 +653,33 @@ impl Actor {
         if let Some(h) = out.handoff.take() {
             if let Some(w) = self.asks.remove(&h.request_id) {
                 self.live.ask_waiters.remove(&h.request_id);
+                // The Offer is applied already, so an earlier offer shows
+                // as a count above one.
                 let msg = self
                     .state
                     .messages
                     .get(&h.message_id)
-                    .map(|m| tools::message_json(&self.state, m));
+                    .map(|m| tools::message_json(&self.state, m, m.offers > 1));
+                let to = self
+                    .state
+                    .messages
+                    .get(&h.message_id)
+                    .map(|m| m.to.clone())
+                    .unwrap_or_default();
                 let mut v = w.base;
+                if let Some(hid) = self.hold(w.conn, &to, &[h.message_id.clone()], "ask_peer") {
+                    v["handover"] = json!(hid);
+                }
                 v["status"] = json!("answered");
                 v["reply"] = msg.unwrap_or(Value::Null);
                 v["elapsed_ms"] = json!(w.started.elapsed().as_millis() as u64);
                 self.trace_event(json!({"event": "ask_answered", "request_id": h.request_id, "elapsed_ms": v["elapsed_ms"]}));
                 pending.push((w.reply, Reply::Ok { value: v }));
+            }
+        }
+        if let (Some(o), Some((conn, _))) = (out.offer.take(), origin) {
+            if let Some(hid) = self.hold(conn, &o.session_id, &o.message_ids, &o.via) {
+                out.set("handover", json!(hid));
             }
         }
         let mut statuses = Vec::new();
@@ -647,12 +809,7 @@ impl Actor {
             return "skipped_no_target";
         };
         self.live.idle_waiters.remove(target);
-        let queue: Vec<String> = self
-            .state
-            .mailboxes
-            .get(target)
-            .map(|q| q.iter().cloned().collect())
-            .unwrap_or_default();
+        let queue = self.deliverable(target);
         let f = render::fit(&self.state, &queue, w.budget);
         if f.ids.is_empty() {
             // Nothing renderable: give the waiter back.
@@ -660,21 +817,21 @@ impl Actor {
             self.idle.insert(target.to_string(), w);
             return "skipped_no_target";
         }
-        let cmd = Command::Drain {
+        let cmd = Command::Offer {
             session_id: target.to_string(),
             message_ids: f.ids.clone(),
-            via: "idle_wait".into(),
-            at_ms: now_ms(),
         };
         if self.commit(&[cmd]).is_err() {
             self.live.idle_waiters.insert(target.to_string());
             self.idle.insert(target.to_string(), w);
             return "skipped_no_target";
         }
+        let handover = self.hold(w.conn, target, &f.ids, "idle_wait");
         let answer = IdleWaitAnswer::Mail {
             deliver: f.text,
             delivered: f.ids.len(),
             remaining: f.remaining,
+            handover,
         };
         pending.push((
             w.reply,
@@ -754,6 +911,15 @@ impl Actor {
     /// Expires ask and idle waiters whose deadline passed.
     fn expire(&mut self, pending: &mut Pending) -> bool {
         let now = Instant::now();
+        let stale: Vec<u64> = self
+            .handovers
+            .iter()
+            .filter(|(_, h)| h.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for h in stale {
+            self.release_handover(h, "no ack within OXTAIL_HANDOVER_TTL_MS");
+        }
         let due: Vec<String> = self
             .asks
             .iter()
@@ -845,7 +1011,13 @@ impl Actor {
     }
 
     /// A hook event: bind the seat, mark activity, deliver mail.
-    fn hook(&mut self, call: HookCall, seat: Option<Seat>, scope: Option<Scope>) -> (Reply, bool) {
+    fn hook(
+        &mut self,
+        conn: u64,
+        call: HookCall,
+        seat: Option<Seat>,
+        scope: Option<Scope>,
+    ) -> (Reply, bool) {
         let Some(session) = call
             .payload
             .get("session_id")
@@ -1041,13 +1213,9 @@ impl Actor {
         if !in_time {
             tracing::warn!(session = %id, "hook arrived after its deadline; leaving its mail queued");
         }
+        let mut offered: Option<(Vec<String>, &'static str)> = None;
         if let (Some(budget), true) = (call.deliver_budget_chars, in_time) {
-            let queue: Vec<String> = self
-                .state
-                .mailboxes
-                .get(&id)
-                .map(|q| q.iter().cloned().collect())
-                .unwrap_or_default();
+            let queue = self.deliverable(&id);
             let f = render::fit(&self.state, &queue, budget);
             answer.remaining = f.remaining;
             if !f.ids.is_empty() {
@@ -1059,14 +1227,13 @@ impl Actor {
                     HookEvent::PostToolUse => "post_tool_use",
                     HookEvent::SessionEnd => "session_end",
                 };
-                cmds.push(Command::Drain {
+                cmds.push(Command::Offer {
                     session_id: id.clone(),
                     message_ids: f.ids.clone(),
-                    via: via.into(),
-                    at_ms: now,
                 });
                 answer.delivered = f.ids.len();
                 answer.deliver = Some(f.text);
+                offered = Some((f.ids, via));
             }
         }
         let dirty = !cmds.is_empty();
@@ -1078,6 +1245,9 @@ impl Actor {
                 ),
                 false,
             );
+        }
+        if let Some((ids, via)) = offered {
+            answer.handover = self.hold(conn, &id, &ids, via);
         }
         (
             Reply::Ok {
@@ -1438,7 +1608,7 @@ impl Actor {
                     .map(|q| {
                         q.iter()
                             .filter_map(|m| self.state.messages.get(m))
-                            .map(|m| tools::message_json(&self.state, m))
+                            .map(|m| tools::message_json(&self.state, m, m.offers > 0))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -1617,6 +1787,7 @@ impl Actor {
                             origin: Origin::Operator,
                             project,
                             closes: None,
+                            offers: 0,
                         };
                         match self.commit(&[Command::Enqueue { message: m }]) {
                             Err(e) => (

@@ -33,6 +33,10 @@ pub struct Config {
     pub pending_ask_ttl_ms: u64,
     /// `OXTAIL_HOOK_BUDGET_CHARS`: rendered mail per hook handoff (9000).
     pub hook_budget_chars: usize,
+    /// `OXTAIL_HANDOVER_TTL_MS`: how long mail handed to a client waits for
+    /// its ack before it is put back in the mailbox (30 000 ms). A shim acks
+    /// as soon as it wrote the tool result; a hook, once it printed.
+    pub handover_ttl_ms: u64,
     /// Wake engine tunables.
     pub wake: crate::wake::WakeConfig,
 }
@@ -50,6 +54,7 @@ impl Default for Config {
             ask_max_timeout_ms: 100_000,
             pending_ask_ttl_ms: 3_600_000,
             hook_budget_chars: 9000,
+            handover_ttl_ms: 30_000,
             wake: crate::wake::WakeConfig::default(),
         }
     }
@@ -105,6 +110,7 @@ impl Config {
                 .unwrap_or(d.pending_ask_ttl_ms),
             hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS")
                 .map_or(d.hook_budget_chars, |v| v as usize),
+            handover_ttl_ms: env_u64("OXTAIL_HANDOVER_TTL_MS").unwrap_or(d.handover_ttl_ms),
             wake: crate::wake::WakeConfig::from_env(),
         }
     }

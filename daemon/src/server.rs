@@ -301,6 +301,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
         .send(ToActor::Open {
             conn,
             role: hello.role,
+            confirms: hello.protocol_minor >= oxtail_proto::MINOR_CONFIRMS_HANDOVER,
         })
         .is_err()
     {
@@ -330,6 +331,16 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
             }
             ClientFrame::Cancel { id } => {
                 let _ = actor.send(ToActor::Cancel { conn, wire_id: id });
+            }
+            ClientFrame::Ack {
+                handover,
+                delivered,
+            } => {
+                let _ = actor.send(ToActor::Ack {
+                    conn,
+                    handover,
+                    delivered,
+                });
             }
             ClientFrame::Request { id, request } => {
                 dispatch(conn, id, request, &actor, &out_tx, &mut shim).await;
@@ -555,6 +566,7 @@ async fn dispatch(
             .await
             .unwrap_or((None, None));
             ask_actor(actor, id, out, |reply| ToActor::Hook {
+                conn,
                 call: Box::new(call),
                 seat,
                 scope,

@@ -157,6 +157,15 @@ pub struct Message {
     /// Set on the outcome message of `complete_work` / `block_work`.
     #[serde(default)]
     pub closes: Option<ObligationState>,
+    /// How many times it was offered to its receiver without a confirmed
+    /// hand-over ([`Command::Offer`]). Non-zero means a later hand-over may
+    /// repeat one the agent already saw: it is flagged `redelivered`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offers: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where an obligation stands.
@@ -315,7 +324,18 @@ pub enum Command {
         /// The message.
         message: Message,
     },
-    /// Hand queued messages over to their receiver, with receipts.
+    /// Queued messages are being handed to their receiver, not yet
+    /// confirmed: each one's [`Message::offers`] grows by one, and they stay
+    /// queued. Journaled before the reply that carries them leaves, so after
+    /// a crash a hand-over that may have happened is flagged `redelivered`.
+    Offer {
+        /// The receiver's mailbox.
+        session_id: SessionId,
+        /// Which messages.
+        message_ids: Vec<MessageId>,
+    },
+    /// Hand queued messages over to their receiver, with receipts: the
+    /// receiving side confirmed that the agent has them.
     Drain {
         /// The receiver's mailbox.
         session_id: SessionId,
@@ -666,6 +686,18 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                     to: session_id.clone(),
                     message_ids: drained,
                 });
+            }
+        }
+        Command::Offer {
+            session_id,
+            message_ids,
+        } => {
+            for id in message_ids {
+                if let Some(m) = state.messages.get_mut(id) {
+                    if &m.to == session_id && !state.receipts.contains_key(id) {
+                        m.offers = m.offers.saturating_add(1);
+                    }
+                }
             }
         }
         Command::PruneLedger {

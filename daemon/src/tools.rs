@@ -40,6 +40,10 @@ pub struct Live {
     pub ask_waiters: HashSet<String>,
     /// Sessions with an armed idle-wait (rewake) hook.
     pub idle_waiters: HashSet<SessionId>,
+    /// Messages offered in a hand-over that is not confirmed yet: still
+    /// queued, but no other drain may take them until the hand-over is
+    /// confirmed (they leave) or released (they stay, at their place).
+    pub held: HashSet<MessageId>,
     /// Seat key → the tmux pane the process tree says hosts it (refreshed
     /// every few seconds).
     pub panes: HashMap<String, crate::tmux::Pane>,
@@ -76,6 +80,22 @@ pub struct Outcome {
     pub wakes: Vec<WakeIntent>,
     /// A correlated reply for an asker blocked in `ask_peer`: hand it over.
     pub handoff: Option<Handoff>,
+    /// Mail this reply hands to the caller (`read_my_messages`): the actor
+    /// holds it until the caller confirms the hand-over. `commands` already
+    /// holds the matching [`Command::Offer`].
+    pub offer: Option<Offer>,
+}
+
+/// Mail handed over in a reply, awaiting the receiving side's confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The receiver.
+    pub session_id: SessionId,
+    /// The messages, in queue order.
+    pub message_ids: Vec<MessageId>,
+    /// The delivery path for the receipt (`read_my_messages`, `ask_peer`,
+    /// `pre_tool_use`, `stop`, `idle_wait`, …).
+    pub via: String,
 }
 
 impl Default for Outcome {
@@ -86,6 +106,7 @@ impl Default for Outcome {
             wait: None,
             wakes: Vec::new(),
             handoff: None,
+            offer: None,
         }
     }
 }
@@ -718,6 +739,7 @@ fn enqueue(
         origin: Origin::Peer,
         project: caller.scope.project.clone(),
         closes: m.closes,
+        offers: 0,
     };
     let mut commands = vec![Command::Enqueue { message }];
     // Ledger retention: keep at most received_max entries, never evicting
@@ -818,11 +840,11 @@ fn correlate(
             }
         }
         if ctx.live.ask_waiters.contains(&ask.request_id) {
-            out.commands.push(Command::Drain {
+            // Handed to the blocked asker; it leaves the mailbox when the
+            // asker's shim confirms it wrote the result.
+            out.commands.push(Command::Offer {
                 session_id: m.to.clone(),
                 message_ids: vec![message_id.to_string()],
-                via: "ask_peer".into(),
-                at_ms: ctx.now_ms,
             });
             out.handoff = Some(Handoff {
                 request_id: ask.request_id.clone(),
@@ -910,9 +932,10 @@ fn send_message(
     )
 }
 
-/// Renders a message for its receiver.
-pub fn message_json(state: &State, m: &Message) -> Value {
-    json!({
+/// Renders a message for its receiver. `redelivered`: an earlier
+/// hand-over of it may have reached the agent (see [`Message::offers`]).
+pub fn message_json(state: &State, m: &Message, redelivered: bool) -> Value {
+    let mut v = json!({
         "message_id": m.message_id,
         "from": m.from,
         "from_name": m.from_name.clone().or_else(|| state.agents.get(&m.from).and_then(|a| a.name.clone())),
@@ -923,33 +946,50 @@ pub fn message_json(state: &State, m: &Message) -> Value {
         "action_required": m.action_required,
         "origin": m.origin,
         "outcome": m.closes,
-    })
+    });
+    if redelivered {
+        v["redelivered"] = json!(true);
+    }
+    v
 }
 
 fn read_my_messages(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
     tri!(Args::new(args, &[]));
+    // Mail another hand-over holds (a hook printing it right now) is not
+    // ours to take; it comes back if that hand-over fails.
     let ids: Vec<MessageId> = state
         .mailboxes
         .get(me)
-        .map(|q| q.iter().cloned().collect())
+        .map(|q| {
+            q.iter()
+                .filter(|id| !ctx.live.held.contains(*id))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     let messages: Vec<Value> = ids
         .iter()
         .filter_map(|id| state.messages.get(id))
-        .map(|m| message_json(state, m))
+        .map(|m| message_json(state, m, m.offers > 0))
         .collect();
-    let commands = if ids.is_empty() {
-        Vec::new()
+    let (commands, offer) = if ids.is_empty() {
+        (Vec::new(), None)
     } else {
-        vec![Command::Drain {
-            session_id: me.to_string(),
-            message_ids: ids,
-            via: "read_my_messages".into(),
-            at_ms: ctx.now_ms,
-        }]
+        (
+            vec![Command::Offer {
+                session_id: me.to_string(),
+                message_ids: ids.clone(),
+            }],
+            Some(Offer {
+                session_id: me.to_string(),
+                message_ids: ids,
+                via: "read_my_messages".into(),
+            }),
+        )
     };
     Outcome {
         commands,
+        offer,
         reply: Reply::Ok {
             value: json!({
                 "ok": true,
@@ -1027,7 +1067,17 @@ fn reply_to_message(
     out
 }
 
-fn message_status(state: &State, me: &str, args: &Value, _ctx: &mut Ctx<'_>) -> Outcome {
+/// The contract's `via` (CONTRACT.md §7: `hook`, `read_my_messages`,
+/// `ask_peer_reply`) for a receipt's finer delivery path.
+pub fn contract_via(detail: &str) -> &'static str {
+    match detail {
+        "read_my_messages" => "read_my_messages",
+        "ask_peer" => "ask_peer_reply",
+        _ => "hook",
+    }
+}
+
+fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
     let a = tri!(Args::new(args, &["message_id"]));
     let message_id = tri!(a.str_req("message_id"));
     let mine = |id: &str| {
@@ -1051,7 +1101,8 @@ fn message_status(state: &State, me: &str, args: &Value, _ctx: &mut Ctx<'_>) -> 
             "message_id": message_id,
             "status": "delivered",
             "delivered_at_ms": r.delivered_ms,
-            "via": r.via,
+            "via": contract_via(&r.via),
+            "via_detail": r.via,
             "to": r.to,
         }));
     }
@@ -1060,13 +1111,18 @@ fn message_status(state: &State, me: &str, args: &Value, _ctx: &mut Ctx<'_>) -> 
         .get(&m.to)
         .is_some_and(|q| q.iter().any(|x| x == message_id))
     {
-        return Outcome::ok(json!({
+        let mut v = json!({
             "ok": true,
             "message_id": message_id,
             "status": "pending",
             "to": m.to,
             "queued_behind": state.mailboxes[&m.to].iter().position(|x| x == message_id),
-        }));
+        });
+        if ctx.live.held.contains(message_id) {
+            // Handed over, not yet confirmed by the receiving side.
+            v["handover"] = json!("awaiting_confirmation");
+        }
+        return Outcome::ok(v);
     }
     Outcome::ok(json!({
         "ok": true,

@@ -18,7 +18,9 @@ const AGENTS: usize = 4;
 #[derive(Debug, Clone)]
 enum Op {
     Send { from: usize, to: usize, len: usize },
-    Read { who: usize },
+    /// A read whose hand-over is confirmed, or lost (the reply never
+    /// reached the agent: timeout, cancel, dead shim).
+    Read { who: usize, lost: bool },
     Reply { who: usize, pick: usize },
     Status { who: usize, pick: usize },
     SendBad { from: usize },
@@ -28,7 +30,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0..AGENTS, 0..AGENTS, 1usize..40).prop_map(|(from, to, len)| Op::Send { from, to, len }),
-        2 => (0..AGENTS).prop_map(|who| Op::Read { who }),
+        2 => (0..AGENTS, proptest::bool::weighted(0.3)).prop_map(|(who, lost)| Op::Read { who, lost }),
         2 => (0..AGENTS, 0usize..50).prop_map(|(who, pick)| Op::Reply { who, pick }),
         1 => (0..AGENTS, 0usize..50).prop_map(|(who, pick)| Op::Status { who, pick }),
         1 => (0..AGENTS).prop_map(|from| Op::SendBad { from }),
@@ -65,6 +67,8 @@ struct Model {
     received: Vec<Vec<(String, usize)>>,            // (id, from) ever made visible
     sent: Vec<Vec<String>>,
     delivered: HashSet<String>,
+    /// Offered in a hand-over that was lost: the next one flags them.
+    offered: HashSet<String>,
 }
 
 struct Harness {
@@ -72,6 +76,8 @@ struct Harness {
     journal: Vec<Vec<Command>>,
     next: u64,
     now: u64,
+    /// The last call's offer (what the actor would hold for the ack).
+    offer: Option<tools::Offer>,
 }
 
 impl Harness {
@@ -93,6 +99,7 @@ impl Harness {
         };
         let out = tools::call(&self.state, &caller(who), tool, &args, None, &mut ctx);
         self.next = next;
+        self.offer = out.offer.clone();
         let is_error = matches!(&out.reply, Reply::Error { .. })
             || matches!(&out.reply, Reply::Ok { value } if value["ok"] == false);
         if is_error {
@@ -115,6 +122,22 @@ impl Harness {
         }
         out.reply
     }
+
+    /// The actor's part of a confirmed hand-over: the offered mail leaves
+    /// the mailbox with a receipt.
+    fn confirm(&mut self) {
+        if let Some(o) = self.offer.take() {
+            self.now += 1;
+            let cmd = Command::Drain {
+                session_id: o.session_id,
+                message_ids: o.message_ids,
+                via: o.via,
+                at_ms: self.now,
+            };
+            apply(&mut self.state, &cmd, &mut Vec::new());
+            self.journal.push(vec![cmd]);
+        }
+    }
 }
 
 fn value(r: Reply) -> Value {
@@ -129,7 +152,7 @@ proptest! {
 
     #[test]
     fn core_agrees_with_reference_model(ops in proptest::collection::vec(op(), 1..60)) {
-        let mut h = Harness { state: State::default(), journal: Vec::new(), next: 0, now: 1_000 };
+        let mut h = Harness { state: State::default(), journal: Vec::new(), next: 0, now: 1_000, offer: None };
         let mut m = Model {
             queues: vec![VecDeque::new(); AGENTS],
             received: vec![Vec::new(); AGENTS],
@@ -154,18 +177,29 @@ proptest! {
                     m.received[to].push((id.clone(), from));
                     m.sent[from].push(id);
                 }
-                Op::Read { who } => {
+                Op::Read { who, lost } => {
                     let v = value(h.call(who, "read_my_messages", json!({})));
-                    let got: Vec<(String, String, String)> = v["messages"].as_array().unwrap().iter()
-                        .map(|x| (x["message_id"].as_str().unwrap().into(), x["from"].as_str().unwrap().into(), x["body"].as_str().unwrap().into()))
+                    let got: Vec<(String, String, String, bool)> = v["messages"].as_array().unwrap().iter()
+                        .map(|x| (x["message_id"].as_str().unwrap().into(), x["from"].as_str().unwrap().into(), x["body"].as_str().unwrap().into(), x["redelivered"] == json!(true)))
                         .collect();
-                    let want: Vec<(String, String, String)> = m.queues[who].drain(..)
-                        .map(|(id, from, body)| (id, format!("s{from}"), body))
+                    let want: Vec<(String, String, String, bool)> = m.queues[who].iter()
+                        .map(|(id, from, body)| (id.clone(), format!("s{from}"), body.clone(), m.offered.contains(id)))
                         .collect();
-                    for (id, _, _) in &want {
-                        m.delivered.insert(id.clone());
+                    prop_assert_eq!(&got, &want);
+                    // Until confirmed, the mail is still queued.
+                    prop_assert_eq!(h.state.queued(&format!("s{who}")), want.len());
+                    if lost {
+                        // Released: same queue, same order, flagged next time.
+                        h.offer = None;
+                        for (id, ..) in &want {
+                            m.offered.insert(id.clone());
+                        }
+                    } else {
+                        h.confirm();
+                        for (id, ..) in m.queues[who].drain(..) {
+                            m.delivered.insert(id);
+                        }
                     }
-                    prop_assert_eq!(got, want);
                 }
                 Op::Reply { who, pick } => {
                     // Half the time a message this agent received, else one it did not.

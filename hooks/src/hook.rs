@@ -149,6 +149,11 @@ pub struct HookOutcome {
     /// Why the hook produced no output, for diagnostics only: printed on
     /// stderr when [`ENV_DEBUG`] is set, never otherwise.
     pub note: Option<String>,
+    /// The daemon's hand-over id for the mail in `stdout`/`stderr`: once
+    /// that is printed, the hook acks it on the same connection
+    /// ([`oxtail_proto::ClientFrame::Ack`]), and only then does the mail
+    /// leave the mailbox.
+    pub handover: Option<u64>,
 }
 
 impl HookOutcome {
@@ -389,6 +394,7 @@ pub fn run_hook(
     match answer.deliver {
         Some(text) if asked && !text.trim().is_empty() => HookOutcome {
             stdout: render_delivery(event, &text),
+            handover: answer.handover,
             ..HookOutcome::default()
         },
         Some(_) if !asked => HookOutcome::silent("daemon sent mail this hook did not ask for"),
@@ -429,18 +435,21 @@ fn read_stdin() -> Vec<u8> {
     buf
 }
 
-fn emit(out: &HookOutcome, debug: bool) -> i32 {
+/// Prints `out`; returns the exit code and whether the mail (if any) was
+/// written whole, so the hand-over can be acked truthfully.
+fn emit(out: &HookOutcome, debug: bool) -> (i32, bool) {
+    let mut written = true;
     if let Some(s) = &out.stdout {
         let mut o = std::io::stdout().lock();
-        let _ = o.write_all(s.as_bytes());
-        let _ = o.flush();
+        written &= o.write_all(s.as_bytes()).and_then(|()| o.flush()).is_ok();
     }
     let mut e = std::io::stderr().lock();
     if let Some(s) = &out.stderr {
-        let _ = e.write_all(s.as_bytes());
+        let mut w = e.write_all(s.as_bytes());
         if !s.ends_with('\n') {
-            let _ = e.write_all(b"\n");
+            w = w.and_then(|()| e.write_all(b"\n"));
         }
+        written &= w.and_then(|()| e.flush()).is_ok();
     }
     if debug {
         if let Some(n) = &out.note {
@@ -448,18 +457,28 @@ fn emit(out: &HookOutcome, debug: bool) -> i32 {
         }
     }
     let _ = e.flush();
-    out.exit_code
+    (out.exit_code, written)
+}
+
+/// Tells the daemon the printed mail reached the client (or not). A failed
+/// ack only means the daemon puts the mail back when the connection closes,
+/// and a later hand-over flags it `redelivered`.
+fn ack(client: Option<&mut Client>, out: &HookOutcome, written: bool) {
+    if let (Some(c), Some(h)) = (client, out.handover) {
+        let _ = c.ack(h, written);
+    }
 }
 
 /// One request to the daemon within what is left of `budget` since `start`.
+/// The connection is left in `slot`, for the ack after printing.
 fn call_within(
     start: Instant,
     budget: Duration,
     spawn: bool,
     request: Request,
+    slot: &mut Option<Client>,
 ) -> Result<Reply, String> {
-    let mut client: Client =
-        connect_or_spawn(Role::Hook, spawn, budget).map_err(|e| e.to_string())?;
+    let client = slot.insert(connect_or_spawn(Role::Hook, spawn, budget).map_err(|e| e.to_string())?);
     let left = budget.saturating_sub(start.elapsed());
     if left.is_zero() {
         return Err("budget spent before the request".into());
@@ -490,17 +509,20 @@ pub fn hook_main(event_arg: &str) -> i32 {
         return 0;
     }
     let stdin = read_stdin();
+    let mut conn: Option<Client> = None;
     let out = match kind {
-        HookKind::IdleWait => crate::idle::idle_wait_main(&stdin, &env),
+        HookKind::IdleWait => crate::idle::idle_wait_main(&stdin, &env, &mut conn),
         HookKind::Event(event) => {
             let spawn = event == HookEvent::SessionStart;
             let ppid = std::os::unix::process::parent_id();
             run_hook(event, &stdin, &env, ppid, &mut |req| {
-                call_within(start, HOOK_BUDGET, spawn, req)
+                call_within(start, HOOK_BUDGET, spawn, req, &mut conn)
             })
         }
     };
-    emit(&out, debug)
+    let (code, written) = emit(&out, debug);
+    ack(conn.as_mut(), &out, written);
+    code
 }
 
 /// What idle-wait does after one daemon round trip.
@@ -562,13 +584,14 @@ pub fn idle_wait_applies(env: &BTreeMap<String, String>) -> Result<(), String> {
 pub fn idle_wait_step(reply: Reply) -> IdleStep {
     match reply {
         Reply::Ok { value } => match serde_json::from_value::<IdleWaitAnswer>(value) {
-            Ok(IdleWaitAnswer::Mail { deliver, .. }) if !deliver.trim().is_empty() => {
-                IdleStep::Exit(HookOutcome {
-                    stderr: Some(deliver),
-                    exit_code: 2,
-                    ..HookOutcome::default()
-                })
-            }
+            Ok(IdleWaitAnswer::Mail {
+                deliver, handover, ..
+            }) if !deliver.trim().is_empty() => IdleStep::Exit(HookOutcome {
+                stderr: Some(deliver),
+                exit_code: 2,
+                handover,
+                ..HookOutcome::default()
+            }),
             Ok(IdleWaitAnswer::Mail { .. }) => {
                 IdleStep::Exit(HookOutcome::silent("daemon woke idle-wait with empty mail"))
             }

@@ -20,7 +20,7 @@ use crate::hook::{
     idle_connect_retryable, idle_wait_applies, idle_wait_request, idle_wait_step, HookOutcome,
     IdleStep,
 };
-use oxtail_proto::client::connect_or_spawn;
+use oxtail_proto::client::{connect_or_spawn, Client};
 use oxtail_proto::wire::{Request, Role};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -45,7 +45,13 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// The idle-wait process body: returns what to print and the exit code.
-pub fn idle_wait_main(stdin: &[u8], env: &BTreeMap<String, String>) -> HookOutcome {
+/// The connection that answered is left in `conn`, so the caller can ack
+/// the hand-over once the mail is printed.
+pub fn idle_wait_main(
+    stdin: &[u8],
+    env: &BTreeMap<String, String>,
+    conn: &mut Option<Client>,
+) -> HookOutcome {
     let req = match idle_wait_applies(env).and_then(|()| idle_wait_request(stdin, env)) {
         Ok(r) => r,
         Err(e) => return HookOutcome::silent(e),
@@ -66,7 +72,8 @@ pub fn idle_wait_main(stdin: &[u8], env: &BTreeMap<String, String>) -> HookOutco
             return HookOutcome::silent(format!("idle-wait timed out ({last_problem})"));
         }
         match connect_or_spawn(Role::Hook, attempt == 0, CONNECT_TIMEOUT.min(left)) {
-            Ok(mut client) => {
+            Ok(client) => {
+                let client = conn.insert(client);
                 let mut r = req.clone();
                 r.timeout_ms = left.as_millis().max(1) as u64;
                 let _ = client.set_timeout(Some(left + READ_GRACE));

@@ -92,6 +92,7 @@ fn mail(text: &str, delivered: usize, remaining: usize) -> Result<Reply, String>
             deliver: Some(text.to_string()),
             delivered,
             remaining,
+            handover: Some(7),
         })
         .unwrap(),
     })
@@ -400,9 +401,11 @@ fn idle_wait_answers() {
         deliver: "from peer".into(),
         delivered: 1,
         remaining: 0,
+        handover: Some(9),
     })) {
         IdleStep::Exit(o) => {
             assert_eq!(o.exit_code, 2);
+            assert_eq!(o.handover, Some(9), "printed mail is acked");
             assert_eq!(o.stderr.as_deref(), Some("from peer"));
             assert_eq!(o.stdout, None);
         }
@@ -416,6 +419,7 @@ fn idle_wait_answers() {
             deliver: String::new(),
             delivered: 0,
             remaining: 0,
+            handover: None,
         },
     ] {
         match idle_wait_step(ok(a.clone())) {

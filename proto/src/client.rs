@@ -96,6 +96,22 @@ impl Client {
         }
     }
 
+    /// Tells the daemon what became of the mail a reply handed over with
+    /// `handover` (see [`ClientFrame::Ack`]). Sends one frame; no reply.
+    ///
+    /// # Errors
+    /// The socket write's error (the daemon then puts the mail back when it
+    /// sees the connection close).
+    pub fn ack(&mut self, handover: u64, delivered: bool) -> io::Result<()> {
+        frame::write_blocking(
+            &mut self.stream,
+            &ClientFrame::Ack {
+                handover,
+                delivered,
+            },
+        )
+    }
+
     /// Gives up the handshaken socket (for callers that continue on their
     /// own runtime, like the shim).
     pub fn into_stream(self) -> UnixStream {

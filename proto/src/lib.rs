@@ -26,7 +26,15 @@ pub use wire::*;
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version. Additive changes only; peers with the same major
 /// interoperate whatever their minors.
-pub const PROTOCOL_MINOR: u16 = 0;
+///
+/// * 1: confirmed hand-over. Replies that carry mail carry a `handover` id,
+///   and the client answers [`ClientFrame::Ack`] once the mail reached its
+///   client (or could not). A daemon treats clients below minor 1 as unable
+///   to confirm and takes their mail out of the mailbox at once.
+pub const PROTOCOL_MINOR: u16 = 1;
+
+/// The first [`PROTOCOL_MINOR`] whose clients confirm hand-overs.
+pub const MINOR_CONFIRMS_HANDOVER: u16 = 1;
 /// This binary's version (the workspace version from Cargo).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

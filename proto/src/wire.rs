@@ -91,6 +91,20 @@ pub enum ClientFrame {
         /// The request to cancel.
         id: u64,
     },
+    /// The fate of mail handed over in a reply that carried `handover`
+    /// (protocol minor 1): `delivered: true` once the client wrote it where
+    /// the agent reads it (the shim wrote the tool result to stdout; the
+    /// hook printed its output), `false` when it will never be written (the
+    /// call was cancelled or timed out first). Until then the daemon holds
+    /// the mail; a missing ack (the connection closed, or
+    /// `OXTAIL_HANDOVER_TTL_MS` passed) puts it back at the head of the
+    /// mailbox. No reply.
+    Ack {
+        /// The hand-over id from the reply.
+        handover: u64,
+        /// Whether the mail reached the agent.
+        delivered: bool,
+    },
 }
 
 /// Frames the daemon sends.
@@ -210,6 +224,10 @@ pub struct HookAnswer {
     pub delivered: usize,
     /// How many stay queued (over the budget).
     pub remaining: usize,
+    /// Set when `deliver` holds mail: the hook acks it
+    /// ([`ClientFrame::Ack`]) after printing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<u64>,
 }
 
 /// Long-poll for mail on behalf of an idle Claude Code session.
@@ -237,6 +255,9 @@ pub enum IdleWaitAnswer {
         delivered: usize,
         /// How many stay queued.
         remaining: usize,
+        /// The hook acks it ([`ClientFrame::Ack`]) after printing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handover: Option<u64>,
     },
     /// A newer waiter for the same session replaced this one: exit 0 quietly.
     Retired,

@@ -7,8 +7,10 @@
 //! a call in flight when the connection drops fails rather than being
 //! retried, since a retry could deliver a message twice.
 
+pub mod stdio;
+
 use oxtail_proto::client::connect_or_spawn;
-use oxtail_proto::frame::{self, FrameError, MAX_SERVER_FRAME};
+use oxtail_proto::frame::{self, FrameError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME};
 use oxtail_proto::{
     error_code, ClientFrame, ClientInfo, Reply, Request, Role, ServerFrame, ShimInfo,
 };
@@ -134,12 +136,24 @@ impl Link {
         {
             let pending = pending.clone();
             let closed = closed.clone();
+            let nack_tx = tx.clone();
             tokio::spawn(async move {
                 loop {
                     match read_server_frame(&mut rd).await {
                         Ok(ServerFrame::Reply { id, reply }) => {
-                            if let Some(tx) = pending.lock().unwrap().remove(&id) {
-                                let _ = tx.send(reply);
+                            let waiting = pending.lock().unwrap().remove(&id);
+                            // Mail for a call nobody waits for any more
+                            // (timed out, cancelled) never reaches the agent:
+                            // tell the daemon, which puts it back.
+                            let undelivered = match waiting {
+                                Some(tx) => tx.send(reply).err(),
+                                None => Some(reply),
+                            };
+                            if let Some(h) = undelivered.as_ref().and_then(handover_of) {
+                                let _ = nack_tx.send(ClientFrame::Ack {
+                                    handover: h,
+                                    delivered: false,
+                                });
                             }
                         }
                         Ok(_) => {}
@@ -250,6 +264,14 @@ impl Link {
     }
 }
 
+/// The hand-over id a reply carries (protocol minor 1), if any.
+fn handover_of(reply: &Reply) -> Option<u64> {
+    match reply {
+        Reply::Ok { value } => value.get("handover").and_then(Value::as_u64),
+        Reply::Error { .. } => None,
+    }
+}
+
 fn libc_getppid() -> u32 {
     std::os::unix::process::parent_id()
 }
@@ -274,6 +296,7 @@ async fn read_server_frame(r: &mut (impl AsyncReadExt + Unpin)) -> Result<Server
 pub struct Shim {
     link: Arc<Link>,
     tools: Arc<Vec<Tool>>,
+    confirms: stdio::Confirms,
 }
 
 impl Shim {
@@ -297,6 +320,7 @@ impl Shim {
         Shim {
             link: Arc::new(Link::for_this_process()),
             tools: Arc::new(tools),
+            confirms: stdio::Confirms::default(),
         }
     }
 }
@@ -373,6 +397,19 @@ impl ServerHandler for Shim {
             .clone()
             .map(Value::Object)
             .unwrap_or(Value::Null);
+        // A frame the daemon would refuse would cost the whole connection
+        // (and every other call on it): refuse it here, with the size.
+        let size = serde_json::to_vec(&args).map_or(0, |v| v.len());
+        if size + 4096 > MAX_CLIENT_FRAME {
+            return Ok(CallToolResult::structured_error(serde_json::json!({
+                "ok": false,
+                "error": "body-too-large",
+                "message": format!("the arguments are {size} bytes; a call may carry at most {} bytes (a message body at most 8192)", MAX_CLIENT_FRAME - 4096),
+                "size_bytes": size,
+                "limit_bytes": MAX_CLIENT_FRAME - 4096,
+            }))
+            .into());
+        }
         // A waiting ask reports progress every few seconds when the client
         // asked for it (Claude Code 2.1.329 and Codex 0.169.0 both send a
         // progressToken in _meta).
@@ -418,7 +455,14 @@ impl ServerHandler for Shim {
             p.abort();
         }
         match reply {
-            Ok(Reply::Ok { value }) => {
+            Ok(Reply::Ok { mut value }) => {
+                if let Some(h) = value
+                    .as_object_mut()
+                    .and_then(|m| m.remove("handover"))
+                    .and_then(|h| h.as_u64())
+                {
+                    self.expect_write(&context, h).await;
+                }
                 let ok = value.get("ok").and_then(Value::as_bool).unwrap_or(true);
                 Ok(if ok {
                     CallToolResult::structured(value)
@@ -444,18 +488,42 @@ impl ServerHandler for Shim {
     }
 }
 
+impl Shim {
+    /// The result of this call carries mail (hand-over `handover`): ack it
+    /// when its response line is on stdout, or at once as undelivered if the
+    /// client already cancelled the call (rmcp then drops the response).
+    async fn expect_write(&self, context: &RequestContext<RoleServer>, handover: u64) {
+        let conn = self.link.conn.lock().await.clone();
+        let Some(conn) = conn else { return };
+        let ack = move |delivered: bool| {
+            let _ = conn.tx.send(ClientFrame::Ack {
+                handover,
+                delivered,
+            });
+        };
+        if context.ct.is_cancelled() {
+            ack(false);
+            return;
+        }
+        let id = serde_json::to_value(&context.id).unwrap_or(Value::Null);
+        self.confirms.register(&id, Box::new(ack));
+    }
+}
+
 /// Runs the shim on stdin/stdout until the client closes stdin.
 ///
 /// # Errors
 /// When the MCP transport fails to start.
 pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let shim = Shim::new();
+    let (transport, confirms) = stdio::transport();
+    let mut shim = Shim::new();
+    shim.confirms = confirms;
     // Connect early so the first tool call does not pay for it.
     let link = shim.link.clone();
     tokio::spawn(async move {
         let _ = link.connection().await;
     });
-    let service = shim.serve(rmcp::transport::stdio()).await?;
+    let service = shim.serve(transport).await?;
     service.waiting().await?;
     Ok(())
 }

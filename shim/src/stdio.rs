@@ -1,0 +1,262 @@
+//! The shim's stdio, between the MCP client and rmcp.
+//!
+//! * **In**: every line the client writes is checked before rmcp sees it.
+//!   rmcp (3.9) silently drops a line that is not JSON, so the client's call
+//!   would hang until its own timeout. Here such a line — not JSON, invalid
+//!   UTF-8, a lone surrogate escape (`"\ud800"`, which JavaScript emits for a
+//!   split emoji), nesting deeper than serde_json's limit (128), or a line
+//!   over [`MAX_LINE_BYTES`] — gets a JSON-RPC error `-32700` with
+//!   `id: null`, and the shim keeps serving. JSON of the wrong shape goes on
+//!   to rmcp, which answers `-32600` itself.
+//! * **Out**: rmcp's output goes through one writer task that owns stdout.
+//!   After a response line is written and flushed, the writer acks the
+//!   daemon's hand-over for that request, if the result carried mail: this is
+//!   the moment the mail reached the client.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// The longest line the shim reads from its client: 16 MiB, as rmcp.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Acks the daemon's hand-over once the response is out: called with
+/// `true` after the line was written and flushed, `false` if the write
+/// failed.
+pub type AckFn = Box<dyn FnOnce(bool) + Send>;
+
+/// Responses whose write must be acked, by JSON-RPC id (its JSON text:
+/// `7`, `"abc"`).
+#[derive(Clone, Default)]
+pub struct Confirms(Arc<Mutex<HashMap<String, AckFn>>>);
+
+impl Confirms {
+    /// Acks with `ack` once the response to request `id` has been written.
+    pub fn register(&self, id: &Value, ack: AckFn) {
+        self.0.lock().unwrap().insert(id.to_string(), ack);
+    }
+
+    /// The ack registered for `id`, removed, if any.
+    fn take(&self, id: &Value) -> Option<AckFn> {
+        let mut m = self.0.lock().unwrap();
+        if m.is_empty() {
+            return None;
+        }
+        m.remove(&id.to_string())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+}
+
+/// What rmcp writes into: whole lines go to the writer task.
+pub struct LineOut {
+    buf: Vec<u8>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl AsyncWrite for LineOut {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.buf.extend_from_slice(data);
+        while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+            if self.tx.send(line).is_err() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "stdout is closed",
+                )));
+            }
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    result: Option<serde::de::IgnoredAny>,
+}
+
+/// Starts the writer task on `out` and returns the sender lines go to.
+/// After each line it acks the hand-over registered for that response.
+fn spawn_writer(
+    mut out: impl AsyncWrite + Unpin + Send + 'static,
+    confirms: Confirms,
+) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            let written = out.write_all(&line).await.is_ok() && out.flush().await.is_ok();
+            if confirms.is_empty() {
+                if !written {
+                    break;
+                }
+                continue;
+            }
+            if let Ok(IdOnly {
+                id: Some(id),
+                result: Some(_),
+            }) = serde_json::from_slice::<IdOnly>(&line)
+            {
+                if let Some(ack) = confirms.take(&id) {
+                    ack(written);
+                }
+            }
+            if !written {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// The JSON-RPC answer to a line that is not a message.
+fn parse_error(message: &str) -> Vec<u8> {
+    let mut v = serde_json::to_vec(&serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32700, "message": format!("Parse error: {message}")},
+    }))
+    .unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+/// Why `line` is not JSON, if it is not. Shape errors (valid JSON that is
+/// not an MCP message) are left to rmcp, which answers them.
+fn syntax_problem(line: &[u8]) -> Option<String> {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    match serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(line) {
+        Ok(_) => None,
+        Err(e) => match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                Some(e.to_string())
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Reads `input` line by line, answers lines that are not JSON on `out_tx`,
+/// and passes the rest to `to_rmcp`. Ends at EOF (closing `to_rmcp`, so rmcp
+/// sees EOF too).
+async fn pump_in(
+    input: impl tokio::io::AsyncRead + Unpin,
+    mut to_rmcp: tokio::io::DuplexStream,
+    out_tx: mpsc::UnboundedSender<Vec<u8>>,
+) {
+    let mut r = BufReader::with_capacity(64 << 10, input);
+    let mut line: Vec<u8> = Vec::new();
+    let mut discarding = false;
+    loop {
+        let (take, found) = {
+            let avail = match r.fill_buf().await {
+                Ok(a) if !a.is_empty() => a,
+                _ => break,
+            };
+            let nl = avail.iter().position(|b| *b == b'\n');
+            let take = nl.map_or(avail.len(), |i| i + 1);
+            if !discarding {
+                if line.len() + take > MAX_LINE_BYTES {
+                    discarding = true;
+                    line = Vec::new();
+                } else {
+                    line.extend_from_slice(&avail[..take]);
+                }
+            }
+            (take, nl.is_some())
+        };
+        r.consume(take);
+        if !found {
+            continue;
+        }
+        if discarding {
+            discarding = false;
+            let _ = out_tx.send(parse_error(&format!(
+                "message over the {} MiB line limit",
+                MAX_LINE_BYTES >> 20
+            )));
+            continue;
+        }
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            match syntax_problem(body) {
+                Some(why) => {
+                    let _ = out_tx.send(parse_error(&why));
+                }
+                None => {
+                    if to_rmcp.write_all(&line).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        line.clear();
+    }
+    let _ = to_rmcp.shutdown().await;
+}
+
+/// The transport rmcp serves on, over this process's stdin and stdout, and
+/// the table of responses whose write acks a hand-over.
+pub fn transport() -> ((tokio::io::DuplexStream, LineOut), Confirms) {
+    wrap(tokio::io::stdin(), tokio::io::stdout())
+}
+
+/// As [`transport`], over any reader and writer (tests).
+pub fn wrap(
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+) -> ((tokio::io::DuplexStream, LineOut), Confirms) {
+    let confirms = Confirms::default();
+    let tx = spawn_writer(output, confirms.clone());
+    let (rmcp_side, our_side) = tokio::io::duplex(256 << 10);
+    tokio::spawn(pump_in(input, our_side, tx.clone()));
+    (
+        (
+            rmcp_side,
+            LineOut {
+                buf: Vec::new(),
+                tx,
+            },
+        ),
+        confirms,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_problems() {
+        let ok = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        assert_eq!(syntax_problem(ok), None);
+        assert!(syntax_problem(b"hello").is_some());
+        assert!(syntax_problem(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"b":"\ud800"}}}"#).is_some());
+        assert!(syntax_problem(b"{\"a\":\"\xff\"}").is_some());
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(syntax_problem(deep.as_bytes()).is_some());
+        // Valid JSON of the wrong shape is rmcp's to answer.
+        assert_eq!(syntax_problem(br#"{"x":1}"#), None);
+    }
+}
