@@ -128,12 +128,10 @@ async fn reply_by_id_and_message_status() {
 
     // b cannot reply before it received anything: fail closed.
     b.ok("read_my_messages", json!({})).await.unwrap();
-    let st = a
-        .ok("message_status", json!({"message_id": mid}))
-        .await
-        .unwrap();
+    let st = a.delivered(&json!(mid)).await.unwrap();
     assert_eq!(st["status"], "delivered");
     assert_eq!(st["via"], "read_my_messages");
+    assert_eq!(st["via_detail"], "read_my_messages");
     assert_eq!(st["to"], "sess-b");
     assert!(st["delivered_at_ms"].as_u64().unwrap() > 0);
 

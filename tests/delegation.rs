@@ -128,12 +128,10 @@ async fn ask_answered_by_reply_to_message() {
         0
     );
     assert_eq!(b.ok("my_open_work", json!({})).await.unwrap()["count"], 0);
-    let st = b
-        .ok("message_status", json!({"message_id": r["message_id"]}))
-        .await
-        .unwrap();
+    let st = b.delivered(&r["message_id"]).await.unwrap();
     assert_eq!(st["status"], "delivered");
-    assert_eq!(st["via"], "ask_peer");
+    assert_eq!(st["via"], "ask_peer_reply");
+    assert_eq!(st["via_detail"], "ask_peer");
     assert_eq!(ox.ctl(&["stats"]).unwrap()["pending_asks"], 0);
 }
 

@@ -147,6 +147,28 @@ impl Agent {
         Ok(v)
     }
 
+    /// Waits until the sender's `message_status` of `message_id` says
+    /// `delivered` (the receiver's client acked the hand-over, which
+    /// happens just after its call returned), and returns that answer.
+    ///
+    /// # Errors
+    /// When it is not delivered within 10 s (the last answer is named).
+    pub async fn delivered(&self, message_id: &Value) -> Result<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let st = self
+                .ok("message_status", json!({"message_id": message_id}))
+                .await?;
+            if st["status"] == "delivered" {
+                return Ok(st);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("{message_id} not delivered within 10 s: {st}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
     /// Progress notifications received so far (message texts).
     pub fn progress_messages(&self) -> Vec<String> {
         self.service
