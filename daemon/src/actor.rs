@@ -123,6 +123,9 @@ struct AskWaiter {
 /// Mail handed to a connection, held until its client acks it.
 struct Handover {
     conn: u64,
+    /// The request whose reply carries it; a `Cancel` of that request
+    /// releases it (the shim will not write a reply it gave up on).
+    wire_id: Option<u64>,
     session: String,
     ids: Vec<String>,
     via: String,
@@ -397,6 +400,17 @@ impl Actor {
                 )
             }
             ToActor::Cancel { conn, wire_id } => {
+                // A reply already sent for it will not be written: its mail
+                // goes back now, ahead of the client's next call.
+                let given_up: Vec<u64> = self
+                    .handovers
+                    .iter()
+                    .filter(|(_, h)| h.conn == conn && h.wire_id == Some(wire_id))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for h in given_up {
+                    self.release_handover(h, "the client cancelled the call");
+                }
                 let key = self
                     .asks
                     .iter()
@@ -472,7 +486,14 @@ impl Actor {
     /// the client on `conn` until it acks. Returns the hand-over id to put
     /// in the reply, or `None` when the client cannot ack (an older
     /// protocol): then the mail leaves the mailbox now, as before.
-    fn hold(&mut self, conn: u64, session: &str, ids: &[String], via: &str) -> Option<u64> {
+    fn hold(
+        &mut self,
+        conn: u64,
+        wire_id: Option<u64>,
+        session: &str,
+        ids: &[String],
+        via: &str,
+    ) -> Option<u64> {
         if ids.is_empty() {
             return None;
         }
@@ -489,6 +510,7 @@ impl Actor {
             id,
             Handover {
                 conn,
+                wire_id,
                 session: session.to_string(),
                 ids: ids.to_vec(),
                 via: via.to_string(),
@@ -521,7 +543,11 @@ impl Actor {
     /// with a receipt; undelivered mail is released. An ack for an unknown
     /// hand-over (released already, or another connection's) changes nothing.
     fn ack(&mut self, conn: u64, handover: u64, delivered: bool) -> bool {
-        if !self.handovers.get(&handover).is_some_and(|h| h.conn == conn) {
+        if !self
+            .handovers
+            .get(&handover)
+            .is_some_and(|h| h.conn == conn)
+        {
             return false;
         }
         if !delivered {
@@ -667,7 +693,13 @@ impl Actor {
                     .map(|m| m.to.clone())
                     .unwrap_or_default();
                 let mut v = w.base;
-                if let Some(hid) = self.hold(w.conn, &to, &[h.message_id.clone()], "ask_peer") {
+                if let Some(hid) = self.hold(
+                    w.conn,
+                    Some(w.wire_id),
+                    &to,
+                    &[h.message_id.clone()],
+                    "ask_peer",
+                ) {
                     v["handover"] = json!(hid);
                 }
                 v["status"] = json!("answered");
@@ -677,8 +709,9 @@ impl Actor {
                 pending.push((w.reply, Reply::Ok { value: v }));
             }
         }
-        if let (Some(o), Some((conn, _))) = (out.offer.take(), origin) {
-            if let Some(hid) = self.hold(conn, &o.session_id, &o.message_ids, &o.via) {
+        if let (Some(o), Some((conn, wire_id))) = (out.offer.take(), origin) {
+            if let Some(hid) = self.hold(conn, Some(wire_id), &o.session_id, &o.message_ids, &o.via)
+            {
                 out.set("handover", json!(hid));
             }
         }
@@ -826,7 +859,7 @@ impl Actor {
             self.idle.insert(target.to_string(), w);
             return "skipped_no_target";
         }
-        let handover = self.hold(w.conn, target, &f.ids, "idle_wait");
+        let handover = self.hold(w.conn, None, target, &f.ids, "idle_wait");
         let answer = IdleWaitAnswer::Mail {
             deliver: f.text,
             delivered: f.ids.len(),
@@ -1247,7 +1280,7 @@ impl Actor {
             );
         }
         if let Some((ids, via)) = offered {
-            answer.handover = self.hold(conn, &id, &ids, via);
+            answer.handover = self.hold(conn, None, &id, &ids, via);
         }
         (
             Reply::Ok {
@@ -1561,6 +1594,7 @@ impl Actor {
                         "open_obligations": self.state.obligations.values().filter(|o| o.state == state::ObligationState::Open).count(),
                         "pending_asks": self.state.asks.len(),
                         "asks_in_flight": self.asks.len(),
+                    "handovers_unconfirmed": self.handovers.len(),
                         "idle_waiters": self.idle.len(),
                         "journal_bytes": self.journal.disk_bytes(),
                         "journal_last_seq": self.journal.last_seq(),

@@ -43,7 +43,9 @@ pub fn message_block(state: &State, m: &Message) -> String {
         head.push_str(&format!(" | outcome: {c:?}").to_lowercase());
     }
     if m.offers > 0 {
-        head.push_str(" | redelivered: an earlier hand-over may have shown you this message already");
+        head.push_str(
+            " | redelivered: an earlier hand-over may have shown you this message already",
+        );
     }
     let how = match m.origin {
         Origin::Operator => "This is one-way context from the operator (the person running the fleet); there is no reply channel.".to_string(),

@@ -17,14 +17,32 @@ const AGENTS: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Send { from: usize, to: usize, len: usize },
+    Send {
+        from: usize,
+        to: usize,
+        len: usize,
+    },
     /// A read whose hand-over is confirmed, or lost (the reply never
     /// reached the agent: timeout, cancel, dead shim).
-    Read { who: usize, lost: bool },
-    Reply { who: usize, pick: usize },
-    Status { who: usize, pick: usize },
-    SendBad { from: usize },
-    SetState { who: usize, len: usize },
+    Read {
+        who: usize,
+        lost: bool,
+    },
+    Reply {
+        who: usize,
+        pick: usize,
+    },
+    Status {
+        who: usize,
+        pick: usize,
+    },
+    SendBad {
+        from: usize,
+    },
+    SetState {
+        who: usize,
+        len: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

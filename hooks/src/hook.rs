@@ -478,7 +478,8 @@ fn call_within(
     request: Request,
     slot: &mut Option<Client>,
 ) -> Result<Reply, String> {
-    let client = slot.insert(connect_or_spawn(Role::Hook, spawn, budget).map_err(|e| e.to_string())?);
+    let client =
+        slot.insert(connect_or_spawn(Role::Hook, spawn, budget).map_err(|e| e.to_string())?);
     let left = budget.saturating_sub(start.elapsed());
     if left.is_zero() {
         return Err("budget spent before the request".into());

@@ -11,7 +11,11 @@
 //! * **Out**: rmcp's output goes through one writer task that owns stdout.
 //!   After a response line is written and flushed, the writer acks the
 //!   daemon's hand-over for that request, if the result carried mail: this is
-//!   the moment the mail reached the client.
+//!   the moment the mail reached the client. The ack waits
+//!   [`CANCEL_WINDOW`] first: a client that cancelled the call
+//!   (`notifications/cancelled`) while the result was on its way discards
+//!   the result, so a cancel seen in that window acks `delivered: false`
+//!   and the daemon puts the mail back.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -24,33 +28,85 @@ use tokio::sync::mpsc;
 /// The longest line the shim reads from its client: 16 MiB, as rmcp.
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
+/// How long after writing a result that carried mail the shim waits for a
+/// `notifications/cancelled` of that call before acking it as delivered:
+/// 250 ms (`OXTAIL_SHIM_ACK_DELAY_MS` overrides it). A cancel crosses the
+/// result on a local pipe within a few ms.
+pub const CANCEL_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn cancel_window() -> std::time::Duration {
+    std::env::var("OXTAIL_SHIM_ACK_DELAY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(CANCEL_WINDOW, std::time::Duration::from_millis)
+}
+
 /// Acks the daemon's hand-over once the response is out: called with
 /// `true` after the line was written and flushed, `false` if the write
 /// failed.
 pub type AckFn = Box<dyn FnOnce(bool) + Send>;
 
+#[derive(Default)]
+struct Acks {
+    /// Results not written yet.
+    unwritten: HashMap<String, AckFn>,
+    /// Written, inside their cancel window.
+    written: HashMap<String, AckFn>,
+}
+
 /// Responses whose write must be acked, by JSON-RPC id (its JSON text:
 /// `7`, `"abc"`).
 #[derive(Clone, Default)]
-pub struct Confirms(Arc<Mutex<HashMap<String, AckFn>>>);
+pub struct Confirms(Arc<Mutex<Acks>>);
 
 impl Confirms {
-    /// Acks with `ack` once the response to request `id` has been written.
+    /// Acks with `ack` once the response to request `id` has been written
+    /// and not cancelled within [`CANCEL_WINDOW`].
     pub fn register(&self, id: &Value, ack: AckFn) {
-        self.0.lock().unwrap().insert(id.to_string(), ack);
+        self.0.lock().unwrap().insert_unwritten(id.to_string(), ack);
     }
 
-    /// The ack registered for `id`, removed, if any.
-    fn take(&self, id: &Value) -> Option<AckFn> {
-        let mut m = self.0.lock().unwrap();
-        if m.is_empty() {
-            return None;
+    /// The response to `id` was written (`ok`) or could not be.
+    fn written(&self, id: &Value, ok: bool) {
+        let key = id.to_string();
+        let Some(ack) = self.0.lock().unwrap().unwritten.remove(&key) else {
+            return;
+        };
+        if !ok {
+            ack(false);
+            return;
         }
-        m.remove(&id.to_string())
+        self.0.lock().unwrap().written.insert(key.clone(), ack);
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(cancel_window()).await;
+            let ack = me.0.lock().unwrap().written.remove(&key);
+            if let Some(ack) = ack {
+                ack(true);
+            }
+        });
+    }
+
+    /// The client cancelled request `id`: whatever it was handed is undone.
+    fn cancelled(&self, id: &Value) {
+        let key = id.to_string();
+        let ack = {
+            let mut a = self.0.lock().unwrap();
+            a.written.remove(&key).or_else(|| a.unwritten.remove(&key))
+        };
+        if let Some(ack) = ack {
+            ack(false);
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.0.lock().unwrap().is_empty()
+        self.0.lock().unwrap().unwritten.is_empty()
+    }
+}
+
+impl Acks {
+    fn insert_unwritten(&mut self, k: String, ack: AckFn) {
+        self.unwritten.insert(k, ack);
     }
 }
 
@@ -117,9 +173,7 @@ fn spawn_writer(
                 result: Some(_),
             }) = serde_json::from_slice::<IdOnly>(&line)
             {
-                if let Some(ack) = confirms.take(&id) {
-                    ack(written);
-                }
+                confirms.written(&id, written);
             }
             if !written {
                 break;
@@ -127,6 +181,19 @@ fn spawn_writer(
         }
     });
     tx
+}
+
+/// The request a `notifications/cancelled` line cancels, if it is one.
+fn cancelled_request(line: &[u8]) -> Option<Value> {
+    const NEEDLE: &[u8] = b"notifications/cancelled";
+    if !line.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(line).ok()?;
+    if v["method"] != "notifications/cancelled" {
+        return None;
+    }
+    v["params"].get("requestId").cloned()
 }
 
 /// The JSON-RPC answer to a line that is not a message.
@@ -163,6 +230,7 @@ async fn pump_in(
     input: impl tokio::io::AsyncRead + Unpin,
     mut to_rmcp: tokio::io::DuplexStream,
     out_tx: mpsc::UnboundedSender<Vec<u8>>,
+    confirms: Confirms,
 ) {
     let mut r = BufReader::with_capacity(64 << 10, input);
     let mut line: Vec<u8> = Vec::new();
@@ -205,6 +273,9 @@ async fn pump_in(
                     let _ = out_tx.send(parse_error(&why));
                 }
                 None => {
+                    if let Some(id) = cancelled_request(body) {
+                        confirms.cancelled(&id);
+                    }
                     if to_rmcp.write_all(&line).await.is_err() {
                         break;
                     }
@@ -230,7 +301,7 @@ pub fn wrap(
     let confirms = Confirms::default();
     let tx = spawn_writer(output, confirms.clone());
     let (rmcp_side, our_side) = tokio::io::duplex(256 << 10);
-    tokio::spawn(pump_in(input, our_side, tx.clone()));
+    tokio::spawn(pump_in(input, our_side, tx.clone(), confirms.clone()));
     (
         (
             rmcp_side,
