@@ -479,3 +479,34 @@ async fn an_argument_over_the_frame_limit_is_refused_alone() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_over_budget_defers_the_rest_whole_and_in_order() {
+    let ox = Instance::with_env(BIN, &[("OXTAIL_READ_MAX_MESSAGES", "2")]);
+    let a = agent(&ox, "sess-a", &[]).await;
+    let b = agent(&ox, "sess-b", &[]).await;
+    for i in 0..5 {
+        a.ok(
+            "send_message",
+            json!({"target": "sess-b", "body": format!("m{i}")}),
+        )
+        .await
+        .unwrap();
+    }
+    let mut got = Vec::new();
+    for (want, deferred) in [(2, Some(3)), (2, Some(1)), (1, None)] {
+        let v = b.ok("read_my_messages", json!({})).await.unwrap();
+        assert_eq!(v["count"], want, "{v}");
+        assert_eq!(v["deferred_count"].as_u64(), deferred, "{v}");
+        assert_eq!(
+            v["budget_truncated"] == json!(true),
+            deferred.is_some(),
+            "{v}"
+        );
+        got.extend(bodies(&v).into_iter().map(|(b, re)| {
+            assert!(!re, "nothing was lost, so nothing is flagged");
+            b
+        }));
+    }
+    assert_eq!(got, ["m0", "m1", "m2", "m3", "m4"]);
+}

@@ -577,18 +577,26 @@ impl Actor {
         }
     }
 
-    /// The queue of `session` minus what another hand-over holds.
-    fn deliverable(&self, session: &str) -> Vec<String> {
-        self.state
-            .mailboxes
-            .get(session)
-            .map(|q| {
-                q.iter()
-                    .filter(|id| !self.live.held.contains(*id))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The first `limit` messages of `session`'s queue that no other
+    /// hand-over holds, and how many such messages there are in all. Costs
+    /// O(limit + held), not O(queue).
+    fn deliverable(&self, session: &str, limit: usize) -> (Vec<String>, usize) {
+        let Some(q) = self.state.mailboxes.get(session) else {
+            return (Vec::new(), 0);
+        };
+        let held: usize = self
+            .handovers
+            .values()
+            .filter(|h| h.session == session)
+            .map(|h| h.ids.len())
+            .sum();
+        let prefix = q
+            .iter()
+            .filter(|id| !self.live.held.contains(*id))
+            .take(limit)
+            .cloned()
+            .collect();
+        (prefix, q.len().saturating_sub(held))
     }
 
     fn on_events(&mut self, events: &[Event]) {
@@ -842,8 +850,8 @@ impl Actor {
             return "skipped_no_target";
         };
         self.live.idle_waiters.remove(target);
-        let queue = self.deliverable(target);
-        let f = render::fit(&self.state, &queue, w.budget);
+        let (queue, total) = self.deliverable(target, render::max_fitting(w.budget));
+        let f = render::fit_prefix(&self.state, &queue, total, w.budget);
         if f.ids.is_empty() {
             // Nothing renderable: give the waiter back.
             self.live.idle_waiters.insert(target.to_string());
@@ -1248,8 +1256,8 @@ impl Actor {
         }
         let mut offered: Option<(Vec<String>, &'static str)> = None;
         if let (Some(budget), true) = (call.deliver_budget_chars, in_time) {
-            let queue = self.deliverable(&id);
-            let f = render::fit(&self.state, &queue, budget);
+            let (queue, total) = self.deliverable(&id, render::max_fitting(budget));
+            let f = render::fit_prefix(&self.state, &queue, total, budget);
             answer.remaining = f.remaining;
             if !f.ids.is_empty() {
                 let via = match call.event {

@@ -33,6 +33,12 @@ pub struct Config {
     pub pending_ask_ttl_ms: u64,
     /// `OXTAIL_HOOK_BUDGET_CHARS`: rendered mail per hook handoff (9000).
     pub hook_budget_chars: usize,
+    /// `OXTAIL_READ_MAX_MESSAGES`: most messages one `read_my_messages`
+    /// returns (50; at least one is always returned).
+    pub read_max_messages: usize,
+    /// `OXTAIL_READ_MAX_BODY_BYTES`: most body bytes one `read_my_messages`
+    /// returns (65 536; a single larger message still goes out alone).
+    pub read_max_body_bytes: usize,
     /// `OXTAIL_HANDOVER_TTL_MS`: how long mail handed to a client waits for
     /// its ack before it is put back in the mailbox (30 000 ms). A shim acks
     /// as soon as it wrote the tool result; a hook, once it printed.
@@ -55,6 +61,8 @@ impl Default for Config {
             pending_ask_ttl_ms: 3_600_000,
             hook_budget_chars: 9000,
             handover_ttl_ms: 30_000,
+            read_max_messages: 50,
+            read_max_body_bytes: 65_536,
             wake: crate::wake::WakeConfig::default(),
         }
     }
@@ -111,6 +119,10 @@ impl Config {
             hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS")
                 .map_or(d.hook_budget_chars, |v| v as usize),
             handover_ttl_ms: env_u64("OXTAIL_HANDOVER_TTL_MS").unwrap_or(d.handover_ttl_ms),
+            read_max_messages: env_u64("OXTAIL_READ_MAX_MESSAGES")
+                .map_or(d.read_max_messages, |v| v as usize),
+            read_max_body_bytes: env_u64("OXTAIL_READ_MAX_BODY_BYTES")
+                .map_or(d.read_max_body_bytes, |v| v as usize),
             wake: crate::wake::WakeConfig::from_env(),
         }
     }

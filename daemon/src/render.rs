@@ -75,6 +75,18 @@ pub struct Fitted {
 /// Renders the longest prefix of `queue` whose whole rendering fits in
 /// `budget_chars` characters.
 pub fn fit(state: &State, queue: &[MessageId], budget_chars: usize) -> Fitted {
+    fit_prefix(state, queue, queue.len(), budget_chars)
+}
+
+/// Roughly the most messages `budget_chars` can hold (a rendered block is
+/// never shorter than 40 characters): callers render at most this prefix of
+/// a long queue, so a hook costs the same at any backlog.
+pub fn max_fitting(budget_chars: usize) -> usize {
+    budget_chars / 40 + 1
+}
+
+/// As [`fit`], for a `prefix` of a queue of `total` messages.
+pub fn fit_prefix(state: &State, queue: &[MessageId], total: usize, budget_chars: usize) -> Fitted {
     let mut blocks = Vec::new();
     let mut ids = Vec::new();
     let mut used = HEADER.chars().count() + 2;
@@ -93,7 +105,7 @@ pub fn fit(state: &State, queue: &[MessageId], budget_chars: usize) -> Fitted {
         blocks.push(b);
         ids.push(id.clone());
     }
-    let remaining = queue.len() - ids.len();
+    let remaining = total.max(queue.len()) - ids.len();
     if ids.is_empty() {
         return Fitted {
             text: String::new(),

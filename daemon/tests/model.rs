@@ -200,12 +200,17 @@ proptest! {
                     let got: Vec<(String, String, String, bool)> = v["messages"].as_array().unwrap().iter()
                         .map(|x| (x["message_id"].as_str().unwrap().into(), x["from"].as_str().unwrap().into(), x["body"].as_str().unwrap().into(), x["redelivered"] == json!(true)))
                         .collect();
+                    // The read budget (50 messages by default) defers the rest.
+                    let budget = Config::default().read_max_messages;
                     let want: Vec<(String, String, String, bool)> = m.queues[who].iter()
+                        .take(budget)
                         .map(|(id, from, body)| (id.clone(), format!("s{from}"), body.clone(), m.offered.contains(id)))
                         .collect();
                     prop_assert_eq!(&got, &want);
+                    let deferred = m.queues[who].len() - want.len();
+                    prop_assert_eq!(v["deferred_count"].as_u64().unwrap_or(0) as usize, deferred);
                     // Until confirmed, the mail is still queued.
-                    prop_assert_eq!(h.state.queued(&format!("s{who}")), want.len());
+                    prop_assert_eq!(h.state.queued(&format!("s{who}")), m.queues[who].len());
                     if lost {
                         // Released: same queue, same order, flagged next time.
                         h.offer = None;
@@ -214,7 +219,7 @@ proptest! {
                         }
                     } else {
                         h.confirm();
-                        for (id, ..) in m.queues[who].drain(..) {
+                        for (id, ..) in m.queues[who].drain(..want.len()) {
                             m.delivered.insert(id);
                         }
                     }
