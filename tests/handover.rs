@@ -250,7 +250,7 @@ async fn kill_loop_loses_nothing_and_flags_every_repeat() {
     while seen.lock().unwrap().kills < KILLS {
         assert!(Instant::now() < end, "could not make {KILLS} kills in 90 s");
         // Long enough between kills for some hand-overs to be acked (the
-        // shim acks 250 ms after writing), short enough to catch many.
+        // shim acks 100 ms after writing), short enough to catch many.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let Some(pid) = ox.daemon_pid() else { continue };
         k += 1;

@@ -30,9 +30,9 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// How long after writing a result that carried mail the shim waits for a
 /// `notifications/cancelled` of that call before acking it as delivered:
-/// 250 ms (`OXTAIL_SHIM_ACK_DELAY_MS` overrides it). A cancel crosses the
+/// 100 ms (`OXTAIL_SHIM_ACK_DELAY_MS` overrides it). A cancel crosses the
 /// result on a local pipe within a few ms.
-pub const CANCEL_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+pub const CANCEL_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn cancel_window() -> std::time::Duration {
     std::env::var("OXTAIL_SHIM_ACK_DELAY_MS")
