@@ -89,25 +89,32 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
         "most sends were acknowledged"
     );
 
-    // Drain every mailbox (read_my_messages may need a reconnect first).
+    // Drain every mailbox (read_my_messages may need a reconnect first; a
+    // read returns at most its budget, so read until nothing is left).
     let mut delivered: Vec<(String, String)> = Vec::new();
     for a in &agents {
-        let mut got = None;
-        for _ in 0..20 {
-            if let Ok(v) = a.call("read_my_messages", json!({})).await {
-                if v["ok"] == true {
-                    got = Some(v);
-                    break;
-                }
+        let mut reads = 0;
+        loop {
+            reads += 1;
+            assert!(reads < 200, "mailbox never emptied");
+            let Ok(v) = a.call("read_my_messages", json!({})).await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            if v["ok"] != true {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let v = got.expect("read_my_messages after restart");
-        for m in v["messages"].as_array().unwrap() {
-            delivered.push((
-                m["message_id"].as_str().unwrap().to_string(),
-                m["body"].as_str().unwrap().to_string(),
-            ));
+            let msgs = v["messages"].as_array().unwrap();
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                delivered.push((
+                    m["message_id"].as_str().unwrap().to_string(),
+                    m["body"].as_str().unwrap().to_string(),
+                ));
+            }
         }
     }
     let mut seen = HashSet::new();

@@ -479,7 +479,16 @@ async fn open_obligations_survive_ledger_pruning() {
             .await
             .unwrap();
         b.ok("read_my_messages", json!({})).await.unwrap();
+        // Only mail the agent confirmed having can leave the ledger.
+        a.delivered(&last["message_id"]).await.unwrap();
     }
+    // One more send runs the eviction after the last confirmation.
+    last = a
+        .ok("send_message", json!({"target": "b", "body": "noise 6"}))
+        .await
+        .unwrap();
+    b.ok("read_my_messages", json!({})).await.unwrap();
+    a.delivered(&last["message_id"]).await.unwrap();
     let d = ox.ctl(&["dump"]).unwrap();
     let ledger: Vec<&str> = d["state"]["ledgers"]["helper"]
         .as_array()
