@@ -586,7 +586,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "⏎           jump to the agent's tmux pane (switch-client inside tmux, attach outside)",
         "n           nudge: wake the agent to read its queued mail (none queued: no wake)",
         "N           ask the agent to check in: wakes it even with nothing queued",
-        "m           compose an operator message (one-way context for the agent)",
+        "m           message the agent as its user (framed as your own words)",
         "l           the comms log · w the thread of the selected entry",
         "Esc         back to the agents · ? this help · q or Ctrl-C quit",
         "",
