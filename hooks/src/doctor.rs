@@ -570,7 +570,7 @@ fn check_codex_approval(doc: Option<&toml_edit::DocumentMut>) -> Check {
             N,
             Status::Fail,
             format!(
-                "[mcp_servers.oxtail] {CODEX_APPROVAL_KEY} is {}: Codex may ask before oxtail \
+                "[mcp_servers.oxtail] {CODEX_APPROVAL_KEY} is {}: the Codex TUI asks a person before every oxtail \
                  tool calls",
                 other.map_or("unset".to_string(), |m| format!("\"{m}\""))
             ),
