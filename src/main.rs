@@ -561,7 +561,8 @@ fn run_doctor(client: &str, json: bool) -> Result<()> {
 
 /// Sends an operator request (`send`, `nudge`) scoped to this directory's
 /// project, prints the answer, and fails on `ok: false`.
-fn run_action(ctl: Ctl, verb: &str, target: &str, json: bool) -> Result<()> {
+/// `done` words a success (`sent to`), `op` a failure (`send to`).
+fn run_action(ctl: Ctl, done: &str, op: &str, target: &str, json: bool) -> Result<()> {
     let mut client = match connect_or_spawn(Role::Ctl, true, Duration::from_secs(5)) {
         Ok(c) => c,
         Err(e) => bail!("cannot reach the oxtail daemon: {e}"),
@@ -581,7 +582,7 @@ fn run_action(ctl: Ctl, verb: &str, target: &str, json: bool) -> Result<()> {
             .as_deref()
             .or(a.target.as_deref())
             .unwrap_or(target);
-        let mut line = format!("{verb} {name}");
+        let mut line = format!("{done} {name}");
         if let Some(id) = &a.message_id {
             line.push_str(&format!(" ({id})"));
         }
@@ -594,8 +595,8 @@ fn run_action(ctl: Ctl, verb: &str, target: &str, json: bool) -> Result<()> {
     if !a.ok {
         let err = a.error.as_deref().unwrap_or("error");
         match &a.message {
-            Some(m) if !m.is_empty() => bail!("{verb} {target} failed: {err}: {m}"),
-            _ => bail!("{verb} {target} failed: {err}"),
+            Some(m) if !m.is_empty() => bail!("{op} {target} failed: {err}: {m}"),
+            _ => bail!("{op} {target} failed: {err}"),
         }
     }
     Ok(())
@@ -626,6 +627,7 @@ fn run_send(target: &str, body: String, json: bool) -> Result<()> {
             project_root: project_root_here(),
         },
         "sent to",
+        "send to",
         target,
         json,
     )
@@ -639,6 +641,7 @@ fn run_nudge(target: &str, check_in: bool, json: bool) -> Result<()> {
             check_in,
         },
         "nudged",
+        "nudge",
         target,
         json,
     )
