@@ -150,3 +150,94 @@ async fn nudge_send_and_check_in_speak_for_the_user() {
     assert_eq!(code, Some(1));
     assert!(err.contains("send") && err.contains("nobody-here"), "{err}");
 }
+
+/// `oxtail hook <event>` as Claude Code runs it for `session`, seated on
+/// the agent's shim parent.
+fn hook(ox: &Instance, event: &str, session: &str, cwd: &std::path::Path, seat: u32, tool: &str) {
+    use std::io::Write;
+    let name = match event {
+        "pre-tool-use" => "PreToolUse",
+        _ => "Stop",
+    };
+    let mut p = json!({
+        "session_id": session,
+        "transcript_path": format!("/nonexistent/{session}.jsonl"),
+        "cwd": cwd,
+        "permission_mode": "default",
+        "hook_event_name": name,
+    });
+    if name == "PreToolUse" {
+        p["tool_name"] = json!(tool);
+        p["tool_input"] = json!({});
+        p["tool_use_id"] = json!("toolu_1");
+    } else {
+        p["stop_hook_active"] = json!(false);
+    }
+    let mut child = ox
+        .command()
+        .args(["hook", event, "--hooks-version", "1"])
+        .env("CLAUDECODE", "1")
+        .env("CLAUDE_PID", seat.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(p.to_string().as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn current_tool(ox: &Instance, repo: &std::path::Path, session: &str) -> Value {
+    let o = ox
+        .command()
+        .args(["status", "--json"])
+        .current_dir(repo)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["client_session_id"] == session)
+        .unwrap_or_else(|| panic!("{session} not in {v}"))["current_tool"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_column_clears_when_the_turn_ends() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox
+        .agent(AgentOpts::claude(&repo, "tool-session"))
+        .await
+        .unwrap();
+    a.ok(
+        "set_my_state",
+        json!({"purpose": "working", "name": "worker"}),
+    )
+    .await
+    .unwrap();
+    let seat = a.pid.unwrap();
+    hook(
+        &ox,
+        "pre-tool-use",
+        "tool-session",
+        &repo,
+        seat,
+        "mcp__oxtail__read_my_messages",
+    );
+    assert_eq!(
+        current_tool(&ox, &repo, "tool-session")["tool"],
+        "mcp__oxtail__read_my_messages"
+    );
+    // Stop: idle, and no longer "↔ oxtail".
+    hook(&ox, "stop", "tool-session", &repo, seat, "");
+    assert_eq!(current_tool(&ox, &repo, "tool-session"), Value::Null);
+}
