@@ -328,23 +328,21 @@ pub fn plan_codex_config(
         .get("features")
         .and_then(|f| f.get("daemon_auto_start"))
         .and_then(Item::as_bool);
-    if no_daemon {
-        if auto_start != Some(false) {
-            let features = doc
-                .entry("features")
-                .or_insert_with(|| Item::Table(Table::new()))
-                .as_table_like_mut()
-                .ok_or_else(|| {
-                    format!(
-                        "{}: features is not a table; left the file alone",
-                        path.display()
-                    )
-                })?;
-            features.insert("daemon_auto_start", value(false));
-            details.push(
-                "set [features] daemon_auto_start = false (one Codex process per terminal)".into(),
-            );
-        }
+    if no_daemon && auto_start != Some(false) {
+        let features = doc
+            .entry("features")
+            .or_insert_with(|| Item::Table(Table::new()))
+            .as_table_like_mut()
+            .ok_or_else(|| {
+                format!(
+                    "{}: features is not a table; left the file alone",
+                    path.display()
+                )
+            })?;
+        features.insert("daemon_auto_start", value(false));
+        details.push(
+            "set [features] daemon_auto_start = false (one Codex process per terminal)".into(),
+        );
     }
     Ok((doc.to_string(), details))
 }
