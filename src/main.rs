@@ -24,6 +24,8 @@ struct Cli {
 const EXAMPLES: &str = "\
 Examples:
   oxtail setup --dry-run      what wiring oxtail into Claude Code and Codex would change
+  oxtail doctor               check the wiring, the hooks and the daemon; prints each fix
+  oxtail send api 'rebase on main first'   a message from you (the user) to agent api
   oxtail                      run as an MCP server on stdio (what agent clients launch)
   oxtail ctl ping             start the daemon if needed and check it answers
   oxtail ctl stats --json     uptime, agents, queued messages, journal size
@@ -91,7 +93,63 @@ enum Cmd {
     /// Register oxtail's MCP server with Claude Code and Codex and install its hooks.
     #[command(after_help = SETUP_HELP)]
     Setup(SetupCmdArgs),
+    /// Check everything setup wires (binary, MCP registrations, hooks, permissions,
+    /// Codex hook trust, daemon, state dir, tmux); each problem comes with its fix.
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor {
+        /// Which client: claude, codex or all.
+        #[arg(long, default_value = "all", value_parser = ["claude", "codex", "all"])]
+        client: String,
+        /// Print the report as JSON: {ok, version, checks: [{name, status, detail, fix?}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a message from you, the person at the keyboard, to an agent (as the cockpit's `m`).
+    ///
+    /// The agent receives it as its user's own words (origin: "operator"), not as a
+    /// peer agent's context, and is woken if it is idle.
+    #[command(after_help = SEND_HELP)]
+    Send {
+        /// The agent: its name, tmux session name, or client_session_id, in this project.
+        target: String,
+        /// The message (UTF-8, at most 8192 bytes); `-` reads it from stdin.
+        body: String,
+        /// Print the daemon's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wake an agent so it reads its queued mail (as the cockpit's `n`).
+    ///
+    /// With nothing queued it does not cost the agent a turn and answers
+    /// nothing_to_deliver, unless --check-in asks it to check in anyway.
+    Nudge {
+        /// The agent: its name, tmux session name, or client_session_id, in this project.
+        target: String,
+        /// Wake it even with nothing queued, with "the operator asks you to check in".
+        #[arg(long)]
+        check_in: bool,
+        /// Print the daemon's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+const DOCTOR_HELP: &str = "\
+Exits 1 when a check fails (warnings do not). Doctor never starts the daemon and
+writes nothing but a probe file in the state dir.
+
+Examples:
+  oxtail doctor                  every check, with the fix under each problem
+  oxtail doctor --client claude  Claude Code only
+  oxtail doctor --json | jq '.checks[] | select(.status != \"ok\")'";
+
+const SEND_HELP: &str = "\
+Exits 1 when the target is unknown or ambiguous, or the body is empty or too long.
+
+Examples:
+  oxtail send api 'stop editing main.rs, I am on it'
+  git diff | oxtail send web -
+  oxtail send 3f1c2a9e-… 'status?' --json     message_id, wake_status, wake_status_text";
 
 const HOOK_HELP: &str = "\
 Reads the client's hook JSON on stdin and answers in its hook output format:
@@ -120,10 +178,16 @@ Claude Code: mcpServers.oxtail in ~/.claude.json (--scope user) or the project's
 Codex: [mcp_servers.oxtail] in ~/.codex/config.toml, comments kept.
 Then installs the hooks (see `oxtail install-hook --help`).
 
+It also lets agents use oxtail's tools without an approval prompt per call
+(--no-allow skips this): Claude Code gets \"mcp__oxtail\" in permissions.allow of
+~/.claude/settings.json, Codex default_tools_approval_mode = \"approve\" in
+[mcp_servers.oxtail]. `oxtail setup --undo` removes all of it again.
+
 Examples:
   oxtail setup --dry-run                 print every change, write nothing
   oxtail setup --scope project           register for this project only
-  oxtail setup --client codex --codex-no-daemon";
+  oxtail setup --undo                    remove what setup added
+  oxtail doctor                          check the result";
 
 #[derive(clap::Args, Debug)]
 struct HookFileArgs {
@@ -152,12 +216,18 @@ struct SetupCmdArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Also set Codex `features.daemon_auto_start = false` (one Codex per pane, wakeable by keys).
-    #[arg(long)]
+    /// Also set Codex `features.daemon_auto_start = false` (one Codex process per terminal).
+    #[arg(long, hide = true)]
     codex_no_daemon: bool,
     /// Register the MCP server only; leave hooks alone.
     #[arg(long)]
     no_hooks: bool,
+    /// Do not allow oxtail's tools without approval prompts.
+    #[arg(long)]
+    no_allow: bool,
+    /// Remove what setup adds: MCP registrations, hooks and permission entries.
+    #[arg(long, conflicts_with_all = ["no_hooks", "no_allow", "codex_no_daemon"])]
+    undo: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,7 +238,7 @@ enum CtlCmd {
     Stats,
     /// Every agent the daemon knows, across projects.
     Sessions,
-    /// The queued messages of one session, without delivering them.
+    /// The queued messages of one session, without delivering them (JSON with --json).
     Inbox {
         /// The session's client_session_id.
         session_id: String,
@@ -222,8 +292,17 @@ fn main() {
                 json: a.json,
                 codex_no_daemon: a.codex_no_daemon,
                 no_hooks: a.no_hooks,
+                no_allow: a.no_allow,
+                undo: a.undo,
             },
         )),
+        Cmd::Doctor { client, json } => run_doctor(&client, json),
+        Cmd::Send { target, body, json } => run_send(&target, body, json),
+        Cmd::Nudge {
+            target,
+            check_in,
+            json,
+        } => run_nudge(&target, check_in, json),
     };
     if let Err(e) = result {
         eprintln!("oxtail: {e:#}");
@@ -244,6 +323,14 @@ fn init_tracing(default: &str) {
 fn run_shim() -> Result<()> {
     // stdout is the MCP channel: logs go to stderr only, and only warnings.
     init_tracing("warn,rmcp=error");
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!(
+            "oxtail: this is the MCP server that Claude Code and Codex start; it is waiting \
+             for JSON-RPC on stdin (Ctrl-D quits).\n\
+             To wire oxtail into your clients run `oxtail setup`, to check them `oxtail doctor`, \
+             to see your agents `oxtail status`; `oxtail --help` lists everything."
+        );
+    }
     // Hooks older than this binary deliver mail the old way (or not at all).
     if let Some(w) = oxtail_hooks::outdated_hooks_warning_from_env() {
         eprintln!("{w}");
@@ -296,7 +383,7 @@ fn run_ctl(op: CtlCmd, json: bool) -> Result<()> {
         Reply::Ok { value } => value,
         Reply::Error { code, message } => bail!("{code}: {message}"),
     };
-    if json || matches!(ctl, Ctl::Dump | Ctl::Inbox { .. }) {
+    if json || matches!(ctl, Ctl::Dump) {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -401,6 +488,43 @@ fn print_human(ctl: &Ctl, v: &Value) {
                 );
             }
         }
+        Ctl::Inbox { .. } => {
+            let rows = v["queued"].as_array().cloned().unwrap_or_default();
+            let id = v["session_id"].as_str().unwrap_or("?");
+            if rows.is_empty() {
+                println!("nothing queued for {id}");
+            } else {
+                println!(
+                    "{} message{} queued for {id}:",
+                    rows.len(),
+                    if rows.len() == 1 { "" } else { "s" }
+                );
+            }
+            for m in rows {
+                let from = m["from_name"]
+                    .as_str()
+                    .or(m["from_session_id"].as_str())
+                    .or(m["from"].as_str())
+                    .unwrap_or(if m["origin"] == "operator" {
+                        "operator"
+                    } else {
+                        "?"
+                    });
+                let body = m["body"].as_str().unwrap_or("");
+                let short: String = body.chars().take(100).collect();
+                let more = if short.len() < body.len() { "…" } else { "" };
+                println!(
+                    "  {}  from {from}: {}{more}",
+                    m["id"].as_str().unwrap_or("?"),
+                    short.replace('\n', " ")
+                );
+            }
+        }
+        Ctl::Mark { .. } => println!(
+            "marked {} {}",
+            v["session_id"].as_str().unwrap_or("?"),
+            v["state"].as_str().unwrap_or("?")
+        ),
         Ctl::Compact => println!("compacted; journal is now {} bytes", s("journal_bytes")),
         Ctl::Shutdown => println!("daemon shutting down"),
         _ => println!("{v}"),
@@ -414,4 +538,111 @@ fn print_report(r: std::result::Result<String, String>) -> Result<()> {
         println!();
     }
     Ok(())
+}
+
+fn run_doctor(client: &str, json: bool) -> Result<()> {
+    let d = oxtail_hooks::doctor::run(&oxtail_hooks::doctor::DoctorOptions {
+        paths: oxtail_hooks::ClientPaths::from_env()?,
+        clients: oxtail_hooks::Clients::parse(client).map_err(anyhow::Error::msg)?,
+        cwd: std::env::current_dir().context("no current directory")?,
+        exe: oxtail_hooks::cli::current_exe().map_err(anyhow::Error::msg)?,
+        path_var: std::env::var_os("PATH"),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", oxtail_hooks::doctor::render(&d));
+    }
+    if !d.ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Sends an operator request (`send`, `nudge`) scoped to this directory's
+/// project, prints the answer, and fails on `ok: false`.
+/// `done` words a success (`sent to`), `op` a failure (`send to`).
+fn run_action(ctl: Ctl, done: &str, op: &str, target: &str, json: bool) -> Result<()> {
+    let mut client = match connect_or_spawn(Role::Ctl, true, Duration::from_secs(5)) {
+        Ok(c) => c,
+        Err(e) => bail!("cannot reach the oxtail daemon: {e}"),
+    };
+    client.set_timeout(Some(Duration::from_secs(30)))?;
+    let value = match client.call(Request::Ctl(ctl))? {
+        Reply::Ok { value } => value,
+        Reply::Error { code, message } => bail!("{code}: {message}"),
+    };
+    let a: oxtail_proto::status::ActionAnswer = serde_json::from_value(value.clone())
+        .context("the daemon's answer has an unexpected shape")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if a.ok {
+        let name = a
+            .target_name
+            .as_deref()
+            .or(a.target.as_deref())
+            .unwrap_or(target);
+        let mut line = format!("{done} {name}");
+        if let Some(id) = &a.message_id {
+            line.push_str(&format!(" ({id})"));
+        }
+        println!(
+            "{line}: {} [{}]",
+            a.wake_status_text.as_deref().unwrap_or("no wake"),
+            a.wake_status.as_deref().unwrap_or("none")
+        );
+    }
+    if !a.ok {
+        let err = a.error.as_deref().unwrap_or("error");
+        match &a.message {
+            Some(m) if !m.is_empty() => bail!("{op} {target} failed: {err}: {m}"),
+            _ => bail!("{op} {target} failed: {err}"),
+        }
+    }
+    Ok(())
+}
+
+fn project_root_here() -> Option<String> {
+    std::env::current_dir()
+        .ok()
+        .map(|d| d.to_string_lossy().into_owned())
+}
+
+fn run_send(target: &str, body: String, json: bool) -> Result<()> {
+    let body = if body == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading the message from stdin")?;
+        s
+    } else {
+        body
+    };
+    if body.trim().is_empty() {
+        bail!("the message is empty; give the text as the second argument, or `-` to read stdin");
+    }
+    run_action(
+        Ctl::OperatorMessage {
+            target: target.to_string(),
+            body,
+            project_root: project_root_here(),
+        },
+        "sent to",
+        "send to",
+        target,
+        json,
+    )
+}
+
+fn run_nudge(target: &str, check_in: bool, json: bool) -> Result<()> {
+    run_action(
+        Ctl::Nudge {
+            target: target.to_string(),
+            project_root: project_root_here(),
+            check_in,
+        },
+        "nudged",
+        "nudge",
+        target,
+        json,
+    )
 }

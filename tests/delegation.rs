@@ -469,9 +469,8 @@ async fn open_obligations_survive_ledger_pruning() {
         )
         .await
         .unwrap();
-    let mut last = Value::Null;
     for i in 0..6 {
-        last = a
+        let sent = a
             .ok(
                 "send_message",
                 json!({"target": "b", "body": format!("noise {i}")}),
@@ -480,10 +479,10 @@ async fn open_obligations_survive_ledger_pruning() {
             .unwrap();
         b.ok("read_my_messages", json!({})).await.unwrap();
         // Only mail the agent confirmed having can leave the ledger.
-        a.delivered(&last["message_id"]).await.unwrap();
+        a.delivered(&sent["message_id"]).await.unwrap();
     }
     // One more send runs the eviction after the last confirmation.
-    last = a
+    let last = a
         .ok("send_message", json!({"target": "b", "body": "noise 6"}))
         .await
         .unwrap();

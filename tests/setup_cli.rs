@@ -253,7 +253,14 @@ fn project_scope_writes_the_repository_root() {
         serde_json::json!(["oxtail"])
     );
     assert!(!h.path(".claude.json").exists(), "user scope untouched");
-    assert!(!h.path(".claude/settings.json").exists(), "--no-hooks");
+    // --no-hooks: no hooks, but agents still get oxtail's tools without a
+    // prompt.
+    let settings = h.json(".claude/settings.json");
+    assert_eq!(
+        settings,
+        serde_json::json!({"permissions": {"allow": ["mcp__oxtail"]}}),
+        "--no-hooks"
+    );
 }
 
 /// Codex gives its MCP servers almost no environment, so a non-default

@@ -169,14 +169,21 @@ fn action(ctl: Ctl) -> Result<ActionAnswer, DaemonError> {
     serde_json::from_value(v).map_err(|e| DaemonError::Other(anyhow!("unexpected answer: {e}")))
 }
 
-/// Wakes `target` through the wake engine.
+/// Wakes `target` through the wake engine so it reads its queued mail;
+/// with nothing queued the answer is `nothing_to_deliver` and it is not
+/// woken, unless `check_in` asks it to check in anyway.
 ///
 /// # Errors
 /// As [`status`]; an `ok: false` answer is returned as is.
-pub fn nudge(target: &str, project_root: Option<String>) -> Result<ActionAnswer, DaemonError> {
+pub fn nudge(
+    target: &str,
+    project_root: Option<String>,
+    check_in: bool,
+) -> Result<ActionAnswer, DaemonError> {
     action(Ctl::Nudge {
         target: target.to_string(),
         project_root,
+        check_in,
     })
 }
 
@@ -212,7 +219,8 @@ pub fn describe(verb: &str, name: &str, a: &ActionAnswer) -> String {
         );
     }
     let mut s = format!(
-        "{verb} {name}: wake_status {}",
+        "{verb} {name}: {} ({})",
+        a.wake_status_text.as_deref().unwrap_or("no wake"),
         a.wake_status.as_deref().unwrap_or("none")
     );
     if let Some(id) = &a.message_id {

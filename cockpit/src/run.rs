@@ -213,12 +213,16 @@ fn event_loop(
                         });
                     }
                 }
-                Action::Nudge { target, name } => {
+                Action::Nudge {
+                    target,
+                    name,
+                    check_in,
+                } => {
                     app.flash = Some(format!("nudging {name}…"));
                     let tx = tx.clone();
                     let root = opts.scope.project_root.clone();
                     std::thread::spawn(move || {
-                        let line = match daemon::nudge(&target, root) {
+                        let line = match daemon::nudge(&target, root, check_in) {
                             Ok(a) => daemon::describe("nudged", &name, &a),
                             Err(e) => format!("nudge failed: {e}"),
                         };

@@ -53,12 +53,15 @@ pub enum Action {
         /// Its verified pane.
         tmux: TmuxLocation,
     },
-    /// Wake this agent through the wake engine.
+    /// Wake this agent through the wake engine (`n`: only if mail waits;
+    /// `N`: also with nothing queued, asking it to check in).
     Nudge {
         /// client_session_id.
         target: String,
         /// Display name.
         name: String,
+        /// `N`: ask it to check in even with nothing queued.
+        check_in: bool,
     },
     /// Deliver an operator message.
     Send {
@@ -218,11 +221,12 @@ impl App {
                 View::Agents => return self.jump(),
                 _ => {}
             },
-            KeyCode::Char('n') => {
+            KeyCode::Char(c @ ('n' | 'N')) => {
                 if let Some(a) = self.selected_agent() {
                     return Action::Nudge {
                         target: a.client_session_id.clone(),
                         name: model::display_name(a),
+                        check_in: c == 'N',
                     };
                 }
                 self.flash = Some("no agent selected".into());
@@ -580,8 +584,9 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "↑ ↓ / j k   select an agent (or a log entry)",
         "PgUp PgDn   move by ten · g / G first / last",
         "⏎           jump to the agent's tmux pane (switch-client inside tmux, attach outside)",
-        "n           nudge: wake the agent through the wake engine; shows wake_status",
-        "m           compose an operator message (one-way context for the agent)",
+        "n           nudge: wake the agent to read its queued mail (none queued: no wake)",
+        "N           ask the agent to check in: wakes it even with nothing queued",
+        "m           message the agent as its user (framed as your own words)",
         "l           the comms log · w the thread of the selected entry",
         "Esc         back to the agents · ? this help · q or Ctrl-C quit",
         "",

@@ -176,6 +176,10 @@ pub struct Actor {
     home: Option<String>,
     handovers: HashMap<u64, Handover>,
     next_handover: u64,
+    /// Set by [`Actor::wake_for_operator`] for a check-in nudge, for the
+    /// length of one `wake` call: what the rewake or keys route says when
+    /// no mail is queued.
+    check_in: Option<&'static str>,
 }
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -223,6 +227,7 @@ impl Actor {
             home: std::env::var("HOME").ok(),
             handovers: HashMap::new(),
             next_handover: 1,
+            check_in: None,
         }
     }
 
@@ -852,6 +857,24 @@ impl Actor {
         self.live.idle_waiters.remove(target);
         let (queue, total) = self.deliverable(target, render::max_fitting(w.budget));
         let f = render::fit_prefix(&self.state, &queue, total, w.budget);
+        if f.ids.is_empty() && total == 0 {
+            if let Some(text) = self.check_in {
+                // A check-in the person asked for: no mail to hand over.
+                let answer = IdleWaitAnswer::Mail {
+                    deliver: text.to_string(),
+                    delivered: 0,
+                    remaining: 0,
+                    handover: None,
+                };
+                pending.push((
+                    w.reply,
+                    Reply::Ok {
+                        value: serde_json::to_value(answer).unwrap_or_default(),
+                    },
+                ));
+                return "fired";
+            }
+        }
         if f.ids.is_empty() {
             // Nothing renderable: give the waiter back.
             self.live.idle_waiters.insert(target.to_string());
@@ -901,12 +924,16 @@ impl Actor {
             return "skipped_no_target";
         };
         let codex = agent.client_type == "codex";
-        let n = self.state.queued(target);
-        let text = format!(
-            "[oxtail] You have {n} new message{} from peer agents. Call read_my_messages (and my_open_work) to see {}.",
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "it" } else { "them" }
-        );
+        let queue: Vec<String> = self
+            .state
+            .mailboxes
+            .get(target)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default();
+        let text = match (queue.len(), self.check_in) {
+            (0, Some(t)) => t.to_string(),
+            (n, _) => render::wake_keys_text(n, render::operator_count(&self.state, &queue)),
+        };
         // Codex 0.169 turns an Enter within ~120 ms of typed text into a
         // newline; Claude Code 2.1.329 can take text+Enter as one paste.
         let delay = if codex {
@@ -1637,6 +1664,24 @@ impl Actor {
                     .collect();
                 (ok(json!({"sessions": rows})), false)
             }
+            Ctl::Inbox { session_id } if self.state.canonical_id(&session_id).is_none() => (
+                Reply::error(
+                    "target-not-found",
+                    format!(
+                        "no agent with session id `{session_id}`; `oxtail ctl sessions` lists them"
+                    ),
+                ),
+                false,
+            ),
+            Ctl::Mark { session_id, .. } if self.state.canonical_id(&session_id).is_none() => (
+                Reply::error(
+                    "target-not-found",
+                    format!(
+                        "no agent with session id `{session_id}`; `oxtail ctl sessions` lists them"
+                    ),
+                ),
+                false,
+            ),
             Ctl::Inbox { session_id } => {
                 let id = self
                     .state
@@ -1772,12 +1817,15 @@ impl Actor {
                     return false;
                 }
             },
-            Ctl::Nudge { target, .. } => {
+            Ctl::Nudge {
+                target, check_in, ..
+            } => {
                 let project = Self::project_of(requested_scope.as_ref());
                 match self.resolve_ctl_target(project.as_deref(), &target) {
                     Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
                     Ok(id) => {
-                        let a = self.wake_for_operator(&id, "nudge", None, pending);
+                        let tool = if check_in { "nudge_check_in" } else { "nudge" };
+                        let a = self.wake_for_operator(&id, tool, None, pending);
                         (ok(serde_json::to_value(a).unwrap_or_default()), true)
                     }
                 }
@@ -1854,8 +1902,13 @@ impl Actor {
         dirty
     }
 
-    /// The cockpit's wake of `id` (a nudge, or after an operator message):
-    /// the usual funnel with `wake: auto`, answered as an `ActionAnswer`.
+    /// The person's wake of `id`: `tool` is `operator_message` (after
+    /// enqueueing it), `nudge` or `nudge_check_in`. The usual funnel with
+    /// `wake: auto`, answered as an `ActionAnswer` with `wake_status` and
+    /// its words. A nudge with nothing queued costs no turn
+    /// (`nothing_to_deliver`, no wake) unless it is a check-in, which wakes
+    /// the agent with [`render::CHECK_IN_TEXT`], by the same routes for
+    /// Claude Code (armed idle-wait hook, else keys) and Codex (keys).
     fn wake_for_operator(
         &mut self,
         id: &str,
@@ -1863,20 +1916,36 @@ impl Actor {
         message_id: Option<String>,
         pending: &mut Pending,
     ) -> st::ActionAnswer {
-        let intent = WakeIntent {
-            target: id.to_string(),
-            mode: Mode::Explicit,
-            reason: None,
-            dedupe_key: None,
-            suppressed: false,
-            tool: tool.to_string(),
+        let nudge = tool.starts_with("nudge");
+        let status = if nudge && tool != "nudge_check_in" && self.state.queued(id) == 0 {
+            self.trace_event(json!({
+                "event": "wake",
+                "target": id,
+                "mode": Mode::Explicit,
+                "tool": tool,
+                "wake_status": "nothing_to_deliver",
+            }));
+            "nothing_to_deliver"
+        } else {
+            let intent = WakeIntent {
+                target: id.to_string(),
+                mode: Mode::Explicit,
+                reason: None,
+                dedupe_key: None,
+                suppressed: false,
+                tool: tool.to_string(),
+            };
+            self.check_in = (tool == "nudge_check_in").then_some(render::CHECK_IN_TEXT);
+            let (status, _) = self.wake(&intent, pending);
+            self.check_in = None;
+            status
         };
-        let (status, _) = self.wake(&intent, pending);
         st::ActionAnswer {
             ok: true,
             target: Some(id.to_string()),
             target_name: self.state.agents.get(id).and_then(|a| a.name.clone()),
             wake_status: Some(status.to_string()),
+            wake_status_text: Some(st::wake_status_text(status)),
             message_id,
             ..Default::default()
         }

@@ -143,13 +143,17 @@ pub fn build(
                     },
                     since_ms: act.map(|x| x.at_ms),
                 },
-                current_tool: act.and_then(|x| {
-                    x.tool.as_ref().map(|t| ToolBadge {
-                        tool: t.clone(),
-                        file_path: x.tool_path.clone(),
-                        since_ms: x.at_ms,
-                    })
-                }),
+                // The tool of a turn in progress only: an idle agent (Stop
+                // seen) is not still running its last tool.
+                current_tool: act
+                    .filter(|x| x.state == ActivityState::Busy)
+                    .and_then(|x| {
+                        x.tool.as_ref().map(|t| ToolBadge {
+                            tool: t.clone(),
+                            file_path: x.tool_path.clone(),
+                            since_ms: x.at_ms,
+                        })
+                    }),
                 purpose: a.purpose.as_ref().map(|p| StateCard {
                     purpose: p.clone(),
                     set_at_ms: a.purpose_at_ms,

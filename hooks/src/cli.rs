@@ -57,6 +57,7 @@ pub fn hooks_main(
             clients,
             dry_run,
             exe: exe.clone(),
+            permissions: !install,
         },
         install,
     )?;
@@ -81,6 +82,10 @@ pub struct SetupArgs {
     pub codex_no_daemon: bool,
     /// Register the MCP server only.
     pub no_hooks: bool,
+    /// Do not allow oxtail's tools without approval prompts.
+    pub no_allow: bool,
+    /// Remove what setup adds.
+    pub undo: bool,
 }
 
 /// `oxtail setup`: returns the report to print.
@@ -103,8 +108,12 @@ pub fn setup_main(args: &SetupArgs) -> Result<String, String> {
             cwd,
             codex_no_daemon: args.codex_no_daemon,
             skip_hooks: args.no_hooks,
+            allow: !args.no_allow,
+            undo: args.undo,
         },
     )?;
-    exe_notes(&exe, &mut report);
+    if !args.undo {
+        exe_notes(&exe, &mut report);
+    }
     finish(&report, &paths, args.json)
 }

@@ -81,7 +81,7 @@ open codex and review them with /hooks (or start it with --dangerously-bypass-ho
 in a sandbox you control)";
 
 /// The client's name for `event` in the hooks file.
-fn event_key(event: HookEvent) -> &'static str {
+pub(crate) fn event_key(event: HookEvent) -> &'static str {
     match event {
         HookEvent::SessionStart => "SessionStart",
         HookEvent::UserPromptSubmit => "UserPromptSubmit",
@@ -350,13 +350,21 @@ fn edit_hooks(
         for g in desired {
             arr.append(g);
         }
-        match (install, removed) {
-            (true, 0) => details.push(format!("added oxtail {key} hook")),
-            (true, _) => details.push(format!(
-                "replaced oxtail {key} hook with version {HOOKS_VERSION}"
-            )),
-            (false, 0) => {}
-            (false, r) => details.push(format!("removed oxtail {key} hook ({r} handler(s))")),
+        let verb = if removed == 0 { "added" } else { "replaced" };
+        if install {
+            for h in desired_values
+                .iter()
+                .filter_map(|g| g.get("hooks").and_then(Value::as_array))
+                .flatten()
+            {
+                details.push(format!("{verb} {key} hook: {}", describe_handler(h)));
+            }
+        } else if removed > 0 {
+            details.push(format!(
+                "removed oxtail {key} hook{} ({removed} handler{})",
+                if removed == 1 { "" } else { "s" },
+                if removed == 1 { "" } else { "s" }
+            ));
         }
         if !install && arr.elements().is_empty() {
             if let Some(p) = hooks.get(key) {
@@ -367,6 +375,91 @@ fn edit_hooks(
     if !install && hooks.properties().is_empty() && !details.is_empty() {
         if let Some(p) = root.get("hooks") {
             p.remove();
+        }
+    }
+    Ok(details)
+}
+
+/// One handler for a report line: `oxtail hook stop (sync, 10 s)` or
+/// `oxtail hook idle-wait (async rewake, 86400 s)`.
+fn describe_handler(h: &Value) -> String {
+    let cmd = h["command"].as_str().unwrap_or("");
+    let event = match classify_command(cmd) {
+        Ownership::Ours { event_arg, version } => {
+            format!("oxtail hook {event_arg} (hooks version {version}")
+        }
+        _ => format!("{cmd} ("),
+    };
+    let mode = if h["asyncRewake"] == Value::Bool(true) {
+        "async rewake"
+    } else {
+        "sync"
+    };
+    format!(
+        "{event}, {mode}, timeout {} s)",
+        h["timeout"].as_u64().unwrap_or(0)
+    )
+}
+
+/// The Claude Code permission rule that allows every tool of oxtail's MCP
+/// server (`mcp__<server>` matches all of that server's tools; Claude Code
+/// permissions reference, verified with Claude Code 2.1.329).
+pub const CLAUDE_ALLOW_RULE: &str = "mcp__oxtail";
+
+/// Plans [`CLAUDE_ALLOW_RULE`] in `permissions.allow` of a Claude Code
+/// settings document: `install` adds it when missing; else it is removed
+/// (and `allow` / `permissions` too when that leaves them empty). Other
+/// rules stay byte for byte.
+///
+/// # Errors
+/// A sentence when `permissions` is not an object or `allow` not a list.
+pub fn plan_claude_allow(doc: &JsonDoc, install: bool, label: &str) -> Result<Vec<String>, String> {
+    let root = doc.root.object_value().expect("checked at parse");
+    let perms = match root.get("permissions") {
+        Some(p) => p.object_value().ok_or_else(|| {
+            format!("{label}: \"permissions\" is not an object; left the file alone")
+        })?,
+        None if install => root
+            .object_value_or_create("permissions")
+            .expect("just created"),
+        None => return Ok(Vec::new()),
+    };
+    let allow = match perms.get("allow") {
+        Some(p) => p.array_value().ok_or_else(|| {
+            format!("{label}: \"permissions.allow\" is not a list; left the file alone")
+        })?,
+        None if install => perms.array_value_or_create("allow").expect("just created"),
+        None => return Ok(Vec::new()),
+    };
+    let ours: Vec<_> = allow
+        .elements()
+        .into_iter()
+        .filter(|e| e.to_serde_value() == Some(Value::String(CLAUDE_ALLOW_RULE.into())))
+        .collect();
+    let mut details = Vec::new();
+    if install {
+        if ours.is_empty() {
+            allow.append(CstInputValue::from(CLAUDE_ALLOW_RULE));
+            details.push(format!(
+                "allowed oxtail's tools without a prompt: permissions.allow += \"{CLAUDE_ALLOW_RULE}\""
+            ));
+        }
+    } else if !ours.is_empty() {
+        for e in ours {
+            e.remove();
+        }
+        details.push(format!(
+            "removed \"{CLAUDE_ALLOW_RULE}\" from permissions.allow"
+        ));
+        if allow.elements().is_empty() {
+            if let Some(p) = perms.get("allow") {
+                p.remove();
+            }
+        }
+        if perms.properties().is_empty() {
+            if let Some(p) = root.get("permissions") {
+                p.remove();
+            }
         }
     }
     Ok(details)
@@ -385,12 +478,32 @@ pub fn plan_hooks_file(
     install: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(String, Vec<String>), String> {
+    plan_hooks_file_with(path, old, client, exe, install, false, warnings)
+}
+
+/// [`plan_hooks_file`], and with `permissions` on a Claude Code file also
+/// [`plan_claude_allow`] in the same document.
+///
+/// # Errors
+/// As [`plan_hooks_file`] and [`plan_claude_allow`].
+pub fn plan_hooks_file_with(
+    path: &Path,
+    old: Option<&str>,
+    client: HookClient,
+    exe: &Path,
+    install: bool,
+    permissions: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(String, Vec<String>), String> {
     let doc = JsonDoc::parse(path, old)?;
     if !install && old.is_none() {
         return Ok((String::new(), Vec::new()));
     }
     let label = path.display().to_string();
-    let details = edit_hooks(&doc, client, exe, install, &label, warnings)?;
+    let mut details = edit_hooks(&doc, client, exe, install, &label, warnings)?;
+    if permissions && client == HookClient::Claude {
+        details.extend(plan_claude_allow(&doc, install, &label)?);
+    }
     Ok((doc.text(), details))
 }
 
@@ -403,6 +516,11 @@ pub struct HookOptions {
     pub dry_run: bool,
     /// The oxtail binary the hooks run (absolute).
     pub exe: std::path::PathBuf,
+    /// Also add (install) or remove (uninstall) oxtail's tool permission:
+    /// `"mcp__oxtail"` in `permissions.allow` of `~/.claude/settings.json`
+    /// (see [`plan_claude_allow`]). Codex's per-server approval lives in
+    /// `config.toml` and is handled by `setup` / [`hooks_command`].
+    pub permissions: bool,
 }
 
 fn hook_targets(paths: &ClientPaths, clients: Clients) -> Vec<(HookClient, std::path::PathBuf)> {
@@ -431,6 +549,13 @@ pub fn hooks_command(
         ..Report::default()
     };
     plan_hooks(paths, opts, install, &mut report)?;
+    if !install && opts.permissions && opts.clients.codex {
+        let p = paths.codex_config();
+        if let Some(old) = crate::config::read_optional(&p).map_err(|e| e.to_string())? {
+            let (new, d) = crate::setup::plan_codex_undo(&p, &old, false)?;
+            report.push_file(&p, Some(&old), new, d);
+        }
+    }
     report.apply().map_err(|e| e.to_string())?;
     Ok(report)
 }
@@ -451,12 +576,13 @@ pub fn plan_hooks(
         if !install && old.is_none() {
             continue;
         }
-        let (new, details) = plan_hooks_file(
+        let (new, details) = plan_hooks_file_with(
             &path,
             old.as_deref(),
             client,
             &opts.exe,
             install,
+            opts.permissions,
             &mut report.warnings,
         )?;
         report.push_file(&path, old.as_deref(), new, details);

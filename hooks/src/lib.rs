@@ -10,6 +10,7 @@
 //!   [`outdated_hooks_warning_from_env`] for the shim).
 //! * [`setup`]: MCP server registration ([`setup_command`]).
 //! * [`config`]: file locations, reports, CST-preserving edits.
+//! * [`doctor`]: `oxtail doctor`, every check with its fix.
 //! * [`cli`]: the command bodies the `oxtail` binary calls.
 //!
 //! The hook path uses no async runtime and no process-table scan: a hook is
@@ -17,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod hook;
 pub mod idle;
 pub mod install;

@@ -13,9 +13,16 @@
 //! * Codex: `[mcp_servers.oxtail]` with `command` and `args` in
 //!   `$CODEX_HOME/config.toml`, edited with toml_edit so comments and layout
 //!   survive. `--codex-no-daemon` also sets `[features] daemon_auto_start =
-//!   false`, without which Codex's TUI hosts every thread's MCP servers and
-//!   hooks in one shared app-server outside any terminal pane, and oxtail
-//!   cannot wake an idle Codex by keys (SPEC §5).
+//!   false` (one Codex process per terminal; kept for those who want it).
+//! * Permissions (unless `--no-allow`): agents call oxtail's tools without
+//!   a prompt. Claude Code: `"mcp__oxtail"` in `permissions.allow` of
+//!   `~/.claude/settings.json` (without it, the default permission mode
+//!   denies every `mcp__oxtail__*` call in `claude -p` and prompts in the
+//!   TUI). Codex: `default_tools_approval_mode = "approve"` in
+//!   `[mcp_servers.oxtail]` (Codex 0.169's `AppToolApproval`: `auto`,
+//!   `prompt`, `approve`).
+//! * `--undo` removes what setup adds: the MCP registrations, the hooks and
+//!   the permission entries; nothing else.
 //!
 //! Only the keys oxtail manages inside its own entries are written; other
 //! keys a user added there (`env`, timeouts, …) are kept.
@@ -67,7 +74,19 @@ pub struct SetupOptions {
     pub codex_no_daemon: bool,
     /// Skip installing hooks (MCP registration only).
     pub skip_hooks: bool,
+    /// Allow oxtail's tools without approval prompts (Claude Code
+    /// `permissions.allow`, Codex `default_tools_approval_mode`).
+    pub allow: bool,
+    /// Remove what setup adds instead of adding it.
+    pub undo: bool,
 }
+
+/// Codex's per-server key for the approval of an MCP server's tools.
+pub const CODEX_APPROVAL_KEY: &str = "default_tools_approval_mode";
+
+/// The value oxtail sets: every oxtail tool runs without asking (Codex
+/// 0.169 `AppToolApproval::Approve`).
+pub const CODEX_APPROVAL_VALUE: &str = "approve";
 
 /// The project root for project scope: the top of the git work tree that
 /// holds `cwd`, else `cwd` itself.
@@ -221,7 +240,7 @@ pub fn plan_codex_config(
     old: Option<&str>,
     exe: &Path,
     no_daemon: bool,
-    notes: &mut Vec<String>,
+    allow: bool,
 ) -> Result<(String, Vec<String>), String> {
     use toml_edit::{value, Array, DocumentMut, Item, Table};
     let mut doc: DocumentMut = old.unwrap_or("").parse().map_err(|e| {
@@ -298,39 +317,159 @@ pub fn plan_codex_config(
             if existed { "updated" } else { "added" }
         ));
     }
+    if allow && entry.get(CODEX_APPROVAL_KEY).and_then(Item::as_str) != Some(CODEX_APPROVAL_VALUE) {
+        entry.insert(CODEX_APPROVAL_KEY, value(CODEX_APPROVAL_VALUE));
+        details.push(format!(
+            "allowed oxtail's tools without a prompt: [mcp_servers.oxtail] \
+             {CODEX_APPROVAL_KEY} = \"{CODEX_APPROVAL_VALUE}\""
+        ));
+    }
     let auto_start = doc
         .get("features")
         .and_then(|f| f.get("daemon_auto_start"))
         .and_then(Item::as_bool);
-    if no_daemon {
-        if auto_start != Some(false) {
-            let features = doc
-                .entry("features")
-                .or_insert_with(|| Item::Table(Table::new()))
-                .as_table_like_mut()
-                .ok_or_else(|| {
-                    format!(
-                        "{}: features is not a table; left the file alone",
-                        path.display()
-                    )
-                })?;
-            features.insert("daemon_auto_start", value(false));
-            details.push(
-                "set [features] daemon_auto_start = false (one Codex process per terminal, \
-                 so oxtail can wake an idle Codex by keys)"
-                    .into(),
-            );
-        }
-    } else if auto_start != Some(false) {
-        notes.push(
-            "Codex's TUI hosts every thread in one shared background app-server, outside any \
-             terminal pane, so oxtail cannot wake an idle Codex by typing into its pane. \
-             Run `oxtail setup --codex-no-daemon` (sets [features] daemon_auto_start = false) \
-             or start codex with --no-daemon to fix that."
-                .into(),
+    if no_daemon && auto_start != Some(false) {
+        let features = doc
+            .entry("features")
+            .or_insert_with(|| Item::Table(Table::new()))
+            .as_table_like_mut()
+            .ok_or_else(|| {
+                format!(
+                    "{}: features is not a table; left the file alone",
+                    path.display()
+                )
+            })?;
+        features.insert("daemon_auto_start", value(false));
+        details.push(
+            "set [features] daemon_auto_start = false (one Codex process per terminal)".into(),
         );
     }
     Ok((doc.to_string(), details))
+}
+
+/// Plans the removal of what setup wrote to Codex's `config.toml`: the
+/// whole `[mcp_servers.oxtail]` table (`remove_server`), or only its
+/// `default_tools_approval_mode = "approve"` (what `uninstall-hook`
+/// removes). Another value of that key was not ours and stays.
+///
+/// # Errors
+/// A sentence when the file is not TOML.
+pub fn plan_codex_undo(
+    path: &Path,
+    old: &str,
+    remove_server: bool,
+) -> Result<(String, Vec<String>), String> {
+    use toml_edit::{DocumentMut, Item};
+    let mut doc: DocumentMut = old.parse().map_err(|e| {
+        format!(
+            "{} is not valid TOML ({e}); fix or move it, then run this again",
+            path.display()
+        )
+    })?;
+    let mut details = Vec::new();
+    if let Some(servers) = doc.get_mut("mcp_servers").and_then(Item::as_table_like_mut) {
+        if remove_server {
+            if servers.remove("oxtail").is_some() {
+                details.push("removed [mcp_servers.oxtail]".to_string());
+            }
+        } else if let Some(entry) = servers.get_mut("oxtail").and_then(Item::as_table_like_mut) {
+            if entry.get(CODEX_APPROVAL_KEY).and_then(Item::as_str) == Some(CODEX_APPROVAL_VALUE) {
+                entry.remove(CODEX_APPROVAL_KEY);
+                details.push(format!(
+                    "removed {CODEX_APPROVAL_KEY} = \"{CODEX_APPROVAL_VALUE}\" from [mcp_servers.oxtail]"
+                ));
+            }
+        }
+    }
+    Ok((doc.to_string(), details))
+}
+
+/// Plans the removal of `mcpServers.oxtail` from a Claude Code JSON file
+/// and, for project scope, of `"oxtail"` from `enabledMcpjsonServers`.
+///
+/// # Errors
+/// A sentence when the file is not JSON.
+pub fn plan_claude_undo(path: &Path, old: &str) -> Result<(String, Vec<String>), String> {
+    let doc = JsonDoc::parse(path, Some(old))?;
+    let root = doc.root.object_value().expect("checked at parse");
+    let mut details = Vec::new();
+    if let Some(servers) = root.object_value("mcpServers") {
+        if let Some(p) = servers.get("oxtail") {
+            p.remove();
+            details.push("removed MCP server \"oxtail\"".to_string());
+        }
+    }
+    if let Some(arr) = root.array_value("enabledMcpjsonServers") {
+        for e in arr.elements() {
+            if e.to_serde_value() == Some(Value::String("oxtail".into())) {
+                e.remove();
+                details.push("removed \"oxtail\" from enabledMcpjsonServers".to_string());
+            }
+        }
+    }
+    Ok((doc.text(), details))
+}
+
+/// `oxtail setup --undo`: removes the MCP registrations (the given scope),
+/// oxtail's hooks and its permission entries; writes nothing with
+/// `dry_run`.
+///
+/// # Errors
+/// As [`setup_command`].
+fn undo_command(paths: &ClientPaths, opts: &SetupOptions) -> Result<Report, String> {
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
+    let read = |p: &Path| read_optional(p).map_err(|e| e.to_string());
+    if opts.clients.claude {
+        let files = match opts.scope {
+            Scope::User => vec![paths.claude_json.clone()],
+            Scope::Project => {
+                let root = project_root(&opts.cwd);
+                vec![
+                    root.join(".mcp.json"),
+                    root.join(".claude").join("settings.local.json"),
+                ]
+            }
+        };
+        for p in files {
+            if let Some(old) = read(&p)? {
+                let (new, d) = plan_claude_undo(&p, &old)?;
+                report.push_file(&p, Some(&old), new, d);
+            }
+        }
+    }
+    if opts.clients.codex {
+        let p = paths.codex_config();
+        if let Some(old) = read(&p)? {
+            let (new, d) = plan_codex_undo(&p, &old, true)?;
+            let no_daemon = new.contains("daemon_auto_start");
+            report.push_file(&p, Some(&old), new, d);
+            if no_daemon {
+                report.notes.push(
+                    "left [features] daemon_auto_start in Codex's config.toml alone; remove it \
+                     by hand if `oxtail setup --codex-no-daemon` set it"
+                        .into(),
+                );
+            }
+        }
+    }
+    let hopts = HookOptions {
+        clients: opts.clients,
+        dry_run: opts.dry_run,
+        exe: opts.exe.clone(),
+        permissions: true,
+    };
+    plan_hooks(paths, &hopts, false, &mut report)?;
+    if report.changes.iter().any(|c| c.new_text.is_some()) {
+        report.notes.push(
+            "restart running Claude Code / Codex sessions so they drop oxtail's server and hooks"
+                .into(),
+        );
+    }
+    report.apply().map_err(|e| e.to_string())?;
+    Ok(report)
 }
 
 /// Plans (and unless `dry_run`, applies) `oxtail setup`.
@@ -339,6 +478,9 @@ pub fn plan_codex_config(
 /// A sentence when any file cannot be read or edited safely; then no file
 /// is written at all.
 pub fn setup_command(paths: &ClientPaths, opts: &SetupOptions) -> Result<Report, String> {
+    if opts.undo {
+        return undo_command(paths, opts);
+    }
     let mut report = Report {
         dry_run: opts.dry_run,
         ..Report::default()
@@ -373,17 +515,25 @@ pub fn setup_command(paths: &ClientPaths, opts: &SetupOptions) -> Result<Report,
             old.as_deref(),
             &opts.exe,
             opts.codex_no_daemon,
-            &mut report.notes,
+            opts.allow,
         )?;
         report.push_file(&p, old.as_deref(), new, d);
     }
+    let hopts = HookOptions {
+        clients: opts.clients,
+        dry_run: opts.dry_run,
+        exe: opts.exe.clone(),
+        permissions: opts.allow,
+    };
     if !opts.skip_hooks {
-        let hopts = HookOptions {
-            clients: opts.clients,
-            dry_run: opts.dry_run,
-            exe: opts.exe.clone(),
-        };
         plan_hooks(paths, &hopts, true, &mut report)?;
+    } else if opts.allow && opts.clients.claude {
+        // No hooks, but still the permission entry in the same file.
+        let p = paths.claude_settings();
+        let old = read(&p)?;
+        let doc = JsonDoc::parse(&p, old.as_deref())?;
+        let d = crate::install::plan_claude_allow(&doc, true, &p.display().to_string())?;
+        report.push_file(&p, old.as_deref(), doc.text(), d);
     }
     if report.changes.iter().any(|c| c.new_text.is_some()) {
         report.notes.push(

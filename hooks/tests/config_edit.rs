@@ -116,7 +116,11 @@ fn claude_install_reinstall_uninstall_keeps_third_party_hooks() {
     let original = data("claude_settings.json");
     let (installed, details, warnings) = install(Some(&original), HookClient::Claude, EXE);
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(details.len(), 6, "{details:?}");
+    // One line per entry written: Stop has two (sync stop, async idle-wait).
+    assert_eq!(details.len(), 7, "{details:?}");
+    assert!(details
+        .iter()
+        .any(|d| d.starts_with("added Stop hook: oxtail hook idle-wait")));
     let v: Value = serde_json::from_str(&installed).unwrap();
     let ours = our_handlers(&v);
     let cmd = |e: &str| format!("{EXE} hook {e} --hooks-version {HOOKS_VERSION}");
@@ -251,7 +255,13 @@ fn upgrade_replaces_old_entries_without_duplicating() {
         {"hooks":[{"type":"command","command":"/opt/oxtail/bin/oxtail hook session-end --hooks-version 1","timeout":10}]},
         {"hooks":[{"type":"command","command":"./cleanup.sh"}]}]}}"#;
     let (fixed, details, _) = install(Some(moved), HookClient::Claude, EXE);
-    assert!(details.contains(&"replaced oxtail SessionEnd hook with version 1".to_string()));
+    assert!(
+        details
+            .iter()
+            .any(|d| d
+                .starts_with("replaced SessionEnd hook: oxtail hook session-end (hooks version 1")),
+        "{details:?}"
+    );
     let v: Value = serde_json::from_str(&fixed).unwrap();
     assert_eq!(
         v["hooks"]["SessionEnd"][0]["hooks"][0]["command"],
@@ -321,6 +331,7 @@ fn unusable_files_are_refused_and_left_alone() {
         clients: Clients::ALL,
         dry_run: false,
         exe: PathBuf::from(EXE),
+        permissions: false,
     };
     for bad in ["{ \"hooks\": ", "[]", "{\"hooks\": []}", "{\"hooks\": 3}"] {
         std::fs::write(&settings, bad).unwrap();
@@ -348,6 +359,7 @@ fn hooks_command_writes_reports_and_dry_runs() {
         clients: Clients::ALL,
         dry_run: true,
         exe: PathBuf::from(EXE),
+        permissions: false,
     };
     let r = hooks_command(&paths, &opts, true).unwrap();
     assert_eq!(r.changes[0].action, Action::Update);
@@ -466,13 +478,12 @@ fn claude_project_scope_registration_and_approval() {
 fn codex_config_toml_keeps_comments() {
     let original = data("codex_config.toml");
     let p = Path::new("/h/.codex/config.toml");
-    let mut notes = Vec::new();
     let (new, details) =
-        plan_codex_config(p, Some(&original), Path::new(EXE), false, &mut notes).unwrap();
+        plan_codex_config(p, Some(&original), Path::new(EXE), false, false).unwrap();
     assert_eq!(details.len(), 1, "{details:?}");
     assert!(
-        notes.iter().any(|n| n.contains("daemon_auto_start")),
-        "{notes:?}"
+        !details.iter().any(|n| n.contains("daemon_auto_start")),
+        "setup no longer pushes --codex-no-daemon: {details:?}"
     );
     for line in original.lines() {
         assert!(new.contains(line), "lost {line:?} in\n{new}");
@@ -493,49 +504,33 @@ fn codex_config_toml_keeps_comments() {
         Some("npx")
     );
 
-    let mut notes = Vec::new();
-    let (again, d) = plan_codex_config(p, Some(&new), Path::new(EXE), false, &mut notes).unwrap();
+    let (again, d) = plan_codex_config(p, Some(&new), Path::new(EXE), false, false).unwrap();
     assert_eq!((again.as_str(), d.len()), (new.as_str(), 0));
 
     // --codex-no-daemon adds the feature flag once.
-    let (nd, d) = plan_codex_config(p, Some(&new), Path::new(EXE), true, &mut Vec::new()).unwrap();
+    let (nd, d) = plan_codex_config(p, Some(&new), Path::new(EXE), true, false).unwrap();
     assert_eq!(d.len(), 1);
     let parsed: toml_edit::DocumentMut = nd.parse().unwrap();
     assert_eq!(
         parsed["features"]["daemon_auto_start"].as_bool(),
         Some(false)
     );
-    let (nd2, d) = plan_codex_config(p, Some(&nd), Path::new(EXE), true, &mut Vec::new()).unwrap();
+    let (nd2, d) = plan_codex_config(p, Some(&nd), Path::new(EXE), true, false).unwrap();
     assert_eq!((nd2.as_str(), d.len()), (nd.as_str(), 0));
 
     // The captured Codex config (comments, trust records, flag already set).
     let fixture = codex_fixture("config.toml");
-    let mut notes = Vec::new();
-    let (fx, _) = plan_codex_config(p, Some(&fixture), Path::new(EXE), false, &mut notes).unwrap();
-    assert!(
-        notes.is_empty(),
-        "daemon_auto_start is already false: {notes:?}"
-    );
+    let (fx, _) = plan_codex_config(p, Some(&fixture), Path::new(EXE), false, false).unwrap();
     for line in fixture.lines() {
         assert!(fx.contains(line), "lost {line:?}");
     }
     // A user's own keys in our table survive an update.
     let custom =
         "[mcp_servers.oxtail]\ncommand = \"/old\"\nargs = []\ntool_timeout_sec = 120 # long asks\n";
-    let (c, _) =
-        plan_codex_config(p, Some(custom), Path::new(EXE), false, &mut Vec::new()).unwrap();
+    let (c, _) = plan_codex_config(p, Some(custom), Path::new(EXE), false, false).unwrap();
     assert!(c.contains("tool_timeout_sec = 120 # long asks"), "{c}");
-    assert!(
-        plan_codex_config(p, Some("model = ["), Path::new(EXE), false, &mut Vec::new()).is_err()
-    );
-    assert!(plan_codex_config(
-        p,
-        Some("mcp_servers = 3\n"),
-        Path::new(EXE),
-        false,
-        &mut Vec::new()
-    )
-    .is_err());
+    assert!(plan_codex_config(p, Some("model = ["), Path::new(EXE), false, false).is_err());
+    assert!(plan_codex_config(p, Some("mcp_servers = 3\n"), Path::new(EXE), false, false).is_err());
 }
 
 #[test]
@@ -555,7 +550,12 @@ fn setup_user_scope_end_to_end_and_idempotent() {
         cwd: dir.path().to_path_buf(),
         codex_no_daemon: false,
         skip_hooks: false,
+        allow: true,
+        undo: false,
     };
+    let before_settings = std::fs::read_to_string(paths.claude_settings()).unwrap();
+    let before_config = std::fs::read_to_string(paths.codex_config()).unwrap();
+    let before_claude_json = std::fs::read_to_string(&paths.claude_json).unwrap();
     let r = setup_command(&paths, &opts).unwrap();
     let files: Vec<_> = r
         .changes
@@ -571,9 +571,124 @@ fn setup_user_scope_end_to_end_and_idempotent() {
             ("~/.codex/hooks.json".to_string(), Action::Create),
         ]
     );
+    // Every entry written is listed, the async idle-wait and the
+    // permissions included.
+    let details: Vec<&String> = r.changes.iter().flat_map(|c| &c.details).collect();
+    let has = |s: &str| details.iter().any(|d| d.contains(s));
+    assert!(
+        has("Stop hook: oxtail hook stop (hooks version"),
+        "{details:?}"
+    );
+    assert!(has("Stop hook: oxtail hook idle-wait"), "{details:?}");
+    assert!(has("async rewake"), "{details:?}");
+    assert!(has("permissions.allow += \"mcp__oxtail\""), "{details:?}");
+    assert!(
+        has("default_tools_approval_mode = \"approve\""),
+        "{details:?}"
+    );
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(paths.claude_settings()).unwrap()).unwrap();
+    assert!(
+        settings["permissions"]["allow"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mcp__oxtail")),
+        "{settings}"
+    );
+    let config: toml_edit::DocumentMut = std::fs::read_to_string(paths.codex_config())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        config["mcp_servers"]["oxtail"]["default_tools_approval_mode"].as_str(),
+        Some("approve")
+    );
     let again = setup_command(&paths, &opts).unwrap();
     assert!(
         again.changes.iter().all(|c| c.action == Action::Unchanged),
         "{again:?}"
+    );
+
+    // --undo removes exactly what setup added: every byte of the other
+    // tools' settings is back.
+    let undo = SetupOptions {
+        undo: true,
+        ..opts.clone()
+    };
+    let r = setup_command(&paths, &undo).unwrap();
+    assert!(
+        r.changes.iter().any(|c| c.action == Action::Update),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(paths.claude_settings()).unwrap(),
+        before_settings
+    );
+    assert_eq!(
+        std::fs::read_to_string(paths.codex_config()).unwrap(),
+        before_config
+    );
+    assert_eq!(
+        std::fs::read_to_string(&paths.claude_json).unwrap(),
+        before_claude_json
+    );
+    let hooks = std::fs::read_to_string(paths.codex_hooks()).unwrap();
+    assert_eq!(installed_version(&hooks), None, "{hooks}");
+}
+
+#[test]
+fn no_allow_skips_the_permissions_and_uninstall_hook_removes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = ClientPaths::new(dir.path(), None, None);
+    let opts = SetupOptions {
+        clients: Clients::ALL,
+        scope: Scope::User,
+        dry_run: false,
+        exe: PathBuf::from(EXE),
+        cwd: dir.path().to_path_buf(),
+        codex_no_daemon: false,
+        skip_hooks: false,
+        allow: false,
+        undo: false,
+    };
+    setup_command(&paths, &opts).unwrap();
+    let settings = std::fs::read_to_string(paths.claude_settings()).unwrap();
+    assert!(!settings.contains("mcp__oxtail"), "{settings}");
+    let config = std::fs::read_to_string(paths.codex_config()).unwrap();
+    assert!(!config.contains("default_tools_approval_mode"), "{config}");
+
+    setup_command(
+        &paths,
+        &SetupOptions {
+            allow: true,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    let r = hooks_command(
+        &paths,
+        &HookOptions {
+            clients: Clients::ALL,
+            dry_run: false,
+            exe: PathBuf::from(EXE),
+            permissions: true,
+        },
+        false,
+    )
+    .unwrap();
+    let text = r.render(&paths);
+    assert!(text.contains("removed \"mcp__oxtail\""), "{text}");
+    assert!(
+        text.contains("removed default_tools_approval_mode"),
+        "{text}"
+    );
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(paths.claude_settings()).unwrap()).unwrap();
+    assert_eq!(settings, json!({}), "only oxtail's entries were there");
+    let config = std::fs::read_to_string(paths.codex_config()).unwrap();
+    assert!(!config.contains("default_tools_approval_mode"), "{config}");
+    assert!(
+        config.contains("[mcp_servers.oxtail]"),
+        "the registration stays: {config}"
     );
 }

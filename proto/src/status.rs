@@ -346,8 +346,13 @@ pub struct ActionAnswer {
     /// The wake engine's outcome: `fired`, `fired_unconfirmed`,
     /// `skipped_busy`, `skipped_debounced`, `skipped_no_fresh_idle`,
     /// `skipped_rate_limited`, `skipped_deduped`, `skipped_no_target`,
-    /// `disabled`, or a newer documented state.
+    /// `disabled`, `nothing_to_deliver` (a nudge with nothing queued), or a
+    /// newer documented state.
     pub wake_status: Option<String>,
+    /// [`wake_status_text`] of `wake_status`: what happened, in words a
+    /// person understands.
+    #[serde(default)]
+    pub wake_status_text: Option<String>,
     /// For an operator message: its message id.
     pub message_id: Option<String>,
     /// Error code when `ok` is false (`unknown-target`, `ambiguous-target`,
@@ -357,9 +362,44 @@ pub struct ActionAnswer {
     pub message: Option<String>,
 }
 
+/// A `wake_status` code in words a person understands (for the cockpit,
+/// `oxtail send` and scripts that show it). Unknown codes get a generic
+/// sentence naming the code.
+pub fn wake_status_text(code: &str) -> String {
+    match code {
+        "fired" => "woken: its turn has started".into(),
+        "fired_unconfirmed" => {
+            "woken: the wake was typed into its pane (no hook has confirmed it yet)".into()
+        }
+        "skipped_busy" => "not woken: it is busy and will see the mail at its next tool call".into(),
+        "skipped_debounced" => "not woken: it was woken less than a second ago".into(),
+        "skipped_rate_limited" => "not woken: it was woken a few seconds ago".into(),
+        "skipped_deduped" => "not woken: this reply already woke it once".into(),
+        "skipped_no_fresh_idle" => {
+            "not woken: it has not been idle recently; the mail waits for its next turn".into()
+        }
+        "skipped_no_target" => {
+            "not woken: no way to reach it (no armed idle hook and no tmux pane of its own); the mail waits until it reads".into()
+        }
+        "skipped_store_error" => "not woken: the daemon could not record the wake".into(),
+        "disabled" => "not woken: wakes are switched off".into(),
+        "nothing_to_deliver" => {
+            "not woken: nothing is queued for it (ask it to check in to wake it anyway)".into()
+        }
+        other => format!("wake status {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wake_statuses_have_words() {
+        assert!(wake_status_text("nothing_to_deliver").contains("nothing is queued"));
+        assert!(wake_status_text("fired").starts_with("woken"));
+        assert_eq!(wake_status_text("zzz"), "wake status zzz");
+    }
 
     #[test]
     fn unknown_enum_values_read_as_fallbacks() {

@@ -338,20 +338,30 @@ pub enum Ctl {
         #[serde(default = "default_comms_limit")]
         comms_limit: usize,
     },
-    /// Wake an agent through the wake engine (cockpit `n`), as if mail had
-    /// arrived, with the usual gates. Answers a
-    /// [`crate::status::ActionAnswer`] carrying `wake_status`.
+    /// Wake an agent through the wake engine (cockpit `n`) so it reads its
+    /// queued mail, with the usual gates. With nothing queued it costs no
+    /// turn: the answer is `wake_status: "nothing_to_deliver"`, unless
+    /// `check_in` asks to wake it anyway with "the operator asks you to
+    /// check in". Claude Code and Codex are treated alike. Answers a
+    /// [`crate::status::ActionAnswer`] carrying `wake_status` and
+    /// `wake_status_text`.
     Nudge {
         /// A client_session_id or a unique agent name in the project.
         target: String,
         /// The project to resolve a name in (any directory inside it).
         #[serde(default)]
         project_root: Option<String>,
+        /// Wake it even with nothing queued, asking it to check in (the
+        /// person asked for this explicitly: cockpit `N`).
+        #[serde(default)]
+        check_in: bool,
     },
-    /// An operator message (cockpit `m`): delivered through the normal path
-    /// with `origin: "operator"`, framed to the receiver as one-way operator
-    /// context, and wakes it like a peer message (`wake: auto`). Answers a
-    /// [`crate::status::ActionAnswer`] with `message_id` and `wake_status`.
+    /// An operator message (cockpit `m`, `oxtail send`): from the person at
+    /// the keyboard, who is the user. Delivered through the normal path
+    /// with `origin: "operator"`, framed to the receiver as the user's own
+    /// words (not peer context), and wakes it like a peer message
+    /// (`wake: auto`). Answers a [`crate::status::ActionAnswer`] with
+    /// `message_id`, `wake_status` and `wake_status_text`.
     OperatorMessage {
         /// A client_session_id or a unique agent name in the project.
         target: String,

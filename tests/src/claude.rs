@@ -385,6 +385,7 @@ pub struct ClaudeRun {
     env: Vec<(String, String)>,
     timeout: Duration,
     mcp_startup_wait: Option<Duration>,
+    skip_permissions: bool,
 }
 
 impl ClaudeRun {
@@ -407,7 +408,16 @@ impl ClaudeRun {
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             mcp_startup_wait: Some(DEFAULT_MCP_STARTUP_WAIT),
+            skip_permissions: true,
         }
+    }
+
+    /// Run in Claude Code's default permission mode: no
+    /// `--dangerously-skip-permissions`, so a tool that is not allowed in
+    /// the settings is denied (`permission_denials` in the JSON output).
+    pub fn default_permission_mode(mut self) -> Self {
+        self.skip_permissions = false;
+        self
     }
 
     /// Append an extra CLI argument (e.g. `--verbose`, `--mcp-debug`).
@@ -443,7 +453,11 @@ impl ClaudeRun {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("-p")
             .arg(&self.prompt)
-            .args(["--output-format", "json", "--dangerously-skip-permissions"])
+            .args(["--output-format", "json"])
+            .args(
+                self.skip_permissions
+                    .then_some("--dangerously-skip-permissions"),
+            )
             .args(&self.extra_args)
             .current_dir(&self.cwd)
             .stdin(Stdio::null())

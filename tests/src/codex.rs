@@ -110,6 +110,7 @@ pub struct CodexHome {
     dir: tempfile::TempDir,
     base_url: String,
     extra: Mutex<String>,
+    approval_never: std::sync::atomic::AtomicBool,
 }
 
 impl CodexHome {
@@ -127,6 +128,7 @@ impl CodexHome {
             dir,
             base_url: base_url.to_owned(),
             extra: Mutex::new(String::new()),
+            approval_never: std::sync::atomic::AtomicBool::new(true),
         };
         std::fs::create_dir_all(home.codex_home()).context("create CODEX_HOME")?;
         home.write_config()?;
@@ -193,6 +195,17 @@ impl CodexHome {
         ))
     }
 
+    /// Drop `approval_policy = "never"` from the base settings, so Codex
+    /// runs with its default approval policy.
+    ///
+    /// # Errors
+    /// When the config cannot be written.
+    pub fn use_default_approval_policy(&self) -> Result<()> {
+        self.approval_never
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.write_config()
+    }
+
     /// Append raw TOML tables to `config.toml` (after the base settings).
     ///
     /// # Errors
@@ -232,8 +245,7 @@ impl CodexHome {
             r#"# Written by oxtail's test harness (tests/src/codex.rs).
 model = {model}
 model_provider = "fake"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
+{approval}sandbox_mode = "danger-full-access"
 check_for_update_on_startup = false
 web_search = "disabled"
 
@@ -269,6 +281,14 @@ screen_reader_detection_done = true
 "gpt-6.1-sol" = 99
 {extra}"#,
             model = toml_str(MODEL),
+            approval = if self
+                .approval_never
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                "approval_policy = \"never\"\n"
+            } else {
+                ""
+            },
             base_url = toml_str(&self.base_url),
             key = toml_str(FAKE_KEY_ENV),
         );
