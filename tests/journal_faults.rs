@@ -135,7 +135,8 @@ async fn damaged_newest_snapshot_after_two_compactions_loses_nothing() {
 
     // Flips in the magic, version, seq, checksum, length and state; cuts;
     // deletion.
-    let mut damages: Vec<(String, Box<dyn FnOnce(&Path)>)> = Vec::new();
+    type Damage = Box<dyn FnOnce(&Path)>;
+    let mut damages: Vec<(String, Damage)> = Vec::new();
     for at in [0, 4, 9, 17, 21, 28, len / 2, len - 1] {
         let name = newest.clone();
         damages.push((
