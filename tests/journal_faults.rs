@@ -125,11 +125,29 @@ fn flip(path: &Path, at: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_newest_snapshot_after_two_compactions_loses_nothing() {
-    let (src, ids) = golden(3, 20).await;
+    snapshot_damage(2).await;
+}
+
+/// Issue 9's report: with only one snapshot, damaging it used to wipe
+/// every message. The segments before it are kept until a second
+/// compaction, so nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_only_snapshot_after_one_compaction_loses_nothing() {
+    snapshot_damage(1).await;
+}
+
+/// `compactions` compactions between batches of 20 messages, then every
+/// kind of damage to the newest snapshot, one fresh daemon per trial.
+async fn snapshot_damage(compactions: usize) {
+    let (src, ids) = golden(compactions + 1, 20).await;
     let all: BTreeSet<String> = ids.iter().cloned().collect();
     let gold = journal_of(&src);
     let snaps = files(&gold, ".snap");
-    assert_eq!(snaps.len(), 2, "two generations kept: {snaps:?}");
+    assert_eq!(
+        snaps.len(),
+        compactions.min(2),
+        "generations kept: {snaps:?}"
+    );
     let newest = snaps.last().unwrap().file_name().unwrap().to_owned();
     let len = std::fs::metadata(snaps.last().unwrap()).unwrap().len() as usize;
 
@@ -191,7 +209,7 @@ async fn damaged_newest_snapshot_after_two_compactions_loses_nothing() {
         assert_eq!(queued(&t.ox), all, "{what}: after a shutdown and restart");
     }
     eprintln!(
-        "RELIABILITY snapshot-damage trials={trials} acknowledged={} kept={} lost={lost_total}",
+        "RELIABILITY snapshot-damage compactions={compactions} trials={trials} acknowledged={} kept={} lost={lost_total}",
         ids.len() * trials,
         ids.len() * trials - lost_total
     );
@@ -420,6 +438,16 @@ async fn a_daemon_that_cannot_start_says_why() {
         "{err}"
     );
     assert!(!err.contains("no oxtail daemon"), "{err}");
+    // So does an agent's tool call through a real shim (which spawns too).
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
+    let answer = match a.call_raw("get_my_session", json!({})).await {
+        Ok(r) => format!("{r:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(answer.contains("failed to start"), "{answer}");
+    assert!(answer.contains("newer oxtail"), "{answer}");
+    a.close().await;
     // verify names the same cause.
     let (out, _) = verify(&jdir, false);
     assert_eq!(out.status.code(), Some(1));
