@@ -30,7 +30,9 @@
 //!
 //!   The first record of a segment has the seq in its name; each further
 //!   record has the previous seq + 1, and the next segment's name continues
-//!   the sequence. A record that is cut short, fails its checksum, has a
+//!   the sequence. (Only recovery breaks this: a segment it repaired may
+//!   skip the seqs it set aside, and its name may then be below its first
+//!   record's seq. Readers rely on names only to order segments.) A record that is cut short, fails its checksum, has a
 //!   length above the maximum, or whose seq is not above the previous
 //!   record's is *damaged*. A 0-byte or header-only segment is valid and empty.
 //!   A new segment is started when appending a record would make the active
@@ -96,7 +98,8 @@
 //!    verify as version 1, it is damage and is repaired; only a file whose
 //!    contents do not parse is refused as written by a newer oxtail.
 //!
-//! Nothing is deleted at open except uncommitted temp files. Compaction
+//! Nothing is deleted at open except uncommitted temp files and 0-byte
+//! segment files (which hold not even a header). Compaction
 //! ([`Journal::snapshot`]) keeps two generations: the new snapshot, the
 //! previous one, and every segment after the previous one, so a damaged
 //! newest snapshot costs nothing.
@@ -767,10 +770,9 @@ impl Journal {
     }
 
     /// Deletes what no kept generation needs: snapshots older than the
-    /// previous generation, and segments whose records it wholly covers
-    /// (all of them below the newest snapshot when there is no previous
-    /// generation is *not* assumed: without one, every segment is kept).
-    /// Logs failures.
+    /// previous generation, and segments whose records the previous
+    /// snapshot wholly covers. Without a previous generation (the first
+    /// snapshot) every segment is kept. Logs failures.
     fn remove_compacted(&mut self) {
         let listing = match recover::list_dir(&self.dir) {
             Ok(listing) => listing,
