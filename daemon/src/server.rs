@@ -146,44 +146,83 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
 
 /// Loads the newest snapshot and replays the journal into a fresh state.
 ///
+/// Nothing is thrown away: damaged bytes, a snapshot whose state does not
+/// decode, and a record whose checksum verifies but whose contents do not
+/// decode as oxtail commands (a bug or a damaged write) are all moved to
+/// `<journal dir>/quarantine/` by the journal, logged with the reason, and
+/// every other record is still applied (see `oxtail_journal`'s recovery
+/// rules). The daemon starts either way.
+///
 /// # Errors
-/// When the journal dir cannot be opened or a record cannot be decoded
-/// (a checksummed record that does not decode is a format bug, not a torn
-/// write, so it is not silently dropped).
+/// When the journal dir cannot be opened or repaired (I/O), is locked by
+/// another process, or holds files a newer oxtail wrote.
 pub fn open_state(dir: &Path, config: &Config) -> io::Result<(State, Journal)> {
     let mut state = State::default();
-    let mut events = Vec::new();
     let opts = JournalOptions {
         fail_appends_after_bytes: config.fault_journal_full_after,
         ..JournalOptions::default()
     };
-    let (journal, report) = Journal::open(dir, opts, |r| {
+    let mut replay = replayer(&mut state);
+    let (journal, report) = Journal::open(dir, opts, &mut replay)?;
+    drop(replay);
+    tracing::info!(
+        snapshot_seq = ?report.snapshot_seq,
+        records = report.records_replayed,
+        last_seq = report.last_seq,
+        quarantined = report.quarantined.len(),
+        missing = %report.missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        truncated = ?report.truncated.as_ref().map(|t| format!("{} at {}: {} bytes ({})", t.segment.display(), t.offset, t.bytes_cut, t.reason)),
+        "journal recovered"
+    );
+    if report.found_damage() {
+        tracing::warn!(
+            quarantine = %dir.join(oxtail_journal::QUARANTINE_DIR).display(),
+            "the journal was damaged: what could not be read was set aside (details above); \
+             every other record was recovered. `oxtail ctl verify` checks the journal offline"
+        );
+    }
+    Ok((state, journal))
+}
+
+/// Checks the journal in `dir` offline, without changing it: every
+/// snapshot and record is decoded and applied to a scratch state exactly as
+/// [`open_state`] would, and the report says what a daemon start would set
+/// aside, cut and find missing.
+///
+/// # Errors
+/// As [`oxtail_journal::verify`]: a missing dir (`NotFound`), files a newer
+/// oxtail wrote, I/O errors.
+pub fn verify_state(dir: &Path) -> io::Result<oxtail_journal::RecoveryReport> {
+    let mut state = State::default();
+    let mut replay = replayer(&mut state);
+    oxtail_journal::verify(dir, &mut replay)
+}
+
+/// The replay callback shared by [`open_state`] and [`verify_state`]: a
+/// snapshot replaces `state`, a record's commands are applied to it. What
+/// does not decode is [`oxtail_journal::Rejected`] (set aside), never
+/// half-applied: a record is decoded whole before any command is applied.
+fn replayer(state: &mut State) -> impl FnMut(Replay<'_>) -> io::Result<()> + '_ {
+    let mut events = Vec::new();
+    move |r| {
         match r {
             Replay::Snapshot { bytes, .. } => {
-                state = serde_json::from_slice(bytes).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {e}"))
+                *state = serde_json::from_slice(bytes).map_err(|e| {
+                    oxtail_journal::Rejected(format!("snapshot state is not oxtail state: {e}"))
                 })?;
             }
-            Replay::Record { seq, payload } => {
+            Replay::Record { payload, .. } => {
                 let cmds: Vec<Command> = serde_json::from_slice(payload).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("record {seq}: {e}"))
+                    oxtail_journal::Rejected(format!("not a list of oxtail commands: {e}"))
                 })?;
                 for c in &cmds {
-                    state::apply(&mut state, c, &mut events);
+                    state::apply(state, c, &mut events);
                 }
                 events.clear();
             }
         }
         Ok(())
-    })?;
-    tracing::info!(
-        snapshot_seq = ?report.snapshot_seq,
-        records = report.records_replayed,
-        last_seq = report.last_seq,
-        truncated = ?report.truncated.as_ref().map(|t| format!("{} at {}: {} bytes ({})", t.segment.display(), t.offset, t.bytes_cut, t.reason)),
-        "journal recovered"
-    );
-    Ok((state, journal))
+    }
 }
 
 fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {

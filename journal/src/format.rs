@@ -59,6 +59,8 @@ pub(crate) enum FileKind {
     Snapshot(u64),
     /// `snapshot-<seq>.snap.tmp`: an uncommitted snapshot.
     SnapshotTemp(u64),
+    /// `journal-<seq>.log.tmp`: an uncommitted rewrite of a repaired segment.
+    SegmentTemp(u64),
 }
 
 /// Classifies a file name; `None` for names this crate did not create.
@@ -71,7 +73,16 @@ pub(crate) fn classify(name: &str) -> Option<FileKind> {
         return Some(FileKind::Snapshot(seq));
     }
     let base = name.strip_suffix(TEMP_SUFFIX)?;
+    if let Some(seq) = parse_numbered(base, SEGMENT_PREFIX, SEGMENT_SUFFIX) {
+        return Some(FileKind::SegmentTemp(seq));
+    }
     parse_numbered(base, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX).map(FileKind::SnapshotTemp)
+}
+
+/// File name of the temporary file a repaired segment is written to before
+/// it replaces the original.
+pub(crate) fn segment_temp_name(first_seq: u64) -> String {
+    format!("{}{TEMP_SUFFIX}", segment_name(first_seq))
 }
 
 fn parse_numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
@@ -82,12 +93,18 @@ fn parse_numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn unsupported_version(what: &str, version: u32) -> io::Error {
+/// The error for a file whose header names a format version above
+/// [`FORMAT_VERSION`] and whose contents do not parse as any version this
+/// build knows: a newer oxtail wrote it. (A version field that is merely
+/// damaged is recovered instead: the contents still parse as version 1.)
+pub(crate) fn newer_version(what: &str, version: u32) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
-            "{what} has format version {version}, but this build reads versions 1..={FORMAT_VERSION}; \
-             it was probably written by a newer oxtail (refusing to touch it)"
+            "{what} has format version {version}, newer than the versions this build reads \
+             (1..={FORMAT_VERSION}), and its contents do not parse as version {FORMAT_VERSION}: \
+             a newer oxtail wrote it. Run that newer oxtail (refusing to touch the file; \
+             if no newer oxtail ever used this state dir, the file is damaged: move it aside)"
         ),
     )
 }
@@ -149,36 +166,39 @@ pub(crate) enum SegmentHeader {
     Empty,
     /// A complete, known header; records start at [`SEGMENT_HEADER_LEN`].
     Valid(SegmentFormat),
-    /// The header is damaged; the reason says how. The file holds nothing usable.
+    /// The header is damaged; the reason says how. Records after it may
+    /// still be recovered by scanning.
     Damaged(String),
+    /// The magic is right but the version is one this build does not know:
+    /// either a newer oxtail wrote the file or the version field is damaged
+    /// (the caller tells them apart by whether the records parse).
+    UnknownVersion(u32),
 }
 
 /// Checks a segment header given the file's first bytes (any length; only
 /// the first [`SEGMENT_HEADER_LEN`] are looked at).
-///
-/// Errors (`InvalidData`) only for a well-formed header naming a version
-/// this build cannot read: such a file must not be mistaken for corruption.
-pub(crate) fn parse_segment_header(prefix: &[u8]) -> io::Result<SegmentHeader> {
+pub(crate) fn parse_segment_header(prefix: &[u8]) -> SegmentHeader {
     let header_len = SEGMENT_HEADER_LEN as usize;
     if prefix.is_empty() {
-        return Ok(SegmentHeader::Empty);
+        return SegmentHeader::Empty;
     }
     if prefix.len() < header_len {
-        return Ok(SegmentHeader::Damaged(format!(
+        return SegmentHeader::Damaged(format!(
             "torn segment header ({} of {header_len} bytes)",
             prefix.len()
-        )));
+        ));
     }
     if prefix[..4] != SEGMENT_MAGIC {
-        return Ok(SegmentHeader::Damaged(format!(
+        return SegmentHeader::Damaged(format!(
             "bad segment magic {:02x?} (expected \"OXJL\")",
             &prefix[..4]
-        )));
+        ));
     }
     let version = u32_at(prefix, 4);
-    SegmentFormat::from_version(version)
-        .map(SegmentHeader::Valid)
-        .ok_or_else(|| unsupported_version("journal segment", version))
+    match SegmentFormat::from_version(version) {
+        Some(format) => SegmentHeader::Valid(format),
+        None => SegmentHeader::UnknownVersion(version),
+    }
 }
 
 /// Appends the encoding of one current-format record to `out`.
@@ -202,14 +222,47 @@ pub(crate) enum RecordStep<'a> {
         payload: &'a [u8],
         encoded_len: usize,
     },
-    /// The bytes at this position are not a valid record (torn or corrupt).
+    /// The bytes at this position are not a valid record: corrupt.
     Bad(String),
+    /// The record is cut short by the end of the file (a partial write).
+    Torn(String),
+}
+
+impl SegmentFormat {
+    /// Whether a valid record with `seq` in `min_seq..=max_seq` starts at
+    /// the beginning of `rest`; returns its encoded length. Used to find the
+    /// next record after damaged bytes: the cheap checks (length fits, seq
+    /// plausible) run before the checksum, so probing every byte offset of a
+    /// damaged region costs little.
+    pub(crate) fn probe_record(self, rest: &[u8], min_seq: u64, max_seq: u64) -> Option<usize> {
+        match self {
+            SegmentFormat::V1 => {
+                let header_len = RECORD_HEADER_LEN as usize;
+                if rest.len() < header_len {
+                    return None;
+                }
+                let len = u32_at(rest, 0) as usize;
+                let seq = u64_at(rest, 8);
+                if len > MAX_PAYLOAD_BYTES
+                    || rest.len() - header_len < len
+                    || seq < min_seq
+                    || seq > max_seq
+                {
+                    return None;
+                }
+                match decode_record_v1(rest) {
+                    RecordStep::Record { encoded_len, .. } => Some(encoded_len),
+                    _ => None,
+                }
+            }
+        }
+    }
 }
 
 fn decode_record_v1(rest: &[u8]) -> RecordStep<'_> {
     let header_len = RECORD_HEADER_LEN as usize;
     if rest.len() < header_len {
-        return RecordStep::Bad(format!(
+        return RecordStep::Torn(format!(
             "torn record header ({} of {header_len} bytes)",
             rest.len()
         ));
@@ -224,7 +277,7 @@ fn decode_record_v1(rest: &[u8]) -> RecordStep<'_> {
     }
     let encoded_len = header_len + len;
     if rest.len() < encoded_len {
-        return RecordStep::Bad(format!(
+        return RecordStep::Torn(format!(
             "torn record ({} of {encoded_len} bytes)",
             rest.len()
         ));
@@ -263,7 +316,10 @@ pub(crate) fn encode_snapshot_header(seq: u64, state: &[u8]) -> [u8; SNAPSHOT_HE
 ///
 /// Returns `Ok(Ok(range))` with the byte range of the state inside `file`,
 /// `Ok(Err(reason))` if the file fails its checks (the caller skips it), and
-/// `Err` (`InvalidData`) if it is a snapshot of a version this build cannot read.
+/// `Err` (`InvalidData`) if it is a snapshot of a version this build cannot
+/// read. A header whose version field is damaged (0, or unknown while the
+/// rest verifies as version 1: seq, length and checksum) is not a newer
+/// format: a verifying body is accepted, anything else is damage.
 pub(crate) fn decode_snapshot(
     file: &[u8],
     named_seq: u64,
@@ -282,7 +338,19 @@ pub(crate) fn decode_snapshot(
     }
     match u32_at(file, 4) {
         1 => Ok(decode_snapshot_v1(file, named_seq)),
-        version => Err(unsupported_version("snapshot", version)),
+        version => match decode_snapshot_v1(file, named_seq) {
+            Ok(range) => {
+                tracing::warn!(
+                    version,
+                    "journal: snapshot header has a damaged version field, but its state verifies as version 1; using it"
+                );
+                Ok(Ok(range))
+            }
+            Err(reason) if version == 0 => Ok(Err(format!(
+                "damaged header (format version 0 was never written) and {reason}"
+            ))),
+            Err(_) => Err(newer_version("snapshot", version)),
+        },
     }
 }
 
@@ -363,7 +431,7 @@ mod tests {
         for cut in 0..buf.len() {
             assert!(matches!(
                 SegmentFormat::V1.decode_record(&buf[..cut]),
-                RecordStep::Bad(_)
+                RecordStep::Torn(_)
             ));
         }
         for bit in 0..buf.len() * 8 {
@@ -373,33 +441,41 @@ mod tests {
             assert!(
                 matches!(
                     SegmentFormat::V1.decode_record(&flipped),
-                    RecordStep::Bad(_)
+                    RecordStep::Bad(_) | RecordStep::Torn(_)
                 ),
                 "bit {bit}"
             );
+            assert_eq!(SegmentFormat::V1.probe_record(&flipped, 0, u64::MAX), None);
         }
     }
 
     #[test]
     fn segment_header_versions() {
         assert_eq!(
-            parse_segment_header(&segment_header()).unwrap(),
+            parse_segment_header(&segment_header()),
             SegmentHeader::Valid(SegmentFormat::V1)
         );
-        assert_eq!(parse_segment_header(&[]).unwrap(), SegmentHeader::Empty);
+        assert_eq!(parse_segment_header(&[]), SegmentHeader::Empty);
         assert!(matches!(
-            parse_segment_header(b"OXJ").unwrap(),
+            parse_segment_header(b"OXJ"),
             SegmentHeader::Damaged(_)
         ));
         assert!(matches!(
-            parse_segment_header(&[0; 8]).unwrap(),
+            parse_segment_header(&[0; 8]),
             SegmentHeader::Damaged(_)
         ));
         let mut v2 = segment_header();
         v2[4..].copy_from_slice(&2u32.to_le_bytes());
-        let err = parse_segment_header(&v2).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("version 2"), "{err}");
+        assert_eq!(parse_segment_header(&v2), SegmentHeader::UnknownVersion(2));
+    }
+
+    #[test]
+    fn probe_checks_the_seq_range() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 7, b"hello");
+        assert_eq!(SegmentFormat::V1.probe_record(&buf, 7, 7), Some(buf.len()));
+        assert_eq!(SegmentFormat::V1.probe_record(&buf, 8, 100), None);
+        assert_eq!(SegmentFormat::V1.probe_record(&buf, 1, 6), None);
     }
 
     #[test]
@@ -408,7 +484,7 @@ mod tests {
         let mut file = encode_snapshot_header(9, state).to_vec();
         file.extend_from_slice(state);
         let range = decode_snapshot(&file, 9).unwrap().unwrap();
-        assert_eq!(&file[range], state);
+        assert_eq!(&file[range.clone()], state);
         assert!(decode_snapshot(&file, 8).unwrap().is_err(), "name mismatch");
         for cut in 0..file.len() {
             assert!(decode_snapshot(&file[..cut], 9).unwrap().is_err());
@@ -416,10 +492,22 @@ mod tests {
         let mut flipped = file.clone();
         *flipped.last_mut().unwrap() ^= 0x10;
         assert!(decode_snapshot(&flipped, 9).unwrap().is_err());
+        // A damaged version field over a body that verifies: still usable.
         let mut v3 = file.clone();
         v3[4..8].copy_from_slice(&3u32.to_le_bytes());
-        let err = decode_snapshot(&v3, 9).unwrap_err();
+        assert_eq!(decode_snapshot(&v3, 9).unwrap(), Ok(range));
+        let mut v0 = flipped.clone();
+        v0[4..8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(
+            decode_snapshot(&v0, 9).unwrap().is_err(),
+            "version 0 is damage"
+        );
+        // An unknown version whose body is not version 1: a newer format.
+        let mut newer = flipped;
+        newer[4..8].copy_from_slice(&3u32.to_le_bytes());
+        let err = decode_snapshot(&newer, 9).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("version 3"), "{err}");
+        assert!(err.to_string().contains("newer oxtail"), "{err}");
     }
 }

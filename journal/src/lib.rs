@@ -30,9 +30,11 @@
 //!
 //!   The first record of a segment has the seq in its name; each further
 //!   record has the previous seq + 1, and the next segment's name continues
-//!   the sequence. A record that is cut short, fails its checksum, has a
-//!   length above the maximum, or has any seq other than the expected next
-//!   one is *damaged*. A 0-byte or header-only segment is valid and empty.
+//!   the sequence. (Only recovery breaks this: a segment it repaired may
+//!   skip the seqs it set aside, and its name may then be below its first
+//!   record's seq. Readers rely on names only to order segments.) A record that is cut short, fails its checksum, has a
+//!   length above the maximum, or whose seq is not above the previous
+//!   record's is *damaged*. A 0-byte or header-only segment is valid and empty.
 //!   A new segment is started when appending a record would make the active
 //!   one exceed [`Options::segment_max_bytes`] (a segment holding a single
 //!   larger record may exceed it).
@@ -46,9 +48,13 @@
 //!           the file is exactly 28 + len bytes long
 //!   ```
 //!
-//!   A snapshot is written to `snapshot-<seq>.snap.tmp`, fsynced, renamed
-//!   into place, and the directory fsynced. Leftover `.tmp` files are
-//!   uncommitted and removed on open.
+//!   A snapshot is written to `snapshot-<seq>.snap.tmp`, fsynced, read back
+//!   and checked, renamed into place, and the directory fsynced. Leftover
+//!   `.tmp` files (snapshots, or segments being repaired) are uncommitted
+//!   and removed on open.
+//!
+//! * `quarantine/`: damaged bytes and damaged snapshots recovery set aside
+//!   (see below). Never read by recovery; kept for a person to inspect.
 //!
 //! * `LOCK`: an empty file holding an advisory lock (`flock`) while a
 //!   [`Journal`] is open, so two processes can never write the same journal.
@@ -61,22 +67,44 @@
 //! Readers dispatch on it, so a later build writing version 2 still reads
 //! version-1 files (and appends to a new segment rather than mixing versions
 //! in one file). A file with a well-formed magic but a version this build
-//! does not know makes [`Journal::open`] fail with
-//! [`io::ErrorKind::InvalidData`] naming the version; such a file is never
+//! does not know, and whose contents do not parse as a known version, makes
+//! [`Journal::open`] fail with [`io::ErrorKind::InvalidData`] naming the
+//! version and saying a newer oxtail wrote it; such a file is never
 //! treated as corruption, truncated or deleted.
 //!
-//! ## Recovery
+//! ## Recovery: nothing is thrown away
 //!
-//! 1. Pick the newest snapshot that passes its checks; damaged newer ones
-//!    are skipped (and logged).
+//! 1. Pick the newest snapshot that passes its checks (and that the caller
+//!    can decode). Damaged newer ones are moved to the quarantine directory
+//!    and logged; recovery falls back to the previous generation.
 //! 2. Replay records with `seq >` the snapshot's seq, in order, starting
-//!    from the segment that holds the first needed record. Segments wholly
-//!    covered by the snapshot, older snapshots and temp files are removed.
-//! 3. At the first damaged segment header, torn or corrupt record, or gap in
-//!    the sequence (e.g. the segments needed after a fallback snapshot were
-//!    already compacted away), stop: truncate that segment at the last good
-//!    record boundary (or remove it if nothing in it is usable), remove all
-//!    later segments, and report and `tracing::warn!` what was cut.
+//!    from the segment that holds the first needed record.
+//! 3. Damaged bytes (a bad checksum, an impossible length, a damaged
+//!    segment header, a record out of order, a record the caller cannot
+//!    decode) do not end recovery: the walk probes every following byte
+//!    offset for the next record that verifies and goes on from there. The
+//!    damaged bytes are copied to `quarantine/` beside the segments (one
+//!    file per damaged run, named after the segment and byte range), the
+//!    segment is rewritten without them (temp file, fsync, rename), and
+//!    every later record that verifies is replayed. Sequence numbers that
+//!    no surviving record holds are reported as missing ranges
+//!    ([`RecoveryReport::missing`]). No segment is ever deleted for a gap
+//!    or an unreadable record.
+//! 4. Only a torn record at the very end of the newest segment (a crash in
+//!    the middle of an append, so never acknowledged) is truncated without
+//!    being kept ([`RecoveryReport::truncated`]).
+//! 5. A header whose version field is damaged is told apart from a newer
+//!    format by its contents: if the records (or the snapshot state) still
+//!    verify as version 1, it is damage and is repaired; only a file whose
+//!    contents do not parse is refused as written by a newer oxtail.
+//!
+//! Nothing is deleted at open except uncommitted temp files and 0-byte
+//! segment files (which hold not even a header). Compaction
+//! ([`Journal::snapshot`]) keeps two generations: the new snapshot, the
+//! previous one, and every segment after the previous one, so a damaged
+//! newest snapshot costs nothing.
+//!
+//! [`verify`] runs the same read-only walk without changing anything.
 //!
 //! # Failure semantics
 //!
@@ -105,10 +133,71 @@ use std::path::{Path, PathBuf};
 pub use format::{FORMAT_VERSION, MAX_PAYLOAD_BYTES};
 
 use format::{SegmentFormat, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
-use recover::{Cut, SegmentFile};
+use recover::{Plan, SegmentFile};
 
 /// Name of the lock file inside the journal directory.
 const LOCK_FILE: &str = "LOCK";
+
+/// Name of the directory, inside the journal directory, that holds what
+/// recovery set aside.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// Returned (converted into an [`io::Error`]) by the replay callback of
+/// [`Journal::open`] for an item whose bytes verify but whose contents the
+/// caller cannot decode. Recovery does not stop: a rejected record is
+/// quarantined and reported missing, a rejected snapshot is quarantined and
+/// the previous generation is used. Any other error aborts the open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected(pub String);
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+impl From<Rejected> for io::Error {
+    fn from(r: Rejected) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, r)
+    }
+}
+
+/// An inclusive range of sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqRange {
+    /// First seq of the range.
+    pub first: u64,
+    /// Last seq of the range (`>= first`).
+    pub last: u64,
+}
+
+impl fmt::Display for SeqRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}..={}", self.first, self.last)
+        }
+    }
+}
+
+/// Something recovery set aside instead of replaying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The segment or snapshot file the bytes came from.
+    pub source: PathBuf,
+    /// Byte offset of the damaged run in `source`.
+    pub offset: u64,
+    /// Length of the damaged run in bytes.
+    pub len: u64,
+    /// Where the bytes were saved (`quarantine/…`); `None` from [`verify`],
+    /// which changes nothing.
+    pub saved_to: Option<PathBuf>,
+    /// Why, e.g. "checksum mismatch (stored …, computed …)".
+    pub reason: String,
+}
 
 /// Tuning and test knobs for [`Journal::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,14 +232,17 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay<'a> {
     /// The state as of record `seq` (the bytes given to [`Journal::snapshot`]).
-    /// Delivered at most once, before any record.
+    /// Delivered before any record; delivered again (an older one) only if
+    /// the callback returned [`Rejected`] for the newer one.
     Snapshot {
         /// Seq of the last record the snapshot covers (0 = none).
         seq: u64,
         /// The serialized state, exactly as passed to [`Journal::snapshot`].
         bytes: &'a [u8],
     },
-    /// One journal record, delivered in increasing `seq` order with no gaps.
+    /// One journal record, delivered in strictly increasing `seq` order.
+    /// Seqs lost to damage are skipped (and listed in
+    /// [`RecoveryReport::missing`]).
     Record {
         /// The record's sequence number.
         seq: u64,
@@ -166,22 +258,34 @@ pub struct RecoveryReport {
     pub snapshot_seq: Option<u64>,
     /// Number of records replayed after the snapshot.
     pub records_replayed: u64,
-    /// What was cut off, if recovery hit a torn or corrupt record.
+    /// A torn final record cut off the newest segment (never acknowledged).
     pub truncated: Option<Truncation>,
+    /// Damaged bytes, undecodable records and damaged snapshots set aside
+    /// into the quarantine directory, in the order found.
+    pub quarantined: Vec<Quarantined>,
+    /// Sequence numbers no surviving record holds (lost to damage), in
+    /// increasing order. Later records were replayed regardless.
+    pub missing: Vec<SeqRange>,
     /// Seq of the last record recovered (or the snapshot's seq; 0 if empty).
     /// The next append gets `last_seq + 1`.
     pub last_seq: u64,
 }
 
-/// Describes data cut off by recovery.
+impl RecoveryReport {
+    /// Whether recovery found anything wrong beyond a torn final record.
+    pub fn found_damage(&self) -> bool {
+        !self.quarantined.is_empty() || !self.missing.is_empty()
+    }
+}
+
+/// Describes a torn final record cut off by recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Truncation {
-    /// The segment file where the damage starts.
+    /// The newest segment file, where the torn record starts.
     pub segment: PathBuf,
-    /// Byte offset in `segment` where it was cut (its new length). 0 means the
-    /// whole file was removed.
+    /// Byte offset in `segment` where it was cut (its new length).
     pub offset: u64,
-    /// Total bytes removed: the tail of `segment` plus every later segment.
+    /// Bytes removed from the end of `segment`.
     pub bytes_cut: u64,
     /// Human-readable cause, e.g. "torn record (20 of 56 bytes)".
     pub reason: String,
@@ -251,6 +355,9 @@ pub struct Journal {
     /// Total length of the segment files on disk other than the active one.
     closed_bytes: u64,
     last_seq: u64,
+    /// Seqs of the snapshot generations kept on disk: the newest one and
+    /// the one before it (what a damaged newest one falls back to).
+    snapshots: Generations,
     /// Last seq known to be durable; `durable_len` is the matching length of
     /// the active segment. Records after it are written but not yet synced.
     durable_seq: u64,
@@ -283,25 +390,32 @@ impl fmt::Debug for Journal {
 }
 
 impl Journal {
-    /// Opens (creating the dir if missing, mode 0700) and recovers: calls `f` first with the
-    /// newest valid snapshot (if any), then with every later record in seq order. Stops at the
-    /// first torn/corrupt record, truncates that segment there (and deletes any later segments),
-    /// logs with `tracing::warn!` what it cut. Never panics on any file content. If `f` returns
-    /// Err, open returns that error.
+    /// Opens (creating the dir if missing, mode 0700) and recovers: calls `f`
+    /// first with the newest valid snapshot (if any), then with every later
+    /// record in seq order. Damaged bytes anywhere but a torn final record
+    /// are quarantined (see the [crate docs](crate#recovery-nothing-is-thrown-away))
+    /// and every later record that verifies is still replayed; a torn final
+    /// record is truncated. Logs with `tracing::warn!` what it set aside and
+    /// why. Never panics on any file content.
     ///
-    /// `f` runs before recovery modifies anything, so when it fails the
-    /// directory is left as it was. The returned journal appends after the
-    /// last recovered record; the report says what was replayed and cut.
+    /// `f` may return [`Rejected`] (converted with `.into()`) for an item it
+    /// cannot decode: that record is quarantined like damaged bytes, that
+    /// snapshot like a damaged one. `f` runs before recovery modifies
+    /// anything, so when it fails otherwise the directory is left as it
+    /// was. The returned journal appends after the last recovered record;
+    /// the report says what was replayed, set aside and missing.
     ///
     /// # Errors
     ///
-    /// * `InvalidData` if a segment or snapshot has a format version this
-    ///   build cannot read (the message names it); nothing is modified.
+    /// * `InvalidData` if a segment or snapshot was written by a newer
+    ///   oxtail (a format version this build does not know, and contents
+    ///   that do not parse as a known one); the message names the version
+    ///   and the file. Nothing is modified.
     /// * `WouldBlock` if another open [`Journal`] (in any process) holds the
     ///   directory.
-    /// * Any I/O error from creating, reading, truncating or syncing the
+    /// * Any I/O error from creating, reading, repairing or syncing the
     ///   journal files, with the path in the message.
-    /// * Whatever `f` returns.
+    /// * Whatever `f` returns, other than [`Rejected`].
     pub fn open(
         dir: &Path,
         opts: Options,
@@ -316,55 +430,29 @@ impl Journal {
 
         // Read-only phase: validate versions, pick the snapshot, replay.
         let listing = recover::list_dir(dir)?;
-        recover::check_segment_versions(&listing.segments)?;
-        let snapshot = recover::newest_valid_snapshot(&listing.snapshots)?;
-        let snapshot_seq = snapshot.as_ref().map(|s| s.seq);
-        let snap_seq = snapshot_seq.unwrap_or(0);
-        if let Some(snap) = &snapshot {
-            f(Replay::Snapshot {
-                seq: snap.seq,
-                bytes: &snap.file[snap.state.clone()],
-            })?;
-        }
-        let snapshot_index = snapshot.map(|s| s.index);
-        let scan = recover::scan_segments(&listing.segments, snap_seq, &mut f)?;
-
-        let last_seq = snap_seq.max(scan.cursor - 1);
+        let plan = recover::plan(&listing, &mut f)?;
+        let last_seq = plan.last_seq;
         let next_seq = last_seq.checked_add(1).ok_or_else(seq_exhausted)?;
 
-        // Modifying phase: cut damage, drop what the snapshot covers.
-        let truncated = match &scan.cut {
-            Some(cut) => Some(apply_cut(dir, &listing.segments, cut)?),
-            None => None,
-        };
-        let mut garbage: Vec<&Path> = Vec::new();
-        garbage.extend(
-            listing.segments[..scan.start]
-                .iter()
-                .map(|s| s.path.as_path()),
-        );
-        if let Some(index) = snapshot_index {
-            garbage.extend(listing.snapshots[..index].iter().map(|s| s.path.as_path()));
-        }
-        garbage.extend(listing.temps.iter().map(PathBuf::as_path));
+        // Modifying phase: set damage aside, cut a torn tail.
+        let (quarantined, truncated) = apply_plan(dir, &listing, &plan, true)?;
+        let mut missing = plan.missing.clone();
+        add_lost_to_snapshots(&listing, &plan, &mut missing);
 
-        // The surviving chain: segments scan.start..chain_end.
-        let chain_end = match &scan.cut {
-            Some(cut) if cut.offset == 0 => cut.index,
-            Some(cut) => cut.index + 1,
-            None => listing.segments.len(),
-        };
-        let mut closed: Vec<&SegmentFile> =
-            listing.segments[scan.start..chain_end].iter().collect();
-
-        // Append to the end of the chain if it is a current-format segment
+        // Append to the newest segment if it is a current-format segment
         // that ends exactly at `last_seq`; otherwise start a fresh segment.
-        let reusable = scan
-            .end
-            .filter(|end| end.format == Some(SegmentFormat::CURRENT) && scan.cursor == next_seq);
+        let newest = listing.segments.len().checked_sub(1);
+        let reusable = plan.end.filter(|end| {
+            Some(end.index) == newest
+                && end.format == Some(SegmentFormat::CURRENT)
+                && match end.last_record {
+                    Some(seq) => seq == last_seq,
+                    None => listing.segments[end.index].first_seq == next_seq,
+                }
+        });
+        let mut removed_any = false;
         let active = match reusable {
             Some(end) => {
-                closed.retain(|s| s.first_seq != listing.segments[end.index].first_seq);
                 let active = ActiveSegment::reopen(&listing.segments[end.index], end.len)?;
                 // Records written by a process that crashed before syncing
                 // are durable from here on.
@@ -375,21 +463,14 @@ impl Journal {
                 active
             }
             None => {
-                if let Some(end) = scan.end {
-                    // An empty file, or one holding only records the snapshot
-                    // covers, is garbage. (An older-format segment with live
-                    // records stays in the chain.)
-                    if end.format.is_none() || scan.cursor <= snap_seq.saturating_add(1) {
-                        let path = listing.segments[end.index].path.as_path();
-                        remove(path)?;
-                        closed.retain(|s| s.path != path);
-                    }
+                // A 0-byte segment holds nothing (not even a header).
+                if let Some(end) = plan.end.filter(|e| e.format.is_none()) {
+                    removed_any |= remove_logged(&listing.segments[end.index].path);
                 }
                 ActiveSegment::create(dir, next_seq)?
             }
         };
-        let mut removed_any = false;
-        for path in garbage {
+        for path in &listing.temps {
             removed_any |= remove_logged(path);
         }
         if removed_any {
@@ -397,24 +478,29 @@ impl Journal {
         }
 
         let mut closed_bytes = 0;
-        for seg in closed {
-            closed_bytes += file_len(&seg.path)?;
+        for seg in &listing.segments {
+            if seg.path != active.path && seg.path.exists() {
+                closed_bytes += file_len(&seg.path)?;
+            }
         }
-
+        let chosen = plan.snapshot.map(|(_, seq)| seq);
+        let older = chosen.and_then(|seq| {
+            listing
+                .snapshots
+                .iter()
+                .map(|s| s.seq)
+                .filter(|&s| s < seq)
+                .max()
+        });
         let report = RecoveryReport {
-            snapshot_seq,
-            records_replayed: scan.records_replayed,
+            snapshot_seq: chosen,
+            records_replayed: plan.records_replayed,
             truncated,
+            quarantined,
+            missing,
             last_seq,
         };
-        tracing::info!(
-            dir = %dir.display(),
-            snapshot_seq = ?report.snapshot_seq,
-            records_replayed = report.records_replayed,
-            last_seq,
-            truncated = report.truncated.is_some(),
-            "journal: recovered"
-        );
+        log_report(dir, &report);
         let journal = Journal {
             dir: dir.to_path_buf(),
             opts,
@@ -423,8 +509,12 @@ impl Journal {
             active,
             closed_bytes,
             last_seq,
+            snapshots: Generations {
+                newest: chosen,
+                older,
+            },
             durable_seq: last_seq,
-            bytes_since_snapshot: scan.bytes_replayed,
+            bytes_since_snapshot: plan.bytes_replayed,
             appended_bytes: 0,
             injected_full: false,
             pending_sync_error: None,
@@ -537,9 +627,14 @@ impl Journal {
         }
     }
 
-    /// Writes a snapshot of the state as of `last_seq()` (temp file, fsync, rename, fsync dir),
-    /// then starts a fresh segment and deletes older segments and snapshots. After this, recovery
-    /// yields this snapshot then only later records.
+    /// Writes a snapshot of the state as of `last_seq()` (temp file, fsync,
+    /// read back and check, rename, fsync dir), then starts a fresh segment
+    /// and deletes what the generation before the previous one needed.
+    ///
+    /// Two generations are kept: this snapshot, the previous one, and every
+    /// segment after the previous one, so recovery can fall back if this
+    /// snapshot is later found damaged. Older snapshots and segments wholly
+    /// covered by the previous snapshot are deleted.
     ///
     /// `state` must be the caller's serialized state reflecting exactly the
     /// records up to [`last_seq`](Self::last_seq); it is stored as
@@ -549,8 +644,9 @@ impl Journal {
     /// # Errors
     ///
     /// * Any error from the initial [`sync`](Self::sync) (nothing written).
-    /// * An I/O error writing, syncing or renaming the snapshot (e.g.
-    ///   `StorageFull`); the temp file is removed and the journal is as before.
+    /// * An I/O error writing, syncing, reading back or renaming the
+    ///   snapshot (e.g. `StorageFull`; `InvalidData` if what was read back
+    ///   differs); the temp file is removed and the journal is as before.
     /// * An I/O error creating the fresh segment. The snapshot is committed
     ///   by then; the journal stays consistent and keeps appending to the
     ///   current segment, and the next snapshot compacts.
@@ -569,17 +665,21 @@ impl Journal {
         }
         sync_dir(&self.dir)?;
         self.bytes_since_snapshot = 0;
+        if self.snapshots.newest != Some(seq) {
+            self.snapshots.older = self.snapshots.newest;
+            self.snapshots.newest = Some(seq);
+        }
 
         if self.active.first_seq != next_seq {
             // The active segment holds records; records after the snapshot
-            // go to a fresh one so the old ones can be deleted.
+            // go to a fresh one so the old ones can be deleted later.
             let fresh = ActiveSegment::create(&self.dir, next_seq)?;
             self.closed_bytes += self.active.len;
             self.active = fresh;
             self.durable_seq = seq;
             self.durable_len = self.active.len;
         }
-        self.remove_compacted(seq);
+        self.remove_compacted();
         tracing::debug!(snapshot = %path.display(), state_bytes = state.len(), "journal: snapshot written");
         Ok(())
     }
@@ -669,9 +769,11 @@ impl Journal {
         Ok(())
     }
 
-    /// Deletes every segment but the active one and every snapshot but
-    /// `keep_seq`'s; logs failures.
-    fn remove_compacted(&mut self, keep_seq: u64) {
+    /// Deletes what no kept generation needs: snapshots older than the
+    /// previous generation, and segments whose records the previous
+    /// snapshot wholly covers. Without a previous generation (the first
+    /// snapshot) every segment is kept. Logs failures.
+    fn remove_compacted(&mut self) {
         let listing = match recover::list_dir(&self.dir) {
             Ok(listing) => listing,
             Err(e) => {
@@ -680,17 +782,25 @@ impl Journal {
             }
         };
         let mut kept_bytes = 0;
-        for seg in listing
-            .segments
-            .iter()
-            .filter(|s| s.path != self.active.path)
-        {
-            if !remove_logged(&seg.path) {
+        // The first record the previous generation needs.
+        let needed = self.snapshots.older.map(|seq| seq.saturating_add(1));
+        for (i, seg) in listing.segments.iter().enumerate() {
+            if seg.path == self.active.path {
+                continue;
+            }
+            // Segment i holds seqs below the next segment's first seq.
+            let covered = match (needed, listing.segments.get(i + 1)) {
+                (Some(needed), Some(next)) => next.first_seq <= needed,
+                _ => false,
+            };
+            if !(covered && remove_logged(&seg.path)) {
                 kept_bytes += fs::metadata(&seg.path).map_or(0, |m| m.len());
             }
         }
-        for snap in listing.snapshots.iter().filter(|s| s.seq != keep_seq) {
-            remove_logged(&snap.path);
+        if let Some(older) = self.snapshots.older {
+            for snap in listing.snapshots.iter().filter(|s| s.seq < older) {
+                remove_logged(&snap.path);
+            }
         }
         for temp in &listing.temps {
             remove_logged(temp);
@@ -765,49 +875,266 @@ fn write_snapshot(temp: &Path, path: &Path, seq: u64, state: &[u8]) -> io::Resul
     file.write_all_at(&header, 0)?;
     file.write_all_at(state, header.len() as u64)?;
     file.sync_all()?;
+    drop(file);
+    // Read it back: what gets renamed into place must decode to `state`.
+    let back = fs::read(temp)?;
+    let verified = matches!(
+        format::decode_snapshot(&back, seq),
+        Ok(Ok(range)) if back[range.clone()] == *state
+    );
+    if !verified {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the snapshot read back from disk does not match what was written",
+        ));
+    }
     fs::rename(temp, path)
 }
 
-/// Applies a recovery cut: truncates (or removes) the damaged segment,
-/// removes every later one, syncs, and logs what was cut.
-fn apply_cut(dir: &Path, segments: &[SegmentFile], cut: &Cut) -> io::Result<Truncation> {
-    let seg = &segments[cut.index];
-    let mut bytes_cut = 0;
-    if cut.offset == 0 {
-        bytes_cut += file_len(&seg.path)?;
-        remove(&seg.path)?;
-    } else {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&seg.path)
-            .map_err(|e| ctx(e, format_args!("opening {}", seg.path.display())))?;
-        let len = file
-            .metadata()
-            .map_err(|e| ctx(e, format_args!("inspecting {}", seg.path.display())))?
-            .len();
-        file.set_len(cut.offset)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| ctx(e, format_args!("truncating {}", seg.path.display())))?;
-        bytes_cut += len.saturating_sub(cut.offset);
+/// The snapshot generations a [`Journal`] keeps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Generations {
+    newest: Option<u64>,
+    older: Option<u64>,
+}
+
+/// Seqs that only a damaged (quarantined) snapshot covered, above what the
+/// replay reached, are missing too.
+fn add_lost_to_snapshots(listing: &recover::Listing, plan: &Plan, missing: &mut Vec<SeqRange>) {
+    let lost_to = plan
+        .bad_snapshots
+        .iter()
+        .map(|b| listing.snapshots[b.index].seq)
+        .max();
+    if let Some(seq) = lost_to.filter(|&s| s > plan.last_seq) {
+        missing.push(SeqRange {
+            first: plan.last_seq + 1,
+            last: seq,
+        });
     }
-    for later in &segments[cut.index + 1..] {
-        bytes_cut += file_len(&later.path)?;
-        remove(&later.path)?;
+}
+
+/// Logs a recovery report: one warning per thing set aside, one for the
+/// missing seqs, one info line in all.
+fn log_report(dir: &Path, report: &RecoveryReport) {
+    for q in &report.quarantined {
+        tracing::warn!(
+            source = %q.source.display(),
+            offset = q.offset,
+            len = q.len,
+            saved_to = %q.saved_to.as_deref().map_or_else(|| "-".into(), |p| p.display().to_string()),
+            reason = %q.reason,
+            "journal: damaged bytes set aside; later records are kept"
+        );
     }
-    sync_dir(dir)?;
-    tracing::warn!(
-        segment = %seg.path.display(),
-        offset = cut.offset,
-        bytes_cut,
-        later_segments_removed = segments.len() - cut.index - 1,
-        reason = %cut.reason,
-        "journal: cut torn or corrupt tail during recovery"
+    if !report.missing.is_empty() {
+        let ranges: Vec<String> = report.missing.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            missing = %ranges.join(", "),
+            "journal: records with these seqs were lost to damage; everything else was recovered"
+        );
+    }
+    if let Some(t) = &report.truncated {
+        tracing::warn!(
+            segment = %t.segment.display(),
+            offset = t.offset,
+            bytes_cut = t.bytes_cut,
+            reason = %t.reason,
+            "journal: cut a torn final record (a crash mid-append; never acknowledged)"
+        );
+    }
+    tracing::info!(
+        dir = %dir.display(),
+        snapshot_seq = ?report.snapshot_seq,
+        records_replayed = report.records_replayed,
+        last_seq = report.last_seq,
+        quarantined = report.quarantined.len(),
+        "journal: recovered"
     );
-    Ok(Truncation {
-        segment: seg.path.clone(),
-        offset: cut.offset,
-        bytes_cut,
-        reason: cut.reason.clone(),
+}
+
+/// Carries out (or, with `modify` false, only describes) the repairs of a
+/// plan: damaged snapshots are moved to the quarantine directory, damaged
+/// byte runs are copied there and their segment rewritten without them, a
+/// torn final record is truncated.
+fn apply_plan(
+    dir: &Path,
+    listing: &recover::Listing,
+    plan: &Plan,
+    modify: bool,
+) -> io::Result<(Vec<Quarantined>, Option<Truncation>)> {
+    let qdir = dir.join(QUARANTINE_DIR);
+    let mut quarantined = Vec::new();
+    let mut truncated = None;
+    let needs_qdir =
+        !plan.bad_snapshots.is_empty() || plan.repairs.iter().any(|r| !r.spans.is_empty());
+    if modify && needs_qdir {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&qdir)
+            .map_err(|e| ctx(e, format_args!("creating {}", qdir.display())))?;
+    }
+    for bad in &plan.bad_snapshots {
+        let snap = &listing.snapshots[bad.index];
+        let len = file_len(&snap.path)?;
+        let saved_to = if modify {
+            let to = free_name(&qdir, &file_name(&snap.path));
+            fs::rename(&snap.path, &to).map_err(|e| {
+                ctx(
+                    e,
+                    format_args!("moving {} to {}", snap.path.display(), to.display()),
+                )
+            })?;
+            Some(to)
+        } else {
+            None
+        };
+        quarantined.push(Quarantined {
+            source: snap.path.clone(),
+            offset: 0,
+            len,
+            saved_to,
+            reason: format!("damaged snapshot: {}", bad.reason),
+        });
+    }
+    for repair in &plan.repairs {
+        let seg = &listing.segments[repair.index];
+        if let Some((offset, reason)) = &repair.torn {
+            truncated = Some(Truncation {
+                segment: seg.path.clone(),
+                offset: *offset,
+                bytes_cut: repair.file_len - offset,
+                reason: reason.clone(),
+            });
+        }
+        if repair.spans.is_empty() {
+            if let (true, Some((offset, _))) = (modify, &repair.torn) {
+                truncate(&seg.path, *offset)?;
+            }
+            continue;
+        }
+        let bytes = if modify {
+            fs::read(&seg.path)
+                .map_err(|e| ctx(e, format_args!("reading {}", seg.path.display())))?
+        } else {
+            Vec::new()
+        };
+        for span in &repair.spans {
+            let saved_to = if modify {
+                let name = format!("{}.{}-{}.bad", file_name(&seg.path), span.start, span.end);
+                let to = free_name(&qdir, &name);
+                write_synced(&to, &bytes[span.start as usize..span.end as usize])?;
+                Some(to)
+            } else {
+                None
+            };
+            quarantined.push(Quarantined {
+                source: seg.path.clone(),
+                offset: span.start,
+                len: span.end - span.start,
+                saved_to,
+                reason: span.reason.clone(),
+            });
+        }
+        if modify {
+            sync_dir(&qdir)?;
+            // The segment without the damaged runs (and any torn tail),
+            // under a fresh header.
+            let end = repair
+                .torn
+                .as_ref()
+                .map_or(bytes.len(), |(at, _)| *at as usize);
+            let mut clean = format::segment_header().to_vec();
+            let mut keep_from = (SEGMENT_HEADER_LEN as usize).min(end);
+            for span in &repair.spans {
+                let start = (span.start as usize).clamp(keep_from, end);
+                clean.extend_from_slice(&bytes[keep_from..start]);
+                keep_from = keep_from.max((span.end as usize).min(end));
+            }
+            clean.extend_from_slice(&bytes[keep_from..end]);
+            let temp = dir.join(format::segment_temp_name(seg.first_seq));
+            write_synced(&temp, &clean)?;
+            fs::rename(&temp, &seg.path).map_err(|e| {
+                ctx(
+                    e,
+                    format_args!("replacing {} with its repaired copy", seg.path.display()),
+                )
+            })?;
+            sync_dir(dir)?;
+        }
+    }
+    Ok((quarantined, truncated))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+/// `dir/name`, or `dir/name.N` for the first N that does not exist yet.
+fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let mut path = dir.join(name);
+    let mut n = 1;
+    while path.exists() {
+        path = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    path
+}
+
+/// Creates `path` (0600) holding `bytes`, fsynced.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|f| f.write_all_at(bytes, 0).and_then(|()| f.sync_all()));
+    file.map_err(|e| ctx(e, format_args!("writing {}", path.display())))
+}
+
+/// Cuts `path` to `len` bytes and syncs it.
+fn truncate(path: &Path, len: u64) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()))
+        .map_err(|e| ctx(e, format_args!("truncating {}", path.display())))
+}
+
+/// Checks a journal directory without changing anything: the same walk
+/// [`Journal::open`] does, calling `f` the same way (so the caller can
+/// check that every item decodes), and reports what `open` would set
+/// aside, cut and find missing. [`Quarantined::saved_to`] is `None`
+/// throughout.
+///
+/// Takes no lock, so it can run beside a live daemon; a record being
+/// appended at that moment may then show up as a torn final record.
+///
+/// # Errors
+///
+/// * `NotFound` if `dir` does not exist.
+/// * `InvalidData` for a file written by a newer oxtail (as `open`).
+/// * I/O errors reading the files; whatever `f` returns other than
+///   [`Rejected`].
+pub fn verify(
+    dir: &Path,
+    mut f: impl FnMut(Replay<'_>) -> io::Result<()>,
+) -> io::Result<RecoveryReport> {
+    let listing = recover::list_dir(dir)?;
+    let plan = recover::plan(&listing, &mut f)?;
+    let (quarantined, truncated) = apply_plan(dir, &listing, &plan, false)?;
+    let mut missing = plan.missing.clone();
+    add_lost_to_snapshots(&listing, &plan, &mut missing);
+    Ok(RecoveryReport {
+        snapshot_seq: plan.snapshot.map(|(_, seq)| seq),
+        records_replayed: plan.records_replayed,
+        truncated,
+        quarantined,
+        missing,
+        last_seq: plan.last_seq,
     })
 }
 
@@ -815,10 +1142,6 @@ fn file_len(path: &Path) -> io::Result<u64> {
     fs::metadata(path)
         .map(|m| m.len())
         .map_err(|e| ctx(e, format_args!("inspecting {}", path.display())))
-}
-
-fn remove(path: &Path) -> io::Result<()> {
-    fs::remove_file(path).map_err(|e| ctx(e, format_args!("removing {}", path.display())))
 }
 
 /// Removes a file that is no longer needed; logs (and returns false) on failure.

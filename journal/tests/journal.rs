@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use oxtail_journal::{Journal, Options, RecoveryReport, Replay};
+use oxtail_journal::{Journal, Options, RecoveryReport, Rejected, Replay, SeqRange};
 
 /// What a recovery delivered to the replay callback.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ fn segments_total_len(dir: &Path) -> u64 {
 fn copy_dir(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_name() != "LOCK" {
+        if entry.file_name() != "LOCK" && entry.file_type().unwrap().is_file() {
             fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
     }
@@ -240,8 +240,17 @@ fn fixed_payload(seq: u64) -> Vec<u8> {
 
 const FIXED_RECORD: u64 = RECORD_HEADER + 30;
 
+/// Files in the journal's quarantine directory, sorted.
+fn quarantine_files(dir: &Path) -> Vec<String> {
+    let q = dir.join("quarantine");
+    if !q.exists() {
+        return Vec::new();
+    }
+    files_with_prefix(&q, "")
+}
+
 #[test]
-fn bit_flip_in_a_middle_record_truncates_from_there() {
+fn bit_flip_in_a_middle_record_sets_only_that_record_aside() {
     let tmp = tempfile::tempdir().unwrap();
     let record_25 = SEGMENT_HEADER + 24 * FIXED_RECORD;
     // Flip bits in the length, checksum, seq and payload of record 25.
@@ -254,23 +263,60 @@ fn bit_flip_in_a_middle_record_truncates_from_there() {
         fixed_size_journal(&dir, Options::default());
         let seg = segment_path(&dir, 1);
         let total = fs::metadata(&seg).unwrap().len();
+        let original = fs::read(&seg).unwrap();
         flip_bit(&seg, record_25 + offset_in_record, bit);
+        let damaged = fs::read(&seg).unwrap();
 
         let (mut j, report, replayed) = open(&dir);
-        let want: Vec<_> = (1..=24).map(|s| (s, fixed_payload(s))).collect();
+        let want: Vec<_> = (1..=50)
+            .filter(|&s| s != 25)
+            .map(|s| (s, fixed_payload(s)))
+            .collect();
         assert_eq!(replayed.records, want, "case {case}");
-        let t = report.truncated.expect("truncation reported");
-        assert_eq!(t.segment, seg);
-        assert_eq!(t.offset, record_25, "case {case}: {}", t.reason);
-        assert_eq!(t.bytes_cut, total - record_25);
-        assert_eq!(fs::metadata(&seg).unwrap().len(), record_25);
-        assert_eq!(report.last_seq, 24);
-        assert_eq!(j.append(b"after").unwrap(), 25);
+        assert_eq!(report.truncated, None, "case {case}");
+        assert_eq!(
+            report.missing,
+            vec![SeqRange {
+                first: 25,
+                last: 25
+            }]
+        );
+        assert_eq!(report.quarantined.len(), 1, "case {case}");
+        let q = &report.quarantined[0];
+        assert_eq!(
+            (q.offset, q.len),
+            (record_25, FIXED_RECORD),
+            "case {case}: {}",
+            q.reason
+        );
+        // The damaged bytes are kept, the segment holds everything else.
+        let saved = fs::read(q.saved_to.as_ref().unwrap()).unwrap();
+        let span = record_25 as usize..(record_25 + FIXED_RECORD) as usize;
+        assert_eq!(saved, damaged[span.clone()]);
+        let mut without = original.clone();
+        without.drain(span);
+        assert_eq!(fs::read(&seg).unwrap(), without);
+        assert_eq!(fs::metadata(&seg).unwrap().len(), total - FIXED_RECORD);
+        assert_eq!(report.last_seq, 50);
+        assert_eq!(j.append(b"after").unwrap(), 51);
+        j.sync().unwrap();
+        drop(j);
+        // Repaired: a second open sets nothing aside (the gap stays known).
+        let (_, report, replayed) = open(&dir);
+        assert!(report.quarantined.is_empty(), "case {case}");
+        assert_eq!(
+            report.missing,
+            vec![SeqRange {
+                first: 25,
+                last: 25
+            }]
+        );
+        assert_eq!(replayed.records.len(), 50);
     }
 }
 
 #[test]
-fn bit_flip_in_a_middle_segment_removes_later_segments() {
+fn bit_flip_in_a_middle_segment_keeps_later_segments() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // 46-byte records, at most 10 per 470-byte segment.
@@ -278,31 +324,74 @@ fn bit_flip_in_a_middle_segment_removes_later_segments() {
     let names = segment_names(dir);
     assert_eq!(names.len(), 5, "{names:?}");
     let seg_21 = segment_path(dir, 21);
-    assert!(seg_21.exists());
     // Record 25 is the fifth in segment 21.
     let offset = SEGMENT_HEADER + 4 * FIXED_RECORD;
     flip_bit(&seg_21, offset + 20, 1);
-    let later: u64 = [31, 41]
-        .iter()
-        .map(|&s| fs::metadata(segment_path(dir, s)).unwrap().len())
-        .sum();
-    let seg_len = fs::metadata(&seg_21).unwrap().len();
 
     let (mut j, report, replayed) = open_with(dir, small_segments(470));
-    let want: Vec<_> = (1..=24).map(|s| (s, fixed_payload(s))).collect();
+    let want: Vec<_> = (1..=50)
+        .filter(|&s| s != 25)
+        .map(|s| (s, fixed_payload(s)))
+        .collect();
     assert_eq!(replayed.records, want);
-    let t = report.truncated.expect("truncation reported");
-    assert_eq!(t.segment, seg_21);
-    assert_eq!(t.offset, offset);
-    assert!(t.reason.contains("checksum"), "{}", t.reason);
-    assert_eq!(t.bytes_cut, seg_len - offset + later);
-    assert_eq!(segment_names(dir), names[..3].to_vec());
+    assert_eq!(report.quarantined.len(), 1);
+    assert_eq!(report.quarantined[0].source, seg_21);
+    assert!(
+        report.quarantined[0].reason.contains("checksum"),
+        "{:?}",
+        report.quarantined
+    );
+    assert_eq!(
+        report.missing,
+        vec![SeqRange {
+            first: 25,
+            last: 25
+        }]
+    );
+    assert_eq!(segment_names(dir), names);
     assert_eq!(j.disk_bytes(), segments_total_len(dir));
-    assert_eq!(j.append(b"x").unwrap(), 25);
+    assert_eq!(j.append(b"x").unwrap(), 51);
 }
 
 #[test]
-fn checksum_valid_record_with_the_wrong_seq_counts_as_corrupt() {
+fn damaged_segment_header_is_recovered_by_scanning() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every byte of the header: magic and version (including a version
+    // turned into 0, 2 and something huge).
+    let mut cases: Vec<(u64, u8)> = (0..8).map(|at| (at, 0x01)).collect();
+    cases.extend([(4, 0x03), (7, 0x80)]);
+    for (case, (at, mask)) in cases.into_iter().enumerate() {
+        let dir = tmp.path().join(format!("case-{case}"));
+        fixed_size_journal(&dir, Options::default());
+        let seg = segment_path(&dir, 1);
+        let mut bytes = fs::read(&seg).unwrap();
+        bytes[at as usize] ^= mask;
+        fs::write(&seg, &bytes).unwrap();
+        let (_, report, replayed) = try_open(&dir, Options::default())
+            .unwrap_or_else(|e| panic!("case {case} (byte {at}): {e}"));
+        let want: Vec<_> = (1..=50).map(|s| (s, fixed_payload(s))).collect();
+        assert_eq!(replayed.records, want, "case {case}");
+        assert!(report.missing.is_empty(), "case {case}");
+        assert_eq!(report.quarantined.len(), 1, "case {case}");
+        assert_eq!(
+            (report.quarantined[0].offset, report.quarantined[0].len),
+            (0, 8)
+        );
+        assert!(
+            report.quarantined[0].reason.contains("header"),
+            "{:?}",
+            report.quarantined
+        );
+        assert_eq!(
+            &fs::read(&seg).unwrap()[..8],
+            b"OXJL\x01\x00\x00\x00",
+            "case {case}"
+        );
+    }
+}
+
+#[test]
+fn records_out_of_order_are_set_aside_and_gaps_reported() {
     let tmp = tempfile::tempdir().unwrap();
     // Donor journal: 50 fixed-size records whose bytes we splice elsewhere.
     let donor = tmp.path().join("donor");
@@ -312,83 +401,203 @@ fn checksum_valid_record_with_the_wrong_seq_counts_as_corrupt() {
         let start = (SEGMENT_HEADER + (seq - 1) * FIXED_RECORD) as usize;
         donor_bytes[start..start + FIXED_RECORD as usize].to_vec()
     };
-    // After records 1..=5: a skipped seq (7), a repeated seq (5), seq 0.
-    for (case, spliced) in [7u64, 5, 0].into_iter().enumerate() {
+    let seq0 = {
+        // Record 1 re-encoded as seq 0 with a correct checksum.
+        let mut r = record(1);
+        r[8..16].copy_from_slice(&0u64.to_le_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&r[8..16]), &r[16..]);
+        r[4..8].copy_from_slice(&crc.to_le_bytes());
+        r
+    };
+    // After records 1..=5: (what follows, seqs replayed, missing, set aside).
+    type Case = (Vec<u8>, Vec<u64>, Vec<SeqRange>, usize);
+    let cases: Vec<Case> = vec![
+        // A skipped seq: 7 is replayed, 6 reported missing, then 6 is out of order.
+        (
+            [record(7), record(6), record(8)].concat(),
+            vec![1, 2, 3, 4, 5, 7, 8],
+            vec![SeqRange { first: 6, last: 6 }],
+            1,
+        ),
+        // A repeated seq is set aside, the records after it kept.
+        (
+            [record(5), record(6)].concat(),
+            (1..=6).collect(),
+            vec![],
+            1,
+        ),
+        // Seq 0 is never valid.
+        ([seq0, record(6)].concat(), (1..=6).collect(), vec![], 1),
+    ];
+    for (case, (tail, seqs, missing, aside)) in cases.into_iter().enumerate() {
         let dir = tmp.path().join(format!("case-{case}"));
         fs::create_dir(&dir).unwrap();
         let seg = segment_path(&dir, 1);
         let mut bytes = donor_bytes[..(SEGMENT_HEADER + 5 * FIXED_RECORD) as usize].to_vec();
-        let good_len = bytes.len() as u64;
-        let mut extra = if spliced == 0 {
-            // Re-encode record 1 as seq 0 with a correct checksum.
-            let mut r = record(1);
-            r[8..16].copy_from_slice(&0u64.to_le_bytes());
-            let crc = crc32c::crc32c_append(crc32c::crc32c(&r[8..16]), &r[16..]);
-            r[4..8].copy_from_slice(&crc.to_le_bytes());
-            r
-        } else {
-            record(spliced)
-        };
-        extra.extend(record(6)); // a valid record 6 after the bad one is cut too
-        bytes.extend(extra);
+        bytes.extend(tail);
         fs::write(&seg, bytes).unwrap();
 
         let (mut j, report, replayed) = open(&dir);
-        let want: Vec<_> = (1..=5).map(|s| (s, fixed_payload(s))).collect();
+        let want: Vec<_> = seqs.iter().map(|&s| (s, fixed_payload(s))).collect();
         assert_eq!(replayed.records, want, "case {case}");
-        let t = report.truncated.expect("truncation reported");
-        assert_eq!(t.offset, good_len);
-        assert_eq!(t.bytes_cut, 2 * FIXED_RECORD);
-        assert!(t.reason.contains("expected seq 6"), "{}", t.reason);
-        assert_eq!(j.append(b"six").unwrap(), 6);
+        assert_eq!(report.missing, missing, "case {case}");
+        assert_eq!(report.quarantined.len(), aside, "case {case}");
+        assert!(
+            report.quarantined[0].reason.contains("out of order"),
+            "{:?}",
+            report.quarantined
+        );
+        assert_eq!(report.truncated, None);
+        let last = *seqs.last().unwrap();
+        assert_eq!(j.append(b"next").unwrap(), last + 1);
     }
 }
 
 #[test]
-fn snapshot_compacts_and_recovery_starts_from_it() {
+fn undecodable_records_and_snapshots_rejected_by_the_caller_are_set_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    {
+        let (mut j, _, _) = open(dir);
+        append_range(&mut j, 1..=10);
+        j.snapshot(b"state@10").unwrap();
+        append_range(&mut j, 11..=20);
+        j.snapshot(b"bad state@20").unwrap();
+        append_range(&mut j, 21..=30);
+        j.sync().unwrap();
+    }
+    let reject = |item: Replay<'_>| -> io::Result<()> {
+        match item {
+            Replay::Snapshot { bytes, .. } if bytes.starts_with(b"bad") => {
+                Err(Rejected("not a state".into()).into())
+            }
+            Replay::Record {
+                seq: 15 | 16 | 27, ..
+            } => Err(Rejected("not commands".into()).into()),
+            _ => Ok(()),
+        }
+    };
+    // verify reports exactly what open will do, and changes nothing.
+    let before = dir_contents(dir);
+    let checked = oxtail_journal::verify(dir, reject).unwrap();
+    assert_eq!(dir_contents(dir), before);
+    assert!(checked.quarantined.iter().all(|q| q.saved_to.is_none()));
+
+    let mut seqs = Vec::new();
+    let mut snapshot = None;
+    let (_, report) = Journal::open(dir, Options::default(), |item| {
+        reject(item)?;
+        match item {
+            Replay::Snapshot { bytes, .. } => snapshot = Some(bytes.to_vec()),
+            Replay::Record { seq, .. } => seqs.push(seq),
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(snapshot.as_deref(), Some(&b"state@10"[..]));
+    let want: Vec<u64> = (11..=30).filter(|s| ![15, 16, 27].contains(s)).collect();
+    assert_eq!(seqs, want);
+    assert_eq!(
+        report.missing,
+        vec![
+            SeqRange {
+                first: 15,
+                last: 16
+            },
+            SeqRange {
+                first: 27,
+                last: 27
+            }
+        ]
+    );
+    assert_eq!(report.quarantined.len(), 4, "{:?}", report.quarantined);
+    assert_eq!(report.last_seq, 30);
+    assert_eq!(checked.missing, report.missing);
+    assert_eq!(checked.quarantined.len(), report.quarantined.len());
+    assert!(quarantine_files(dir).contains(&format!("snapshot-{:020}.snap", 20)));
+    assert!(!snapshot_path(dir, 20).exists());
+}
+
+#[test]
+fn snapshot_compacts_and_keeps_the_previous_generation() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let opts = small_segments(400);
-    {
+    let first_gen = {
         let (mut j, _, _) = open_with(dir, opts.clone());
         append_range(&mut j, 1..=30);
+        let first_gen = segment_names(dir);
         assert!(
-            segment_names(dir).len() > 1,
+            first_gen.len() > 1,
             "want several segments before compaction"
         );
         assert!(j.bytes_since_snapshot() > 0);
         j.snapshot(b"state@30").unwrap();
         assert_eq!(j.bytes_since_snapshot(), 0);
         assert_eq!(j.last_seq(), 30);
-        assert_eq!(segment_names(dir), vec![format!("journal-{:020}.log", 31)]);
+        // No previous generation yet: every segment stays.
+        let mut want = first_gen.clone();
+        want.push(format!("journal-{:020}.log", 31));
+        assert_eq!(segment_names(dir), want);
+        assert_eq!(j.disk_bytes(), segments_total_len(dir));
+        append_range(&mut j, 31..=40);
+        j.snapshot(b"state@40").unwrap();
+        // Snapshot 30 is now the previous generation: segments it covers go.
         assert_eq!(
             files_with_prefix(dir, "snapshot-"),
-            vec![format!("snapshot-{:020}.snap", 30)]
+            vec![
+                format!("snapshot-{:020}.snap", 30),
+                format!("snapshot-{:020}.snap", 40)
+            ]
         );
-        assert_eq!(j.disk_bytes(), SEGMENT_HEADER);
-        append_range(&mut j, 31..=40);
-        j.sync().unwrap();
-        let bytes: u64 = (31..=40)
-            .map(|s| RECORD_HEADER + payload(s).len() as u64)
-            .sum();
-        assert_eq!(j.bytes_since_snapshot(), bytes);
+        assert!(segment_names(dir)
+            .iter()
+            .all(|n| n.as_str() >= "journal-00000000000000000031.log"));
         assert_eq!(j.disk_bytes(), segments_total_len(dir));
-    }
-    let (j, report, replayed) = open_with(dir, opts);
-    assert_eq!(replayed.snapshot, Some((30, b"state@30".to_vec())));
-    assert_eq!(replayed.records, expected(31..=40));
-    assert_eq!(report.snapshot_seq, Some(30));
-    assert_eq!(report.records_replayed, 10);
-    assert_eq!(report.last_seq, 40);
+        append_range(&mut j, 41..=45);
+        j.sync().unwrap();
+        first_gen
+    };
+    assert!(!first_gen.is_empty());
+    let (j, report, replayed) = open_with(dir, opts.clone());
+    assert_eq!(replayed.snapshot, Some((40, b"state@40".to_vec())));
+    assert_eq!(replayed.records, expected(41..=45));
+    assert_eq!(report.records_replayed, 5);
+    assert_eq!(report.last_seq, 45);
     assert_eq!(report.truncated, None);
-    let bytes: u64 = (31..=40)
+    let bytes: u64 = (41..=45)
         .map(|s| RECORD_HEADER + payload(s).len() as u64)
         .sum();
     assert_eq!(j.bytes_since_snapshot(), bytes);
     assert_eq!(j.disk_bytes(), segments_total_len(dir));
-    assert!(segment_names(dir)
-        .iter()
-        .all(|n| n.as_str() >= "journal-00000000000000000031.log"));
+    drop(j);
+
+    // Damage the newest snapshot every way: the previous generation plus
+    // the segments after it still give every record.
+    for (case, damage) in ["flip", "truncate", "delete"].into_iter().enumerate() {
+        let d = tmp.path().join(format!("damaged-{case}"));
+        fs::create_dir(&d).unwrap();
+        copy_dir(dir, &d);
+        let snap = snapshot_path(&d, 40);
+        match damage {
+            "flip" => flip_bit(&snap, 30, 2),
+            "truncate" => fs::write(&snap, &fs::read(&snap).unwrap()[..20]).unwrap(),
+            _ => fs::remove_file(&snap).unwrap(),
+        }
+        let (_, report, replayed) = open_with(&d, opts.clone());
+        assert_eq!(
+            replayed.snapshot,
+            Some((30, b"state@30".to_vec())),
+            "{damage}"
+        );
+        assert_eq!(replayed.records, expected(31..=45), "{damage}");
+        assert!(report.missing.is_empty(), "{damage}: {:?}", report.missing);
+        assert_eq!(
+            report.quarantined.len(),
+            usize::from(damage != "delete"),
+            "{damage}"
+        );
+    }
 }
 
 #[test]
@@ -407,7 +616,21 @@ fn snapshot_without_new_records_and_at_seq_zero() {
         append_range(&mut j, 1..=3);
         j.snapshot(b"three").unwrap();
         j.snapshot(b"three again").unwrap();
-        assert_eq!(segment_names(dir), vec![format!("journal-{:020}.log", 4)]);
+        // Snapshot 0 is the previous generation; it covers no segment.
+        assert_eq!(
+            files_with_prefix(dir, "snapshot-"),
+            vec![
+                format!("snapshot-{:020}.snap", 0),
+                format!("snapshot-{:020}.snap", 3)
+            ]
+        );
+        assert_eq!(
+            segment_names(dir),
+            vec![
+                format!("journal-{:020}.log", 1),
+                format!("journal-{:020}.log", 4)
+            ]
+        );
     }
     let (mut j, report, replayed) = open(dir);
     assert_eq!(replayed.snapshot, Some((3, b"three again".to_vec())));
@@ -416,34 +639,20 @@ fn snapshot_without_new_records_and_at_seq_zero() {
     assert_eq!(j.append(b"four").unwrap(), 4);
 }
 
-/// Builds the state a crash between a snapshot's rename and the deletion of
-/// the older files leaves: snapshot 10 + records 11..=20, snapshot 20 +
-/// records 21..=25. `keep_old_segment` = whether the segment holding
-/// 11..=20 is still there.
+/// Snapshot 10 + records 11..=20, snapshot 20 + records 21..=25.
+/// `keep_old_segment` = whether the segment holding 11..=20 is still there
+/// (older builds deleted it at compaction).
 fn two_snapshots(dir: &Path, keep_old_segment: bool) {
-    let backup_dir = tempfile::tempdir().unwrap();
-    let backup = backup_dir.path();
     let (mut j, _, _) = open(dir);
     append_range(&mut j, 1..=10);
     j.snapshot(b"state@10").unwrap();
     append_range(&mut j, 11..=20);
-    j.sync().unwrap();
-    copy_dir(dir, backup);
     j.snapshot(b"state@20").unwrap();
     append_range(&mut j, 21..=25);
     j.sync().unwrap();
     drop(j);
-    fs::copy(
-        backup.join(snapshot_path(dir, 10).file_name().unwrap()),
-        snapshot_path(dir, 10),
-    )
-    .unwrap();
-    if keep_old_segment {
-        fs::copy(
-            backup.join(segment_path(dir, 11).file_name().unwrap()),
-            segment_path(dir, 11),
-        )
-        .unwrap();
+    if !keep_old_segment {
+        fs::remove_file(segment_path(dir, 11)).unwrap();
     }
 }
 
@@ -456,12 +665,21 @@ fn newest_snapshot_is_used_when_valid() {
     assert_eq!(replayed.snapshot, Some((20, b"state@20".to_vec())));
     assert_eq!(replayed.records, expected(21..=25));
     assert_eq!(report.truncated, None);
-    // The interrupted compaction is completed.
+    // Open deletes nothing: the previous generation stays.
     assert_eq!(
         files_with_prefix(dir, "snapshot-"),
-        vec![format!("snapshot-{:020}.snap", 20)]
+        vec![
+            format!("snapshot-{:020}.snap", 10),
+            format!("snapshot-{:020}.snap", 20)
+        ]
     );
-    assert_eq!(segment_names(dir), vec![format!("journal-{:020}.log", 21)]);
+    assert_eq!(
+        segment_names(dir),
+        vec![
+            format!("journal-{:020}.log", 11),
+            format!("journal-{:020}.log", 21)
+        ]
+    );
 }
 
 #[test]
@@ -480,11 +698,26 @@ fn corrupt_newest_snapshot_falls_back_to_the_older_one() {
     assert_eq!(report.records_replayed, 15);
     assert_eq!(report.truncated, None);
     assert_eq!(report.last_seq, 25);
-    // A new snapshot replaces everything, including the damaged one.
+    assert!(report.missing.is_empty());
+    // The damaged snapshot is moved aside, not deleted.
+    assert_eq!(report.quarantined.len(), 1);
+    assert!(!snap_20.exists());
+    assert_eq!(
+        quarantine_files(dir),
+        vec![format!("snapshot-{:020}.snap", 20)]
+    );
+    // The next snapshot keeps the good generation it fell back to.
     j.snapshot(b"state@25").unwrap();
     assert_eq!(
         files_with_prefix(dir, "snapshot-"),
-        vec![format!("snapshot-{:020}.snap", 25)]
+        vec![
+            format!("snapshot-{:020}.snap", 10),
+            format!("snapshot-{:020}.snap", 25)
+        ]
+    );
+    assert_eq!(
+        quarantine_files(dir),
+        vec![format!("snapshot-{:020}.snap", 20)]
     );
 }
 
@@ -496,23 +729,42 @@ fn corrupt_newest_snapshot_with_compacted_segments_recovers_what_exists() {
     let snap_20 = snapshot_path(dir, 20);
     flip_bit(&snap_20, 30, 4);
     let seg_21 = segment_path(dir, 21);
-    let seg_21_len = fs::metadata(&seg_21).unwrap().len();
 
     let (mut j, report, replayed) = open(dir);
     assert_eq!(replayed.snapshot, Some((10, b"state@10".to_vec())));
-    assert!(replayed.records.is_empty());
-    assert_eq!(report.last_seq, 10);
-    let t = report.truncated.expect("the unusable segment is reported");
-    assert_eq!(t.segment, seg_21);
-    assert_eq!(t.offset, 0);
-    assert_eq!(t.bytes_cut, seg_21_len);
-    assert!(t.reason.contains("gap"), "{}", t.reason);
-    assert!(!seg_21.exists());
-    assert_eq!(j.append(b"eleven").unwrap(), 11);
+    // The records after the gap are kept and replayed; the gap is reported.
+    assert_eq!(replayed.records, expected(21..=25));
+    assert_eq!(
+        report.missing,
+        vec![SeqRange {
+            first: 11,
+            last: 20
+        }]
+    );
+    assert_eq!(report.last_seq, 25);
+    assert_eq!(report.truncated, None);
+    assert!(seg_21.exists());
+    assert_eq!(j.append(b"twenty-six").unwrap(), 26);
     j.sync().unwrap();
     drop(j);
     let (_, _, replayed) = open(dir);
-    assert_eq!(replayed.records, vec![(11, b"eleven".to_vec())]);
+    let mut want = expected(21..=25);
+    want.push((26, b"twenty-six".to_vec()));
+    assert_eq!(replayed.records, want);
+}
+
+#[test]
+fn every_snapshot_lost_still_replays_the_segments_that_exist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    two_snapshots(dir, false);
+    fs::remove_file(snapshot_path(dir, 10)).unwrap();
+    fs::remove_file(snapshot_path(dir, 20)).unwrap();
+    let (_, report, replayed) = open(dir);
+    assert_eq!(replayed.snapshot, None);
+    // Segment 1 was compacted away long ago; 21..=25 are still there.
+    assert_eq!(replayed.records, expected(21..=25));
+    assert_eq!(report.missing, vec![SeqRange { first: 1, last: 20 }]);
 }
 
 #[test]
@@ -642,16 +894,50 @@ fn newer_segment_version_is_invalid_data_not_truncation() {
     }
     let names = segment_names(dir);
     assert!(names.len() >= 3);
-    // Damage in an early segment must not cause the newer one to be deleted.
+    // Damage in an early segment must not cause the newer one to be touched.
     flip_bit(&dir.join(&names[0]), 30, 0);
-    set_version(&dir.join(&names[2]), 4, 2);
+    // A segment a newer oxtail wrote: version 2, records in another encoding.
+    let newer = dir.join(&names[2]);
+    let mut bytes = b"OXJL\x02\x00\x00\x00".to_vec();
+    bytes.extend(b"{\"v2 record\": \"length-free encoding\"}\n".repeat(3));
+    fs::write(&newer, bytes).unwrap();
     let before = dir_contents(dir);
 
     let err = try_open(dir, small_segments(200)).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    assert!(err.to_string().contains("version 2"), "{err}");
-    assert!(err.to_string().contains(&names[2]), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("version 2"), "{msg}");
+    assert!(msg.contains("newer oxtail"), "{msg}");
+    assert!(msg.contains(&names[2]), "{msg}");
     assert_eq!(dir_contents(dir), before);
+    let err = oxtail_journal::verify(dir, |_| Ok(())).unwrap_err();
+    assert!(err.to_string().contains("newer oxtail"), "{err}");
+}
+
+#[test]
+fn a_damaged_version_field_is_damage_not_a_newer_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (case, version) in [0u32, 2, 7, 0x0100_0001].into_iter().enumerate() {
+        let dir = tmp.path().join(format!("case-{case}"));
+        {
+            let (mut j, _, _) = open(&dir);
+            append_range(&mut j, 1..=5);
+            j.snapshot(b"state").unwrap();
+            append_range(&mut j, 6..=9);
+            j.sync().unwrap();
+        }
+        set_version(&snapshot_path(&dir, 5), 4, version);
+        set_version(&segment_path(&dir, 6), 4, version);
+        let (_, report, replayed) =
+            try_open(&dir, Options::default()).unwrap_or_else(|e| panic!("version {version}: {e}"));
+        assert_eq!(
+            replayed.snapshot,
+            Some((5, b"state".to_vec())),
+            "version {version}"
+        );
+        assert_eq!(replayed.records, expected(6..=9), "version {version}");
+        assert!(report.missing.is_empty());
+    }
 }
 
 #[test]
@@ -665,11 +951,17 @@ fn newer_snapshot_version_is_invalid_data() {
         append_range(&mut j, 6..=7);
         j.sync().unwrap();
     }
-    set_version(&snapshot_path(dir, 5), 4, 7);
+    // Version 7 and a body that is not a version-1 snapshot.
+    let snap = snapshot_path(dir, 5);
+    set_version(&snap, 4, 7);
+    let mut bytes = fs::read(&snap).unwrap();
+    bytes.extend(b"v7 trailer");
+    fs::write(&snap, bytes).unwrap();
     let before = dir_contents(dir);
     let err = try_open(dir, Options::default()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("version 7"), "{err}");
+    assert!(err.to_string().contains("newer oxtail"), "{err}");
     assert_eq!(dir_contents(dir), before);
 }
 
@@ -772,7 +1064,7 @@ impl Rng {
 }
 
 #[test]
-fn arbitrary_damage_never_panics_and_yields_a_valid_prefix() {
+fn arbitrary_damage_never_panics_and_keeps_every_intact_record() {
     let tmp = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for trial in 0..300 {
@@ -824,15 +1116,39 @@ fn arbitrary_damage_never_panics_and_yields_a_valid_prefix() {
                     }
                     None => 1,
                 };
-                let last = first + replayed.records.len() as u64 - 1;
-                assert_eq!(replayed.records, expected(first..=last), "trial {trial}");
-                assert_eq!(report.last_seq, last.max(first - 1), "trial {trial}");
+                // Every record replayed is intact, in strictly increasing
+                // order, after the snapshot; every seq skipped is reported.
+                let mut expect = first;
+                let mut gaps = Vec::new();
+                for (seq, p) in &replayed.records {
+                    assert_eq!(p, &payload(*seq), "trial {trial}");
+                    assert!(*seq >= expect, "trial {trial}: {seq} after {}", expect - 1);
+                    if *seq > expect {
+                        gaps.push(SeqRange {
+                            first: expect,
+                            last: seq - 1,
+                        });
+                    }
+                    expect = seq + 1;
+                }
+                assert!(
+                    gaps.iter().all(|g| report.missing.contains(g)),
+                    "trial {trial}: {gaps:?} vs {:?}",
+                    report.missing
+                );
+                let last = replayed.records.last().map_or(first - 1, |r| r.0);
+                assert_eq!(report.last_seq, last, "trial {trial}");
                 let next = j.append(b"after damage").unwrap();
                 assert_eq!(next, report.last_seq + 1);
                 j.sync().unwrap();
                 drop(j);
                 let (_, report2, replayed2) = open_with(&dir, opts);
                 assert_eq!(report2.truncated, None, "trial {trial}");
+                assert!(
+                    report2.quarantined.is_empty(),
+                    "trial {trial}: {:?}",
+                    report2.quarantined
+                );
                 assert_eq!(replayed2.snapshot, replayed.snapshot, "trial {trial}");
                 let mut want = replayed.records;
                 want.push((next, b"after damage".to_vec()));

@@ -26,6 +26,11 @@ pub enum ConnectError {
     Spawn(io::Error),
     /// The handshake failed on the wire.
     Frame(FrameError),
+    /// The daemon this client started exited with an error before it
+    /// listened. Holds the reason from the daemon's log (its last
+    /// `oxtail: …` line, which names the cause, e.g. a journal written by
+    /// a newer oxtail) and the log's path.
+    DaemonFailed(String),
 }
 
 impl fmt::Display for ConnectError {
@@ -40,6 +45,9 @@ impl fmt::Display for ConnectError {
             ConnectError::Timeout => write!(f, "the daemon did not answer in time"),
             ConnectError::Spawn(e) => write!(f, "could not start `oxtail daemon`: {e}"),
             ConnectError::Frame(e) => write!(f, "handshake failed: {e}"),
+            ConnectError::DaemonFailed(why) => {
+                write!(f, "the oxtail daemon failed to start: {why}")
+            }
         }
     }
 }
@@ -184,7 +192,9 @@ fn handshake(
 /// losing state. (Hooks never spawn, so they never trigger this.)
 ///
 /// # Errors
-/// As [`connect_at`], plus [`ConnectError::Spawn`].
+/// As [`connect_at`], plus [`ConnectError::Spawn`], and
+/// [`ConnectError::DaemonFailed`] with the daemon's own reason when the
+/// daemon it started exits with an error instead of listening.
 pub fn connect_or_spawn(
     role: Role,
     spawn: bool,
@@ -204,22 +214,71 @@ pub fn connect_or_spawn(
         Err(e) => return Err(e),
     };
     tracing_free_log(&format!("no daemon ({first}); starting one"));
-    spawn_daemon().map_err(ConnectError::Spawn)?;
+    let (child, log_from) = spawn_daemon_child().map_err(ConnectError::Spawn)?;
+    let mut child = Some(child);
     let mut pause = Duration::from_millis(10);
-    loop {
+    let outcome = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(ConnectError::NoDaemon(first));
+            break Err(ConnectError::NoDaemon(first));
         }
         std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(50));
         let left = deadline.saturating_duration_since(Instant::now());
         match connect_at(&socket, role, left.max(Duration::from_millis(1))) {
-            Ok(c) => return Ok(c),
-            Err(ConnectError::NoDaemon(_)) => continue,
-            Err(e) => return Err(e),
+            Ok(c) => break Ok(c),
+            Err(ConnectError::NoDaemon(_)) => {}
+            Err(e) => break Err(e),
         }
+        // A daemon that exits 0 lost the start race to another one: keep
+        // trying. One that failed says why in the log; waiting is useless.
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            child = None;
+            if !status.success() {
+                break Err(ConnectError::DaemonFailed(start_failure(log_from, status)));
+            }
+        }
+    };
+    if let Some(mut child) = child {
+        // Reap it if it exits while we live.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
     }
+    outcome
+}
+
+/// The reason a daemon started by this process failed: the last
+/// `oxtail: …` line it wrote to the log after byte `from` (the error
+/// `oxtail daemon` prints before exiting), else the last line, else the
+/// exit status; and where the full log is.
+fn start_failure(from: u64, status: std::process::ExitStatus) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let log = paths::log_path();
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(&log) {
+        let _ = f.seek(SeekFrom::Start(from));
+        let _ = f.take(1 << 20).read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("oxtail: "))
+        .or(lines.last())
+        .map(|l| l.strip_prefix("oxtail: ").unwrap_or(l));
+    let mut why = match line {
+        Some(l) => l.to_string(),
+        None => format!("it exited with {status} and logged nothing"),
+    };
+    if why.chars().count() > 600 {
+        why = why.chars().take(600).collect::<String>() + "…";
+    }
+    format!("{why} (daemon log: {})", log.display())
 }
 
 /// Asks an older daemon to hand over and waits (until `deadline`, at most
@@ -251,6 +310,17 @@ fn hand_over(mut c: Client, deadline: Instant) {
 /// # Errors
 /// When the state dir cannot be created or the process cannot be started.
 pub fn spawn_daemon() -> io::Result<()> {
+    let (mut child, _) = spawn_daemon_child()?;
+    // Reap it if it exits while we live (a losing racer exits at once).
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+/// As [`spawn_daemon`], returning the child and the daemon log's length
+/// before the child started (where its own output begins).
+fn spawn_daemon_child() -> io::Result<(std::process::Child, u64)> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()?;
     let dir = paths::state_dir();
@@ -260,6 +330,7 @@ pub fn spawn_daemon() -> io::Result<()> {
         .create(true)
         .append(true)
         .open(paths::log_path())?;
+    let from = log.metadata()?.len();
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("daemon")
         .stdin(std::process::Stdio::null())
@@ -275,12 +346,8 @@ pub fn spawn_daemon() -> io::Result<()> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
-    // Reap it if it exits while we live (a losing racer exits at once).
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    Ok(())
+    let child = cmd.spawn()?;
+    Ok((child, from))
 }
 
 fn tracing_free_log(msg: &str) {
