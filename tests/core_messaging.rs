@@ -316,7 +316,7 @@ async fn cross_project_targets_are_rejected_without_echoing_ids() {
         .call("send_message", json!({"target": "faraway", "body": "hi"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "unknown-target");
+    assert_eq!(r["error"], "target-not-found");
     let r = a
         .call(
             "list_project_sessions",
@@ -408,7 +408,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         .call("send_message", json!({"target": "nobody", "body": "x"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "unknown-target");
+    assert_eq!(r["error"], "target-not-found");
     let r = a
         .call("message_status", json!({"message_id": "msg_missing"}))
         .await

@@ -350,7 +350,7 @@ pub struct ActionAnswer {
     pub wake_status: Option<String>,
     /// For an operator message: its message id.
     pub message_id: Option<String>,
-    /// Error code when `ok` is false (`unknown-target`, `ambiguous-target`,
+    /// Error code when `ok` is false (`target-not-found`, `ambiguous-target`,
     /// `body-too-large`, …).
     pub error: Option<String>,
     /// A sentence for the person.

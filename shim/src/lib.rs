@@ -243,7 +243,9 @@ impl Link {
             .await
     }
 
-    /// Records the client's `clientInfo` and tells the daemon (if connected).
+    /// Records the client's `clientInfo` and tells the daemon, connecting
+    /// first if needed. Returns once the daemon answered, which it does
+    /// after registering this shim's agent (when its identity resolved).
     pub async fn set_client_info(&self, ci: ClientInfo) {
         *self.client.lock().unwrap() = Some(ci.clone());
         let _ = self.call(Request::ClientInfo(ci)).await;
@@ -329,8 +331,12 @@ impl ServerHandler for Shim {
             version: Some(request.client_info.version.clone()),
         };
         let link = self.link.clone();
-        // Answer at once; the daemon learns the client in the background.
-        tokio::spawn(async move { link.set_client_info(ci).await });
+        // Wait (briefly) until the daemon has registered this agent, so a
+        // peer's send right after our answer finds it; a daemon that is
+        // still starting finishes in the background instead.
+        // 12 ms keeps the whole answer within the 15 ms initialize budget.
+        let registered = tokio::spawn(async move { link.set_client_info(ci).await });
+        let _ = tokio::time::timeout(Duration::from_millis(12), registered).await;
         self.negotiate_initialize(&request)
     }
 
