@@ -1550,6 +1550,8 @@ impl Actor {
                             "client_session_id": a.session_id,
                             "client_type": a.client_type,
                             "name": a.name,
+                            "tmux_session": a.seat.as_ref().and_then(|s| self.live.panes.get(&s.key())).map(|p| p.session.clone()).or_else(|| a.tmux_session.clone()),
+                            "liveness": tools::liveness(a, &self.live),
                             "purpose": a.purpose,
                             "project_root": a.scope.project_root,
                             "worktree": a.scope.worktree,
