@@ -344,7 +344,8 @@ async fn tmux_sessions_windows_and_panes_are_targets() {
     let api = tmux
         .new_session(&SessionSpec::new("api", &repo, argv).envs(env("sess-api")))
         .unwrap();
-    tmux.new_session(&SessionSpec::new("web", &repo, argv).envs(env("sess-web")))
+    let web = tmux
+        .new_session(&SessionSpec::new("web", &repo, argv).envs(env("sess-web")))
         .unwrap();
     tmux.new_session(&SessionSpec::new("duo", &repo, argv).envs(env("sess-duo-0")))
         .unwrap();
@@ -435,4 +436,22 @@ async fn tmux_sessions_windows_and_panes_are_targets() {
     assert_eq!(r["error"], "ambiguous-target", "{r}");
     let details = r["candidate_details"].as_array().unwrap();
     assert!(details.iter().all(|d| d["tmux_session"] == "duo"), "{r}");
+    // A fleet names the panes it starts (`@oxtail_agent`); the name follows
+    // the pane (picked up at the daemon's next pane refresh, every 5 s).
+    tmux.run(&["set-option", "-p", "-t", &web.id, "@oxtail_agent", "rev"])
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = a.ok("list_project_sessions", json!({})).await.unwrap();
+        if names(&list).get("sess-web") == Some(&json!("rev")) {
+            break;
+        }
+        assert!(Instant::now() < end, "the fleet name never arrived: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = a
+        .ok("send_message", json!({"target": "rev", "body": "review"}))
+        .await
+        .unwrap();
+    assert_eq!(target_of(&r), "sess-web", "{r}");
 }
