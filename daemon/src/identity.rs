@@ -533,7 +533,15 @@ pub fn name_agents(state: &State, facts: &NamingFacts<'_>) -> Vec<Command> {
                     }
                 }
             }
-            (None, Some((n, s))) if !held.contains(&n) => (n, s),
+            // Kept, unless it is an automatic name of another client type
+            // (the type was learned after the name was given).
+            (None, Some((n, s)))
+                if !held.contains(&n)
+                    && (s != NameSource::Auto
+                        || n.starts_with(&format!("{}-", client_stem(&a.client_type)))) =>
+            {
+                (n, s)
+            }
             (None, _) => {
                 let stem = client_stem(&a.client_type);
                 let n = (1u32..)
@@ -827,6 +835,18 @@ mod tests {
         panes.remove("11:1");
         let n = named(&mut st, &panes, &["a"]);
         assert_eq!(n["d"], "api", "the one live agent in tmux session api");
+    }
+
+    #[test]
+    fn an_automatic_name_follows_a_late_client_type() {
+        let mut st = State::default();
+        let mut a = agent("a", 1, 10);
+        a.client_type = "other".into();
+        st.agents.insert("a".into(), a);
+        let none = std::collections::HashMap::new();
+        assert_eq!(named(&mut st, &none, &[])["a"], "agent-1");
+        st.agents.get_mut("a").unwrap().client_type = "codex".into();
+        assert_eq!(named(&mut st, &none, &[])["a"], "codex-1");
     }
 
     #[test]
