@@ -455,3 +455,31 @@ async fn tmux_sessions_windows_and_panes_are_targets() {
         .unwrap();
     assert_eq!(target_of(&r), "sess-web", "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codex_agent_is_named_in_its_first_answer() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    ox.ctl(&["ping"]).unwrap();
+    let codex = ox
+        .agent(AgentOpts {
+            cwd: repo.clone(),
+            env: Vec::new(),
+            client_name: "codex-mcp-client".into(),
+        })
+        .await
+        .unwrap();
+    // Codex 0.169 names its thread only per call, in `_meta`.
+    let me = codex
+        .call_with_meta(
+            "get_my_session",
+            json!({}),
+            json!({"threadId": "019a-thread-x"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(me["entry"]["name"], "codex-1", "{me}");
+    assert_eq!(me["entry"]["client_type"], "codex", "{me}");
+    let list = ox.ctl(&["sessions"]).unwrap();
+    assert_eq!(list["sessions"][0]["name"], "codex-1", "{list}");
+}

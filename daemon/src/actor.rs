@@ -157,15 +157,6 @@ pub struct Actor {
     located: std::collections::HashSet<String>,
 }
 
-/// Whether an agent keeps its name from live agents: it has not ended and
-/// its seat is not known to be dead.
-fn holds_name(live: &Live, a: &state::Agent) -> bool {
-    a.ended_ms.is_none()
-        && a.seat
-            .as_ref()
-            .is_none_or(|s| live.seat_alive.get(&s.key()) != Some(&false))
-}
-
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
 
 const TRACE_RING: usize = 2000;
@@ -505,7 +496,7 @@ impl Actor {
     /// decided (a record of its own, synced with the batch).
     fn name_pass(&mut self) {
         let live = &self.live;
-        let holds = |a: &state::Agent| holds_name(live, a);
+        let holds = |a: &state::Agent| tools::holds_name(a, live);
         let cmds = identity::name_agents(
             &self.state,
             &identity::NamingFacts {

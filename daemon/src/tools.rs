@@ -296,6 +296,36 @@ fn unresolved(res: &Resolution) -> Outcome {
     )
 }
 
+/// Whether an agent keeps its name from other live agents: it has not
+/// ended and its seat is not known to be dead.
+pub fn holds_name(a: &Agent, live: &Live) -> bool {
+    !matches!(liveness(a, live), "ended" | "dead")
+}
+
+/// A copy of `state` with `commands` applied, then the naming pass's
+/// commands, which are appended to `commands` (journaled with them): for
+/// replies that show the rows this call creates, names included.
+fn view_with_names(state: &State, commands: &mut Vec<Command>, live: &Live) -> State {
+    let mut view = state.clone();
+    let mut ev = Vec::new();
+    for c in commands.iter() {
+        crate::state::apply(&mut view, c, &mut ev);
+    }
+    let holds = |a: &Agent| holds_name(a, live);
+    let names = identity::name_agents(
+        &view,
+        &identity::NamingFacts {
+            panes: &live.panes,
+            holds: &holds,
+        },
+    );
+    for c in &names {
+        crate::state::apply(&mut view, c, &mut ev);
+    }
+    commands.extend(names);
+    view
+}
+
 /// An agent's liveness: `ended` (SessionEnd), `dead` (its client process,
 /// the seat, is gone), `live` (the seat is alive; or, before the first seat
 /// check, a shim speaks for it), else `unknown`. A lingering MCP connection
@@ -426,16 +456,12 @@ fn list_project_sessions(
     if let Some(me) = me {
         commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
     }
-    // Rows reflect the registration this call makes, too.
-    let mut view;
+    // Rows reflect the registration (and naming) this call makes, too.
+    let view;
     let st = if commands.is_empty() {
         state
     } else {
-        view = state.clone();
-        let mut ev = Vec::new();
-        for c in &commands {
-            crate::state::apply(&mut view, c, &mut ev);
-        }
+        view = view_with_names(state, &mut commands, ctx.live);
         &view
     };
     let work = st.work_index();
@@ -491,19 +517,14 @@ fn get_my_session(
             "next_step": res.next_step,
         }));
     };
-    let commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
-    // The row reflects this call's registration; copy the state only when
-    // there is one (the first call), not on every call.
+    let mut commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
+    // The row reflects this call's registration and naming; copy the state
+    // only when there is one (the first call), not on every call.
     let view;
     let st = if commands.is_empty() {
         state
     } else {
-        let mut v = state.clone();
-        let mut ev = Vec::new();
-        for c in &commands {
-            crate::state::apply(&mut v, c, &mut ev);
-        }
-        view = v;
+        view = view_with_names(state, &mut commands, ctx.live);
         &view
     };
     let work = st.work_index();
@@ -612,7 +633,7 @@ fn set_my_state(
                 && o.scope.project == caller.scope.project
                 && o.name.as_deref() == Some(n)
                 && o.name_origin() == Some(crate::state::NameSource::Chosen)
-                && !matches!(liveness(o, ctx.live), "ended" | "dead")
+                && holds_name(o, ctx.live)
         }) {
             return fail(
                 "name-taken",
@@ -788,7 +809,7 @@ pub fn resolve_target(
         let alive: Vec<&Agent> = others
             .iter()
             .copied()
-            .filter(|a| !matches!(liveness(a, live), "ended" | "dead"))
+            .filter(|a| holds_name(a, live))
             .collect();
         let pool = if alive.is_empty() { others } else { alive };
         if pool.len() == 1 {
