@@ -456,12 +456,23 @@ pub fn name_agents(state: &State, facts: &NamingFacts<'_>) -> Vec<Command> {
     // Names held per project: chosen names first (never moved here).
     let mut taken: HashMap<&str, BTreeSet<String>> = HashMap::new();
     let mut order: Vec<&Agent> = Vec::new();
+    let mut out = Vec::new();
     for a in state.agents.values() {
         let holds = (facts.holds)(a);
         if a.name_origin() == Some(NameSource::Chosen) {
             if holds {
                 if let Some(n) = &a.name {
                     taken.entry(&a.scope.project).or_default().insert(n.clone());
+                    // Only the remembered tmux session may change.
+                    let session = pane_of(a).map(|p| p.session.clone());
+                    if session.is_some() && a.tmux_session != session {
+                        out.push(Command::Name {
+                            session_id: a.session_id.clone(),
+                            name: n.clone(),
+                            source: NameSource::Chosen,
+                            tmux_session: session,
+                        });
+                    }
                 }
             }
         } else {
@@ -469,7 +480,6 @@ pub fn name_agents(state: &State, facts: &NamingFacts<'_>) -> Vec<Command> {
         }
     }
     order.sort_by(|a, b| (a.first_seen_ms, &a.session_id).cmp(&(b.first_seen_ms, &b.session_id)));
-    let mut out = Vec::new();
     for a in order {
         let holds = (facts.holds)(a);
         if !holds && a.name.is_some() {

@@ -235,7 +235,7 @@ pub fn build(
             at_ms: m.enqueued_ms,
             message_id: m.message_id.clone(),
             from: m.from.clone(),
-            from_name: m.from_name.clone().or_else(|| name_of(state, &m.from)),
+            from_name: crate::render::sender_name(state, m),
             to: m.to.clone(),
             to_name: name_of(state, &m.to),
             kind: comms_kind(state, m),

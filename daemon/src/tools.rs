@@ -770,7 +770,8 @@ pub fn resolve_target(
         .values()
         .filter(|a| a.scope.project == project)
         .collect();
-    let kinds: [(TargetMatch, &dyn Fn(&Agent) -> bool); 5] = [
+    type Matcher<'m> = &'m dyn Fn(&Agent) -> bool;
+    let kinds: [(TargetMatch, Matcher<'_>); 5] = [
         (TargetMatch::Name, &|a: &Agent| {
             a.name.as_deref() == Some(target)
         }),
