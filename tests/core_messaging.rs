@@ -509,6 +509,13 @@ async fn ambiguous_targets_list_candidates_and_chosen_names_are_not_shared() {
         .await
         .unwrap();
     assert_eq!(r["error"], "target-not-found", "{r}");
+    assert!(r.get("wake_status").is_none(), "no wake was intended: {r}");
+    let r = a
+        .call("ask_peer", json!({"target": "review", "body": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error"], "target-not-found", "{r}");
+    assert_eq!(r["wake_status"], "skipped_no_target", "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1072,13 +1072,17 @@ fn send_message(
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
     let reply_to = tri!(a.str_opt("reply_to")).map(str::to_string);
     let action_required = tri!(a.bool_opt("action_required")).unwrap_or(false);
-    let (to, _) = tri!(resolve_target(
-        state,
-        ctx.live,
-        &caller.scope.project,
-        target,
-        Some(me)
-    ));
+    let to = match resolve_target(state, ctx.live, &caller.scope.project, target, Some(me)) {
+        Ok((to, _)) => to,
+        Err(mut o) => {
+            // A wake was intended (explicitly, or by a delegation): say it
+            // found no one to wake, as the contract has it.
+            if wake.unwrap_or(action_required) && o.field("error") == "target-not-found" {
+                o.set("wake_status", json!("skipped_no_target"));
+            }
+            return o;
+        }
+    };
     enqueue(
         state,
         caller,
@@ -1314,7 +1318,12 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
     let to = match resolve_target(state, ctx.live, &caller.scope.project, target, Some(me)) {
         Ok((t, _)) => t,
-        Err(o) => return o,
+        Err(mut o) => {
+            if o.field("error") == "target-not-found" {
+                o.set("wake_status", json!("skipped_no_target"));
+            }
+            return o;
+        }
     };
     if state.all_ids_of(me).contains(&to.as_str()) {
         return fail(
