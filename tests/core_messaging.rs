@@ -314,7 +314,7 @@ async fn cross_project_targets_are_rejected_without_echoing_ids() {
         .call("send_message", json!({"target": "faraway", "body": "hi"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "unknown-target");
+    assert_eq!(r["error"], "target-not-found");
     let r = a
         .call(
             "list_project_sessions",
@@ -406,7 +406,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         .call("send_message", json!({"target": "nobody", "body": "x"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "unknown-target");
+    assert_eq!(r["error"], "target-not-found");
     let r = a
         .call("message_status", json!({"message_id": "msg_missing"}))
         .await
@@ -427,35 +427,53 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ambiguous_names_list_candidates() {
+async fn ambiguous_targets_list_candidates_and_chosen_names_are_not_shared() {
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
-    let b = ox.agent(AgentOpts::claude(&repo, "sess-b")).await.unwrap();
-    let c = ox.agent(AgentOpts::claude(&repo, "sess-c")).await.unwrap();
+    let b = ox
+        .agent(AgentOpts::claude(&repo, "reviewer-0001-aaaa"))
+        .await
+        .unwrap();
+    let c = ox
+        .agent(AgentOpts::claude(&repo, "reviewer-0002-bbbb"))
+        .await
+        .unwrap();
     b.ok("set_my_state", json!({"purpose": "x", "name": "reviewer"}))
         .await
         .unwrap();
-    c.ok("set_my_state", json!({"purpose": "y", "name": "reviewer"}))
+    // A name another live agent chose is refused, never shared.
+    let r = c
+        .call("set_my_state", json!({"purpose": "y", "name": "reviewer"}))
         .await
         .unwrap();
+    assert_eq!(r["error"], "name-taken", "{r}");
+    // An id prefix that two agents share is ambiguous.
     let r = a
         .call(
             "send_message",
-            json!({"target": "reviewer", "body": "which one?"}),
+            json!({"target": "reviewer-000", "body": "which one?"}),
         )
         .await
         .unwrap();
     assert_eq!(r["ok"], false);
-    assert_eq!(r["error"], "ambiguous-target");
+    assert_eq!(r["error"], "ambiguous-target", "{r}");
     let mut cands: Vec<&str> = r["candidates"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["client_session_id"].as_str().unwrap())
+        .map(|c| c.as_str().unwrap())
         .collect();
     cands.sort();
-    assert_eq!(cands, vec!["sess-b", "sess-c"]);
+    assert_eq!(cands, vec!["reviewer-0001-aaaa", "reviewer-0002-bbbb"]);
+    let details = r["candidate_details"].as_array().unwrap();
+    assert_eq!(details.len(), 2);
+    for d in details {
+        assert_eq!(d["client_type"], "claude-code", "{d}");
+        assert!(d["name"].is_string(), "{d}");
+        assert_eq!(d["liveness"], "live", "{d}");
+        assert!(d["worktree"].as_str().unwrap().ends_with("proj"), "{d}");
+    }
     assert_eq!(
         b.ok("read_my_messages", json!({})).await.unwrap()["count"],
         0
@@ -464,14 +482,38 @@ async fn ambiguous_names_list_candidates() {
         c.ok("read_my_messages", json!({})).await.unwrap()["count"],
         0
     );
-    // The session id disambiguates.
-    a.ok("send_message", json!({"target": "sess-c", "body": "you"}))
+    // A unique prefix picks one; the name comes before prefixes (`reviewer`
+    // is also a prefix of both ids).
+    a.ok(
+        "send_message",
+        json!({"target": "reviewer-0002", "body": "you"}),
+    )
+    .await
+    .unwrap();
+    a.ok("send_message", json!({"target": "reviewer", "body": "b"}))
         .await
         .unwrap();
     assert_eq!(
         c.ok("read_my_messages", json!({})).await.unwrap()["count"],
         1
     );
+    assert_eq!(
+        b.ok("read_my_messages", json!({})).await.unwrap()["count"],
+        1
+    );
+    // Too short a prefix is no target.
+    let r = a
+        .call("send_message", json!({"target": "review", "body": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error"], "target-not-found", "{r}");
+    assert!(r.get("wake_status").is_none(), "no wake was intended: {r}");
+    let r = a
+        .call("ask_peer", json!({"target": "review", "body": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error"], "target-not-found", "{r}");
+    assert_eq!(r["wake_status"], "skipped_no_target", "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

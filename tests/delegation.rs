@@ -546,7 +546,7 @@ async fn bad_ask_input() {
         .call("ask_peer", json!({"target": "ghost", "body": "?"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "unknown-target");
+    assert_eq!(r["error"], "target-not-found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,7 +130,7 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
         .call("read_session", json!({"name": "nobody"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "unknown-target");
+    assert_eq!(r["error"], "target-not-found");
     // No transcript for the reader itself, and no pane: a clear error.
     let r = claude
         .call(

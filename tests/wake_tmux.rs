@@ -224,10 +224,19 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
     let got = typed(&logs[0]);
     let text = text_of(&got);
     assert!(
-        text.starts_with("[oxtail] You have 1 new message from peer agents."),
+        text.starts_with("[oxtail] You have 1 new message from peer agents (from "),
         "{text:?}"
     );
     assert!(text.ends_with('\r'));
+    // The wake text names the sender the agent can answer.
+    let sender_name = ox.ctl(&["sessions"]).unwrap()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["client_session_id"] == "sess-sender")
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(text.contains(&format!("(from {sender_name})")), "{text:?}");
 
     // Codex-style client: the Enter follows only after a pause (its composer
     // turns an Enter within ~120 ms of typed text into a newline).

@@ -55,8 +55,13 @@ pub enum ToActor {
     Close { conn: u64 },
     /// A shim introduced itself.
     ShimHello { conn: u64, caller: Box<Caller> },
-    /// The shim's MCP client named itself.
-    ClientInfo { conn: u64, name: String },
+    /// The shim's MCP client named itself; answered once the shim's agent
+    /// (if it resolved) is registered.
+    ClientInfo {
+        conn: u64,
+        name: String,
+        reply: oneshot::Sender<Reply>,
+    },
     /// A tool call.
     Tool {
         conn: u64,
@@ -180,6 +185,8 @@ pub struct Actor {
     /// length of one `wake` call: what the rewake or keys route says when
     /// no mail is queued.
     check_in: Option<&'static str>,
+    /// Seat keys whose pane [`Actor::locate_new_seats`] already looked for.
+    located: std::collections::HashSet<String>,
 }
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -228,6 +235,7 @@ impl Actor {
             handovers: HashMap::new(),
             next_handover: 1,
             check_in: None,
+            located: std::collections::HashSet::new(),
         }
     }
 
@@ -374,11 +382,27 @@ impl Actor {
                 self.subs_dirty = true;
                 dirty
             }
-            ToActor::ClientInfo { conn, name } => {
+            ToActor::ClientInfo { conn, name, reply } => {
+                let mut dirty = false;
                 if let Some(c) = self.conns.get_mut(&conn).and_then(|c| c.caller.as_mut()) {
                     c.client_name = Some(name);
                 }
-                false
+                // The client type may only be known now: refresh the row.
+                let caller = self.conns.get(&conn).and_then(|c| c.caller.clone());
+                if let Some(caller) = caller {
+                    let res = identity::resolve_quick(&self.state, &caller, None);
+                    if let Some(id) = res.session_id.as_deref() {
+                        let cmds = identity::ensure_agent(&self.state, &caller, id, &res, now_ms());
+                        dirty = !cmds.is_empty() && self.commit(&cmds).is_ok();
+                    }
+                }
+                pending.push((
+                    reply,
+                    Reply::Ok {
+                        value: json!({"ok": true}),
+                    },
+                ));
+                dirty
             }
             ToActor::Tool {
                 conn,
@@ -484,6 +508,15 @@ impl Actor {
             state::apply(&mut self.state, c, &mut events);
         }
         self.on_events(&events);
+        let naming_only = cmds.iter().all(|c| matches!(c, Command::Name { .. }));
+        if !naming_only
+            && events
+                .iter()
+                .any(|e| matches!(e, Event::AgentChanged { .. }))
+        {
+            self.locate_new_seats();
+            self.name_pass();
+        }
         Ok(())
     }
 
@@ -602,6 +635,63 @@ impl Actor {
             .cloned()
             .collect();
         (prefix, q.len().saturating_sub(held))
+    }
+
+    /// Finds the verified tmux pane of agents seen for the first time (one
+    /// `list-panes` per tmux server their environment named), so a new
+    /// agent is named after its tmux session from its first request, and
+    /// its pane leaves the cockpit's "no agent" list at once.
+    fn locate_new_seats(&mut self) {
+        let mut sockets: Vec<Option<String>> = Vec::new();
+        let mut seats: Vec<(String, u32)> = Vec::new();
+        for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
+            let (Some(seat), Some(sock)) = (&a.seat, &a.tmux_socket) else {
+                continue;
+            };
+            let key = seat.key();
+            if self.live.panes.contains_key(&key) || !self.located.insert(key.clone()) {
+                continue;
+            }
+            seats.push((key, seat.pid));
+            if !sockets.contains(&Some(sock.clone())) {
+                sockets.push(Some(sock.clone()));
+            }
+        }
+        if seats.is_empty() {
+            return;
+        }
+        let mut all = Vec::new();
+        for s in &sockets {
+            if let Ok(found) = crate::tmux::list_panes(s.as_deref().map(std::path::Path::new)) {
+                all.extend(found);
+            }
+        }
+        for (key, pid) in seats {
+            if let Some(p) = crate::tmux::match_seat(pid, &all) {
+                self.live
+                    .other_panes
+                    .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
+                self.live.panes.insert(key, p.clone());
+                self.subs_dirty = true;
+            }
+        }
+    }
+
+    /// Runs the naming pass ([`identity::name_agents`]) and journals what it
+    /// decided (a record of its own, synced with the batch).
+    fn name_pass(&mut self) {
+        let live = &self.live;
+        let holds = |a: &state::Agent| tools::holds_name(a, live);
+        let cmds = identity::name_agents(
+            &self.state,
+            &identity::NamingFacts {
+                panes: &live.panes,
+                holds: &holds,
+            },
+        );
+        if !cmds.is_empty() {
+            let _ = self.commit(&cmds);
+        }
     }
 
     fn on_events(&mut self, events: &[Event]) {
@@ -731,14 +821,15 @@ impl Actor {
         let mut statuses = Vec::new();
         for intent in std::mem::take(&mut out.wakes) {
             let (status, reason) = self.wake(&intent, pending);
-            statuses.push((status, reason, intent.target.clone()));
+            statuses.push((status, reason, intent.target.clone(), intent.suppressed));
         }
-        if let Some((status, reason, target)) = statuses.first() {
+        if let Some((status, reason, target, suppressed)) = statuses.first() {
             out.set("wake_status", json!(status));
             if let Some(r) = reason {
                 out.set("wake_reason", json!(r));
             }
-            if out.wait.is_none() && !out.field("message_id").is_null() {
+            // `wake: "off"` asked for no wake, and gets no outlook either.
+            if out.wait.is_none() && !out.field("message_id").is_null() && !suppressed {
                 let (outlook, hint) = self.outlook(target, status);
                 out.set("delivery_outlook", json!(outlook));
                 out.set("hint", json!(hint));
@@ -775,6 +866,14 @@ impl Actor {
     }
 
     fn outlook(&self, target: &str, wake_status: &str) -> (&'static str, &'static str) {
+        if self
+            .state
+            .agents
+            .get(target)
+            .is_some_and(|a| matches!(tools::liveness(a, &self.live), "ended" | "dead"))
+        {
+            return ("stranded_until_read", "That agent has ended (its client process is gone), so nobody reads this now. The message waits in its mailbox and is handed over if the session comes back (e.g. `claude --resume`); if it is urgent, tell another agent.");
+        }
         if matches!(wake_status, "fired" | "fired_unconfirmed") {
             return (
                 "waking",
@@ -847,6 +946,29 @@ impl Actor {
             "wake_reason": intent.reason,
         }));
         (status, intent.reason)
+    }
+
+    /// ` (from api, web)`: the names of who wrote `target`'s queued mail, in
+    /// queue order, for the text typed into its pane (empty when none).
+    fn senders_of(&self, target: &str) -> String {
+        let mut names: Vec<String> = Vec::new();
+        for id in self.state.mailboxes.get(target).into_iter().flatten() {
+            if let Some(n) = self
+                .state
+                .messages
+                .get(id)
+                .and_then(|m| render::sender_name(&self.state, m))
+            {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" (from {})", names.join(", "))
+        }
     }
 
     /// The rewake route: hand the target's mail to its armed idle-wait hook.
@@ -932,7 +1054,11 @@ impl Actor {
             .unwrap_or_default();
         let text = match (queue.len(), self.check_in) {
             (0, Some(t)) => t.to_string(),
-            (n, _) => render::wake_keys_text(n, render::operator_count(&self.state, &queue)),
+            (n, _) => render::wake_keys_text(
+                n,
+                render::operator_count(&self.state, &queue),
+                &self.senders_of(target),
+            ),
         };
         // Codex 0.169 turns an Enter within ~120 ms of typed text into a
         // newline; Claude Code 2.1.329 can take text+Enter as one paste.
@@ -1371,8 +1497,10 @@ impl Actor {
             self.last_seat_check = now;
             let mut alive = HashMap::new();
             for a in self.state.agents.values() {
+                // The seat (the client's own process) decides liveness, not
+                // a lingering MCP connection.
                 if let Some(seat) = &a.seat {
-                    if !self.live.shims.contains_key(&a.session_id) && a.ended_ms.is_none() {
+                    if a.ended_ms.is_none() {
                         alive.insert(seat.key(), crate::procinfo::seat_alive(seat));
                     }
                 }
@@ -1382,6 +1510,11 @@ impl Actor {
             }
             self.live.seat_alive = alive;
             self.refresh_panes();
+            let before = self.journal.last_seq();
+            self.name_pass();
+            if self.journal.last_seq() != before {
+                let _ = self.journal.sync();
+            }
         }
         if now.duration_since(self.last_retention) >= Duration::from_secs(60) {
             self.last_retention = now;
@@ -1650,6 +1783,8 @@ impl Actor {
                             "client_session_id": a.session_id,
                             "client_type": a.client_type,
                             "name": a.name,
+                            "tmux_session": a.seat.as_ref().and_then(|s| self.live.panes.get(&s.key())).map(|p| p.session.clone()).or_else(|| a.tmux_session.clone()),
+                            "liveness": tools::liveness(a, &self.live),
                             "purpose": a.purpose,
                             "project_root": a.scope.project_root,
                             "worktree": a.scope.worktree,
@@ -1969,14 +2104,14 @@ impl Actor {
         }
         let Some(project) = project else {
             return Err(err(
-                "unknown-target",
+                "target-not-found",
                 format!("no agent with id `{target}`; give project_root to resolve names"),
             ));
         };
-        match tools::resolve_target(&self.state, project, target) {
-            Ok(id) => Ok(id),
+        match tools::resolve_target(&self.state, &self.live, project, target, None) {
+            Ok((id, _)) => Ok(id),
             Err(o) => Err(err(
-                o.field("error").as_str().unwrap_or("unknown-target"),
+                o.field("error").as_str().unwrap_or("target-not-found"),
                 o.field("message").as_str().unwrap_or_default().to_string(),
             )),
         }

@@ -14,7 +14,9 @@
 //! When nothing answers, [`Resolution::next_step`] tells the agent how to
 //! claim.
 
-use crate::state::{Agent, BindingSource, Command, Scope, Seat, SeatBinding, SessionId, State};
+use crate::state::{
+    Agent, BindingSource, Command, NameSource, Scope, Seat, SeatBinding, SessionId, State,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -302,12 +304,16 @@ pub fn ensure_agent(
         .get("TMUX")
         .and_then(|t| crate::tmux::socket_from_env(t))
         .map(|p| p.display().to_string());
+    let launch_name = launch_name(caller);
     match state.agents.get(id) {
         None => out.push(Command::UpsertAgent {
             agent: Agent {
                 session_id: id.to_string(),
                 client_type,
                 name: None,
+                name_source: None,
+                launch_name,
+                tmux_session: None,
                 purpose: None,
                 purpose_at_ms: None,
                 scope: caller.scope.clone(),
@@ -332,6 +338,7 @@ pub fn ensure_agent(
                 || a.client_type != refreshed_type
                 || a.ended_ms.is_some()
                 || (tmux_socket.is_some() && a.tmux_socket != tmux_socket)
+                || (launch_name.is_some() && a.launch_name != launch_name)
             {
                 let mut agent = a.clone();
                 agent.scope = caller.scope.clone();
@@ -341,6 +348,9 @@ pub fn ensure_agent(
                 agent.ended_ms = None;
                 if tmux_socket.is_some() {
                     agent.tmux_socket = tmux_socket;
+                }
+                if launch_name.is_some() {
+                    agent.launch_name = launch_name;
                 }
                 out.push(Command::UpsertAgent { agent });
             }
@@ -363,6 +373,207 @@ pub fn ensure_agent(
                     },
                 });
             }
+        }
+    }
+    out
+}
+
+/// True for a name an agent may carry: 1-64 letters, digits, `-`, `_`, `.`
+/// (and `:` only inside names oxtail derives from tmux, `session:window`).
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= 64
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The name given at launch: `OXTAIL_NAME` in the client's environment (the
+/// shim's or the hook's), when it is a valid name.
+pub fn launch_name(caller: &Caller) -> Option<String> {
+    caller
+        .env
+        .get("OXTAIL_NAME")
+        .map(|n| n.trim())
+        .filter(|n| valid_name(n))
+        .map(str::to_string)
+}
+
+/// The stem of automatic names: `claude`, `codex`, `gemini`, `opencode`, else
+/// `agent`.
+fn client_stem(client_type: &str) -> &'static str {
+    match client_type {
+        "claude-code" => "claude",
+        "codex" => "codex",
+        "gemini" => "gemini",
+        "opencode" => "opencode",
+        _ => "agent",
+    }
+}
+
+/// What [`name_agents`] needs to know beyond the durable state: each live
+/// seat's verified pane (from the process tree), and which agents are
+/// alive. Both are ephemeral facts gathered by the I/O layer.
+pub struct NamingFacts<'a> {
+    /// Seat key → the tmux pane the process tree says hosts it.
+    pub panes: &'a std::collections::HashMap<String, crate::tmux::Pane>,
+    /// Whether an agent still holds its name: ended or dead agents do not
+    /// keep a live agent from taking it.
+    pub holds: &'a dyn Fn(&Agent) -> bool,
+}
+
+/// The naming pass (pure): the [`Command::Name`]s that give every agent a
+/// name unique among its project's live agents, leaving alone names that are
+/// already right. Rules, strongest source first:
+///
+/// 1. a name chosen with `set_my_state {name}` is never changed here;
+/// 2. `OXTAIL_NAME` from the client's environment;
+/// 3. the fleet's name for the agent's pane (`@oxtail_agent`);
+/// 4. the tmux session of its verified pane; when one tmux session hosts
+///    several live agents, `session:window`, or `session:window.pane` when
+///    they share a window too;
+/// 5. otherwise the name it has, or `<client>-<n>` (`claude-1`), the lowest
+///    free `n`.
+///
+/// A name another live agent of the project holds gets a suffix (`api-2`),
+/// never shared. Agents are named oldest first, so an older agent keeps a
+/// contested name.
+pub fn name_agents(state: &State, facts: &NamingFacts<'_>) -> Vec<Command> {
+    use std::collections::{BTreeSet, HashMap};
+    let pane_of = |a: &Agent| a.seat.as_ref().and_then(|s| facts.panes.get(&s.key()));
+    // Live agents per tmux (socket, session) and per (socket, session, window).
+    let mut per_session: HashMap<(Option<&std::path::Path>, &str), usize> = HashMap::new();
+    let mut per_window: HashMap<(Option<&std::path::Path>, &str, &str), usize> = HashMap::new();
+    for a in state.agents.values().filter(|a| (facts.holds)(a)) {
+        if let Some(p) = pane_of(a) {
+            *per_session
+                .entry((p.socket.as_deref(), p.session.as_str()))
+                .or_default() += 1;
+            *per_window
+                .entry((p.socket.as_deref(), p.session.as_str(), p.window.as_str()))
+                .or_default() += 1;
+        }
+    }
+    // Names held per project: chosen names first (never moved here).
+    let mut taken: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    let mut order: Vec<&Agent> = Vec::new();
+    let mut out = Vec::new();
+    for a in state.agents.values() {
+        let holds = (facts.holds)(a);
+        if a.name_origin() == Some(NameSource::Chosen) {
+            if holds {
+                if let Some(n) = &a.name {
+                    taken.entry(&a.scope.project).or_default().insert(n.clone());
+                    // Only the remembered tmux session may change.
+                    let session = pane_of(a).map(|p| p.session.clone());
+                    if session.is_some() && a.tmux_session != session {
+                        out.push(Command::Name {
+                            session_id: a.session_id.clone(),
+                            name: n.clone(),
+                            source: NameSource::Chosen,
+                            tmux_session: session,
+                        });
+                    }
+                }
+            }
+        } else {
+            order.push(a);
+        }
+    }
+    order.sort_by(|a, b| (a.first_seen_ms, &a.session_id).cmp(&(b.first_seen_ms, &b.session_id)));
+    for a in order {
+        let holds = (facts.holds)(a);
+        if !holds && a.name.is_some() {
+            // An ended or dead agent keeps the name it had.
+            continue;
+        }
+        let pane = pane_of(a).filter(|_| holds);
+        let tmux_session = pane.map(|p| p.session.clone());
+        let wanted: Option<(String, NameSource)> = if let Some(n) = &a.launch_name {
+            Some((n.clone(), NameSource::Launch))
+        } else if let Some(l) = pane
+            .and_then(|p| p.label.as_ref())
+            .filter(|l| valid_name(l))
+        {
+            Some((l.clone(), NameSource::Fleet))
+        } else if let Some(p) = pane {
+            let key = (p.socket.as_deref(), p.session.as_str());
+            let n = if per_session.get(&key).copied().unwrap_or(0) <= 1 {
+                p.session.clone()
+            } else if per_window
+                .get(&(key.0, key.1, p.window.as_str()))
+                .copied()
+                .unwrap_or(0)
+                <= 1
+            {
+                format!("{}:{}", p.session, p.window)
+            } else {
+                format!("{}:{}.{}", p.session, p.window, p.index)
+            };
+            Some((n, NameSource::Tmux))
+        } else {
+            None
+        };
+        let held = taken.entry(&a.scope.project).or_default();
+        let current = a.name.clone().zip(a.name_origin());
+        let pick = match (wanted, current) {
+            (Some((base, source)), current) => {
+                // Keep `base` or the suffixed form it already has.
+                let keep = current.as_ref().filter(|(n, s)| {
+                    *s == source
+                        && (n == &base
+                            || n.strip_prefix(base.as_str())
+                                .and_then(|r| r.strip_prefix('-'))
+                                .is_some_and(|k| k.parse::<u32>().is_ok_and(|k| k >= 2)))
+                        && !held.contains(n)
+                });
+                match keep {
+                    Some((n, _)) => (n.clone(), source),
+                    None => {
+                        let n = (1u32..)
+                            .map(|k| {
+                                if k == 1 {
+                                    base.clone()
+                                } else {
+                                    format!("{base}-{k}")
+                                }
+                            })
+                            .find(|n| !held.contains(n))
+                            .unwrap_or(base);
+                        (n, source)
+                    }
+                }
+            }
+            // Kept, unless it is an automatic name of another client type
+            // (the type was learned after the name was given).
+            (None, Some((n, s)))
+                if !held.contains(&n)
+                    && (s != NameSource::Auto
+                        || n.starts_with(&format!("{}-", client_stem(&a.client_type)))) =>
+            {
+                (n, s)
+            }
+            (None, _) => {
+                let stem = client_stem(&a.client_type);
+                let n = (1u32..)
+                    .map(|k| format!("{stem}-{k}"))
+                    .find(|n| !held.contains(n))
+                    .unwrap_or_else(|| stem.to_string());
+                (n, NameSource::Auto)
+            }
+        };
+        if holds {
+            held.insert(pick.0.clone());
+        }
+        let changed = a.name.as_deref() != Some(pick.0.as_str())
+            || a.name_origin() != Some(pick.1)
+            || (tmux_session.is_some() && a.tmux_session != tmux_session);
+        if changed {
+            out.push(Command::Name {
+                session_id: a.session_id.clone(),
+                name: pick.0,
+                source: pick.1,
+                tmux_session,
+            });
         }
     }
     out
@@ -491,5 +702,177 @@ mod tests {
         assert_eq!(r.session_id, None);
         assert!(r.next_step.unwrap().contains("claim_session"));
         assert_eq!(r.diagnosis.len(), 6);
+    }
+
+    fn agent(id: &str, first_seen_ms: u64, pid: u32) -> Agent {
+        Agent {
+            session_id: id.into(),
+            client_type: "claude-code".into(),
+            name: None,
+            name_source: None,
+            launch_name: None,
+            tmux_session: None,
+            purpose: None,
+            purpose_at_ms: None,
+            scope: Scope {
+                project: "p".into(),
+                ..Scope::default()
+            },
+            cwd: "/w".into(),
+            seat: Some(Seat { pid, start_time: 1 }),
+            resolved_by: "env".into(),
+            first_seen_ms,
+            previous_ids: Vec::new(),
+            ended_ms: None,
+            tmux_socket: None,
+        }
+    }
+
+    fn pane(id: &str, session: &str, window: &str, index: &str) -> crate::tmux::Pane {
+        crate::tmux::Pane {
+            id: id.into(),
+            pid: 1,
+            session: session.into(),
+            window: window.into(),
+            socket: None,
+            window_name: String::new(),
+            command: "claude".into(),
+            cwd: "/w".into(),
+            index: index.into(),
+            label: None,
+        }
+    }
+
+    /// Runs the naming pass to a fixed point and returns name by session id.
+    fn named(
+        state: &mut State,
+        panes: &std::collections::HashMap<String, crate::tmux::Pane>,
+        dead: &[&str],
+    ) -> BTreeMap<String, String> {
+        let holds = |a: &Agent| !dead.contains(&a.session_id.as_str());
+        let cmds = name_agents(
+            state,
+            &NamingFacts {
+                panes,
+                holds: &holds,
+            },
+        );
+        let mut ev = Vec::new();
+        for c in &cmds {
+            crate::state::apply(state, c, &mut ev);
+        }
+        let again = name_agents(
+            state,
+            &NamingFacts {
+                panes,
+                holds: &holds,
+            },
+        );
+        assert!(again.is_empty(), "naming is stable: {again:?}");
+        state
+            .agents
+            .values()
+            .map(|a| (a.session_id.clone(), a.name.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn default_names_from_client_and_tmux() {
+        let mut st = State::default();
+        for (i, id) in ["a", "b"].iter().enumerate() {
+            st.agents
+                .insert(id.to_string(), agent(id, i as u64, 10 + i as u32));
+        }
+        let none = std::collections::HashMap::new();
+        let n = named(&mut st, &none, &[]);
+        assert_eq!((n["a"].as_str(), n["b"].as_str()), ("claude-1", "claude-2"));
+        // Panes appear: each agent is named after its tmux session.
+        let mut panes = std::collections::HashMap::new();
+        panes.insert("10:1".to_string(), pane("%1", "api", "0", "0"));
+        panes.insert("11:1".to_string(), pane("%2", "web", "0", "0"));
+        let n = named(&mut st, &panes, &[]);
+        assert_eq!((n["a"].as_str(), n["b"].as_str()), ("api", "web"));
+        assert_eq!(st.agents["a"].tmux_session.as_deref(), Some("api"));
+        // One session hosting both: session:window, then session:window.pane.
+        panes.insert("11:1".to_string(), pane("%2", "api", "1", "0"));
+        let n = named(&mut st, &panes, &[]);
+        assert_eq!((n["a"].as_str(), n["b"].as_str()), ("api:0", "api:1"));
+        panes.insert("11:1".to_string(), pane("%2", "api", "0", "1"));
+        let n = named(&mut st, &panes, &[]);
+        assert_eq!((n["a"].as_str(), n["b"].as_str()), ("api:0.0", "api:0.1"));
+        // The pane is gone (client outside tmux now): the name stays.
+        let n = named(&mut st, &std::collections::HashMap::new(), &[]);
+        assert_eq!((n["a"].as_str(), n["b"].as_str()), ("api:0.0", "api:0.1"));
+    }
+
+    #[test]
+    fn clashes_get_a_suffix_and_stronger_names_win() {
+        let mut st = State::default();
+        let mut a = agent("a", 1, 10);
+        a.launch_name = Some("api".into());
+        st.agents.insert("a".into(), a);
+        st.agents.insert("b".into(), agent("b", 2, 11));
+        let mut c = agent("c", 0, 12);
+        c.name = Some("web".into()); // from an old journal: chosen
+        st.agents.insert("c".into(), c);
+        let mut panes = std::collections::HashMap::new();
+        panes.insert("11:1".to_string(), pane("%2", "api", "0", "0"));
+        panes.insert("12:1".to_string(), pane("%3", "web", "0", "0"));
+        let n = named(&mut st, &panes, &[]);
+        assert_eq!(n["a"], "api", "OXTAIL_NAME");
+        assert_eq!(
+            n["b"], "api-2",
+            "a clash gets a suffix, never a shared name"
+        );
+        assert_eq!(n["c"], "web", "a chosen name is never changed");
+        assert_eq!(st.agents["a"].name_source, Some(NameSource::Launch));
+        // A fleet pane label names its agent.
+        let mut labelled = pane("%2", "api", "0", "0");
+        labelled.label = Some("rev".into());
+        panes.insert("11:1".to_string(), labelled);
+        let n = named(&mut st, &panes, &[]);
+        assert_eq!(n["b"], "rev");
+        assert_eq!(st.agents["b"].name_source, Some(NameSource::Fleet));
+        // An agent that ended keeps its name but does not block it.
+        st.agents.insert("d".into(), agent("d", 3, 13));
+        panes.insert("13:1".to_string(), pane("%4", "api", "1", "0"));
+        let n = named(&mut st, &panes, &["a"]);
+        assert_eq!(n["a"], "api");
+        assert_eq!(
+            n["d"], "api:1",
+            "tmux session api also hosts the fleet's rev"
+        );
+        panes.remove("11:1");
+        let n = named(&mut st, &panes, &["a"]);
+        assert_eq!(n["d"], "api", "the one live agent in tmux session api");
+    }
+
+    #[test]
+    fn an_automatic_name_follows_a_late_client_type() {
+        let mut st = State::default();
+        let mut a = agent("a", 1, 10);
+        a.client_type = "other".into();
+        st.agents.insert("a".into(), a);
+        let none = std::collections::HashMap::new();
+        assert_eq!(named(&mut st, &none, &[])["a"], "agent-1");
+        st.agents.get_mut("a").unwrap().client_type = "codex".into();
+        assert_eq!(named(&mut st, &none, &[])["a"], "codex-1");
+    }
+
+    #[test]
+    fn a_moved_seat_keeps_its_name() {
+        let mut st = State::default();
+        st.agents.insert("old".into(), agent("old", 1, 10));
+        let mut panes = std::collections::HashMap::new();
+        panes.insert("10:1".to_string(), pane("%1", "api", "0", "0"));
+        named(&mut st, &panes, &[]);
+        // `clear`: the new session takes the seat; the old id aliases.
+        let mut new = agent("new", 2, 10);
+        new.previous_ids.push("old".into());
+        let mut ev = Vec::new();
+        crate::state::apply(&mut st, &Command::UpsertAgent { agent: new }, &mut ev);
+        let n = named(&mut st, &panes, &[]);
+        assert_eq!(n.get("new").map(String::as_str), Some("api"));
+        assert!(!n.contains_key("old"));
     }
 }

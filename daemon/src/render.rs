@@ -25,8 +25,8 @@ const BOTH_HEADER: &str = "[oxtail] New messages. Those marked [user] are from y
 
 /// The text typed into a pane to wake an agent: what is waiting, from
 /// whom, and the call that reads it. `n` counts the queued messages,
-/// `operator` those from the user.
-pub fn wake_keys_text(n: usize, operator: usize) -> String {
+/// `operator` those from the user; `senders` is `" (from a, b)"` or empty.
+pub fn wake_keys_text(n: usize, operator: usize, senders: &str) -> String {
     let peer = n.saturating_sub(operator);
     let what = match (operator, peer) {
         (0, p) => format!(
@@ -44,7 +44,7 @@ pub fn wake_keys_text(n: usize, operator: usize) -> String {
         (o, p) => format!("You have {n} new messages: {o} from your user and {p} from peer agents"),
     };
     format!(
-        "[oxtail] {what}. Call read_my_messages (and my_open_work) to see {}.",
+        "[oxtail] {what}{senders}. Call read_my_messages (and my_open_work) to see {}.",
         if n == 1 { "it" } else { "them" }
     )
 }
@@ -62,11 +62,19 @@ pub fn operator_count(state: &State, queue: &[MessageId]) -> usize {
         .count()
 }
 
+/// The sender's name now (the name to target a reply with), else its name
+/// when it sent the message.
+pub fn sender_name(state: &State, m: &Message) -> Option<String> {
+    let id = state.canonical_id(&m.from).unwrap_or(&m.from);
+    state
+        .agents
+        .get(id)
+        .and_then(|a| a.name.clone())
+        .or_else(|| m.from_name.clone())
+}
+
 fn sender(state: &State, m: &Message) -> String {
-    let name = m
-        .from_name
-        .clone()
-        .or_else(|| state.agents.get(&m.from).and_then(|a| a.name.clone()));
+    let name = sender_name(state, m);
     match name {
         Some(n) => format!("{n} ({})", m.from),
         None => m.from.clone(),
@@ -266,10 +274,10 @@ mod tests {
 
     #[test]
     fn wake_keys_text_names_the_voice() {
-        assert!(wake_keys_text(2, 0).contains("2 new messages from peer agents"));
-        let u = wake_keys_text(1, 1);
+        assert!(wake_keys_text(2, 0, "").contains("2 new messages from peer agents"));
+        let u = wake_keys_text(1, 1, "");
         assert!(u.contains("Your user sent you a message"), "{u}");
         assert!(!u.contains("peer"), "{u}");
-        assert!(wake_keys_text(3, 1).contains("1 from your user and 2 from peer agents"));
+        assert!(wake_keys_text(3, 1, "").contains("1 from your user and 2 from peer agents"));
     }
 }

@@ -530,12 +530,13 @@ async fn dispatch(
             });
         }
         Request::ClientInfo(ci) => {
-            let _ = actor.send(ToActor::ClientInfo {
+            // Answered by the actor, after it handled this shim's hello: a
+            // shim that waits for this answer knows its agent is registered
+            // (and named) before it answers `initialize`.
+            ask_actor(actor, id, out, |reply| ToActor::ClientInfo {
                 conn,
                 name: ci.name,
-            });
-            respond(Reply::Ok {
-                value: json!({"ok": true}),
+                reply,
             });
         }
         Request::Tool { name, args, meta } => {

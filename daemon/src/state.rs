@@ -87,8 +87,23 @@ pub struct Agent {
     pub session_id: SessionId,
     /// `claude-code`, `codex`, `gemini`, `opencode` or `other`.
     pub client_type: String,
-    /// A unique name in the project, set with `set_my_state {name}`.
+    /// Its name, unique among the project's live agents: chosen with
+    /// `set_my_state {name}`, given at launch (`OXTAIL_NAME`, a fleet pane),
+    /// the tmux session of its pane, or `<client>-<n>` (see
+    /// [`crate::identity::name_agents`]). `None` only until the naming pass
+    /// runs.
     pub name: Option<String>,
+    /// Where `name` came from; `None` on rows from journals older than
+    /// naming (a name there was chosen with `set_my_state`).
+    #[serde(default)]
+    pub name_source: Option<NameSource>,
+    /// `OXTAIL_NAME` from the client's environment, when it set one.
+    #[serde(default)]
+    pub launch_name: Option<String>,
+    /// The tmux session of the agent's verified pane, as last seen (kept
+    /// after the pane is gone, so rows and targets still show it).
+    #[serde(default)]
+    pub tmux_session: Option<String>,
     /// The state card (at most 200 characters).
     pub purpose: Option<String>,
     /// When the state card was set, ms since the epoch.
@@ -115,6 +130,34 @@ pub struct Agent {
     /// process tree.
     #[serde(default)]
     pub tmux_socket: Option<String>,
+}
+
+/// Where an agent's name came from, weakest first: a stronger source is
+/// never replaced by a weaker one.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum NameSource {
+    /// `<client>-<n>` (`claude-1`), for an agent with no pane and no name.
+    Auto,
+    /// The tmux session of its verified pane (`api`, or `api:1`, `api:1.0`
+    /// when one session hosts several agents).
+    Tmux,
+    /// The fleet that started its pane (`@oxtail_agent`).
+    Fleet,
+    /// `OXTAIL_NAME` in the client's environment.
+    Launch,
+    /// `set_my_state {name}`.
+    Chosen,
+}
+
+impl Agent {
+    /// Where this agent's name came from (`Chosen` for a name from a journal
+    /// older than name sources; `None` when it has no name).
+    pub fn name_origin(&self) -> Option<NameSource> {
+        self.name
+            .as_ref()
+            .map(|_| self.name_source.unwrap_or(NameSource::Chosen))
+    }
 }
 
 /// Who wrote a message.
@@ -317,6 +360,19 @@ pub enum Command {
         name: Option<String>,
         /// When.
         at_ms: u64,
+    },
+    /// Give an agent a name (decided by [`crate::identity::name_agents`],
+    /// which keeps names unique among a project's live agents).
+    Name {
+        /// The agent.
+        session_id: SessionId,
+        /// Its name.
+        name: String,
+        /// Where the name came from.
+        source: NameSource,
+        /// The tmux session of its verified pane, if it has one now.
+        #[serde(default)]
+        tmux_session: Option<String>,
     },
     /// Queue a message and record it in the receiver's ledger (one record:
     /// visible ⇔ resolvable).
@@ -534,6 +590,9 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                     existing.seat = agent.seat.clone();
                     existing.ended_ms = agent.ended_ms;
                     existing.tmux_socket = agent.tmux_socket.clone();
+                    if agent.launch_name.is_some() {
+                        existing.launch_name = agent.launch_name.clone();
+                    }
                     for p in &agent.previous_ids {
                         if !existing.previous_ids.contains(p) {
                             existing.previous_ids.push(p.clone());
@@ -558,8 +617,14 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                 // The earlier session's mail, ledger and work move here.
                 if let Some(old) = state.agents.remove(p) {
                     if let Some(a) = state.agents.get_mut(&id) {
-                        if a.name.is_none() {
+                        // The name stays with the seat unless the new
+                        // session brought a stronger one of its own.
+                        if old.name.is_some() && old.name_origin() >= a.name_origin() {
+                            a.name_source = old.name_origin();
                             a.name = old.name;
+                        }
+                        if a.tmux_session.is_none() {
+                            a.tmux_session = old.tmux_session;
                         }
                         if a.purpose.is_none() {
                             a.purpose = old.purpose;
@@ -612,6 +677,24 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                 a.purpose_at_ms = Some(*at_ms);
                 if name.is_some() {
                     a.name = name.clone();
+                    a.name_source = Some(NameSource::Chosen);
+                }
+                events.push(Event::AgentChanged {
+                    session_id: session_id.clone(),
+                });
+            }
+        }
+        Command::Name {
+            session_id,
+            name,
+            source,
+            tmux_session,
+        } => {
+            if let Some(a) = state.agents.get_mut(session_id) {
+                a.name = Some(name.clone());
+                a.name_source = Some(*source);
+                if tmux_session.is_some() {
+                    a.tmux_session = tmux_session.clone();
                 }
                 events.push(Event::AgentChanged {
                     session_id: session_id.clone(),

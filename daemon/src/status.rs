@@ -36,7 +36,12 @@ fn liveness(a: &Agent, live: &Live, config: &Config, now: u64) -> Liveness {
         .as_ref()
         .and_then(|s| live.seat_alive.get(&s.key()))
         .copied();
-    let alive = shims > 0 || seat_alive == Some(true) || (seat_alive.is_none() && act.is_some());
+    // The seat (the client's own process) decides once it was checked; a
+    // lingering MCP connection does not keep a closed client alive.
+    let alive = match seat_alive {
+        Some(alive) => alive,
+        None => shims > 0 || act.is_some(),
+    };
     let since = act.map(|x| x.at_ms);
     if !alive {
         return Liveness {
@@ -234,7 +239,7 @@ pub fn build(
             at_ms: m.enqueued_ms,
             message_id: m.message_id.clone(),
             from: m.from.clone(),
-            from_name: m.from_name.clone().or_else(|| name_of(state, &m.from)),
+            from_name: crate::render::sender_name(state, m),
             to: m.to.clone(),
             to_name: name_of(state, &m.to),
             kind: comms_kind(state, m),

@@ -29,6 +29,10 @@ pub struct Pane {
     pub command: String,
     /// `pane_current_path`.
     pub cwd: String,
+    /// The pane index within its window (`#{pane_index}`).
+    pub index: String,
+    /// The agent name a fleet gave the pane (`@oxtail_agent`), if any.
+    pub label: Option<String>,
 }
 
 /// True for a pane id of the shape `%N`.
@@ -64,7 +68,7 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
             "list-panes",
             "-a",
             "-F",
-            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}\t#{socket_path}",
+            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}\t#{socket_path}\t#{pane_index}\t#{@oxtail_agent}",
         ])
         .output()?;
     if !out.status.success() {
@@ -93,6 +97,8 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
                     .filter(|s| !s.is_empty())
                     .map(PathBuf::from)
                     .or_else(|| socket.map(Path::to_path_buf)),
+                index: f.next().unwrap_or_default().to_string(),
+                label: f.next().filter(|s| !s.is_empty()).map(str::to_string),
             })
         })
         .filter(|p| valid_pane_id(&p.id))

@@ -248,7 +248,7 @@ pub fn call(
         "claim_session" => claim(state, caller, args, ctx, BindingSource::Claim),
         "register_my_session" => claim(state, caller, args, ctx, BindingSource::Register),
         "set_my_state" => with_identity(state, caller, &res, ctx, |me, ctx| {
-            set_my_state(me, args, ctx)
+            set_my_state(state, caller, me, args, ctx)
         }),
         "send_message" => with_identity(state, caller, &res, ctx, |me, ctx| {
             send_message(state, caller, me, args, ctx)
@@ -317,6 +317,52 @@ fn unresolved(res: &Resolution) -> Outcome {
     )
 }
 
+/// Whether an agent keeps its name from other live agents: it has not
+/// ended and its seat is not known to be dead.
+pub fn holds_name(a: &Agent, live: &Live) -> bool {
+    !matches!(liveness(a, live), "ended" | "dead")
+}
+
+/// A copy of `state` with `commands` applied, then the naming pass's
+/// commands, which are appended to `commands` (journaled with them): for
+/// replies that show the rows this call creates, names included.
+fn view_with_names(state: &State, commands: &mut Vec<Command>, live: &Live) -> State {
+    let mut view = state.clone();
+    let mut ev = Vec::new();
+    for c in commands.iter() {
+        crate::state::apply(&mut view, c, &mut ev);
+    }
+    let holds = |a: &Agent| holds_name(a, live);
+    let names = identity::name_agents(
+        &view,
+        &identity::NamingFacts {
+            panes: &live.panes,
+            holds: &holds,
+        },
+    );
+    for c in &names {
+        crate::state::apply(&mut view, c, &mut ev);
+    }
+    commands.extend(names);
+    view
+}
+
+/// An agent's liveness: `ended` (SessionEnd), `dead` (its client process,
+/// the seat, is gone), `live` (the seat is alive; or, before the first seat
+/// check, a shim speaks for it), else `unknown`. A lingering MCP connection
+/// does not keep an agent whose seat died alive.
+pub fn liveness(a: &Agent, live: &Live) -> &'static str {
+    if a.ended_ms.is_some() {
+        return "ended";
+    }
+    match a.seat.as_ref().and_then(|s| live.seat_alive.get(&s.key())) {
+        Some(true) => "live",
+        Some(false) => "dead",
+        None if live.shims.get(&a.session_id).copied().unwrap_or(0) > 0 => "live",
+        None => "unknown",
+    }
+}
+
 fn row(
     state: &State,
     work: &crate::state::WorkIndex<'_>,
@@ -326,21 +372,11 @@ fn row(
     compact: bool,
 ) -> Value {
     let shims = ctx.live.shims.get(&a.session_id).copied().unwrap_or(0);
-    let liveness = if a.ended_ms.is_some() {
-        "ended"
-    } else if shims > 0 {
-        "live"
-    } else {
-        match a
-            .seat
-            .as_ref()
-            .and_then(|s| ctx.live.seat_alive.get(&s.key()))
-        {
-            Some(true) => "live",
-            Some(false) => "dead",
-            None => "unknown",
-        }
-    };
+    let liveness = liveness(a, ctx.live);
+    let pane = a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key()));
+    let tmux_session = pane
+        .map(|p| p.session.clone())
+        .or_else(|| a.tmux_session.clone());
     let unread = state.queued(&a.session_id);
     let activity = ctx.live.activity.get(&a.session_id);
     let activity_json = match activity {
@@ -378,6 +414,7 @@ fn row(
         return json!({
             "client_session_id": a.session_id,
             "name": a.name,
+            "tmux_session": tmux_session,
             "client_type": a.client_type,
             "purpose": a.purpose,
             "liveness": liveness,
@@ -388,6 +425,9 @@ fn row(
         "client_session_id": a.session_id,
         "client_type": a.client_type,
         "name": a.name,
+        "name_source": a.name_origin(),
+        "tmux_session": tmux_session,
+        "tmux_pane": pane.map(|p| p.id.clone()),
         "state": state_card,
         "activity": activity_json,
         "liveness": liveness,
@@ -437,16 +477,12 @@ fn list_project_sessions(
     if let Some(me) = me {
         commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
     }
-    // Rows reflect the registration this call makes, too.
-    let mut view;
+    // Rows reflect the registration (and naming) this call makes, too.
+    let view;
     let st = if commands.is_empty() {
         state
     } else {
-        view = state.clone();
-        let mut ev = Vec::new();
-        for c in &commands {
-            crate::state::apply(&mut view, c, &mut ev);
-        }
+        view = view_with_names(state, &mut commands, ctx.live);
         &view
     };
     let work = st.work_index();
@@ -502,19 +538,14 @@ fn get_my_session(
             "next_step": res.next_step,
         }));
     };
-    let commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
-    // The row reflects this call's registration; copy the state only when
-    // there is one (the first call), not on every call.
+    let mut commands = identity::ensure_agent(state, caller, me, res, ctx.now_ms);
+    // The row reflects this call's registration and naming; copy the state
+    // only when there is one (the first call), not on every call.
     let view;
     let st = if commands.is_empty() {
         state
     } else {
-        let mut v = state.clone();
-        let mut ev = Vec::new();
-        for c in &commands {
-            crate::state::apply(&mut v, c, &mut ev);
-        }
-        view = v;
+        view = view_with_names(state, &mut commands, ctx.live);
         &view
     };
     let work = st.work_index();
@@ -602,18 +633,56 @@ fn claim(
     }
 }
 
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().count() <= 64
-        && s.chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-fn set_my_state(me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
+fn set_my_state(
+    state: &State,
+    caller: &Caller,
+    me: &str,
+    args: &Value,
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
     let a = tri!(Args::new(args, &["purpose", "name"]));
-    let purpose = tri!(a.str_opt("purpose")).ok_or(()).map_err(|_| ());
-    let Ok(purpose) = purpose else {
-        return invalid("purpose", "is required");
+    let purpose = tri!(a.str_opt("purpose"));
+    let name = tri!(a.str_opt("name")).map(str::trim);
+    if let Some(n) = name {
+        if !identity::valid_name(n) {
+            return invalid("name", "must be 1-64 letters, digits, '-', '_' or '.'");
+        }
+        // A name another live agent chose stays theirs; a name oxtail gave
+        // (tmux session, client-number) moves aside with a suffix.
+        if let Some(holder) = state.agents.values().find(|o| {
+            o.session_id != me
+                && o.scope.project == caller.scope.project
+                && o.name.as_deref() == Some(n)
+                && o.name_origin() == Some(crate::state::NameSource::Chosen)
+                && holds_name(o, ctx.live)
+        }) {
+            return fail(
+                "name-taken",
+                format!("another live agent in this project chose the name `{n}`; pick another"),
+                json!({"holder": {"client_session_id": holder.session_id, "client_type": holder.client_type}}),
+            );
+        }
+    }
+    let Some(purpose) = purpose else {
+        let Some(n) = name else {
+            return invalid(
+                "purpose",
+                "is required (or give `name` alone to rename yourself)",
+            );
+        };
+        return Outcome {
+            commands: vec![Command::Name {
+                session_id: me.to_string(),
+                name: n.to_string(),
+                source: crate::state::NameSource::Chosen,
+                tmux_session: None,
+            }],
+            reply: Reply::Ok {
+                value: json!({"ok": true, "client_session_id": me, "name": n,
+                    "purpose": state.agents.get(me).and_then(|a| a.purpose.clone())}),
+            },
+            ..Outcome::default()
+        };
     };
     let chars = purpose.chars().count();
     if chars > PURPOSE_MAX_CHARS {
@@ -621,12 +690,6 @@ fn set_my_state(me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
             "purpose",
             &format!("is {chars} characters; the limit is {PURPOSE_MAX_CHARS}"),
         );
-    }
-    let name = tri!(a.str_opt("name"));
-    if let Some(n) = name {
-        if !valid_name(n) {
-            return invalid("name", "must be 1-64 letters, digits, '-', '_' or '.'");
-        }
     }
     Outcome {
         commands: vec![Command::SetState {
@@ -642,12 +705,69 @@ fn set_my_state(me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
     }
 }
 
+/// How a target string matched (see [`resolve_target`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetMatch {
+    /// The full `client_session_id`.
+    SessionId,
+    /// An earlier session id of the agent's seat (`clear`/`resume`/…).
+    EarlierSessionId,
+    /// The agent's name.
+    Name,
+    /// The tmux session of its verified pane.
+    TmuxSession,
+    /// `session:window` or `session:window.pane` of its verified pane.
+    TmuxWindow,
+    /// Its verified pane id (`%3`).
+    Pane,
+    /// A unique prefix (at least 8 characters) of its `client_session_id`.
+    Prefix,
+}
+
+impl TargetMatch {
+    /// The snake_case word for JSON (`session_id`, `name`, `tmux_session`,
+    /// …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetMatch::SessionId => "session_id",
+            TargetMatch::EarlierSessionId => "earlier_session_id",
+            TargetMatch::Name => "name",
+            TargetMatch::TmuxSession => "tmux_session",
+            TargetMatch::TmuxWindow => "tmux_window",
+            TargetMatch::Pane => "pane",
+            TargetMatch::Prefix => "session_id_prefix",
+        }
+    }
+}
+
+/// Shortest `client_session_id` prefix accepted as a target.
+pub const TARGET_PREFIX_MIN: usize = 8;
+
 /// Resolves a target string to a session id in the caller's project.
 ///
+/// Every name a person or agent is shown is a target, tried in this order
+/// (the first kind that matches anyone decides): the full
+/// `client_session_id` (or an earlier id of the same seat), the agent's name,
+/// the tmux session of its verified pane, `session:window` /
+/// `session:window.pane`, a verified pane id (`%3`), and a prefix of at least
+/// [`TARGET_PREFIX_MIN`] characters of its `client_session_id`. Panes come
+/// from `live` (the process tree), never from what an agent said about
+/// itself. The caller's own entries (`me`) are dropped before counting; when
+/// only the caller matched, its own id is returned. Among several matches,
+/// live agents win over ended or dead ones.
+///
 /// # Errors
-/// `unknown-target`, `ambiguous-target` (with candidates), `cross-project`
-/// (never echoing the foreign id).
-pub fn resolve_target(state: &State, project: &str, target: &str) -> Result<SessionId, Outcome> {
+/// `target-not-found`; `ambiguous-target` with `candidates` (session ids,
+/// as the contract has them) and `candidate_details` (name, client,
+/// worktree, liveness of each); `cross-project` (never echoing the foreign
+/// id).
+pub fn resolve_target(
+    state: &State,
+    live: &Live,
+    project: &str,
+    target: &str,
+    me: Option<&str>,
+) -> Result<(SessionId, TargetMatch), Outcome> {
     let target = target.trim();
     if let Some(id) = state.canonical_id(target) {
         let a = &state.agents[id];
@@ -658,31 +778,93 @@ pub fn resolve_target(state: &State, project: &str, target: &str) -> Result<Sess
                 json!({}),
             ));
         }
-        return Ok(id.to_string());
+        let how = if id == target {
+            TargetMatch::SessionId
+        } else {
+            TargetMatch::EarlierSessionId
+        };
+        return Ok((id.to_string(), how));
     }
-    let matches: Vec<&Agent> = state
+    let pane_of = |a: &Agent| a.seat.as_ref().and_then(|s| live.panes.get(&s.key()));
+    let agents: Vec<&Agent> = state
         .agents
         .values()
-        .filter(|a| a.scope.project == project && a.ended_ms.is_none())
-        .filter(|a| a.name.as_deref() == Some(target))
+        .filter(|a| a.scope.project == project)
         .collect();
-    match matches.len() {
-        1 => Ok(matches[0].session_id.clone()),
-        0 => Err(fail(
-            "unknown-target",
-            format!("no agent called `{target}` in this project; list_project_sessions shows who is here"),
-            json!({}),
-        )),
-        _ => Err(fail(
+    type Matcher<'m> = &'m dyn Fn(&Agent) -> bool;
+    let kinds: [(TargetMatch, Matcher<'_>); 5] = [
+        (TargetMatch::Name, &|a: &Agent| {
+            a.name.as_deref() == Some(target)
+        }),
+        (TargetMatch::TmuxSession, &|a: &Agent| match pane_of(a) {
+            Some(p) => p.session == target,
+            None => a.tmux_session.as_deref() == Some(target),
+        }),
+        (TargetMatch::TmuxWindow, &|a: &Agent| {
+            pane_of(a).is_some_and(|p| {
+                target
+                    .strip_prefix(p.session.as_str())
+                    .and_then(|r| r.strip_prefix(':'))
+                    .is_some_and(|w| w == p.window || w == format!("{}.{}", p.window, p.index))
+            })
+        }),
+        (TargetMatch::Pane, &|a: &Agent| {
+            crate::tmux::valid_pane_id(target) && pane_of(a).is_some_and(|p| p.id == target)
+        }),
+        (TargetMatch::Prefix, &|a: &Agent| {
+            target.len() >= TARGET_PREFIX_MIN && a.session_id.starts_with(target)
+        }),
+    ];
+    for (how, matches) in kinds {
+        let hits: Vec<&Agent> = agents.iter().copied().filter(|a| matches(a)).collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let others: Vec<&Agent> = hits
+            .iter()
+            .copied()
+            .filter(|a| Some(a.session_id.as_str()) != me)
+            .collect();
+        if others.is_empty() {
+            return Ok((hits[0].session_id.clone(), how));
+        }
+        let alive: Vec<&Agent> = others
+            .iter()
+            .copied()
+            .filter(|a| holds_name(a, live))
+            .collect();
+        let pool = if alive.is_empty() { others } else { alive };
+        if pool.len() == 1 {
+            return Ok((pool[0].session_id.clone(), how));
+        }
+        return Err(fail(
             "ambiguous-target",
-            format!("`{target}` names {} agents; use a client_session_id", matches.len()),
-            json!({"candidates": matches.iter().map(|a| json!({
-                "client_session_id": a.session_id,
-                "name": a.name,
-                "client_type": a.client_type,
-            })).collect::<Vec<_>>()}),
-        )),
+            format!(
+                "`{target}` matches {} agents ({}); use one of their names or client_session_ids",
+                pool.len(),
+                pool.iter()
+                    .map(|a| a.name.as_deref().unwrap_or(a.session_id.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({
+                "candidates": pool.iter().map(|a| a.session_id.clone()).collect::<Vec<_>>(),
+                "candidate_details": pool.iter().map(|a| json!({
+                    "client_session_id": a.session_id,
+                    "name": a.name,
+                    "client_type": a.client_type,
+                    "worktree": a.scope.worktree,
+                    "tmux_session": pane_of(a).map(|p| p.session.clone()).or_else(|| a.tmux_session.clone()),
+                    "liveness": liveness(a, live),
+                })).collect::<Vec<_>>(),
+            }),
+        ));
     }
+    Err(fail(
+        "target-not-found",
+        format!("no agent called `{target}` in this project (tried names, tmux sessions, session:window, pane ids and session id prefixes); list_project_sessions shows who is here"),
+        json!({}),
+    ))
 }
 
 fn check_body<'a>(a: &Args<'a>) -> Result<&'a str, Outcome> {
@@ -914,7 +1096,17 @@ fn send_message(
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
     let reply_to = tri!(a.str_opt("reply_to")).map(str::to_string);
     let action_required = tri!(a.bool_opt("action_required")).unwrap_or(false);
-    let to = tri!(resolve_target(state, &caller.scope.project, target));
+    let to = match resolve_target(state, ctx.live, &caller.scope.project, target, Some(me)) {
+        Ok((to, _)) => to,
+        Err(mut o) => {
+            // A wake was intended (explicitly, or by a delegation): say it
+            // found no one to wake, as the contract has it.
+            if wake.unwrap_or(action_required) && o.field("error") == "target-not-found" {
+                o.set("wake_status", json!("skipped_no_target"));
+            }
+            return o;
+        }
+    };
     enqueue(
         state,
         caller,
@@ -940,7 +1132,7 @@ pub fn message_json(state: &State, m: &Message, redelivered: bool) -> Value {
     let mut v = json!({
         "message_id": m.message_id,
         "from": m.from,
-        "from_name": m.from_name.clone().or_else(|| state.agents.get(&m.from).and_then(|a| a.name.clone())),
+        "from_name": crate::render::sender_name(state, m),
         "body": m.body,
         "enqueued_at_ms": m.enqueued_ms,
         "request_id": m.request_id,
@@ -1122,6 +1314,7 @@ fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> O
             "via": contract_via(&r.via),
             "via_detail": r.via,
             "to": r.to,
+            "to_name": name_of(state, &r.to),
         }));
     }
     if state
@@ -1134,6 +1327,7 @@ fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> O
             "message_id": message_id,
             "status": "pending",
             "to": m.to,
+            "to_name": name_of(state, &m.to),
             "queued_behind": state.mailboxes[&m.to].iter().position(|x| x == message_id),
         });
         if ctx.live.held.contains(message_id) {
@@ -1148,6 +1342,12 @@ fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> O
         "status": "unknown",
         "likely_cause": "the message is neither queued nor receipted (its receipt was pruned)",
     }))
+}
+
+/// The current name of the agent `id` (following aliases).
+fn name_of(state: &State, id: &str) -> Option<String> {
+    let id = state.canonical_id(id).unwrap_or(id);
+    state.agents.get(id).and_then(|a| a.name.clone())
 }
 
 /// Reads `timeout_ms`: a positive integer (JSON number, or a numeric
@@ -1190,9 +1390,14 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
     let body = tri!(check_body(&a));
     let (timeout_ms, clamped_from) = tri!(timeout_arg(&a, ctx));
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
-    let to = match resolve_target(state, &caller.scope.project, target) {
-        Ok(t) => t,
-        Err(o) => return o,
+    let to = match resolve_target(state, ctx.live, &caller.scope.project, target, Some(me)) {
+        Ok((t, _)) => t,
+        Err(mut o) => {
+            if o.field("error") == "target-not-found" {
+                o.set("wake_status", json!("skipped_no_target"));
+            }
+            return o;
+        }
     };
     if state.all_ids_of(me).contains(&to.as_str()) {
         return fail(
@@ -1425,18 +1630,9 @@ fn read_session_plan(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx
     let pane_lines = tri!(usize_arg(&a, "pane_lines", 1, 10_000)).unwrap_or(200);
     let include_timestamps = tri!(a.bool_opt("include_timestamps")).unwrap_or(false);
     let project = &caller.scope.project;
-    let (agent, resolved_by) = match resolve_target(state, project, target) {
-        Ok(id) => {
-            let by = if id == target {
-                "session_id"
-            } else if state.aliases.contains_key(target) {
-                "earlier_session_id"
-            } else {
-                "name"
-            };
-            (state.agents.get(&id), by)
-        }
-        Err(o) if o.field("error") == "unknown-target" => (None, "tmux_session"),
+    let (agent, resolved_by) = match resolve_target(state, ctx.live, project, target, None) {
+        Ok((id, how)) => (state.agents.get(&id), how.as_str()),
+        Err(o) if o.field("error") == "target-not-found" => (None, "tmux_session"),
         Err(o) => return o,
     };
     let pane = match agent {
@@ -1452,7 +1648,7 @@ fn read_session_plan(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx
     };
     if agent.is_none() && pane.is_none() {
         return fail(
-            "unknown-target",
+            "target-not-found",
             format!("no agent or tmux session called `{target}` in this project; list_project_sessions shows who is here"),
             json!({}),
         );

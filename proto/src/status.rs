@@ -52,8 +52,9 @@ pub struct StatusSnapshot {
 pub struct AgentRow {
     /// The agent's identity: Claude Code's session id or a Codex thread id.
     pub client_session_id: String,
-    /// Its unique name in the project (`set_my_state {name}`, else the tmux
-    /// session name), if any.
+    /// Its name, unique among the project's live agents and a valid
+    /// target (chosen, given at launch, its tmux session, else `claude-1`);
+    /// `None` only for a moment after it first appears.
     pub name: Option<String>,
     /// `claude-code`, `codex`, `gemini`, `opencode` or `other`.
     pub client_type: String,
@@ -260,7 +261,7 @@ pub struct CommsEntry {
     pub message_id: String,
     /// Sender client_session_id (`operator` for operator messages).
     pub from: String,
-    /// Sender name at send time.
+    /// The sender's name now (its name at send time when it is gone).
     pub from_name: Option<String>,
     /// Receiver client_session_id.
     pub to: String,
@@ -355,7 +356,7 @@ pub struct ActionAnswer {
     pub wake_status_text: Option<String>,
     /// For an operator message: its message id.
     pub message_id: Option<String>,
-    /// Error code when `ok` is false (`unknown-target`, `ambiguous-target`,
+    /// Error code when `ok` is false (`target-not-found`, `ambiguous-target`,
     /// `body-too-large`, …).
     pub error: Option<String>,
     /// A sentence for the person.

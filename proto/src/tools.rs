@@ -30,12 +30,12 @@ fn obj(props: Value, required: &[&str]) -> Value {
 
 /// Every tool the shim offers.
 pub fn catalog() -> Vec<ToolDef> {
-    let target = json!({"type": "string", "description": "A peer: its client_session_id, or its unique name (state-card name or tmux session name) in this project."});
+    let target = json!({"type": "string", "description": "A peer in this project, by any name you were shown: its name (as in list_project_sessions), its tmux session, session:window, its pane id (%3), its client_session_id, or a unique prefix of that id (at least 8 characters)."});
     let wake = json!({"type": "string", "enum": ["auto", "off"], "description": "auto: wake the peer if it is idle (state-gated, rate-limited); off: just queue."});
     vec![
         ToolDef {
             name: "list_project_sessions",
-            description: "List the agents (Claude Code, Codex, …) working in this project: one row per agent with client_session_id, client_type, name, state card, activity, liveness, unread count, worktree and branch. Use client_session_id to address a peer unambiguously. project_root defaults to your own project (the answer says inferred: true).",
+            description: "List the agents (Claude Code, Codex, …) working in this project: one row per agent with client_session_id, client_type, name, state card, activity, liveness, unread count, worktree and branch. Every agent has a name unique among the project's live agents (its tmux session, session:window when a session hosts several, a name given at launch or chosen with set_my_state, else client-number like claude-1); address peers by it. project_root defaults to your own project (the answer says inferred: true).",
             input_schema: obj(
                 json!({
                     "project_root": {"type": "string", "description": "A directory inside the project; defaults to yours. Other projects are refused."},
@@ -47,13 +47,13 @@ pub fn catalog() -> Vec<ToolDef> {
         },
         ToolDef {
             name: "set_my_state",
-            description: "Set your state card: one line (at most 200 characters) saying what you are doing, which peers see for free in list_project_sessions. Optionally also a short name peers can address you by.",
+            description: "Set your state card: one line (at most 200 characters) saying what you are doing, which peers see for free in list_project_sessions. Optionally also choose the name peers address you by (it replaces your default name).",
             input_schema: obj(
                 json!({
                     "purpose": {"type": "string", "description": "What you are working on, at most 200 characters."},
-                    "name": {"type": "string", "description": "Optional short name (letters, digits, - _ .) peers can address you by; if two agents share a name, targeting it is ambiguous and needs the client_session_id."}
+                    "name": {"type": "string", "description": "Optional name (1-64 letters, digits, - _ .) peers can address you by; a name another live agent chose is refused (name-taken)."}
                 }),
-                &["purpose"],
+                &[],
             ),
             read_only: false,
         },

@@ -412,6 +412,7 @@ pub struct ClientInfo {
 /// `CLAUDE_CODE_SESSION_ID`, `CLAUDE_PROJECT_DIR`, and gives hooks
 /// `CLAUDE_PID` too; Codex 0.169.0 gives MCP servers none of its own variables
 /// (hooks get `CODEX_HOME`), older Codex builds exported `CODEX_THREAD_ID`.
+/// `OXTAIL_NAME` is oxtail's own: the agent name given at launch.
 pub const CLIENT_ENV_VARS: &[&str] = &[
     "CLAUDECODE",
     "CLAUDE_CODE_SESSION_ID",
@@ -425,6 +426,7 @@ pub const CLIENT_ENV_VARS: &[&str] = &[
     "OPENCODE",
     "TMUX",
     "TMUX_PANE",
+    "OXTAIL_NAME",
 ];
 
 /// The [`CLIENT_ENV_VARS`] present in this process's environment.

@@ -257,7 +257,9 @@ impl Link {
             .await
     }
 
-    /// Records the client's `clientInfo` and tells the daemon (if connected).
+    /// Records the client's `clientInfo` and tells the daemon, connecting
+    /// first if needed. Returns once the daemon answered, which it does
+    /// after registering this shim's agent (when its identity resolved).
     pub async fn set_client_info(&self, ci: ClientInfo) {
         *self.client.lock().unwrap() = Some(ci.clone());
         let _ = self.call(Request::ClientInfo(ci)).await;
@@ -353,8 +355,16 @@ impl ServerHandler for Shim {
             version: Some(request.client_info.version.clone()),
         };
         let link = self.link.clone();
-        // Answer at once; the daemon learns the client in the background.
-        tokio::spawn(async move { link.set_client_info(ci).await });
+        // Answer once the daemon has registered this agent, so a peer's send
+        // right after our answer finds it (about 2 ms with a running
+        // daemon, inside the 15 ms initialize budget; a slow, loaded machine
+        // waits for it, up to 1 s). When no daemon runs (no socket), this
+        // shim starts one: registration then finishes in the background
+        // after a 12 ms wait, so initialize stays quick.
+        let running = oxtail_proto::paths::socket_path().exists();
+        let wait = Duration::from_millis(if running { 1000 } else { 12 });
+        let registered = tokio::spawn(async move { link.set_client_info(ci).await });
+        let _ = tokio::time::timeout(wait, registered).await;
         self.negotiate_initialize(&request)
     }
 
