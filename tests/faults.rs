@@ -687,8 +687,12 @@ fn the_daemon_never_deletes_or_chmods_what_it_did_not_create() {
     if can_act_as_nobody() {
         // A live socket of another uid is not replaced by our daemon.
         let bin = binary_for_others(open.path());
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let socket = shared.join("d.sock");
+        // nobody's own socket dir (a daemon binds only in a directory of
+        // its user that others cannot write).
+        let theirs = shared.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let socket = theirs.join("d.sock");
         let nobody_home = open.path().join("nh");
         std::fs::create_dir(&nobody_home).unwrap();
         std::os::unix::fs::chown(&nobody_home, Some(65534), Some(65534)).unwrap();

@@ -191,14 +191,20 @@ pub fn open_state(dir: &Path, config: &Config) -> io::Result<(State, Journal)> {
     Ok((state, journal))
 }
 
+/// Binds the daemon socket at `path`: creates a missing parent (0700),
+/// replaces only a stale socket of ours, and refuses a parent directory that
+/// another user owns or that group or others may write to (issue 9: another
+/// local user pre-creating `/tmp/oxtail-<uid>/` must not get our clients).
 fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-    if let Some(parent) = path.parent() {
-        // Create (0700) only what is missing; never change the mode of a
-        // directory someone else made (OXTAIL_SOCKET may point anywhere).
-        if !parent.exists() {
-            paths::ensure_private_dir(parent)?;
-        }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Create (0700) only what is missing; never change the mode of a
+    // directory someone else made (OXTAIL_SOCKET may point anywhere).
+    if !parent.exists() {
+        paths::ensure_private_dir(parent)?;
     }
     // We hold the lock, so a socket of ours here is stale. Anything else is
     // not ours to remove.
@@ -220,12 +226,14 @@ fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
             ));
         }
         Ok(_) => {
+            paths::check_socket_dir(parent)?;
             std::fs::remove_file(path)?;
             tracing::info!(path = %path.display(), "removed a stale socket");
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
+    paths::check_socket_dir(parent)?;
     let l = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     l.set_nonblocking(true)?;
