@@ -52,9 +52,29 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-/// Total time a hook may spend reaching the daemon and getting its answer
-/// (SPEC §6). A stopped or hung daemon costs a hook at most this.
+/// Total wall time of a hook as its client measures it: from the client
+/// starting `sh -c 'oxtail hook <event>'` to that shell's exit (SPEC §6). A
+/// stopped or hung daemon costs a hook at most this.
 pub const HOOK_BUDGET: Duration = Duration::from_millis(300);
+
+/// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`]:
+/// starting `sh` and this process (exec, loading) before it, printing and
+/// exiting after it. Measured against a stopped daemon on a loaded 2-core
+/// machine, the debug binary's `sh -c` run spends 15–40 ms there (see
+/// RELIABILITY.md, "Connections and budgets").
+pub const HOOK_PROCESS_ALLOWANCE: Duration = Duration::from_millis(80);
+
+/// What [`hook_main`] may spend connecting to the daemon and getting its
+/// answer, counted from its first instruction: [`HOOK_BUDGET`] less
+/// [`HOOK_PROCESS_ALLOWANCE`] (220 ms).
+pub const HOOK_DAEMON_BUDGET: Duration = Duration::from_millis(
+    HOOK_BUDGET.as_millis() as u64 - HOOK_PROCESS_ALLOWANCE.as_millis() as u64,
+);
+
+/// How long before the hook gives up on the daemon the daemon stops
+/// draining mail for it, so a drained answer still reaches the hook in time
+/// to be printed (40 ms).
+pub const DELIVER_MARGIN: Duration = Duration::from_millis(40);
 
 /// Default delivery budget in characters (`OXTAIL_HOOK_BUDGET_CHARS`).
 pub const DEFAULT_BUDGET_CHARS: usize = 9000;
@@ -322,14 +342,17 @@ pub fn build_hook_call(
         env: client_env,
         ppid,
         deliver_budget_chars,
-        // The daemon drains mail only while we can still print it: well
-        // inside the 300 ms budget (startup and stdin already took a little).
+        // The daemon drains mail only while we can still print it: before
+        // the hook gives up on it (HOOK_DAEMON_BUDGET from the hook's start;
+        // startup and stdin already took a little), less DELIVER_MARGIN.
         deliver_deadline_ms: deliver_budget_chars.map(|_| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-            now + (HOOK_BUDGET.as_millis() as u64).saturating_sub(60)
+            now + HOOK_DAEMON_BUDGET
+                .saturating_sub(DELIVER_MARGIN)
+                .as_millis() as u64
         }),
     })
 }
@@ -451,15 +474,21 @@ fn emit(out: &HookOutcome, debug: bool) -> i32 {
     out.exit_code
 }
 
-/// One request to the daemon within what is left of `budget` since `start`.
+/// One request to the daemon within what is left of `budget` since `start`:
+/// connecting (and the handshake) gets only what is left, not a fresh
+/// `budget`, so a stopped daemon costs the whole hook at most `budget`.
 fn call_within(
     start: Instant,
     budget: Duration,
     spawn: bool,
     request: Request,
 ) -> Result<Reply, String> {
+    let left = budget.saturating_sub(start.elapsed());
+    if left.is_zero() {
+        return Err("budget spent before connecting".into());
+    }
     let mut client: Client =
-        connect_or_spawn(Role::Hook, spawn, budget).map_err(|e| e.to_string())?;
+        connect_or_spawn(Role::Hook, spawn, left).map_err(|e| e.to_string())?;
     let left = budget.saturating_sub(start.elapsed());
     if left.is_zero() {
         return Err("budget spent before the request".into());
@@ -496,7 +525,7 @@ pub fn hook_main(event_arg: &str) -> i32 {
             let spawn = event == HookEvent::SessionStart;
             let ppid = std::os::unix::process::parent_id();
             run_hook(event, &stdin, &env, ppid, &mut |req| {
-                call_within(start, HOOK_BUDGET, spawn, req)
+                call_within(start, HOOK_DAEMON_BUDGET, spawn, req)
             })
         }
     };
