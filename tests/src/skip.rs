@@ -20,7 +20,12 @@ pub fn required() -> bool {
 /// Under `OXTAIL_E2E_REQUIRED=1`, always.
 #[track_caller]
 pub fn skip_or_fail(why: &str) {
-    if required() {
+    skip_or_fail_when(required(), why);
+}
+
+#[track_caller]
+fn skip_or_fail_when(required: bool, why: &str) {
+    if required {
         panic!("{REQUIRED_ENV}=1 and this test cannot run: {why}");
     }
     eprintln!("skipping: {why}");
@@ -42,4 +47,20 @@ pub fn root_with_setpriv_or_skip() -> Option<()> {
         "needs root and setpriv to act as uid 65534 (root={root}, setpriv={setpriv}); CI runs as root"
     ));
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_variable_a_missing_component_skips() {
+        skip_or_fail_when(false, "nothing is missing really");
+    }
+
+    #[test]
+    #[should_panic(expected = "OXTAIL_E2E_REQUIRED=1 and this test cannot run: tmux")]
+    fn with_the_variable_a_missing_component_fails() {
+        skip_or_fail_when(true, "tmux is not installed");
+    }
 }
