@@ -406,13 +406,14 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx) {
     let sent = shared.written.load(Ordering::Relaxed);
     drop(out_tx);
     finish_writer(writer).await;
-    if sent >= GIVE_BACK_AFTER_BYTES {
+    if sent >= GIVE_BACK_AFTER_BYTES || stalled_logged {
         give_memory_back();
     }
 }
 
-/// A connection that wrote at least this many bytes (16 MiB) asks the
-/// allocator to return its free memory to the system when it closes.
+/// A connection that wrote at least this many bytes (16 MiB), or that was
+/// held back for not reading, asks the allocator to return its free memory
+/// to the system when it closes.
 const GIVE_BACK_AFTER_BYTES: u64 = 16 << 20;
 
 /// Returns freed heap memory to the operating system (glibc keeps it in

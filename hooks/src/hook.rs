@@ -624,9 +624,10 @@ pub fn idle_wait_step(reply: Reply) -> IdleStep {
 }
 
 /// Whether a connect error is worth retrying from idle-wait (the daemon is
-/// absent or restarting), as opposed to final (version refusal).
+/// absent or restarting), as opposed to final (version refusal, or another
+/// user listening on the socket).
 pub fn idle_connect_retryable(e: &ConnectError) -> bool {
-    !matches!(e, ConnectError::Refused(_))
+    !matches!(e, ConnectError::Refused(_) | ConnectError::NotOwner { .. })
 }
 
 #[cfg(test)]
