@@ -66,7 +66,7 @@ async fn a_client_that_never_reads_is_held_back_and_memory_stays_bounded() {
         .agent(AgentOpts::claude(&repo, "bp-sender"))
         .await
         .unwrap();
-    // Make each dump large: 40 queued messages of 4 000 bytes (~170 KB).
+    // Make each dump large: 40 queued messages of 4 000 bytes (over 160 KB).
     let body = "x".repeat(4000);
     for _ in 0..40 {
         sender

@@ -60,7 +60,7 @@ pub const HOOK_BUDGET: Duration = Duration::from_millis(300);
 /// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`]:
 /// starting `sh` and this process (exec, loading) before it, printing and
 /// exiting after it. Measured against a stopped daemon on a loaded 2-core
-/// machine, the debug binary's `sh -c` run spends 15–40 ms there (see
+/// machine, the debug binary's `sh -c` run spends 5–45 ms there (see
 /// RELIABILITY.md, "Connections and budgets").
 pub const HOOK_PROCESS_ALLOWANCE: Duration = Duration::from_millis(80);
 
