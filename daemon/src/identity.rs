@@ -516,8 +516,24 @@ mod tests {
             Some("2c180f22-1e84-4821-9f7b-88a16c43e3e2")
         );
         assert_eq!(r.strategy, Some("env:CLAUDE_CODE_SESSION_ID"));
+        // A claim of an id-less sibling shim (on the seat) does not apply to
+        // a shim that carries its own id...
         state.seats.insert(
             seat.key(),
+            SeatBinding {
+                session_id: "sibling-claim".into(),
+                source: BindingSource::Claim,
+                at_ms: 1,
+            },
+        );
+        let r = resolve(&state, &caller, None);
+        assert_eq!(
+            r.session_id.as_deref(),
+            Some("2c180f22-1e84-4821-9f7b-88a16c43e3e2")
+        );
+        // ...its own claim does, and wins over its environment.
+        state.seats.insert(
+            claim_key(&seat, &caller),
             SeatBinding {
                 session_id: "claimed".into(),
                 source: BindingSource::Claim,
