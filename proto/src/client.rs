@@ -248,6 +248,10 @@ fn handshake(
 /// `spawn` is true, starts `oxtail daemon` detached and retries until
 /// `timeout` has passed (10 ms, growing to 50 ms, between tries).
 ///
+/// When the socket's directory exists but a daemon would refuse it
+/// ([`paths::check_socket_dir`]), no daemon is started and the error says
+/// why.
+///
 /// Right after a crash the socket file may be left with nobody listening,
 /// or a dying daemon may reset the connection during the handshake: both
 /// count as "no daemon" ([`ConnectError::daemon_gone`]), so with `spawn`
@@ -279,6 +283,11 @@ pub fn connect_or_spawn(
         Err(e) if spawn && e.daemon_gone() => e,
         Err(e) => return Err(e),
     };
+    // A daemon would refuse this socket's directory (another user's, or
+    // writable by others): say why now instead of timing out.
+    if let Some(dir) = socket.parent().filter(|d| d.exists()) {
+        paths::check_socket_dir(dir).map_err(ConnectError::NoDaemon)?;
+    }
     tracing_free_log(&format!("no daemon ({last}); starting one"));
     spawn_daemon().map_err(ConnectError::Spawn)?;
     let mut spawned = Instant::now();
