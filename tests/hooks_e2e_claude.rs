@@ -212,8 +212,7 @@ async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     let Some(claude) = claude_or_skip() else {
         return;
     };
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux not installed");
+    if !oxtail_tests::tui::tmux_or_skip() {
         return;
     }
     let ox = Instance::new(BIN);

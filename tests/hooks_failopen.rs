@@ -121,8 +121,10 @@ fn hooks_against_a_stopped_daemon_exit_0_silently_within_the_budget() {
     for (event, stdin) in &all {
         let (out, took) = run_hook(&ox, event, stdin, &[]);
         assert_silent(&out, took, &format!("{event} vs stopped daemon"));
+        // It did wait for the daemon: all of the part of its 300 ms that
+        // is not kept for process start and exit.
         assert!(
-            took >= Duration::from_millis(250),
+            took >= oxtail_hooks::hook::HOOK_DAEMON_BUDGET,
             "{event}: {took:?} — it did wait for the daemon"
         );
     }

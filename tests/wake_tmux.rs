@@ -48,8 +48,7 @@ struct Tmux {
 
 impl Tmux {
     fn new() -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        if !oxtail_tests::tui::tmux_or_skip() {
             return None;
         }
         let name = format!("oxt-wake-{}-{}", std::process::id(), rand_suffix());

@@ -1,8 +1,13 @@
 //! Which agent is calling: identity resolution (SPEC §3), pure.
 //!
 //! Order, first that answers:
-//! 1. an explicit `claim_session` / `register_my_session` bound to the caller's
-//!    seat (monotonic: only another explicit claim replaces it);
+//! 1. an explicit `claim_session` / `register_my_session` made by this shim
+//!    or its client session (monotonic: only another explicit claim replaces
+//!    it). A claim is stored under [`claim_key`]: a shim that carries its own
+//!    `CLAUDE_CODE_SESSION_ID`/`CODEX_THREAD_ID` claims for itself (and for
+//!    shims with that same id) only; a shim without one claims for its seat,
+//!    which every other shim of that client without an id of its own
+//!    follows. A shim with its own id never takes another shim's claim;
 //! 2. the call's `_meta` (Codex 0.169: `threadId`, `sessionId`,
 //!    `x-codex-turn-metadata.thread_id`) — per call, since one Codex
 //!    app-server hosts the MCP servers of several threads;
@@ -69,6 +74,32 @@ impl Resolution {
     }
 }
 
+/// The session id a shim carries in its own environment
+/// (`CLAUDE_CODE_SESSION_ID`, else `CODEX_THREAD_ID`), if any.
+pub fn own_env_id(caller: &Caller) -> Option<&str> {
+    ["CLAUDE_CODE_SESSION_ID", "CODEX_THREAD_ID"]
+        .iter()
+        .find_map(|k| {
+            caller
+                .env
+                .get(*k)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        })
+}
+
+/// Where a claim of `caller` (hosted by `seat`) is kept in `State::seats`:
+/// `"<pid>:<start_time>#<own id>"` for a shim that carries its own session
+/// id (the claim is that shim's and its client session's, never its
+/// siblings'), else the seat's own key (every shim of that client without
+/// an id of its own follows it).
+pub fn claim_key(seat: &Seat, caller: &Caller) -> String {
+    match own_env_id(caller) {
+        Some(id) => format!("{}#{id}", seat.key()),
+        None => seat.key(),
+    }
+}
+
 /// Session id from a tools/call `_meta` object (Codex 0.169.0 sends
 /// `threadId` = `sessionId` = the hooks' `session_id`, and
 /// `x-codex-turn-metadata.thread_id`).
@@ -108,10 +139,15 @@ fn resolve_with(
         }
     };
     let binding = caller.seat.as_ref().and_then(|s| state.seats.get(&s.key()));
+    let claimed = caller
+        .seat
+        .as_ref()
+        .and_then(|s| state.seats.get(&claim_key(s, caller)))
+        .filter(|b| b.source.is_explicit());
 
-    // 1. explicit claim on this seat
-    match binding {
-        Some(b) if b.source.is_explicit() => {
+    // 1. an explicit claim of this shim (or its client session)
+    match (claimed, binding) {
+        (Some(b), _) => {
             let strategy = if b.source == BindingSource::Claim {
                 "claim"
             } else {
@@ -120,10 +156,18 @@ fn resolve_with(
             note(strategy, "resolved", json!({"session_id": b.session_id}));
             found = Some((b.session_id.clone(), strategy));
         }
+        (None, Some(b)) if b.source.is_explicit() => note(
+            "claim",
+            "not_applied",
+            json!({
+                "session_id": b.session_id,
+                "why": "another shim of this client process claimed it; this shim carries its own session id"
+            }),
+        ),
         _ => note(
             "claim",
             "none",
-            json!("no explicit claim for this client process"),
+            json!("no explicit claim for this shim or its client process"),
         ),
     }
     // 2. Codex per-call _meta
@@ -683,8 +727,24 @@ mod tests {
             Some("2c180f22-1e84-4821-9f7b-88a16c43e3e2")
         );
         assert_eq!(r.strategy, Some("env:CLAUDE_CODE_SESSION_ID"));
+        // A claim of an id-less sibling shim (on the seat) does not apply to
+        // a shim that carries its own id...
         state.seats.insert(
             seat.key(),
+            SeatBinding {
+                session_id: "sibling-claim".into(),
+                source: BindingSource::Claim,
+                at_ms: 1,
+            },
+        );
+        let r = resolve(&state, &caller, None);
+        assert_eq!(
+            r.session_id.as_deref(),
+            Some("2c180f22-1e84-4821-9f7b-88a16c43e3e2")
+        );
+        // ...its own claim does, and wins over its environment.
+        state.seats.insert(
+            claim_key(&seat, &caller),
             SeatBinding {
                 session_id: "claimed".into(),
                 source: BindingSource::Claim,
@@ -694,6 +754,58 @@ mod tests {
         let r = resolve(&state, &caller, None);
         assert_eq!(r.session_id.as_deref(), Some("claimed"));
         assert_eq!(r.strategy, Some("claim"));
+    }
+
+    #[test]
+    fn a_claim_applies_to_the_claiming_shim_only() {
+        let seat = Seat {
+            pid: 7,
+            start_time: 9,
+        };
+        let with_env = |id: &str| Caller {
+            seat: Some(seat.clone()),
+            env: [("CLAUDE_CODE_SESSION_ID".to_string(), id.to_string())].into(),
+            ..Caller::default()
+        };
+        let bare = Caller {
+            seat: Some(seat.clone()),
+            ..Caller::default()
+        };
+        let (a, b) = (with_env("sess-a"), with_env("sess-b"));
+        let mut state = State::default();
+        let claim = |id: &str| SeatBinding {
+            session_id: id.into(),
+            source: BindingSource::Claim,
+            at_ms: 1,
+        };
+        state.seats.insert(claim_key(&seat, &a), claim("claimed-a"));
+        assert_eq!(
+            resolve(&state, &a, None).session_id.as_deref(),
+            Some("claimed-a")
+        );
+        let rb = resolve(&state, &b, None);
+        assert_eq!(rb.session_id.as_deref(), Some("sess-b"));
+        assert_eq!(rb.strategy, Some("env:CLAUDE_CODE_SESSION_ID"));
+        assert_eq!(resolve(&state, &bare, None).session_id, None);
+        // A claim by a shim without an id of its own: its id-less siblings
+        // follow, shims with their own id do not.
+        state
+            .seats
+            .insert(claim_key(&seat, &bare), claim("claimed-bare"));
+        assert_eq!(
+            resolve(&state, &bare, None).session_id.as_deref(),
+            Some("claimed-bare")
+        );
+        let rb = resolve(&state, &b, None);
+        assert_eq!(rb.session_id.as_deref(), Some("sess-b"));
+        assert!(rb
+            .diagnosis
+            .iter()
+            .any(|d| d["strategy"] == "claim" && d["result"] == "not_applied"));
+        assert_eq!(
+            resolve(&state, &a, None).session_id.as_deref(),
+            Some("claimed-a")
+        );
     }
 
     #[test]

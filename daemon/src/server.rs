@@ -17,6 +17,7 @@ use oxtail_proto::{error_code, paths, ClientFrame, Ctl, Reply, Request, ServerFr
 use serde_json::{json, Value};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,7 +80,8 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         queued = state.total_queued(),
         "daemon started"
     );
-    let (tx, rx) = std_mpsc::channel::<ToActor>();
+    let (tx, rx) = std_mpsc::sync_channel::<ToActor>(CORE_QUEUE);
+    let tx = CoreTx(tx);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<i32>();
     let actor = Actor::new(state, journal, config, exit_tx);
     std::thread::Builder::new()
@@ -96,7 +98,10 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             let mut iv = tokio::time::interval(Duration::from_secs(1));
             loop {
                 iv.tick().await;
-                if tick_tx.send(ToActor::Tick).is_err() {
+                // A full queue skips a tick: the actor is busy anyway.
+                if let Err(std_mpsc::TrySendError::Disconnected(_)) =
+                    tick_tx.0.try_send(ToActor::Tick)
+                {
                     break;
                 }
             }
@@ -109,11 +114,11 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             tokio::select! {
                 _ = term.recv() => {
                     tracing::info!("SIGTERM: snapshotting and exiting");
-                    let _ = tx.send(ToActor::Terminate);
+                    let _ = tx.send(ToActor::Terminate).await;
                 }
                 _ = int.recv() => {
                     tracing::info!("SIGINT: snapshotting and exiting");
-                    let _ = tx.send(ToActor::Terminate);
+                    let _ = tx.send(ToActor::Terminate).await;
                 }
                 code = exit_rx.recv() => {
                     // Let connection writers flush the last replies.
@@ -225,14 +230,20 @@ fn replayer(state: &mut State) -> impl FnMut(Replay<'_>) -> io::Result<()> + '_ 
     }
 }
 
+/// Binds the daemon socket at `path`: creates a missing parent (0700),
+/// replaces only a stale socket of ours, and refuses a parent directory that
+/// another user owns or that group or others may write to (issue 9: another
+/// local user pre-creating `/tmp/oxtail-<uid>/` must not get our clients).
 fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-    if let Some(parent) = path.parent() {
-        // Create (0700) only what is missing; never change the mode of a
-        // directory someone else made (OXTAIL_SOCKET may point anywhere).
-        if !parent.exists() {
-            paths::ensure_private_dir(parent)?;
-        }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Create (0700) only what is missing; never change the mode of a
+    // directory someone else made (OXTAIL_SOCKET may point anywhere).
+    if !parent.exists() {
+        paths::ensure_private_dir(parent)?;
     }
     // We hold the lock, so a socket of ours here is stale. Anything else is
     // not ours to remove.
@@ -254,12 +265,14 @@ fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
             ));
         }
         Ok(_) => {
+            paths::check_socket_dir(parent)?;
             std::fs::remove_file(path)?;
             tracing::info!(path = %path.display(), "removed a stale socket");
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
+    paths::check_socket_dir(parent)?;
     let l = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     l.set_nonblocking(true)?;
@@ -286,20 +299,61 @@ fn peer_uid_ok(stream: &UnixStream) -> bool {
     }
 }
 
-async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToActor>) {
+/// Capacity of the queue into the core (actor) thread, in messages. A
+/// connection task that finds it full waits (asynchronously) for room, so a
+/// burst of requests slows its senders down instead of growing the daemon.
+pub const CORE_QUEUE: usize = 4096;
+
+/// Requests one connection may have in flight: read, but whose reply is not
+/// yet written to its socket. At this many the daemon stops reading that
+/// connection (backpressure) until replies are written.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Outbound byte budget of one connection: while more than this many
+/// encoded bytes wait to be written to its socket, the daemon reads no new
+/// request from it (8 MiB).
+pub const OUTBOX_BYTES: usize = 8 << 20;
+
+/// Hard outbound limit of one connection (64 MiB): a frame queued on top of
+/// this many unwritten bytes (only events can get there: replies are bounded
+/// by [`MAX_IN_FLIGHT`]) closes the connection as not reading.
+pub const OUTBOX_CLOSE_BYTES: usize = 64 << 20;
+
+/// The sending side of the queue into the actor thread: bounded
+/// ([`CORE_QUEUE`]); [`CoreTx::send`] waits for room without blocking a
+/// runtime thread.
+#[derive(Clone)]
+pub struct CoreTx(std_mpsc::SyncSender<ToActor>);
+
+impl CoreTx {
+    /// Queues `msg` for the actor, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// When the actor is gone (the daemon is shutting down).
+    pub async fn send(&self, mut msg: ToActor) -> Result<(), ()> {
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match self.0.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(std_mpsc::TrySendError::Disconnected(_)) => return Err(()),
+                Err(std_mpsc::TrySendError::Full(m)) => {
+                    msg = m;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+}
+
+async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx) {
     if !peer_uid_ok(&stream) {
         tracing::warn!(conn, "refused a connection from another user");
         return;
     }
-    let (mut rd, mut wr) = stream.into_split();
-    let (out_tx, mut out_rx) = Outbox::new();
-    let writer = tokio::spawn(async move {
-        while let Some(f) = out_rx.recv().await {
-            if wr.write_all(&frame::encode(&f)).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (mut rd, wr) = stream.into_split();
+    let (out_tx, out_rx) = Outbox::new();
+    let writer = tokio::spawn(write_frames(wr, out_rx, out_tx.shared.clone()));
     // Handshake, bounded so a silent client cannot hold a task forever.
     let hello = match tokio::time::timeout(Duration::from_secs(10), read_frame(&mut rd)).await {
         Ok(Ok(ClientFrame::Hello(h))) => h,
@@ -342,19 +396,23 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
             role: hello.role,
             confirms: hello.protocol_minor >= oxtail_proto::MINOR_CONFIRMS_HANDOVER,
         })
+        .await
         .is_err()
     {
         return;
     }
     let mut shim: Option<ShimFacts> = None;
-    let overflow = out_tx.overflow.clone();
+    let shared = out_tx.shared.clone();
+    let mut stalled_logged = false;
     loop {
+        // Backpressure: read nothing more while this connection's replies
+        // pile up unread.
+        if !shared.wait_for_room(conn, &mut stalled_logged).await {
+            break;
+        }
         let read = tokio::select! {
             r = read_frame(&mut rd) => r,
-            _ = overflow.notified() => {
-                tracing::warn!(conn, limit = OUTBOX_FRAMES, "closing a connection that does not read its replies");
-                break;
-            }
+            _ = shared.overflow.notified() => break,
         };
         let frame = match read {
             Ok(f) => f,
@@ -369,26 +427,83 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: std_mpsc::Sender<ToAct
                 tracing::warn!(conn, "second hello ignored");
             }
             ClientFrame::Cancel { id } => {
-                let _ = actor.send(ToActor::Cancel { conn, wire_id: id });
+                let _ = actor.send(ToActor::Cancel { conn, wire_id: id }).await;
             }
             ClientFrame::Ack {
                 handover,
                 delivered,
             } => {
-                let _ = actor.send(ToActor::Ack {
-                    conn,
-                    handover,
-                    delivered,
-                });
+                let _ = actor
+                    .send(ToActor::Ack {
+                        conn,
+                        handover,
+                        delivered,
+                    })
+                    .await;
             }
             ClientFrame::Request { id, request } => {
+                shared.in_flight.fetch_add(1, Ordering::SeqCst);
                 dispatch(conn, id, request, &actor, &out_tx, &mut shim).await;
             }
         }
     }
-    let _ = actor.send(ToActor::Close { conn });
+    if shared.overflowed.load(Ordering::SeqCst) {
+        tracing::warn!(
+            conn,
+            limit = OUTBOX_CLOSE_BYTES,
+            "closing a connection that does not read its replies"
+        );
+    }
+    let _ = actor.send(ToActor::Close { conn }).await;
+    let sent = shared.written.load(Ordering::Relaxed);
     drop(out_tx);
     finish_writer(writer).await;
+    if sent >= GIVE_BACK_AFTER_BYTES || stalled_logged {
+        give_memory_back();
+    }
+}
+
+/// A connection that wrote at least this many bytes (16 MiB), or that was
+/// held back for not reading, asks the allocator to return its free memory
+/// to the system when it closes.
+const GIVE_BACK_AFTER_BYTES: u64 = 16 << 20;
+
+/// Returns freed heap memory to the operating system (glibc keeps it in
+/// its arenas otherwise, so a burst's peak would stay the daemon's RSS).
+fn give_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Writes queued frames to the socket, accounting for what is written.
+async fn write_frames(
+    mut wr: tokio::net::unix::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    shared: std::sync::Arc<OutboxShared>,
+) {
+    while let Some(q) = rx.recv().await {
+        let ok = wr.write_all(&q.bytes).await.is_ok();
+        shared.queued.fetch_sub(q.bytes.len(), Ordering::SeqCst);
+        shared
+            .written
+            .fetch_add(q.bytes.len() as u64, Ordering::Relaxed);
+        if q.is_reply {
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+        drop(q);
+        shared.progress.notify_waiters();
+        if !ok {
+            break;
+        }
+    }
+    shared.closed.store(true, Ordering::SeqCst);
+    shared.progress.notify_waiters();
+    // Free what is still queued at once, not when the last sender goes.
+    rx.close();
+    while rx.try_recv().is_ok() {}
 }
 
 /// Lets the writer flush what is queued, but never waits long on a peer
@@ -403,26 +518,88 @@ async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
     }
 }
 
-/// Frames a connection may have queued for writing before it is closed as
-/// not reading its replies (backpressure: a stuck client cannot grow the
-/// daemon without bound).
-pub const OUTBOX_FRAMES: usize = 1024;
+/// One encoded frame waiting to be written.
+struct Queued {
+    bytes: Vec<u8>,
+    /// A reply (it ends one request in flight), not an event.
+    is_reply: bool,
+}
 
-/// The sending side of one connection's outgoing frames: bounded; a send
-/// that finds it full signals `overflow`, and the connection is closed.
+/// The accounting one connection's reader, writer and senders share.
+struct OutboxShared {
+    /// Encoded bytes queued and not yet written.
+    queued: AtomicUsize,
+    /// Requests read whose reply is not yet written.
+    in_flight: AtomicUsize,
+    /// Bytes written to the socket so far.
+    written: AtomicU64,
+    /// The writer is gone (the peer closed or the socket failed).
+    closed: AtomicBool,
+    /// A frame was refused past [`OUTBOX_CLOSE_BYTES`]: closing.
+    overflowed: AtomicBool,
+    /// Signalled after every write and when the writer ends.
+    progress: tokio::sync::Notify,
+    /// Signalled when a frame is queued past [`OUTBOX_CLOSE_BYTES`].
+    overflow: tokio::sync::Notify,
+}
+
+impl OutboxShared {
+    /// Waits until the connection may read another request: fewer than
+    /// [`MAX_IN_FLIGHT`] requests in flight and at most [`OUTBOX_BYTES`]
+    /// queued. False when the writer is gone.
+    async fn wait_for_room(&self, conn: u64, logged: &mut bool) -> bool {
+        loop {
+            let progressed = self.progress.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            if self.closed.load(Ordering::SeqCst) || self.overflowed.load(Ordering::SeqCst) {
+                return false;
+            }
+            let in_flight = self.in_flight.load(Ordering::SeqCst);
+            let queued = self.queued.load(Ordering::SeqCst);
+            if in_flight < MAX_IN_FLIGHT && queued <= OUTBOX_BYTES {
+                return true;
+            }
+            if !*logged {
+                *logged = true;
+                tracing::warn!(
+                    conn,
+                    in_flight,
+                    queued_bytes = queued,
+                    "a connection does not read its replies; reading no more of its requests until it does"
+                );
+            }
+            progressed.await;
+        }
+    }
+}
+
+/// The sending side of one connection's outgoing frames. Frames are encoded
+/// when queued, so what waits is counted in bytes; the connection's reader
+/// stops reading requests while too much waits (see
+/// [`OutboxShared::wait_for_room`]), and a frame queued past
+/// [`OUTBOX_CLOSE_BYTES`] closes the connection.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<ServerFrame>,
-    overflow: std::sync::Arc<tokio::sync::Notify>,
+    tx: mpsc::UnboundedSender<Queued>,
+    shared: std::sync::Arc<OutboxShared>,
 }
 
 impl Outbox {
-    fn new() -> (Outbox, mpsc::Receiver<ServerFrame>) {
-        let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
+    fn new() -> (Outbox, mpsc::UnboundedReceiver<Queued>) {
+        let (tx, rx) = mpsc::unbounded_channel();
         (
             Outbox {
                 tx,
-                overflow: std::sync::Arc::new(tokio::sync::Notify::new()),
+                shared: std::sync::Arc::new(OutboxShared {
+                    queued: AtomicUsize::new(0),
+                    in_flight: AtomicUsize::new(0),
+                    written: AtomicU64::new(0),
+                    closed: AtomicBool::new(false),
+                    overflowed: AtomicBool::new(false),
+                    progress: tokio::sync::Notify::new(),
+                    overflow: tokio::sync::Notify::new(),
+                }),
             },
             rx,
         )
@@ -430,14 +607,26 @@ impl Outbox {
 
     /// Queues `frame`; false when the connection is gone or overflowing.
     pub fn send(&self, frame: ServerFrame) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.overflow.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return false;
         }
+        let is_reply = matches!(frame, ServerFrame::Reply { .. });
+        let bytes = frame::encode(&frame);
+        drop(frame);
+        let len = bytes.len();
+        let before = self.shared.queued.fetch_add(len, Ordering::SeqCst);
+        if before > 0 && before + len > OUTBOX_CLOSE_BYTES {
+            self.shared.queued.fetch_sub(len, Ordering::SeqCst);
+            self.shared.overflowed.store(true, Ordering::SeqCst);
+            self.shared.overflow.notify_one();
+            self.shared.progress.notify_waiters();
+            return false;
+        }
+        if self.tx.send(Queued { bytes, is_reply }).is_err() {
+            self.shared.queued.fetch_sub(len, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 }
 
@@ -496,7 +685,7 @@ async fn dispatch(
     conn: u64,
     id: u64,
     request: Request,
-    actor: &std_mpsc::Sender<ToActor>,
+    actor: &CoreTx,
     out: &Outbox,
     shim: &mut Option<ShimFacts>,
 ) {
@@ -521,10 +710,12 @@ async fn dispatch(
                 )
             });
             *shim = Some(facts);
-            let _ = actor.send(ToActor::ShimHello {
-                conn,
-                caller: Box::new(caller),
-            });
+            let _ = actor
+                .send(ToActor::ShimHello {
+                    conn,
+                    caller: Box::new(caller),
+                })
+                .await;
             respond(Reply::Ok {
                 value: json!({"ok": true}),
             });
@@ -537,7 +728,8 @@ async fn dispatch(
                 conn,
                 name: ci.name,
                 reply,
-            });
+            })
+            .await;
         }
         Request::Tool { name, args, meta } => {
             let is_read = name == "read_session";
@@ -556,16 +748,18 @@ async fn dispatch(
             let requested_scope =
                 scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
             let (tx, rx) = oneshot::channel();
-            let sent = actor.send(ToActor::Tool {
-                conn,
-                wire_id: id,
-                name,
-                args,
-                meta,
-                requested_scope,
-                birth_time,
-                reply: tx,
-            });
+            let sent = actor
+                .send(ToActor::Tool {
+                    conn,
+                    wire_id: id,
+                    name,
+                    args,
+                    meta,
+                    requested_scope,
+                    birth_time,
+                    reply: tx,
+                })
+                .await;
             if sent.is_err() {
                 respond(Reply::error(
                     error_code::UNAVAILABLE,
@@ -611,14 +805,16 @@ async fn dispatch(
                 seat,
                 scope,
                 reply,
-            });
+            })
+            .await;
         }
         Request::IdleWait(wait) => {
             ask_actor(actor, id, out, |reply| ToActor::IdleWait {
                 conn,
                 wait,
                 reply,
-            });
+            })
+            .await;
         }
         Request::Ctl(ctl) => {
             let root = match &ctl {
@@ -636,7 +832,8 @@ async fn dispatch(
                 requested_scope,
                 out: out.clone(),
                 reply,
-            });
+            })
+            .await;
         }
     }
 }
@@ -644,14 +841,14 @@ async fn dispatch(
 /// Hands a request to the actor (built by `make` around the reply sender)
 /// and forwards its eventual answer as the reply to `id`; answers
 /// `unavailable` when the actor is gone (shutting down).
-fn ask_actor(
-    actor: &std_mpsc::Sender<ToActor>,
+async fn ask_actor(
+    actor: &CoreTx,
     id: u64,
     out: &Outbox,
     make: impl FnOnce(oneshot::Sender<Reply>) -> ToActor,
 ) {
     let (tx, rx) = oneshot::channel();
-    if actor.send(make(tx)).is_err() {
+    if actor.send(make(tx)).await.is_err() {
         let _ = out.send(ServerFrame::Reply {
             id,
             reply: Reply::error(error_code::UNAVAILABLE, "the daemon is shutting down"),

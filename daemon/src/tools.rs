@@ -609,7 +609,7 @@ fn claim(
     let mut commands = Vec::new();
     if let Some(seat) = &caller.seat {
         commands.push(Command::BindSeat {
-            seat: seat.key(),
+            seat: identity::claim_key(seat, caller),
             binding: SeatBinding {
                 session_id: id.to_string(),
                 source,

@@ -52,9 +52,29 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-/// Total time a hook may spend reaching the daemon and getting its answer
-/// (SPEC §6). A stopped or hung daemon costs a hook at most this.
+/// Total wall time of a hook as its client measures it: from the client
+/// starting `sh -c 'oxtail hook <event>'` to that shell's exit (SPEC §6). A
+/// stopped or hung daemon costs a hook at most this.
 pub const HOOK_BUDGET: Duration = Duration::from_millis(300);
+
+/// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`]:
+/// starting `sh` and this process (exec, loading) before it, printing and
+/// exiting after it. Measured against a stopped daemon on a loaded 2-core
+/// machine, the debug binary's `sh -c` run spends 5–45 ms there (see
+/// RELIABILITY.md, "Connections and budgets").
+pub const HOOK_PROCESS_ALLOWANCE: Duration = Duration::from_millis(80);
+
+/// What [`hook_main`] may spend connecting to the daemon and getting its
+/// answer, counted from its first instruction: [`HOOK_BUDGET`] less
+/// [`HOOK_PROCESS_ALLOWANCE`] (220 ms).
+pub const HOOK_DAEMON_BUDGET: Duration = Duration::from_millis(
+    HOOK_BUDGET.as_millis() as u64 - HOOK_PROCESS_ALLOWANCE.as_millis() as u64,
+);
+
+/// How long before the hook gives up on the daemon the daemon stops
+/// draining mail for it, so a drained answer still reaches the hook in time
+/// to be printed (40 ms).
+pub const DELIVER_MARGIN: Duration = Duration::from_millis(40);
 
 /// Default delivery budget in characters (`OXTAIL_HOOK_BUDGET_CHARS`).
 pub const DEFAULT_BUDGET_CHARS: usize = 9000;
@@ -327,14 +347,17 @@ pub fn build_hook_call(
         env: client_env,
         ppid,
         deliver_budget_chars,
-        // The daemon drains mail only while we can still print it: well
-        // inside the 300 ms budget (startup and stdin already took a little).
+        // The daemon drains mail only while we can still print it: before
+        // the hook gives up on it (HOOK_DAEMON_BUDGET from the hook's start;
+        // startup and stdin already took a little), less DELIVER_MARGIN.
         deliver_deadline_ms: deliver_budget_chars.map(|_| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-            now + (HOOK_BUDGET.as_millis() as u64).saturating_sub(60)
+            now + HOOK_DAEMON_BUDGET
+                .saturating_sub(DELIVER_MARGIN)
+                .as_millis() as u64
         }),
     })
 }
@@ -469,8 +492,10 @@ fn ack(client: Option<&mut Client>, out: &HookOutcome, written: bool) {
     }
 }
 
-/// One request to the daemon within what is left of `budget` since `start`.
-/// The connection is left in `slot`, for the ack after printing.
+/// One request to the daemon within what is left of `budget` since `start`:
+/// connecting (and the handshake) gets only what is left, not a fresh
+/// `budget`, so a stopped daemon costs the whole hook at most `budget`. The
+/// connection is left in `slot`, for the ack after printing.
 fn call_within(
     start: Instant,
     budget: Duration,
@@ -478,8 +503,11 @@ fn call_within(
     request: Request,
     slot: &mut Option<Client>,
 ) -> Result<Reply, String> {
-    let client =
-        slot.insert(connect_or_spawn(Role::Hook, spawn, budget).map_err(|e| e.to_string())?);
+    let left = budget.saturating_sub(start.elapsed());
+    if left.is_zero() {
+        return Err("budget spent before connecting".into());
+    }
+    let client = slot.insert(connect_or_spawn(Role::Hook, spawn, left).map_err(|e| e.to_string())?);
     let left = budget.saturating_sub(start.elapsed());
     if left.is_zero() {
         return Err("budget spent before the request".into());
@@ -517,7 +545,7 @@ pub fn hook_main(event_arg: &str) -> i32 {
             let spawn = event == HookEvent::SessionStart;
             let ppid = std::os::unix::process::parent_id();
             run_hook(event, &stdin, &env, ppid, &mut |req| {
-                call_within(start, HOOK_BUDGET, spawn, req, &mut conn)
+                call_within(start, HOOK_DAEMON_BUDGET, spawn, req, &mut conn)
             })
         }
     };
@@ -619,9 +647,10 @@ pub fn idle_wait_step(reply: Reply) -> IdleStep {
 }
 
 /// Whether a connect error is worth retrying from idle-wait (the daemon is
-/// absent or restarting), as opposed to final (version refusal).
+/// absent or restarting), as opposed to final (version refusal, or another
+/// user listening on the socket).
 pub fn idle_connect_retryable(e: &ConnectError) -> bool {
-    !matches!(e, ConnectError::Refused(_))
+    !matches!(e, ConnectError::Refused(_) | ConnectError::NotOwner { .. })
 }
 
 #[cfg(test)]

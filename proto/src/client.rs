@@ -31,6 +31,34 @@ pub enum ConnectError {
     /// `oxtail: …` line, which names the cause, e.g. a journal written by
     /// a newer oxtail) and the log's path.
     DaemonFailed(String),
+    /// The process listening on the socket runs as another user: it may be
+    /// posing as the daemon, so nothing was sent to it.
+    NotOwner {
+        /// The socket.
+        path: std::path::PathBuf,
+        /// The listener's uid (from the socket's peer credentials).
+        uid: u32,
+    },
+}
+
+impl ConnectError {
+    /// True when the daemon is gone or going: nothing listens, or the
+    /// connection was reset or closed during the handshake (a daemon that
+    /// crashed or is exiting). Worth a retry, and with spawning allowed, a
+    /// new daemon.
+    pub fn daemon_gone(&self) -> bool {
+        match self {
+            ConnectError::NoDaemon(_) | ConnectError::Frame(FrameError::Closed) => true,
+            ConnectError::Frame(FrameError::Io(e)) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for ConnectError {
@@ -48,6 +76,12 @@ impl fmt::Display for ConnectError {
             ConnectError::DaemonFailed(why) => {
                 write!(f, "the oxtail daemon failed to start: {why}")
             }
+            ConnectError::NotOwner { path, uid } => write!(
+                f,
+                "refusing to talk to {}: the process listening there runs as uid {uid}, not as you (uid {}); another user may be posing as the oxtail daemon, so nothing was sent (remove that socket or its directory, or set OXTAIL_SOCKET)",
+                path.display(),
+                paths::uid()
+            ),
         }
     }
 }
@@ -138,14 +172,66 @@ impl Client {
 }
 
 /// Connects to the daemon at `socket` and handshakes, all within `timeout`.
+/// Before sending anything it checks, with the socket's peer credentials,
+/// that the listener runs as this process's effective uid.
 ///
 /// # Errors
-/// [`ConnectError::NoDaemon`] when nothing listens, [`ConnectError::Refused`]
-/// on a version refusal, [`ConnectError::Timeout`] when the daemon does not
-/// answer the hello in time.
+/// [`ConnectError::NoDaemon`] when nothing listens, [`ConnectError::NotOwner`]
+/// when another user listens, [`ConnectError::Refused`] on a version refusal,
+/// [`ConnectError::Timeout`] when the daemon does not answer the hello in
+/// time.
 pub fn connect_at(socket: &Path, role: Role, timeout: Duration) -> Result<Client, ConnectError> {
     let stream = UnixStream::connect(socket).map_err(ConnectError::NoDaemon)?;
+    let owner = peer_uid(&stream).map_err(ConnectError::NoDaemon)?;
+    if owner != paths::uid() {
+        return Err(ConnectError::NotOwner {
+            path: socket.to_path_buf(),
+            uid: owner,
+        });
+    }
     handshake(stream, role, timeout)
+}
+
+/// The effective uid of the process at the other end of `stream` (for a
+/// connected client: the process that listens).
+///
+/// # Errors
+/// When the socket does not report peer credentials.
+pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(cred.uid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let mut uid: libc::uid_t = 0;
+        let mut gid: libc::gid_t = 0;
+        // SAFETY: getpeereid writes two integers we own.
+        if unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(uid)
+    }
 }
 
 fn handshake(
@@ -186,6 +272,16 @@ fn handshake(
 /// `spawn` is true, starts `oxtail daemon` detached and retries until
 /// `timeout` has passed (10 ms, growing to 50 ms, between tries).
 ///
+/// When the socket's directory exists but a daemon would refuse it
+/// ([`paths::check_socket_dir`]), no daemon is started and the error says
+/// why.
+///
+/// Right after a crash the socket file may be left with nobody listening,
+/// or a dying daemon may reset the connection during the handshake: both
+/// count as "no daemon" ([`ConnectError::daemon_gone`]), so with `spawn`
+/// this retries and starts a new daemon (again every [`RESPAWN_EVERY`],
+/// since one started while the old daemon still held the lock exits).
+///
 /// With `spawn`, a client newer than the daemon it meets (same protocol
 /// major) asks it to hand over ([`crate::Ctl::Handover`]) and starts its own:
 /// upgrading oxtail while agents run moves them to the new daemon without
@@ -202,41 +298,55 @@ pub fn connect_or_spawn(
 ) -> Result<Client, ConnectError> {
     let socket = paths::socket_path();
     let deadline = Instant::now() + timeout;
-    let first = match connect_at(&socket, role, timeout) {
+    let mut last = match connect_at(&socket, role, timeout) {
         // A newer binary takes over from an older daemon (same protocol
         // major; a different major was refused in the handshake).
         Ok(c) if spawn && crate::is_newer(&crate::version(), &c.welcome.version) => {
             hand_over(c, deadline);
-            io::Error::new(io::ErrorKind::NotFound, "handed over")
+            ConnectError::NoDaemon(io::Error::new(io::ErrorKind::NotFound, "handed over"))
         }
         Ok(c) => return Ok(c),
-        Err(ConnectError::NoDaemon(e)) if spawn => e,
+        Err(e) if spawn && e.daemon_gone() => e,
         Err(e) => return Err(e),
     };
-    tracing_free_log(&format!("no daemon ({first}); starting one"));
-    let (child, log_from) = spawn_daemon_child().map_err(ConnectError::Spawn)?;
+    // A daemon would refuse this socket's directory (another user's, or
+    // writable by others): say why now instead of timing out.
+    if let Some(dir) = socket.parent().filter(|d| d.exists()) {
+        paths::check_socket_dir(dir).map_err(ConnectError::NoDaemon)?;
+    }
+    tracing_free_log(&format!("no daemon ({last}); starting one"));
+    let (child, mut log_from) = spawn_daemon_child().map_err(ConnectError::Spawn)?;
     let mut child = Some(child);
+    let mut spawned = Instant::now();
     let mut pause = Duration::from_millis(10);
     let outcome = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break Err(ConnectError::NoDaemon(first));
+            break Err(last);
         }
         std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(50));
         let left = deadline.saturating_duration_since(Instant::now());
         match connect_at(&socket, role, left.max(Duration::from_millis(1))) {
             Ok(c) => break Ok(c),
-            Err(ConnectError::NoDaemon(_)) => {}
+            Err(e) if e.daemon_gone() => last = e,
             Err(e) => break Err(e),
         }
-        // A daemon that exits 0 lost the start race to another one: keep
-        // trying. One that failed says why in the log; waiting is useless.
+        // A daemon that exits 0 lost the start race to another one (or to a
+        // dying one that still held the lock): keep trying. One that failed
+        // says why in the log; waiting is useless.
         if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
             child = None;
             if !status.success() {
                 break Err(ConnectError::DaemonFailed(start_failure(log_from, status)));
             }
+        }
+        if child.is_none() && spawned.elapsed() >= RESPAWN_EVERY {
+            tracing_free_log(&format!("still no daemon ({last}); starting one again"));
+            let (c, from) = spawn_daemon_child().map_err(ConnectError::Spawn)?;
+            child = Some(c);
+            log_from = from;
+            spawned = Instant::now();
         }
     };
     if let Some(mut child) = child {
@@ -280,6 +390,11 @@ fn start_failure(from: u64, status: std::process::ExitStatus) -> String {
     }
     format!("{why} (daemon log: {})", log.display())
 }
+
+/// While connecting with spawning allowed finds no daemon, a new one is
+/// started this often (a daemon started while a dying one still holds the
+/// lock exits at once).
+pub const RESPAWN_EVERY: Duration = Duration::from_millis(500);
 
 /// Asks an older daemon to hand over and waits (until `deadline`, at most
 /// 5 s) for it to exit (its pid gone).

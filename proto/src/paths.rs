@@ -7,7 +7,13 @@
 //!   instance, as tests use), `$OXTAIL_HOME/run/daemon.sock`; else
 //!   `$XDG_RUNTIME_DIR/oxtail/daemon.sock`; else `<state dir>/run/daemon.sock`.
 //!   A path longer than [`MAX_SOCKET_PATH`] bytes (the platform's `sun_path`
-//!   limit is 104–108) falls back to `/tmp/oxtail-<uid>/<hash>.sock`.
+//!   limit is 104–108) falls back to `/tmp/oxtail-<uid>/<hash>.sock`
+//!   (`/tmp` is replaced by `OXTAIL_SOCKET_FALLBACK_BASE` when set, so tests
+//!   never touch a real user's directory). The daemon binds only in a
+//!   directory owned by its user and not writable by group or others, and
+//!   clients check the listener's uid before sending anything (see
+//!   `client::connect_at`), so another local user who creates that
+//!   directory first cannot pose as the daemon.
 
 use std::path::{Path, PathBuf};
 
@@ -48,13 +54,65 @@ pub fn shorten_socket_path(p: &Path) -> PathBuf {
     if p.as_os_str().len() <= MAX_SOCKET_PATH {
         return p.to_path_buf();
     }
+    let base = std::env::var_os(FALLBACK_BASE_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    fallback_socket_path(&base, p)
+}
+
+/// Environment variable: the directory that holds the per-user fallback
+/// socket directory (`<base>/oxtail-<uid>/`) instead of `/tmp`. For tests.
+pub const FALLBACK_BASE_ENV: &str = "OXTAIL_SOCKET_FALLBACK_BASE";
+
+/// The fallback socket for the too-long path `long`:
+/// `<base>/oxtail-<uid>/<16 hex digits of FNV-1a of long>.sock`.
+pub fn fallback_socket_path(base: &Path, long: &Path) -> PathBuf {
     // FNV-1a: stable across runs and versions, unlike std's hasher.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in p.as_os_str().as_encoded_bytes() {
+    for b in long.as_os_str().as_encoded_bytes() {
         h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    PathBuf::from(format!("/tmp/oxtail-{}/{:016x}.sock", uid(), h))
+    base.join(format!("oxtail-{}", uid()))
+        .join(format!("{h:016x}.sock"))
+}
+
+/// Checks that `dir` may hold the daemon socket: a directory owned by this
+/// process's user and not writable by group or others (else another local
+/// user could replace the socket, or listen there first).
+///
+/// # Errors
+/// `PermissionDenied` with a sentence naming the directory, its owner or
+/// mode, and what to do; any error from reading its metadata.
+pub fn check_socket_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    let denied = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to use {} for the daemon socket: {why}; remove it or choose another OXTAIL_SOCKET",
+                dir.display()
+            ),
+        ))
+    };
+    if !m.is_dir() {
+        return denied("it is not a directory".into());
+    }
+    if m.uid() != uid() {
+        return denied(format!(
+            "it is owned by uid {}, not by you (uid {})",
+            m.uid(),
+            uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return denied(format!(
+            "it is writable by group or others (mode {:o})",
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// The daemon's lock file; holding an exclusive lock on it makes a process
@@ -134,5 +192,25 @@ mod tests {
         assert_eq!(a, shorten_socket_path(&long));
         let short = PathBuf::from("/tmp/a/daemon.sock");
         assert_eq!(shorten_socket_path(&short), short);
+        let base = PathBuf::from("/some/base");
+        let f = fallback_socket_path(&base, &long);
+        assert_eq!(f.parent().unwrap(), base.join(format!("oxtail-{}", uid())));
+        assert_eq!(f.file_name(), a.file_name());
+    }
+
+    #[test]
+    fn socket_dirs_must_be_private_and_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile_dir().join("sockdir");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        check_socket_dir(&dir).unwrap();
+        for mode in [0o770, 0o777, 0o1777, 0o702] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = check_socket_dir(&dir).unwrap_err();
+            assert!(e.to_string().contains("writable by group or others"), "{e}");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_socket_dir(&dir).unwrap();
     }
 }

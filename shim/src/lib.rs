@@ -53,12 +53,30 @@ fn env_ms(name: &str) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// The budget of one tool call: [`DEFAULT_CALL_BUDGET`], or for `ask_peer`
-/// its wait ceiling (`OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`, 100 000 ms) plus 10 s.
-pub fn call_budget(tool: &str) -> Duration {
+/// How much longer than its wait an `ask_peer` call may take before the
+/// shim gives up on a stalled daemon (1 500 ms: the daemon answers a timed
+/// out ask within a few ms of its wait).
+pub const ASK_MARGIN: Duration = Duration::from_millis(1500);
+
+/// The budget of one tool call with arguments `args`:
+/// `OXTAIL_SHIM_CALL_TIMEOUT_MS` (default [`DEFAULT_CALL_BUDGET`]), or for
+/// `ask_peer` its effective wait plus [`ASK_MARGIN`]. The effective wait is
+/// what the daemon uses (CONTRACT §11): `timeout_ms`, else
+/// `OXTAIL_ASK_PEER_TIMEOUT_MS` (50 000 ms), clamped to
+/// `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS` (100 000 ms). So against a stopped daemon
+/// an ask returns within its `timeout_ms` plus the margin.
+pub fn call_budget(tool: &str, args: &Value) -> Duration {
     if tool == "ask_peer" {
-        env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(Duration::from_secs(100))
-            + Duration::from_secs(10)
+        let asked = args
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .filter(|v| *v > 0)
+            .map(Duration::from_millis);
+        let wait = asked
+            .or_else(|| env_ms("OXTAIL_ASK_PEER_TIMEOUT_MS"))
+            .unwrap_or(Duration::from_secs(50));
+        let max = env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(Duration::from_secs(100));
+        wait.min(max) + ASK_MARGIN
     } else {
         env_ms("OXTAIL_SHIM_CALL_TIMEOUT_MS").unwrap_or(DEFAULT_CALL_BUDGET)
     }
@@ -448,7 +466,7 @@ impl ServerHandler for Shim {
                     }
                 })
             });
-        let budget = call_budget(&request.name);
+        let budget = call_budget(&request.name, &args);
         let reply = self
             .link
             .call_bounded(

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-/// Printed by [`claude_or_skip`] when the CLI is missing.
-pub const SKIP_MESSAGE: &str = "skipping: claude CLI not installed; .ci/run installs it";
+/// Why [`claude_or_skip`] skips (or, under `OXTAIL_E2E_REQUIRED=1`, fails).
+pub const SKIP_MESSAGE: &str = "claude CLI not installed; .ci/run installs it";
 
 /// Environment variable naming an explicit `claude` binary to use.
 pub const CLAUDE_BIN_ENV: &str = "OXTAIL_TEST_CLAUDE";
@@ -64,12 +64,18 @@ pub fn claude_available() -> Option<PathBuf> {
         .clone()
 }
 
-/// [`claude_available`], printing [`SKIP_MESSAGE`] when it is `None`, for
-/// `let Some(claude) = claude_or_skip() else { return };`.
+/// [`claude_available`], for
+/// `let Some(claude) = claude_or_skip() else { return };`. When it is
+/// `None`: [`crate::skip::skip_or_fail`] with [`SKIP_MESSAGE`] (a failure
+/// under `OXTAIL_E2E_REQUIRED=1`).
+///
+/// # Panics
+/// When the CLI is missing and `OXTAIL_E2E_REQUIRED=1`.
+#[track_caller]
 pub fn claude_or_skip() -> Option<PathBuf> {
     let found = claude_available();
     if found.is_none() {
-        eprintln!("{SKIP_MESSAGE}");
+        crate::skip::skip_or_fail(SKIP_MESSAGE);
     }
     found
 }

@@ -31,9 +31,9 @@ use serde_json::Value;
 use crate::claude::McpServer;
 use crate::tui::{trim_screen, Pane, SessionSpec, TmuxServer};
 
-/// Printed by [`codex_or_skip`] when the CLI is missing.
+/// Why [`codex_or_skip`] skips (or, under `OXTAIL_E2E_REQUIRED=1`, fails).
 pub const SKIP_MESSAGE: &str =
-    "skipping: codex CLI not installed (npm install -g @openai/codex@0.169.0)";
+    "codex CLI not installed (npm install -g @openai/codex@0.169.0; .ci/run installs it)";
 
 /// Environment variable naming an explicit `codex` binary to use.
 pub const CODEX_BIN_ENV: &str = "OXTAIL_TEST_CODEX";
@@ -76,11 +76,16 @@ pub fn codex_available() -> Option<PathBuf> {
         .clone()
 }
 
-/// [`codex_available`], printing [`SKIP_MESSAGE`] when it is `None`.
+/// [`codex_available`]; when it is `None`, [`crate::skip::skip_or_fail`]
+/// with [`SKIP_MESSAGE`] (a failure under `OXTAIL_E2E_REQUIRED=1`).
+///
+/// # Panics
+/// When the CLI is missing and `OXTAIL_E2E_REQUIRED=1`.
+#[track_caller]
 pub fn codex_or_skip() -> Option<PathBuf> {
     let found = codex_available();
     if found.is_none() {
-        eprintln!("{SKIP_MESSAGE}");
+        crate::skip::skip_or_fail(SKIP_MESSAGE);
     }
     found
 }

@@ -7,4 +7,5 @@ pub mod fake_anthropic;
 pub mod fake_openai;
 pub mod harness;
 pub mod http;
+pub mod skip;
 pub mod tui;

@@ -30,8 +30,8 @@ use anyhow::{bail, Context, Result};
 /// process; everything else is cleared.
 pub const PASSTHROUGH_ENV: &[&str] = &["PATH", "USER", "LOGNAME", "SHELL", "TZ", "TMPDIR"];
 
-/// Printed by [`tmux_or_skip`] when tmux is missing.
-pub const SKIP_MESSAGE: &str = "skipping: tmux is not installed";
+/// Why [`tmux_or_skip`] skips (or, under `OXTAIL_E2E_REQUIRED=1`, fails).
+pub const SKIP_MESSAGE: &str = "tmux is not installed (.ci/run installs it)";
 
 /// Default pane size: wide enough that the TUIs do not wrap their prompt
 /// lines (columns × rows).
@@ -51,11 +51,16 @@ pub fn tmux_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// [`tmux_available`], printing [`SKIP_MESSAGE`] when it is false.
+/// [`tmux_available`]; when it is false, [`crate::skip::skip_or_fail`]
+/// with [`SKIP_MESSAGE`] (a failure under `OXTAIL_E2E_REQUIRED=1`).
+///
+/// # Panics
+/// When tmux is missing and `OXTAIL_E2E_REQUIRED=1`.
+#[track_caller]
 pub fn tmux_or_skip() -> bool {
     let ok = tmux_available();
     if !ok {
-        eprintln!("{SKIP_MESSAGE}");
+        crate::skip::skip_or_fail(SKIP_MESSAGE);
     }
     ok
 }
