@@ -32,7 +32,17 @@ fn arm_idle_wait(ox: &Instance, session: &str) -> std::thread::JoinHandle<IdleWa
             }))
             .unwrap()
         {
-            Reply::Ok { value } => serde_json::from_value(value).unwrap(),
+            Reply::Ok { value } => {
+                let a: IdleWaitAnswer = serde_json::from_value(value).unwrap();
+                // As the real hook does once it printed the mail.
+                if let IdleWaitAnswer::Mail {
+                    handover: Some(h), ..
+                } = &a
+                {
+                    c.ack(*h, true).unwrap();
+                }
+                a
+            }
             Reply::Error { code, message } => panic!("{code}: {message}"),
         }
     })

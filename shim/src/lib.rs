@@ -508,6 +508,17 @@ impl ServerHandler for Shim {
                 serde_json::json!({"ok": false, "error": code, "message": message}),
             )
             .into()),
+            Err(message)
+                if request.name == "ask_peer" && message.contains("did not answer within") =>
+            {
+                // Issue 9: an ask against a stalled daemon returns within its
+                // timeout plus a margin, saying what may have happened.
+                Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "oxtail: the daemon did not answer within {} ms (is it stopped or overloaded?), so the ask may not have been sent. If it was, it stays a pending ask and the peer's reply wakes you later (wake_reason late_reply_to_pending); otherwise ask again.",
+                    budget.as_millis()
+                ))])
+                .into())
+            }
             Err(message) => Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                 "oxtail: {message}"
             ))])
