@@ -934,25 +934,54 @@ fn send_message(
     )
 }
 
-/// Renders a message for its receiver. `redelivered`: an earlier
-/// hand-over of it may have reached the agent (see [`Message::offers`]).
+/// Renders a message for its receiver: the contract's envelope
+/// (CONTRACT.md §0) plus oxtail's additions.
+///
+/// Envelope: `schema_version` (1), `id`, `body`, `enqueued_at` (Unix
+/// seconds), `body_bytes` (UTF-8 bytes), `origin` (`peer`|`operator`),
+/// and, only when they apply, `from_session_id` (peer mail only),
+/// `request_id`, `reply_to`, `source_message_id`, `action_required` (only
+/// ever `true`). Additions: `from_name` (the sender's name, when it has
+/// one), `outcome` (`done`|`blocked` on a `complete_work`/`block_work`
+/// result) and `redelivered: true` when an earlier hand-over of it may
+/// have reached the agent (see [`Message::offers`]).
 pub fn message_json(state: &State, m: &Message, redelivered: bool) -> Value {
-    let mut v = json!({
-        "message_id": m.message_id,
-        "from": m.from,
-        "from_name": m.from_name.clone().or_else(|| state.agents.get(&m.from).and_then(|a| a.name.clone())),
-        "body": m.body,
-        "enqueued_at_ms": m.enqueued_ms,
-        "request_id": m.request_id,
-        "reply_to": m.reply_to,
-        "action_required": m.action_required,
-        "origin": m.origin,
-        "outcome": m.closes,
-    });
-    if redelivered {
-        v["redelivered"] = json!(true);
+    let mut v = Map::new();
+    v.insert("schema_version".into(), json!(1));
+    v.insert("id".into(), json!(m.message_id));
+    if m.origin == Origin::Peer {
+        v.insert("from_session_id".into(), json!(m.from));
+        let name = m
+            .from_name
+            .clone()
+            .or_else(|| state.agents.get(&m.from).and_then(|a| a.name.clone()));
+        if let Some(n) = name {
+            v.insert("from_name".into(), json!(n));
+        }
     }
-    v
+    v.insert("body".into(), json!(m.body));
+    v.insert("enqueued_at".into(), json!(m.enqueued_ms / 1000));
+    v.insert("body_bytes".into(), json!(m.body.len()));
+    v.insert("origin".into(), json!(m.origin));
+    for (k, x) in [
+        ("request_id", &m.request_id),
+        ("reply_to", &m.reply_to),
+        ("source_message_id", &m.source_message_id),
+    ] {
+        if let Some(x) = x {
+            v.insert(k.into(), json!(x));
+        }
+    }
+    if m.action_required {
+        v.insert("action_required".into(), json!(true));
+    }
+    if let Some(c) = m.closes {
+        v.insert("outcome".into(), json!(c));
+    }
+    if redelivered {
+        v.insert("redelivered".into(), json!(true));
+    }
+    Value::Object(v)
 }
 
 fn read_my_messages(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {

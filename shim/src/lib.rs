@@ -265,6 +265,19 @@ impl Link {
 }
 
 /// The hand-over id a reply carries (protocol minor 1), if any.
+/// The contract's result version (CONTRACT §0: every top-level result
+/// object, `ok:false` ones included, carries `schema_version: 1`). Every tool
+/// result leaves through the shim, so this is the one place it is stamped.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `value` with `schema_version` set (a non-object is left alone).
+fn versioned(mut value: Value) -> Value {
+    if let Some(m) = value.as_object_mut() {
+        m.insert("schema_version".into(), Value::from(SCHEMA_VERSION));
+    }
+    value
+}
+
 fn handover_of(reply: &Reply) -> Option<u64> {
     match reply {
         Reply::Ok { value } => value.get("handover").and_then(Value::as_u64),
@@ -401,13 +414,13 @@ impl ServerHandler for Shim {
         // (and every other call on it): refuse it here, with the size.
         let size = serde_json::to_vec(&args).map_or(0, |v| v.len());
         if size + 4096 > MAX_CLIENT_FRAME {
-            return Ok(CallToolResult::structured_error(serde_json::json!({
+            return Ok(CallToolResult::structured_error(versioned(serde_json::json!({
                 "ok": false,
                 "error": "body-too-large",
                 "message": format!("the arguments are {size} bytes; a call may carry at most {} bytes (a message body at most 8192)", MAX_CLIENT_FRAME - 4096),
                 "size_bytes": size,
                 "limit_bytes": MAX_CLIENT_FRAME - 4096,
-            }))
+            })))
             .into());
         }
         // A waiting ask reports progress every few seconds when the client
@@ -464,6 +477,7 @@ impl ServerHandler for Shim {
                     self.expect_write(&context, h).await;
                 }
                 let ok = value.get("ok").and_then(Value::as_bool).unwrap_or(true);
+                let value = versioned(value);
                 Ok(if ok {
                     CallToolResult::structured(value)
                 } else {
@@ -476,9 +490,9 @@ impl ServerHandler for Shim {
             {
                 Err(McpError::invalid_params(message, None))
             }
-            Ok(Reply::Error { code, message }) => Ok(CallToolResult::structured_error(
+            Ok(Reply::Error { code, message }) => Ok(CallToolResult::structured_error(versioned(
                 serde_json::json!({"ok": false, "error": code, "message": message}),
-            )
+            ))
             .into()),
             Err(message) => Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                 "oxtail: {message}"
