@@ -53,12 +53,24 @@ fn env_ms(name: &str) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
+/// The contract's largest `ask_peer` wait (CONTRACT §11: `timeout_ms` is
+/// at most 300 000 ms, checked by the schema).
+pub const ASK_TIMEOUT_SCHEMA_MAX_MS: u64 = 300_000;
+
 /// The budget of one tool call: [`DEFAULT_CALL_BUDGET`], or for `ask_peer`
-/// its wait ceiling (`OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`, 100 000 ms) plus 10 s.
-pub fn call_budget(tool: &str) -> Duration {
+/// 10 s beyond the longest wait the call can ask for (its `timeout_ms`, or
+/// [`ASK_TIMEOUT_SCHEMA_MAX_MS`] when absent). The daemon applies the
+/// agent's default and ceiling (`OXTAIL_ASK_PEER_TIMEOUT_MS`,
+/// `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`, passed to it in the hello) and always
+/// answers first; the shim keeps no copy of them.
+pub fn call_budget(tool: &str, args: &Value) -> Duration {
     if tool == "ask_peer" {
-        env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(Duration::from_secs(100))
-            + Duration::from_secs(10)
+        let wait = args
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(ASK_TIMEOUT_SCHEMA_MAX_MS)
+            .min(ASK_TIMEOUT_SCHEMA_MAX_MS);
+        Duration::from_millis(wait) + Duration::from_secs(10)
     } else {
         env_ms("OXTAIL_SHIM_CALL_TIMEOUT_MS").unwrap_or(DEFAULT_CALL_BUDGET)
     }
@@ -451,7 +463,7 @@ impl ServerHandler for Shim {
                     }
                 })
             });
-        let budget = call_budget(&request.name);
+        let budget = call_budget(&request.name, &args);
         let reply = self
             .link
             .call_bounded(
