@@ -102,12 +102,21 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let v = got.expect("read_my_messages after restart");
-        for m in v["messages"].as_array().unwrap() {
-            delivered.push((
-                m["message_id"].as_str().unwrap().to_string(),
-                m["body"].as_str().unwrap().to_string(),
-            ));
+        let mut v = got.expect("read_my_messages after restart");
+        // One read hands over at most OXTAIL_READ_MAX_MESSAGES (50): read
+        // until the mailbox is empty.
+        loop {
+            let msgs = v["messages"].as_array().unwrap();
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                delivered.push((
+                    m["id"].as_str().unwrap().to_string(),
+                    m["body"].as_str().unwrap().to_string(),
+                ));
+            }
+            v = a.ok("read_my_messages", json!({})).await.unwrap();
         }
     }
     let mut seen = HashSet::new();

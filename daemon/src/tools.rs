@@ -572,7 +572,9 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
         };
         return json!({
             "per_strategy": {},
-            "winning": {"session_id": id, "source": source, "confidence": confidence, "strategy": source},
+            // `detail`: oxtail's finer strategy (`env:CLAUDE_CODE_SESSION_ID`,
+            // `seat`, `claim`, `codex_meta`, …).
+            "winning": {"session_id": id, "source": source, "confidence": confidence, "strategy": source, "detail": strategy},
             "next_step": null,
         });
     }
@@ -1376,6 +1378,7 @@ fn reply_to_message(
         .request_id
         .clone()
         .unwrap_or_else(|| original.message_id.clone());
+    let reply_to_echo = reply_to.clone();
     let mut out = enqueue(
         state,
         caller,
@@ -1395,6 +1398,8 @@ fn reply_to_message(
         ctx,
     );
     out.set("in_reply_to_message_id", json!(original.message_id));
+    // Derived for the caller, so worth saying: what the reply correlates to.
+    out.set("reply_to", json!(reply_to_echo));
     out.set(
         "correlation",
         json!(if original.request_id.is_some() {
