@@ -194,3 +194,89 @@ pub fn catalog() -> Vec<ToolDef> {
         },
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/tools.md` is the contract as oxtail implements it; its **Args**
+    /// lines must name exactly the catalog's arguments, mark the required
+    /// ones, and state every limit, in catalog order, so the two cannot
+    /// drift apart.
+    #[test]
+    fn docs_tools_md_matches_the_catalog() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tools.md");
+        let doc = std::fs::read_to_string(path).expect("docs/tools.md");
+        let sections: Vec<(&str, &str)> = doc
+            .split("\n## ")
+            .skip(1)
+            .map(|s| s.split_once('\n').unwrap_or((s, "")))
+            .map(|(h, body)| (h.trim(), body))
+            .collect();
+        let is_tool_heading =
+            |h: &str| h.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        let documented: Vec<&str> = sections
+            .iter()
+            .map(|(h, _)| *h)
+            .filter(|h| is_tool_heading(h))
+            .collect();
+        let cat = catalog();
+        let names: Vec<&str> = cat.iter().map(|t| t.name).collect();
+        assert_eq!(documented, names, "one section per tool, in catalog order");
+        for tool in &cat {
+            let body = sections.iter().find(|(h, _)| *h == tool.name).unwrap().1;
+            let args = body
+                .split("\n\n")
+                .find(|p| p.trim_start().starts_with("**Args:**"))
+                .unwrap_or_else(|| panic!("{}: no **Args:** paragraph", tool.name));
+            let args = args.replace('\n', " ");
+            // An argument is a backticked name followed by " (": the odd
+            // pieces of a split on '`' are the backticked texts.
+            let parts: Vec<&str> = args.split('`').collect();
+            let mut doc_args: Vec<String> = (1..parts.len().saturating_sub(1))
+                .step_by(2)
+                .filter(|i| parts[i + 1].starts_with(" ("))
+                .map(|i| parts[i].to_string())
+                .collect();
+            doc_args.sort();
+            doc_args.dedup();
+            let props = tool.input_schema["properties"].as_object().unwrap();
+            let mut schema_args: Vec<String> = props.keys().cloned().collect();
+            schema_args.sort();
+            assert_eq!(doc_args, schema_args, "{}: arguments", tool.name);
+            let required: Vec<&str> = tool.input_schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            for (name, schema) in props {
+                let marked = args.contains(&format!("`{name}` (required"));
+                assert_eq!(
+                    marked,
+                    required.contains(&name.as_str()),
+                    "{}: `{name}` required-ness",
+                    tool.name
+                );
+                for limit in ["maxLength", "maximum", "minimum"] {
+                    if let Some(n) = schema.get(limit).and_then(Value::as_u64) {
+                        assert!(
+                            args.contains(&n.to_string()),
+                            "{}: `{name}` {limit} {n} is not in the docs",
+                            tool.name
+                        );
+                    }
+                }
+                if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+                    for v in values.iter().filter_map(Value::as_str) {
+                        assert!(
+                            args.contains(&format!("`{v}`")),
+                            "{}: `{name}` value `{v}` is not in the docs",
+                            tool.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
