@@ -38,7 +38,10 @@ async fn call(agent: &Agent, tool: &str, args: Value) -> Value {
     assert!(!text.contains("\n"), "{tool}: minified JSON");
     let parsed: Value = serde_json::from_str(&text).expect("text is JSON");
     assert_eq!(parsed, structured, "{tool}: text and structured agree");
-    assert_eq!(parsed["schema_version"], 1, "{tool}: schema_version: {parsed}");
+    assert_eq!(
+        parsed["schema_version"], 1,
+        "{tool}: schema_version: {parsed}"
+    );
     parsed
 }
 
@@ -91,8 +94,18 @@ async fn pair(ox: &Instance, env_a: &[(&str, &str)], env_b: &[(&str, &str)]) -> 
         .extend(env_b.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let a = ox.agent(oa).await.unwrap();
     let b = ox.agent(ob).await.unwrap();
-    ok(&a, "set_my_state", json!({"purpose": "parser", "name": "alice"})).await;
-    ok(&b, "set_my_state", json!({"purpose": "review", "name": "bob"})).await;
+    ok(
+        &a,
+        "set_my_state",
+        json!({"purpose": "parser", "name": "alice"}),
+    )
+    .await;
+    ok(
+        &b,
+        "set_my_state",
+        json!({"purpose": "review", "name": "bob"}),
+    )
+    .await;
     (a, b)
 }
 
@@ -140,7 +153,13 @@ async fn state_card_touch_and_limits() {
     assert_eq!(v["state"]["purpose"], "parsing");
     assert!(v["state"]["updated_at"].as_u64().unwrap() >= t1);
     // Longer than 200 characters: a schema error naming the field.
-    schema_error(&a, "set_my_state", json!({"purpose": "x".repeat(201)}), "purpose").await;
+    schema_error(
+        &a,
+        "set_my_state",
+        json!({"purpose": "x".repeat(201)}),
+        "purpose",
+    )
+    .await;
     // §0: unknown tool.
     assert!(a.call_raw("no_such_tool", json!({})).await.is_err());
 }
@@ -151,12 +170,32 @@ async fn send_read_reply_status() {
     let (a, b) = pair(&ox, &[], &[]).await;
 
     // §8 self-send: refused, no `message`.
-    let v = err(&a, "send_message", json!({"target": "sess-a", "body": "me"}), "self-send", false).await;
+    let v = err(
+        &a,
+        "send_message",
+        json!({"target": "sess-a", "body": "me"}),
+        "self-send",
+        false,
+    )
+    .await;
     lacks(&v, &["message_id"]);
     // §0 bodies: 1 char to 8192 bytes (§16.9: body-too-large beyond).
-    schema_error(&a, "send_message", json!({"target": "sess-b", "body": ""}), "body").await;
+    schema_error(
+        &a,
+        "send_message",
+        json!({"target": "sess-b", "body": ""}),
+        "body",
+    )
+    .await;
     let big = "é".repeat(4097); // 8194 bytes, 4097 characters
-    let v = err(&a, "send_message", json!({"target": "sess-b", "body": big}), "body-too-large", true).await;
+    let v = err(
+        &a,
+        "send_message",
+        json!({"target": "sess-b", "body": big}),
+        "body-too-large",
+        true,
+    )
+    .await;
     assert_eq!(v["limit_bytes"], 8192);
     assert_eq!(v["size_bytes"], 8194);
 
@@ -167,16 +206,33 @@ async fn send_read_reply_status() {
         json!({"target": "sess-b", "body": "hello bob", "source_message_id": "ext-42"}),
     )
     .await;
-    has(&s1, &["message_id", "target_session_id", "target_server_pid"]);
+    has(
+        &s1,
+        &["message_id", "target_session_id", "target_server_pid"],
+    );
     assert_eq!(s1["target_session_id"], "sess-b");
     assert!(s1["target_server_pid"].is_u64(), "{s1}");
     assert_eq!(s1["wake_reason"], "hookless_default");
     assert!(s1["wake_status"].is_string());
-    lacks(&s1, &["delivery_outlook", "target", "action_required", "obligation_durable", "message"]);
+    lacks(
+        &s1,
+        &[
+            "delivery_outlook",
+            "target",
+            "action_required",
+            "obligation_durable",
+            "message",
+        ],
+    );
 
     // §8 wake (4): a claimed idle target: no wake, stranded_until_read + hint.
     ox.mark("sess-b", "idle").unwrap();
-    let s2 = ok(&a, "send_message", json!({"target": "bob", "body": "second"})).await;
+    let s2 = ok(
+        &a,
+        "send_message",
+        json!({"target": "bob", "body": "second"}),
+    )
+    .await;
     assert_eq!(s2["delivery_outlook"], "stranded_until_read");
     assert!(s2["hint"].is_string());
     lacks(&s2, &["wake_status", "wake_reason"]);
@@ -190,18 +246,33 @@ async fn send_read_reply_status() {
     lacks(&s3, &["wake_status", "delivery_outlook"]);
     // A busy target (fresh marker): neither wake nor outlook.
     ox.mark("sess-b", "busy").unwrap();
-    let s4 = ok(&a, "send_message", json!({"target": "bob", "body": "fourth"})).await;
+    let s4 = ok(
+        &a,
+        "send_message",
+        json!({"target": "bob", "body": "fourth"}),
+    )
+    .await;
     lacks(&s4, &["wake_status", "delivery_outlook"]);
 
     // §7 pending.
-    let st = ok(&a, "message_status", json!({"message_id": s1["message_id"]})).await;
+    let st = ok(
+        &a,
+        "message_status",
+        json!({"message_id": s1["message_id"]}),
+    )
+    .await;
     assert_eq!(st["status"], "pending");
     assert_eq!(st["message_id"], s1["message_id"]);
     assert_eq!(st["target_session_id"], "sess-b");
     assert!(st["enqueued_at"].as_u64().unwrap().abs_diff(now_s()) < 60);
     has(&st, &["target_server_pid"]);
     // unknown: note.
-    let st = ok(&a, "message_status", json!({"message_id": "0123456789abcdef"})).await;
+    let st = ok(
+        &a,
+        "message_status",
+        json!({"message_id": "0123456789abcdef"}),
+    )
+    .await;
     assert_eq!(st["status"], "unknown");
     assert!(st["note"].is_string());
 
@@ -293,7 +364,14 @@ async fn ask_peer_contract_and_agent_settings() {
         .await;
     }
     // §11 self: send_message's code.
-    err(&a, "ask_peer", json!({"target": "sess-a", "body": "q"}), "self-send", false).await;
+    err(
+        &a,
+        "ask_peer",
+        json!({"target": "sess-a", "body": "q"}),
+        "self-send",
+        false,
+    )
+    .await;
 
     // Clamped by alice's ceiling: timed out, reply null, correlation none.
     let started = std::time::Instant::now();
@@ -303,7 +381,10 @@ async fn ask_peer_contract_and_agent_settings() {
         json!({"target": "bob", "body": "q1", "timeout_ms": 5000}),
     )
     .await;
-    assert!(started.elapsed() < Duration::from_millis(4000), "clamped wait");
+    assert!(
+        started.elapsed() < Duration::from_millis(4000),
+        "clamped wait"
+    );
     has(&v, &["message_id", "request_id", "wake_status", "reply"]);
     assert_eq!(v["timed_out"], true);
     assert_eq!(v["reply"], Value::Null);
@@ -418,7 +499,12 @@ async fn open_work_complete_block() {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let c = ok(&b, "complete_work", json!({"message_id": id1, "body": "done"})).await;
+    let c = ok(
+        &b,
+        "complete_work",
+        json!({"message_id": id1, "body": "done"}),
+    )
+    .await;
     assert_eq!(c["message_id"], id1);
     assert_eq!(c["obligation_state"], "done");
     assert_eq!(c["completion_message_id"], want.as_str());
@@ -503,7 +589,10 @@ async fn session_entry_and_diagnosis() {
     }
     assert_eq!(d["per_strategy"]["env"]["abstain"], true);
     assert_eq!(d["next_step"]["tool"], "register_my_session");
-    assert_eq!(d["next_step"]["bash_command"], "echo $CLAUDE_CODE_SESSION_ID");
+    assert_eq!(
+        d["next_step"]["bash_command"],
+        "echo $CLAUDE_CODE_SESSION_ID"
+    );
     assert!(d["next_step"]["instruction"].is_string());
     assert_eq!(v["entry"]["client"]["session_id"], Value::Null);
     // §12 / §9: an unresolved caller gets no-session-id.
@@ -554,7 +643,14 @@ async fn target_not_found_codes() {
     .await;
     assert_eq!(v["wake_reason"], "reply_to_default");
     // §11.
-    let v = err(&a, "ask_peer", json!({"target": "nobody", "body": "x"}), "target-not-found", false).await;
+    let v = err(
+        &a,
+        "ask_peer",
+        json!({"target": "nobody", "body": "x"}),
+        "target-not-found",
+        false,
+    )
+    .await;
     assert_eq!(v["wake_status"], "skipped_no_target");
 }
 
@@ -568,7 +664,16 @@ async fn list_project_sessions_rows() {
     for row in v["sessions"].as_array().unwrap() {
         has(
             row,
-            &["name", "path", "attached", "created_at", "windows", "client_type", "client_session_id", "state"],
+            &[
+                "name",
+                "path",
+                "attached",
+                "created_at",
+                "windows",
+                "client_type",
+                "client_session_id",
+                "state",
+            ],
         );
     }
     let v = call(&a, "list_project_sessions", json!({"compact": true})).await;

@@ -166,7 +166,11 @@ async fn codex_exec_sends_as_its_thread_from_call_meta() {
     let inbox = peer.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(inbox["count"], 1, "{inbox}");
     assert_eq!(inbox["messages"][0]["body"], json!(body));
-    assert_eq!(inbox["messages"][0]["from_session_id"], json!(thread), "{inbox}");
+    assert_eq!(
+        inbox["messages"][0]["from_session_id"],
+        json!(thread),
+        "{inbox}"
+    );
     let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
     let row = list["sessions"]
         .as_array()

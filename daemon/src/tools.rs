@@ -1194,7 +1194,12 @@ fn is_not_found(o: &Outcome) -> bool {
 /// Resolves a send's `target` (CONTRACT §8 "Resolution"): the caller itself
 /// is refused with `self-send`; failures carry no `message` (its sentence is
 /// the `hint`).
-fn target_for(state: &State, caller: &Caller, me: &str, target: &str) -> Result<SessionId, Outcome> {
+fn target_for(
+    state: &State,
+    caller: &Caller,
+    me: &str,
+    target: &str,
+) -> Result<SessionId, Outcome> {
     let to = resolve_target(state, &caller.scope.project, target).map_err(without_message)?;
     if state.all_ids_of(me).contains(&to.as_str()) {
         return Err(without_message(fail(
@@ -1669,11 +1674,7 @@ fn my_open_work(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Out
 pub fn completion_message_id(message_id: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("oxtail-complete:{message_id}").as_bytes());
-    digest
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 fn close_work(

@@ -213,8 +213,7 @@ mod tests {
             .map(|s| s.split_once('\n').unwrap_or((s, "")))
             .map(|(h, body)| (h.trim(), body))
             .collect();
-        let is_tool_heading =
-            |h: &str| h.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        let is_tool_heading = |h: &str| h.chars().all(|c| c.is_ascii_lowercase() || c == '_');
         let documented: Vec<&str> = sections
             .iter()
             .map(|(h, _)| *h)
