@@ -218,7 +218,7 @@ async fn kill_loop_loses_nothing_and_flags_every_repeat() {
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
                 // Reader 0 sometimes abandons its call (notifications/cancelled).
-                let v = if i == 0 && n % 3 == 0 {
+                let v = if i == 0 && n.is_multiple_of(3) {
                     match tokio::time::timeout(
                         Duration::from_millis(5),
                         b.call("read_my_messages", json!({})),

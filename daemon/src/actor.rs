@@ -543,11 +543,7 @@ impl Actor {
     /// with a receipt; undelivered mail is released. An ack for an unknown
     /// hand-over (released already, or another connection's) changes nothing.
     fn ack(&mut self, conn: u64, handover: u64, delivered: bool) -> bool {
-        if !self
-            .handovers
-            .get(&handover)
-            .is_some_and(|h| h.conn == conn)
-        {
+        if self.handovers.get(&handover).is_none_or(|h| h.conn != conn) {
             return false;
         }
         if !delivered {
@@ -705,7 +701,7 @@ impl Actor {
                     w.conn,
                     Some(w.wire_id),
                     &to,
-                    &[h.message_id.clone()],
+                    std::slice::from_ref(&h.message_id),
                     "ask_peer",
                 ) {
                     v["handover"] = json!(hid);
