@@ -148,10 +148,17 @@ async fn codex_exec_sends_as_its_thread_from_call_meta() {
 
     // Codex's own view of its identity: resolved from the call's _meta.
     let me = mcp_result(&out, "get_my_session");
-    assert_eq!(me["resolved"], true, "{me}");
-    assert_eq!(me["client_session_id"], json!(thread), "{me}");
-    assert_eq!(me["identity"]["strategy"], "codex_meta", "{me}");
-    assert_eq!(me["entry"]["client_type"], "codex", "{me}");
+    assert_eq!(
+        me["detect_diagnosis"]["winning"]["session_id"],
+        json!(thread),
+        "{me}"
+    );
+    assert_eq!(me["entry"]["client"]["session_id"], json!(thread), "{me}");
+    assert_eq!(
+        me["detect_diagnosis"]["winning"]["detail"], "codex_meta",
+        "{me}"
+    );
+    assert_eq!(me["entry"]["client"]["type"], "codex", "{me}");
     let sent = mcp_result(&out, "send_message");
     assert_eq!(sent["ok"], true, "{sent}");
     // The model saw the tool results (namespaced MCP calls went through).

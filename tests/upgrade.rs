@@ -65,7 +65,7 @@ async fn a_newer_shim_takes_over_from_an_older_daemon_without_loss() {
         .await
         .unwrap();
     let me = new.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "new-c");
+    assert_eq!(me["entry"]["client"]["session_id"], "new-c");
     let end = Instant::now() + Duration::from_secs(10);
     while pid_alive(old_pid) {
         assert!(Instant::now() < end, "the old daemon never handed over");
