@@ -614,6 +614,95 @@ async fn session_entry_and_diagnosis() {
     schema_error(&u, "claim_session", json!({}), "session_id").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_rules_and_agent_wake_settings() {
+    // Alice turned wakes off in her own environment; the daemon (and bob)
+    // did not (CONTRACT §15 variables, per agent: issue 13).
+    let ox = Instance::new(BIN);
+    let (a, b) = pair(&ox, &[("OXTAIL_ASK_PEER_WAKE_STRATEGY", "off")], &[]).await;
+    let v = ok(
+        &a,
+        "send_message",
+        json!({"target": "bob", "body": "1", "wake": "auto"}),
+    )
+    .await;
+    assert_eq!(v["wake_status"], "disabled", "{v}");
+    let q = ok(
+        &b,
+        "send_message",
+        json!({"target": "alice", "body": "2", "wake": "auto"}),
+    )
+    .await;
+    assert!(q["wake_status"].is_string());
+    assert_ne!(q["wake_status"], "disabled", "{q}");
+
+    // §8 wake (2): a reply with wake unset takes the strict rule.
+    read_some(&a).await;
+    let r = ok(
+        &a,
+        "reply_to_message",
+        json!({"message_id": q["message_id"], "body": "r"}),
+    )
+    .await;
+    assert_eq!(r["wake_reason"], "reply_to_default", "{r}");
+
+    // §8 wake (1) + §15: a late reply to a pending ask with wake "off" is
+    // suppressed: its reason, no status.
+    let ask = ok(
+        &b,
+        "ask_peer",
+        json!({"target": "alice", "body": "q", "timeout_ms": 50}),
+    )
+    .await;
+    assert_eq!(ask["timed_out"], true);
+    let mut inbound = Value::Null;
+    while inbound.is_null() {
+        let got = read_some(&a).await;
+        for m in got["messages"].as_array().unwrap() {
+            if m["request_id"] == ask["request_id"] {
+                inbound = m.clone();
+            }
+        }
+    }
+    let late = ok(
+        &a,
+        "reply_to_message",
+        json!({"message_id": inbound["id"], "body": "late", "wake": "off"}),
+    )
+    .await;
+    assert_eq!(
+        late["wake_reason"], "late_reply_to_pending_suppressed",
+        "{late}"
+    );
+    assert_eq!(late["correlation"], "correlated");
+    lacks(&late, &["wake_status"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_budget_defers_whole_messages() {
+    // §9: OXTAIL_READ_MAX_MESSAGES (daemon-wide); the rest stays queued.
+    let ox = Instance::with_env(BIN, &[("OXTAIL_READ_MAX_MESSAGES", "2")]);
+    let (a, b) = pair(&ox, &[], &[]).await;
+    for i in 0..3 {
+        ok(
+            &a,
+            "send_message",
+            json!({"target": "bob", "body": format!("m{i}"), "wake": "off"}),
+        )
+        .await;
+        ok(&a, "send_message", json!({"target": "bob", "body": format!("w{i}"), "wake": "off", "action_required": true})).await;
+    }
+    let r = ok(&b, "read_my_messages", json!({})).await;
+    assert_eq!(r["count"], 2);
+    assert_eq!(r["deferred_count"], 4);
+    assert_eq!(r["budget_truncated"], true);
+    // §12: my_open_work uses the same budget.
+    let w = ok(&b, "my_open_work", json!({})).await;
+    assert_eq!(w["count"], 2);
+    assert_eq!(w["deferred_count"], 1);
+    assert_eq!(w["budget_truncated"], true);
+}
+
 // ---- Contract items owned by the names/targets work (issue 13): written
 // from CONTRACT.md, ignored until that branch lands.
 
