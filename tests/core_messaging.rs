@@ -66,9 +66,10 @@ async fn two_agents_exchange_messages() {
         )
         .await
         .unwrap();
-    assert_eq!(s1["wake_status"], "disabled");
-    assert_eq!(s1["target"]["client_session_id"], "sess-b");
-    assert!(s1["delivery_outlook"].is_string());
+    // bob has no hooks (no activity marker): a plain send wakes it.
+    assert_eq!(s1["wake_reason"], "hookless_default");
+    assert_eq!(s1["target_session_id"], "sess-b");
+    assert!(s1.get("delivery_outlook").is_none());
 
     let unread = a.ok("list_project_sessions", json!({})).await.unwrap();
     let bob = unread["sessions"]
@@ -84,10 +85,10 @@ async fn two_agents_exchange_messages() {
     let msgs = inbox["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[0]["body"], "hello bob");
-    assert_eq!(msgs[0]["from"], "sess-a");
+    assert_eq!(msgs[0]["from_session_id"], "sess-a");
     assert_eq!(msgs[0]["from_name"], "alice");
-    assert_eq!(msgs[0]["message_id"], s1["message_id"]);
-    assert_eq!(msgs[1]["message_id"], s2["message_id"]);
+    assert_eq!(msgs[0]["id"], s1["message_id"]);
+    assert_eq!(msgs[1]["id"], s2["message_id"]);
     assert_eq!(msgs[0]["origin"], "peer");
     // Drained: a second read is empty, and a's inbox was never touched.
     let again = b.ok("read_my_messages", json!({})).await.unwrap();
@@ -132,8 +133,8 @@ async fn reply_by_id_and_message_status() {
     assert_eq!(st["status"], "delivered");
     assert_eq!(st["via"], "read_my_messages");
     assert_eq!(st["via_detail"], "read_my_messages");
-    assert_eq!(st["to"], "sess-b");
-    assert!(st["delivered_at_ms"].as_u64().unwrap() > 0);
+    assert_eq!(st["recipient_session_id"], "sess-b");
+    assert!(st["delivered_at"].as_u64().unwrap() > 0);
 
     let r = b
         .ok(
@@ -142,9 +143,8 @@ async fn reply_by_id_and_message_status() {
         )
         .await
         .unwrap();
-    assert_eq!(r["target"]["client_session_id"], "sess-a");
-    assert_eq!(r["reply_to"], json!(mid));
-    assert_eq!(r["source_message_id"], json!(mid));
+    assert_eq!(r["target_session_id"], "sess-a");
+    assert_eq!(r["in_reply_to_message_id"], json!(mid));
     let got = a.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(got["messages"][0]["body"], "answer!");
     assert_eq!(got["messages"][0]["reply_to"], json!(mid));
@@ -158,7 +158,7 @@ async fn reply_by_id_and_message_status() {
         .await
         .unwrap();
     assert_eq!(bad["ok"], false);
-    assert_eq!(bad["error"], "unknown-message");
+    assert_eq!(bad["error"], "message-not-found");
     assert_eq!(
         a.ok("read_my_messages", json!({})).await.unwrap()["count"],
         0
@@ -170,7 +170,7 @@ async fn reply_by_id_and_message_status() {
         )
         .await
         .unwrap();
-    assert_eq!(unknown["error"], "unknown-message");
+    assert_eq!(unknown["error"], "message-not-found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,8 +197,8 @@ async fn dual_shims_of_one_client_are_one_agent() {
         .await
         .unwrap();
     let me = second.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "sess-one");
-    assert_eq!(me["identity"]["strategy"], "seat");
+    assert_eq!(me["entry"]["client"]["session_id"], "sess-one");
+    assert_eq!(me["detect_diagnosis"]["winning"]["detail"], "seat");
     let list = second.ok("list_project_sessions", json!({})).await.unwrap();
     assert_eq!(ids(&list), vec!["sess-one"]);
     assert_eq!(list["sessions"][0]["connected_shims"], 2);
@@ -363,7 +363,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
             json!({"target": "sess-b", "body": "x", "colour": 1}),
             "colour",
         ),
-        ("set_my_state", json!({}), "purpose"),
+        // (set_my_state {} is a touch: CONTRACT §2, tests/contract.rs.)
         (
             "set_my_state",
             json!({"purpose": "p".repeat(201)}),
@@ -529,8 +529,11 @@ async fn identity_claim_is_monotonic_and_unresolved_has_next_step() {
         .await
         .unwrap();
     let me = anon.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["resolved"], false);
-    assert!(me["next_step"].as_str().unwrap().contains("claim_session"));
+    assert_eq!(me["detect_diagnosis"]["winning"], json!(null));
+    assert!(me["detect_diagnosis"]["next_step"]["instruction"]
+        .as_str()
+        .unwrap()
+        .contains("claim_session"));
     let r = anon
         .call("send_message", json!({"target": "x", "body": "y"}))
         .await
@@ -544,16 +547,16 @@ async fn identity_claim_is_monotonic_and_unresolved_has_next_step() {
         .unwrap();
     assert_eq!(c["session_id"], "claimed-1");
     let me = anon.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "claimed-1");
-    assert_eq!(me["identity"]["strategy"], "claim");
-    assert_eq!(me["entry"]["client_type"], "other");
+    assert_eq!(me["entry"]["client"]["session_id"], "claimed-1");
+    assert_eq!(me["detect_diagnosis"]["winning"]["detail"], "claim");
+    assert_eq!(me["entry"]["client"]["type"], "other");
 
     // Codex-style per-call _meta does not override an explicit claim...
     let v = anon
         .call_with_meta("get_my_session", json!({}), json!({"threadId": "thread-x"}))
         .await
         .unwrap();
-    assert_eq!(v["client_session_id"], "claimed-1");
+    assert_eq!(v["entry"]["client"]["session_id"], "claimed-1");
     // ...but on an unclaimed Codex shim it is the identity, per call.
     let codex = ox
         .agent(AgentOpts {
@@ -569,11 +572,11 @@ async fn identity_claim_is_monotonic_and_unresolved_has_next_step() {
         .await
         .unwrap();
     assert_eq!(
-        v["client_session_id"],
+        v["entry"]["client"]["session_id"],
         "01a1fc7c-f019-7f70-bd45-c4e66d586f46"
     );
-    assert_eq!(v["identity"]["strategy"], "codex_meta");
-    assert_eq!(v["entry"]["client_type"], "codex");
+    assert_eq!(v["detect_diagnosis"]["winning"]["detail"], "codex_meta");
+    assert_eq!(v["entry"]["client"]["type"], "codex");
     let v2 = codex
         .call_with_meta(
             "get_my_session",
@@ -582,7 +585,7 @@ async fn identity_claim_is_monotonic_and_unresolved_has_next_step() {
         )
         .await
         .unwrap();
-    assert_eq!(v2["client_session_id"], "second-thread");
+    assert_eq!(v2["entry"]["client"]["session_id"], "second-thread");
     let list = anon.ok("list_project_sessions", json!({})).await.unwrap();
     assert_eq!(
         ids(&list),

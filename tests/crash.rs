@@ -111,7 +111,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
             }
             for m in msgs {
                 delivered.push((
-                    m["message_id"].as_str().unwrap().to_string(),
+                    m["id"].as_str().unwrap().to_string(),
                     m["body"].as_str().unwrap().to_string(),
                 ));
             }

@@ -100,6 +100,9 @@ async fn claude_code_sets_state_and_messages_a_peer() {
     let inbox = peer.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(inbox["count"], 1, "{inbox}");
     assert_eq!(inbox["messages"][0]["body"], "hello from real Claude Code");
-    assert_eq!(inbox["messages"][0]["from"], json!(claude_session));
+    assert_eq!(
+        inbox["messages"][0]["from_session_id"],
+        json!(claude_session)
+    );
     assert_eq!(inbox["messages"][0]["from_name"], "claude-e2e");
 }

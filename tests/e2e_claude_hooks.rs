@@ -196,10 +196,7 @@ async fn peer_mail_reaches_a_busy_claude_through_pre_tool_use() {
     assert!(!bash[0].text.contains(&body), "{}", bash[0].text);
 
     // Delivered exactly once: B's mailbox is empty and B is known by name.
-    let b_id = sent["target"]["client_session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let b_id = sent["target_session_id"].as_str().unwrap().to_owned();
     let inbox = ox.ctl(&["inbox", &b_id]).unwrap();
     assert_eq!(inbox["queued"], json!([]), "{inbox}");
     assert_ne!(a_id, b_id);

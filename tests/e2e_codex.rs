@@ -148,10 +148,17 @@ async fn codex_exec_sends_as_its_thread_from_call_meta() {
 
     // Codex's own view of its identity: resolved from the call's _meta.
     let me = mcp_result(&out, "get_my_session");
-    assert_eq!(me["resolved"], true, "{me}");
-    assert_eq!(me["client_session_id"], json!(thread), "{me}");
-    assert_eq!(me["identity"]["strategy"], "codex_meta", "{me}");
-    assert_eq!(me["entry"]["client_type"], "codex", "{me}");
+    assert_eq!(
+        me["detect_diagnosis"]["winning"]["session_id"],
+        json!(thread),
+        "{me}"
+    );
+    assert_eq!(me["entry"]["client"]["session_id"], json!(thread), "{me}");
+    assert_eq!(
+        me["detect_diagnosis"]["winning"]["detail"], "codex_meta",
+        "{me}"
+    );
+    assert_eq!(me["entry"]["client"]["type"], "codex", "{me}");
     let sent = mcp_result(&out, "send_message");
     assert_eq!(sent["ok"], true, "{sent}");
     // The model saw the tool results (namespaced MCP calls went through).
@@ -166,7 +173,11 @@ async fn codex_exec_sends_as_its_thread_from_call_meta() {
     let inbox = peer.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(inbox["count"], 1, "{inbox}");
     assert_eq!(inbox["messages"][0]["body"], json!(body));
-    assert_eq!(inbox["messages"][0]["from"], json!(thread), "{inbox}");
+    assert_eq!(
+        inbox["messages"][0]["from_session_id"],
+        json!(thread),
+        "{inbox}"
+    );
     let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
     let row = list["sessions"]
         .as_array()
@@ -238,7 +249,9 @@ async fn codex_pre_tool_use_hook_hands_peer_mail_over_mid_turn() {
         .await;
     peer_sent.open();
     let sent = sent.unwrap();
-    assert_eq!(sent["delivery_outlook"], "mid_turn", "{sent}");
+    // Mid-turn (fresh busy mark): no wake, and no outlook (CONTRACT §8 (4)).
+    assert!(sent.get("delivery_outlook").is_none(), "{sent}");
+    assert!(sent.get("wake_status").is_none(), "{sent}");
     let out = codex_run.await.unwrap().unwrap();
     assert!(out.success(), "{}\n{}", out.describe(), server.transcript());
 

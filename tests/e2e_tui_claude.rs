@@ -512,9 +512,9 @@ async fn ask_peer_between_two_claude_sessions_completes() {
     let v: Value = serde_json::from_str(&result.text)
         .unwrap_or_else(|e| panic!("ask_peer result is not JSON ({e}): {}", result.text));
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(v["status"], "answered", "{v}");
+    assert_eq!(v["timed_out"], false, "{v}");
     assert_eq!(v["reply"]["body"], json!(answer), "{v}");
-    assert_eq!(v["reply"]["from"], json!(bee), "{v}");
+    assert_eq!(v["reply"]["from_session_id"], json!(bee), "{v}");
     // B's reply call succeeded and was the correlated answer (B's request
     // after the call may arrive after A is done).
     server

@@ -779,7 +779,7 @@ async fn a_full_journal_fails_sends_cleanly_and_recovers_after_a_restart() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(queued, acked, "every acknowledged message is still queued");
 
@@ -800,7 +800,7 @@ async fn a_full_journal_fails_sends_cleanly_and_recovers_after_a_restart() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(got.len(), acked.len() + 1, "{read}");
     assert_eq!(&got[..acked.len()], &acked[..], "nothing lost or doubled");
@@ -908,7 +908,7 @@ async fn a_real_full_tmpfs_fails_sends_cleanly_and_recovers_when_space_returns()
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["message_id"].as_str().unwrap())
+        .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(got.len(), acked.len() + 1, "{read}");
     for id in &acked {

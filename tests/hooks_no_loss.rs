@@ -70,7 +70,7 @@ async fn mail_survives_a_hook_that_timed_out_on_a_stopped_daemon() {
     // mail stays queued and reaches the agent later.
     let inbox = b.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(inbox["count"], 1, "{inbox}");
-    assert_eq!(inbox["messages"][0]["message_id"], sent["message_id"]);
+    assert_eq!(inbox["messages"][0]["id"], sent["message_id"]);
 }
 
 /// The daemon side of the same guarantee, made deterministic: a hook call

@@ -111,7 +111,7 @@ async fn clear_moves_the_seat_and_mail_follows() {
     .unwrap();
     // The shim's environment still names the old id; it now speaks for the new one.
     let me = agent.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "after-clear", "{me}");
+    assert_eq!(me["entry"]["client"]["session_id"], "after-clear", "{me}");
     let inbox = agent.ok("read_my_messages", json!({})).await.unwrap();
     let bodies: Vec<&str> = inbox["messages"]
         .as_array()
@@ -140,7 +140,7 @@ async fn clear_moves_the_seat_and_mail_follows() {
         .unwrap();
     let back = peer.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(back["count"], 2);
-    assert_eq!(back["messages"][0]["from"], "after-clear");
+    assert_eq!(back["messages"][0]["from_session_id"], "after-clear");
 
     // A status check from the CLI agrees.
     let out = Command::new(BIN)

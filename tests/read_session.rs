@@ -159,7 +159,7 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
         .await
         .unwrap();
     let me = anon.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["resolved"], false);
+    assert_eq!(me["detect_diagnosis"]["winning"], json!(null));
     // Its transcript appears once the session starts.
     std::fs::write(
         dir.join("aaaaaaaa-1111-2222-3333-444444444444.jsonl"),
@@ -168,10 +168,10 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
     .unwrap();
     let me = anon.ok("get_my_session", json!({})).await.unwrap();
     assert_eq!(
-        me["client_session_id"], "aaaaaaaa-1111-2222-3333-444444444444",
+        me["entry"]["client"]["session_id"], "aaaaaaaa-1111-2222-3333-444444444444",
         "{me}"
     );
-    assert_eq!(me["identity"]["strategy"], "birth_time");
+    assert_eq!(me["detect_diagnosis"]["winning"]["source"], "birth-time");
 
     // Two new transcripts for a second anonymous shim: ambiguous, abstain.
     let repo2 = ox.git_repo("proj2").canonicalize().unwrap();
@@ -196,17 +196,11 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
     )
     .unwrap();
     let me = anon2.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["resolved"], false, "{me}");
-    let birth = me["identity"]["strategies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["strategy"] == "birth_time")
-        .unwrap()
-        .clone();
-    assert_eq!(birth["result"], "abstained");
+    assert_eq!(me["detect_diagnosis"]["winning"], json!(null), "{me}");
+    let birth = me["detect_diagnosis"]["per_strategy"]["birth-time"].clone();
+    assert_eq!(birth["abstain"], true, "{me}");
     assert!(
-        birth["detail"].as_str().unwrap().contains("ambiguous"),
+        birth["reason"].as_str().unwrap().contains("ambiguous"),
         "{birth}"
     );
 }

@@ -784,7 +784,7 @@ impl Actor {
                     .state
                     .messages
                     .get(&h.message_id)
-                    .map(|m| tools::message_json(&self.state, m, m.offers > 1));
+                    .map(|m| tools::ask_reply_json(&self.state, m, m.offers > 1));
                 let to = self
                     .state
                     .messages
@@ -801,8 +801,10 @@ impl Actor {
                 ) {
                     v["handover"] = json!(hid);
                 }
-                v["status"] = json!("answered");
+                // CONTRACT §11: only a correlated reply ends the wait.
                 v["reply"] = msg.unwrap_or(Value::Null);
+                v["correlation"] = json!("correlated");
+                v["timed_out"] = json!(false);
                 v["elapsed_ms"] = json!(w.started.elapsed().as_millis() as u64);
                 self.trace_event(json!({"event": "ask_answered", "request_id": h.request_id, "elapsed_ms": v["elapsed_ms"]}));
                 pending.push((w.reply, Reply::Ok { value: v }));
@@ -817,28 +819,17 @@ impl Actor {
         let mut statuses = Vec::new();
         for intent in std::mem::take(&mut out.wakes) {
             let (status, reason) = self.wake(&intent, pending);
-            statuses.push((status, reason, intent.target.clone(), intent.suppressed));
+            statuses.push((status, reason, intent.suppressed));
         }
-        if let Some((status, reason, target, suppressed)) = statuses.first() {
-            out.set("wake_status", json!(status));
+        // CONTRACT §15: a wake the caller turned off (`wake: "off"` on a late
+        // reply) reports its reason and no status.
+        if let Some((status, reason, suppressed)) = statuses.first() {
+            if !suppressed {
+                out.set("wake_status", json!(status));
+            }
             if let Some(r) = reason {
                 out.set("wake_reason", json!(r));
             }
-            // `wake: "off"` asked for no wake, and gets no outlook either.
-            if out.wait.is_none() && !out.field("message_id").is_null() && !suppressed {
-                let (outlook, hint) = self.outlook(target, status);
-                out.set("delivery_outlook", json!(outlook));
-                out.set("hint", json!(hint));
-            }
-        } else if !out.field("message_id").is_null() && out.wait.is_none() {
-            let target = out.field("target")["client_session_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            out.set("wake_status", json!("disabled"));
-            let (outlook, hint) = self.outlook(&target, "disabled");
-            out.set("delivery_outlook", json!(outlook));
-            out.set("hint", json!(hint));
         }
         match (out.wait.take(), origin, out.reply) {
             (Some(w), Some((conn, wire_id)), Reply::Ok { value }) => {
@@ -861,37 +852,6 @@ impl Actor {
         }
     }
 
-    fn outlook(&self, target: &str, wake_status: &str) -> (&'static str, &'static str) {
-        if self
-            .state
-            .agents
-            .get(target)
-            .is_some_and(|a| matches!(tools::liveness(a, &self.live), "ended" | "dead"))
-        {
-            return ("stranded_until_read", "That agent has ended (its client process is gone), so nobody reads this now. The message waits in its mailbox and is handed over if the session comes back (e.g. `claude --resume`); if it is urgent, tell another agent.");
-        }
-        if matches!(wake_status, "fired" | "fired_unconfirmed") {
-            return (
-                "waking",
-                "The peer was idle and is being woken; it will see the message in its new turn.",
-            );
-        }
-        let act = self.live.activity.get(target);
-        let busy = act.is_some_and(|a| {
-            a.state == ActivityState::Busy
-                && now_ms().saturating_sub(a.at_ms) < self.config.wake.busy_ttl_ms
-        });
-        if busy {
-            return ("mid_turn", "The peer is mid-turn; its hooks hand the message over at its next tool call or when the turn ends.");
-        }
-        let connected = self.live.shims.get(target).copied().unwrap_or(0) > 0;
-        match (act.map(|a| a.state), connected) {
-            (Some(ActivityState::Idle), _) => ("sits_unread", "The peer is idle, so a plain send sits unread until its next turn. Use wake: \"auto\" (or ask_peer) to wake it."),
-            (_, true) => ("sits_unread", "The peer's activity is unknown (no hooks seen); it sees the message at its next read_my_messages or tool call. Use wake: \"auto\" to wake it if idle."),
-            (_, false) => ("sits_unread", "The peer has no live connection; the message waits in its mailbox until it returns."),
-        }
-    }
-
     /// Runs one wake intent through the funnel and carries it out. Returns
     /// (`wake_status`, `wake_reason`).
     fn wake(
@@ -904,19 +864,20 @@ impl Actor {
             .dedupe_key
             .as_ref()
             .is_some_and(|k| self.state.wakes_fired.contains_key(k));
+        let cfg = self.config.wake.for_intent(intent);
         let gate = wake::gate(
             intent,
             self.live.activity.get(&intent.target),
             &self.book,
             already,
-            &self.config.wake,
+            &cfg,
             now,
         );
         let status = match gate {
             Err(s) => s,
             Ok(()) => {
                 self.book.last_attempt.insert(intent.target.clone(), now);
-                let route = wake::choose(self.idle.contains_key(&intent.target), &self.config.wake);
+                let route = wake::choose(self.idle.contains_key(&intent.target), &cfg);
                 let status = match route {
                     Route::Rewake => self.rewake(&intent.target, pending),
                     Route::Keys => self.keys(&intent.target),
@@ -1082,12 +1043,14 @@ impl Actor {
         };
         self.live.ask_waiters.remove(request_id);
         let mut v = w.base;
-        v["status"] = json!(if cause == "cancelled" {
-            "cancelled"
-        } else {
-            "timed_out"
-        });
-        v["pending"] = json!(true);
+        // CONTRACT §11: a timeout is `reply: null`, `correlation: "none"`,
+        // `timed_out: true`; the ask stays pending for a late reply.
+        v["reply"] = Value::Null;
+        v["correlation"] = json!("none");
+        v["timed_out"] = json!(cause != "cancelled");
+        if cause == "cancelled" {
+            v["cancelled"] = json!(true);
+        }
         v["elapsed_ms"] = json!(w.started.elapsed().as_millis() as u64);
         v["hint"] = json!(format!(
             "No reply yet. The ask stays pending for {} s: when the peer replies, you will be woken (wake_reason: late_reply_to_pending). You can end your turn.",
@@ -1239,6 +1202,7 @@ impl Actor {
                 branch: None,
             }),
             requested_scope: None,
+            shim_pid: 0,
             cwd: cwd.clone(),
             env: call.env.clone(),
             client_name: Some(call.client.clone()),
@@ -1449,12 +1413,17 @@ impl Actor {
 
     fn recount_live(&mut self) {
         let mut shims: HashMap<String, usize> = HashMap::new();
+        let mut pids: HashMap<String, u32> = HashMap::new();
         for c in self.conns.values() {
             if let Some(s) = &c.session {
                 *shims.entry(s.clone()).or_default() += 1;
+                if let Some(pid) = c.caller.as_ref().map(|c| c.shim_pid).filter(|p| *p > 0) {
+                    pids.entry(s.clone()).or_insert(pid);
+                }
             }
         }
         self.live.shims = shims;
+        self.live.shim_pids = pids;
     }
 
     fn shim_count(&self) -> usize {
@@ -2065,6 +2034,7 @@ impl Actor {
                 dedupe_key: None,
                 suppressed: false,
                 tool: tool.to_string(),
+                agent: None,
             };
             self.check_in = (tool == "nudge_check_in").then_some(render::CHECK_IN_TEXT);
             let (status, _) = self.wake(&intent, pending);

@@ -35,6 +35,8 @@ pub struct Caller {
     /// For `list_project_sessions {project_root}`: that root's scope, computed
     /// by the I/O layer (None when the root could not be read).
     pub requested_scope: Option<Scope>,
+    /// The shim's pid (0 when unknown): the contract's `server_pid`.
+    pub shim_pid: u32,
     /// The shim's working directory.
     pub cwd: String,
     /// Client-identifying environment of the shim.

@@ -913,6 +913,7 @@ fn caller_from(info: oxtail_proto::ShimInfo) -> Caller {
         seat: crate::procinfo::seat_of(info.ppid),
         scope,
         requested_scope: None,
+        shim_pid: info.pid,
         cwd: info.cwd.display().to_string(),
         env: info.env,
         client_name: None,

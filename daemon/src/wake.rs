@@ -152,6 +152,50 @@ pub struct WakeIntent {
     pub suppressed: bool,
     /// The tool that asked (for `oxtail diagnose`).
     pub tool: String,
+    /// The calling agent's own `OXTAIL_ASK_PEER_WAKE_STRATEGY` and
+    /// `OXTAIL_AUTOWAKE` (passed by its shim), overriding the daemon's.
+    pub agent: Option<AgentWake>,
+}
+
+/// Wake settings that follow the calling agent's environment, not the
+/// daemon's (issue 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentWake {
+    /// `OXTAIL_ASK_PEER_WAKE_STRATEGY`.
+    pub strategy: Strategy,
+    /// `OXTAIL_AUTOWAKE=off`.
+    pub autowake_off: bool,
+}
+
+impl WakeConfig {
+    /// This config with `intent`'s agent settings applied.
+    pub fn for_intent(&self, intent: &WakeIntent) -> WakeConfig {
+        let mut c = self.clone();
+        if let Some(a) = intent.agent {
+            c.strategy = a.strategy;
+            c.autowake_off = a.autowake_off;
+        }
+        c
+    }
+
+    /// Parses `OXTAIL_ASK_PEER_WAKE_STRATEGY`; `None` when unset or invalid.
+    pub fn parse_strategy(v: Option<&str>) -> Option<Strategy> {
+        match v? {
+            "auto" => Some(Strategy::Auto),
+            "legacy" => Some(Strategy::Legacy),
+            "off" => Some(Strategy::Off),
+            _ => None,
+        }
+    }
+
+    /// Parses `OXTAIL_AUTOWAKE` (true = off); `None` when unset or invalid.
+    pub fn parse_autowake_off(v: Option<&str>) -> Option<bool> {
+        match v? {
+            "on" | "1" | "true" => Some(false),
+            "off" | "0" | "false" => Some(true),
+            _ => None,
+        }
+    }
 }
 
 /// Ephemeral per-target bookkeeping for debounce and rate limit.
@@ -244,6 +288,7 @@ mod tests {
             dedupe_key: None,
             suppressed: false,
             tool: "send_message".into(),
+            agent: None,
         }
     }
     fn act(state: ActivityState, at_ms: u64) -> Activity {

@@ -71,6 +71,7 @@ fn caller(i: usize) -> Caller {
             branch: Some("main".into()),
         },
         requested_scope: None,
+        shim_pid: 0,
         cwd: "/p".into(),
         env,
         client_name: Some("claude-code".into()),
@@ -189,6 +190,11 @@ proptest! {
                     bodies += 1;
                     let body = format!("{bodies}:{}", "x".repeat(len));
                     let v = value(h.call(from, "send_message", json!({"target": format!("s{to}"), "body": body})));
+                    if from == to {
+                        // CONTRACT §8: a send to yourself is refused.
+                        prop_assert_eq!(&v["error"], &json!("self-send"), "{}", v);
+                        continue;
+                    }
                     prop_assert_eq!(&v["ok"], &json!(true), "{}", v);
                     let id = v["message_id"].as_str().unwrap().to_string();
                     m.queues[to].push_back((id.clone(), from, body));
@@ -198,7 +204,7 @@ proptest! {
                 Op::Read { who, lost } => {
                     let v = value(h.call(who, "read_my_messages", json!({})));
                     let got: Vec<(String, String, String, bool)> = v["messages"].as_array().unwrap().iter()
-                        .map(|x| (x["message_id"].as_str().unwrap().into(), x["from"].as_str().unwrap().into(), x["body"].as_str().unwrap().into(), x["redelivered"] == json!(true)))
+                        .map(|x| (x["id"].as_str().unwrap().into(), x["from_session_id"].as_str().unwrap().into(), x["body"].as_str().unwrap().into(), x["redelivered"] == json!(true)))
                         .collect();
                     // The read budget (50 messages by default) defers the rest.
                     let budget = Config::default().read_max_messages;
@@ -248,7 +254,7 @@ proptest! {
                         m.received[to].push((rid.clone(), who));
                         m.sent[who].push(rid);
                     } else {
-                        prop_assert_eq!(&v["error"], &json!("unknown-message"), "{}", v);
+                        prop_assert_eq!(&v["error"], &json!("message-not-found"), "{}", v);
                     }
                 }
                 Op::Status { who, pick } => {

@@ -451,6 +451,11 @@ fn spawn_daemon_child() -> io::Result<(std::process::Child, u64)> {
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
+    // Per-agent settings are the agent's, passed with its calls; the daemon
+    // must not adopt the starting agent's as everyone's default.
+    for k in crate::wire::AGENT_SETTING_VARS {
+        cmd.env_remove(k);
+    }
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from the
     // caller's session and terminal so it outlives hooks and shims.
     unsafe {

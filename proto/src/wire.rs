@@ -429,10 +429,25 @@ pub const CLIENT_ENV_VARS: &[&str] = &[
     "OXTAIL_NAME",
 ];
 
-/// The [`CLIENT_ENV_VARS`] present in this process's environment.
+/// Settings that shape one agent's own calls (CONTRACT §15, issue 13):
+/// they follow the agent's environment, so its shim passes them in its
+/// hello with [`CLIENT_ENV_VARS`], and a lazily started daemon does not
+/// inherit them from whichever agent happened to start it. Daemon-wide
+/// settings (retention, compaction, idle exit) follow the daemon's own
+/// environment.
+pub const AGENT_SETTING_VARS: &[&str] = &[
+    "OXTAIL_ASK_PEER_TIMEOUT_MS",
+    "OXTAIL_ASK_PEER_MAX_TIMEOUT_MS",
+    "OXTAIL_ASK_PEER_WAKE_STRATEGY",
+    "OXTAIL_AUTOWAKE",
+];
+
+/// The [`CLIENT_ENV_VARS`] and [`AGENT_SETTING_VARS`] present in this
+/// process's environment.
 pub fn client_env_from_process() -> BTreeMap<String, String> {
     CLIENT_ENV_VARS
         .iter()
+        .chain(AGENT_SETTING_VARS)
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect()
 }

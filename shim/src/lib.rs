@@ -58,25 +58,31 @@ fn env_ms(name: &str) -> Option<Duration> {
 /// out ask within a few ms of its wait).
 pub const ASK_MARGIN: Duration = Duration::from_millis(1500);
 
+/// The contract's largest `ask_peer` wait (CONTRACT §11: `timeout_ms` is
+/// at most 300 000 ms, checked by the schema).
+pub const ASK_TIMEOUT_SCHEMA_MAX_MS: u64 = 300_000;
+
 /// The budget of one tool call with arguments `args`:
 /// `OXTAIL_SHIM_CALL_TIMEOUT_MS` (default [`DEFAULT_CALL_BUDGET`]), or for
-/// `ask_peer` its effective wait plus [`ASK_MARGIN`]. The effective wait is
-/// what the daemon uses (CONTRACT §11): `timeout_ms`, else
-/// `OXTAIL_ASK_PEER_TIMEOUT_MS` (50 000 ms), clamped to
-/// `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS` (100 000 ms). So against a stopped daemon
-/// an ask returns within its `timeout_ms` plus the margin.
+/// `ask_peer` the longest wait the daemon can apply plus [`ASK_MARGIN`]: its
+/// `timeout_ms`, else this agent's `OXTAIL_ASK_PEER_TIMEOUT_MS` (the shim
+/// passes its environment to the daemon, which applies the same values,
+/// falling back to its own), else [`ASK_TIMEOUT_SCHEMA_MAX_MS`]; clamped to
+/// this agent's `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS` when set. The daemon can
+/// only wait less, so against a stopped daemon an ask returns within its
+/// `timeout_ms` plus the margin.
 pub fn call_budget(tool: &str, args: &Value) -> Duration {
     if tool == "ask_peer" {
-        let asked = args
+        let schema_max = Duration::from_millis(ASK_TIMEOUT_SCHEMA_MAX_MS);
+        let wait = args
             .get("timeout_ms")
             .and_then(Value::as_u64)
             .filter(|v| *v > 0)
-            .map(Duration::from_millis);
-        let wait = asked
+            .map(Duration::from_millis)
             .or_else(|| env_ms("OXTAIL_ASK_PEER_TIMEOUT_MS"))
-            .unwrap_or(Duration::from_secs(50));
-        let max = env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(Duration::from_secs(100));
-        wait.min(max) + ASK_MARGIN
+            .unwrap_or(schema_max);
+        let max = env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(schema_max);
+        wait.min(max).min(schema_max) + ASK_MARGIN
     } else {
         env_ms("OXTAIL_SHIM_CALL_TIMEOUT_MS").unwrap_or(DEFAULT_CALL_BUDGET)
     }
@@ -285,6 +291,19 @@ impl Link {
 }
 
 /// The hand-over id a reply carries (protocol minor 1), if any.
+/// The contract's result version (CONTRACT §0: every top-level result
+/// object, `ok:false` ones included, carries `schema_version: 1`). Every tool
+/// result leaves through the shim, so this is the one place it is stamped.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `value` with `schema_version` set (a non-object is left alone).
+fn versioned(mut value: Value) -> Value {
+    if let Some(m) = value.as_object_mut() {
+        m.insert("schema_version".into(), Value::from(SCHEMA_VERSION));
+    }
+    value
+}
+
 fn handover_of(reply: &Reply) -> Option<u64> {
     match reply {
         Reply::Ok { value } => value.get("handover").and_then(Value::as_u64),
@@ -429,13 +448,13 @@ impl ServerHandler for Shim {
         // (and every other call on it): refuse it here, with the size.
         let size = serde_json::to_vec(&args).map_or(0, |v| v.len());
         if size + 4096 > MAX_CLIENT_FRAME {
-            return Ok(CallToolResult::structured_error(serde_json::json!({
+            return Ok(CallToolResult::structured_error(versioned(serde_json::json!({
                 "ok": false,
                 "error": "body-too-large",
                 "message": format!("the arguments are {size} bytes; a call may carry at most {} bytes (a message body at most 8192)", MAX_CLIENT_FRAME - 4096),
                 "size_bytes": size,
                 "limit_bytes": MAX_CLIENT_FRAME - 4096,
-            }))
+            })))
             .into());
         }
         // A waiting ask reports progress every few seconds when the client
@@ -492,6 +511,7 @@ impl ServerHandler for Shim {
                     self.expect_write(&context, h).await;
                 }
                 let ok = value.get("ok").and_then(Value::as_bool).unwrap_or(true);
+                let value = versioned(value);
                 Ok(if ok {
                     CallToolResult::structured(value)
                 } else {
@@ -504,9 +524,9 @@ impl ServerHandler for Shim {
             {
                 Err(McpError::invalid_params(message, None))
             }
-            Ok(Reply::Error { code, message }) => Ok(CallToolResult::structured_error(
+            Ok(Reply::Error { code, message }) => Ok(CallToolResult::structured_error(versioned(
                 serde_json::json!({"ok": false, "error": code, "message": message}),
-            )
+            ))
             .into()),
             Err(message)
                 if request.name == "ask_peer" && message.contains("did not answer within") =>

@@ -138,10 +138,10 @@ pub fn trace_events(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The first `message_id: <id>` in rendered peer mail (oxtail leads every
+/// The first `--- id: <id>` in rendered peer mail (oxtail leads every
 /// delivered message with it), e.g. to script a `reply_to_message` call.
 pub fn rendered_message_id(text: &str) -> Option<String> {
-    let at = text.find("message_id: ")? + "message_id: ".len();
+    let at = text.find("--- id: ")? + "--- id: ".len();
     let id: String = text[at..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn message_id_from_rendered_mail() {
-        let text = "[oxtail] …\n--- message_id: msg_01ab | from: peer ---\n[peer] hi";
+        let text = "[oxtail] …\n--- id: msg_01ab | from_session_id: peer ---\n[peer] hi";
         assert_eq!(rendered_message_id(text).as_deref(), Some("msg_01ab"));
         assert_eq!(rendered_message_id("nothing here"), None);
         assert_ne!(nonce("x"), nonce("x"));
