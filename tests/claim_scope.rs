@@ -22,7 +22,7 @@ async fn a_claim_changes_only_the_claiming_shim() {
         .unwrap();
     for (agent, id) in [(&a, "sess-a"), (&b, "sess-b")] {
         let me = agent.ok("get_my_session", json!({})).await.unwrap();
-        assert_eq!(me["client_session_id"], id);
+        assert_eq!(me["entry"]["client"]["session_id"], id);
     }
     let c = a
         .ok("claim_session", json!({"session_id": "claimed-by-a"}))
@@ -30,19 +30,22 @@ async fn a_claim_changes_only_the_claiming_shim() {
         .unwrap();
     assert_eq!(c["session_id"], "claimed-by-a");
     let me = a.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "claimed-by-a");
-    assert_eq!(me["identity"]["strategy"], "claim");
+    assert_eq!(me["entry"]["client"]["session_id"], "claimed-by-a");
+    assert_eq!(me["detect_diagnosis"]["winning"]["detail"], "claim");
     // The sibling keeps its own id...
     let me = b.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "sess-b", "{me}");
-    assert_eq!(me["identity"]["strategy"], "env:CLAUDE_CODE_SESSION_ID");
+    assert_eq!(me["entry"]["client"]["session_id"], "sess-b", "{me}");
+    assert_eq!(
+        me["detect_diagnosis"]["winning"]["detail"],
+        "env:CLAUDE_CODE_SESSION_ID"
+    );
     // ...and so does a shim started later under the same client.
     let later = ox
         .agent_same_seat(AgentOpts::claude(&repo, "sess-later"))
         .await
         .unwrap();
     let me = later.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "sess-later", "{me}");
+    assert_eq!(me["entry"]["client"]["session_id"], "sess-later", "{me}");
     // Mail follows the identities: b's send reaches a's claimed session.
     b.ok(
         "send_message",
@@ -61,11 +64,11 @@ async fn a_claim_changes_only_the_claiming_shim() {
         .await
         .unwrap();
     let me = twin.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "claimed-by-a", "{me}");
+    assert_eq!(me["entry"]["client"]["session_id"], "claimed-by-a", "{me}");
     // The claim survives a daemon restart (it is journaled).
     ox.kill_daemon().unwrap();
     let me = a.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "claimed-by-a", "{me}");
+    assert_eq!(me["entry"]["client"]["session_id"], "claimed-by-a", "{me}");
     let me = b.ok("get_my_session", json!({})).await.unwrap();
-    assert_eq!(me["client_session_id"], "sess-b", "{me}");
+    assert_eq!(me["entry"]["client"]["session_id"], "sess-b", "{me}");
 }

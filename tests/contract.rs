@@ -707,7 +707,6 @@ async fn read_budget_defers_whole_messages() {
 // from CONTRACT.md, ignored until that branch lands.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "target-not-found rename belongs to the names/targets branch"]
 async fn target_not_found_codes() {
     let ox = Instance::new(BIN);
     let (a, _b) = pair(&ox, &[], &[]).await;
@@ -744,7 +743,6 @@ async fn target_not_found_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "list rows and the compact shape belong to the names/targets branch"]
 async fn list_project_sessions_rows() {
     let ox = Instance::new(BIN);
     let (a, _b) = pair(&ox, &[], &[]).await;

@@ -111,7 +111,7 @@ fn queued(ox: &Instance) -> BTreeSet<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .map(|m| m["id"].as_str().unwrap().to_string())
         .collect()
 }
 

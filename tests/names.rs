@@ -91,7 +91,7 @@ async fn an_agent_is_a_target_in_the_very_next_request_after_initialize() {
             .await
             .unwrap();
         assert_eq!(sent["ok"], true, "round {i}: {sent}");
-        assert_eq!(sent["target"]["client_session_id"], id.as_str());
+        assert_eq!(sent["target_session_id"], id.as_str());
         assert_eq!(
             b.ok("read_my_messages", json!({})).await.unwrap()["count"],
             2
@@ -180,7 +180,7 @@ async fn default_names_clashes_restart_and_clear() {
         )
         .await
         .unwrap();
-    assert_eq!(sent["target"]["client_session_id"], "sess-b");
+    assert_eq!(sent["target_session_id"], "sess-b");
     // Names given at launch; a clash gets a suffix, never a shared name.
     let c = ox
         .agent(with_env(
@@ -206,7 +206,7 @@ async fn default_names_clashes_restart_and_clear() {
         .ok("send_message", json!({"target": "lead-2", "body": "to d"}))
         .await
         .unwrap();
-    assert_eq!(sent["target"]["client_session_id"], "sess-d");
+    assert_eq!(sent["target_session_id"], "sess-d");
     // Delivered mail names its sender; message_status names the receiver.
     let got = b.ok("read_my_messages", json!({})).await.unwrap();
     assert_eq!(got["messages"][0]["from_name"], "claude-1", "{got}");
@@ -245,7 +245,7 @@ async fn default_names_clashes_restart_and_clear() {
         )
         .await
         .unwrap();
-    assert_eq!(sent["target"]["client_session_id"], "sess-b-cleared");
+    assert_eq!(sent["target_session_id"], "sess-b-cleared");
     drop((c, d));
 }
 
@@ -395,12 +395,7 @@ async fn tmux_sessions_windows_and_panes_are_targets() {
         .filter_map(|p| p["pane_id"].as_str())
         .collect();
     assert!(!listed_panes.contains(&api.id.as_str()), "{list}");
-    let target_of = |v: &Value| {
-        v["target"]["client_session_id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let target_of = |v: &Value| v["target_session_id"].as_str().unwrap().to_string();
     for (target, want) in [
         ("api", "sess-api"),
         ("web", "sess-web"),
@@ -479,7 +474,7 @@ async fn a_codex_agent_is_named_in_its_first_answer() {
         .await
         .unwrap();
     assert_eq!(me["entry"]["name"], "codex-1", "{me}");
-    assert_eq!(me["entry"]["client_type"], "codex", "{me}");
+    assert_eq!(me["entry"]["client"]["type"], "codex", "{me}");
     let list = ox.ctl(&["sessions"]).unwrap();
     assert_eq!(list["sessions"][0]["name"], "codex-1", "{list}");
 }

@@ -1501,15 +1501,30 @@ impl Actor {
         }
         sockets.push(None);
         let mut all: Vec<crate::tmux::Pane> = Vec::new();
+        let mut tmux_error = None;
         for s in &sockets {
-            if let Ok(found) = crate::tmux::list_panes(s.as_deref()) {
-                for p in found {
-                    if !all.iter().any(|q| q.id == p.id && q.socket == p.socket) {
-                        all.push(p);
+            match crate::tmux::list_panes(s.as_deref()) {
+                Ok(found) => {
+                    for p in found {
+                        if !all.iter().any(|q| q.id == p.id && q.socket == p.socket) {
+                            all.push(p);
+                        }
                     }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tmux_error = Some("tmux not found".to_string());
+                }
+                // No server on the default socket is no panes, not an error.
+                Err(e) if s.is_none() => {
+                    let msg = e.to_string();
+                    if !(msg.contains("no server running") || msg.contains("error connecting")) {
+                        tmux_error = Some(msg);
+                    }
+                }
+                Err(_) => {}
             }
         }
+        self.live.tmux_error = tmux_error;
         let mut panes = HashMap::new();
         for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
             if let Some(seat) = &a.seat {
@@ -1764,15 +1779,22 @@ impl Actor {
                     .collect();
                 (ok(json!({"sessions": rows})), false)
             }
-            Ctl::Inbox { session_id } if self.state.canonical_id(&session_id).is_none() => (
-                Reply::error(
-                    "target-not-found",
-                    format!(
+            // An id with queued mail is not unknown, even when its agent
+            // record is gone (e.g. set aside by journal recovery).
+            Ctl::Inbox { session_id }
+                if self.state.canonical_id(&session_id).is_none()
+                    && !self.state.mailboxes.contains_key(&session_id) =>
+            {
+                (
+                    Reply::error(
+                        "target-not-found",
+                        format!(
                         "no agent with session id `{session_id}`; `oxtail ctl sessions` lists them"
                     ),
-                ),
-                false,
-            ),
+                    ),
+                    false,
+                )
+            }
             Ctl::Mark { session_id, .. } if self.state.canonical_id(&session_id).is_none() => (
                 Reply::error(
                     "target-not-found",

@@ -854,6 +854,7 @@ mod tests {
             cwd: "/w".into(),
             index: index.into(),
             label: None,
+            ..Default::default()
         }
     }
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// One tmux pane.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pane {
     /// `%N`.
     pub id: String,
@@ -33,6 +33,22 @@ pub struct Pane {
     pub index: String,
     /// The agent name a fleet gave the pane (`@oxtail_agent`), if any.
     pub label: Option<String>,
+    /// Its session's facts, as CONTRACT §1 lists them.
+    pub session_facts: SessionFacts,
+}
+
+/// What tmux says of a pane's session (`#{session_path}`,
+/// `#{session_attached}`, `#{session_created}`, `#{session_windows}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionFacts {
+    /// The session's start directory.
+    pub path: String,
+    /// Whether a client is attached to it.
+    pub attached: bool,
+    /// When it was created, Unix seconds.
+    pub created_at: Option<u64>,
+    /// How many windows it has.
+    pub windows: Option<u64>,
 }
 
 /// True for a pane id of the shape `%N`.
@@ -68,7 +84,7 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
             "list-panes",
             "-a",
             "-F",
-            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}\t#{socket_path}\t#{pane_index}\t#{@oxtail_agent}",
+            "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}\t#{socket_path}\t#{pane_index}\t#{@oxtail_agent}\t#{session_path}\t#{session_attached}\t#{session_created}\t#{session_windows}",
         ])
         .output()?;
     if !out.status.success() {
@@ -99,6 +115,12 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
                     .or_else(|| socket.map(Path::to_path_buf)),
                 index: f.next().unwrap_or_default().to_string(),
                 label: f.next().filter(|s| !s.is_empty()).map(str::to_string),
+                session_facts: SessionFacts {
+                    path: f.next().unwrap_or_default().to_string(),
+                    attached: f.next().is_some_and(|a| a.trim() != "0" && !a.is_empty()),
+                    created_at: f.next().and_then(|c| c.trim().parse().ok()),
+                    windows: f.next().and_then(|w| w.trim().parse().ok()),
+                },
             })
         })
         .filter(|p| valid_pane_id(&p.id))

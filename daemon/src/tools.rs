@@ -52,6 +52,10 @@ pub struct Live {
     pub panes: HashMap<String, crate::tmux::Pane>,
     /// Every other known tmux pane, with the project its cwd belongs to.
     pub other_panes: Vec<(crate::tmux::Pane, Option<String>)>,
+    /// Why the last pane refresh could not list tmux (`tmux not found`, or
+    /// tmux's stderr), for `list_project_sessions`' `error`; `None` when it
+    /// could, or when no tmux server runs (no panes is not an error).
+    pub tmux_error: Option<String>,
 }
 
 /// Everything a tool call may read besides the state and the caller.
@@ -469,27 +473,35 @@ fn row(
             })
         })
         .collect();
+    // CONTRACT §1: the card is `{purpose, updated_at}` (seconds).
     let state_card = a.purpose.as_ref().map(|p| {
         json!({
             "purpose": p,
-            "age_ms": a.purpose_at_ms.map(|t| ctx.now_ms.saturating_sub(t)),
+            "updated_at": a.purpose_at_ms.map(|t| t / 1000),
         })
     });
     if compact {
+        // An entry of a compact `tmux_sessions[].agents` list.
         return json!({
-            "client_session_id": a.session_id,
-            "name": a.name,
-            "tmux_session": tmux_session,
             "client_type": a.client_type,
-            "purpose": a.purpose,
+            "client_session_id": a.session_id,
+            "state": state_card,
+            "name": a.name,
             "liveness": liveness,
             "unread": unread,
         });
     }
+    // CONTRACT §1's session facts: from the agent's tmux session when it
+    // has one, else its working directory and no tmux facts.
+    let facts = pane.map(|p| &p.session_facts);
     json!({
         "client_session_id": a.session_id,
         "client_type": a.client_type,
         "name": a.name,
+        "path": facts.map_or(a.cwd.as_str(), |f| f.path.as_str()),
+        "attached": facts.is_some_and(|f| f.attached),
+        "created_at": facts.and_then(|f| f.created_at),
+        "windows": facts.and_then(|f| f.windows),
         "name_source": a.name_origin(),
         "tmux_session": tmux_session,
         "tmux_pane": pane.map(|p| p.id.clone()),
@@ -551,11 +563,14 @@ fn list_project_sessions(
         &view
     };
     let work = st.work_index();
-    let rows: Vec<Value> = st
+    let agents: Vec<&Agent> = st
         .agents
         .values()
         .filter(|a| a.scope.project == scope.project && a.ended_ms.is_none())
-        .map(|a| row(st, &work, a, me, ctx, compact))
+        .collect();
+    let rows: Vec<Value> = agents
+        .iter()
+        .map(|a| row(st, &work, a, me, ctx, false))
         .collect();
     // tmux panes in the project that host no agent (shells, servers…),
     // readable with read_session {name: <tmux session>, mode: "pane"}.
@@ -567,19 +582,75 @@ fn list_project_sessions(
         .filter(|(p, proj)| proj.as_deref() == Some(scope.project.as_str()) && !agent_panes.contains(p.id.as_str()))
         .map(|(p, _)| json!({"tmux_session": p.session, "pane_id": p.id, "window": p.window, "command": p.command, "cwd": p.cwd}))
         .collect();
+    // `error` (CONTRACT §1, nullable): why tmux could not be listed.
+    let error = ctx.live.tmux_error.clone();
+    let value = if compact {
+        // CONTRACT §1 compact: one entry per tmux session, its agents
+        // inside; agents outside tmux under a `null` session.
+        let mut sessions: Vec<(Option<String>, Value, Vec<Value>)> = Vec::new();
+        for a in &agents {
+            let pane = a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key()));
+            let key = pane.map(|p| p.session.clone());
+            let entry = row(st, &work, a, me, ctx, true);
+            match sessions.iter_mut().find(|(k, ..)| *k == key) {
+                Some((.., list)) => list.push(entry),
+                None => {
+                    let f = pane.map(|p| &p.session_facts);
+                    let head = json!({
+                        "name": key,
+                        "path": f.map_or(a.cwd.as_str(), |f| f.path.as_str()),
+                        "attached": f.is_some_and(|f| f.attached),
+                        "created_at": f.and_then(|f| f.created_at),
+                        "windows": f.and_then(|f| f.windows),
+                    });
+                    sessions.push((key, head, vec![entry]));
+                }
+            }
+        }
+        for (p, _) in ctx.live.other_panes.iter().filter(|(p, proj)| {
+            proj.as_deref() == Some(scope.project.as_str()) && !agent_panes.contains(p.id.as_str())
+        }) {
+            if sessions
+                .iter()
+                .any(|(k, ..)| k.as_deref() == Some(p.session.as_str()))
+            {
+                continue;
+            }
+            let f = &p.session_facts;
+            let head = json!({"name": p.session, "path": f.path, "attached": f.attached,
+                "created_at": f.created_at, "windows": f.windows});
+            sessions.push((Some(p.session.clone()), head, Vec::new()));
+        }
+        let list: Vec<Value> = sessions
+            .into_iter()
+            .map(|(_, mut head, agents)| {
+                head["agents"] = json!(agents);
+                head
+            })
+            .collect();
+        json!({
+            "ok": true,
+            "project_root": scope.project_root,
+            "inferred": inferred,
+            "error": error,
+            "tmux_sessions": list,
+            "you": me,
+        })
+    } else {
+        json!({
+            "ok": true,
+            "project_root": scope.project_root,
+            "inferred": inferred,
+            "error": error,
+            "count": rows.len(),
+            "sessions": rows,
+            "panes": panes,
+            "you": me,
+        })
+    };
     Outcome {
         commands,
-        reply: Reply::Ok {
-            value: json!({
-                "ok": true,
-                "project_root": scope.project_root,
-                "inferred": inferred,
-                "count": rows.len(),
-                "sessions": rows,
-                "panes": panes,
-                "you": me,
-            }),
-        },
+        reply: Reply::Ok { value },
         ..Outcome::default()
     }
 }
