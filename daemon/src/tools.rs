@@ -49,6 +49,10 @@ pub struct Live {
     pub panes: HashMap<String, crate::tmux::Pane>,
     /// Every other known tmux pane, with the project its cwd belongs to.
     pub other_panes: Vec<(crate::tmux::Pane, Option<String>)>,
+    /// Recent file touches from hooks ([`crate::files`]).
+    pub touches: crate::files::Touches,
+    /// Conflict notices for an agent, handed over at its next PreToolUse.
+    pub notices: HashMap<SessionId, Vec<String>>,
 }
 
 /// Everything a tool call may read besides the state and the caller.
