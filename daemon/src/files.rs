@@ -65,7 +65,12 @@ impl TouchKind {
 /// files. Everything else, Codex's shell (`Bash`) included, touches nothing
 /// oxtail can know: empty.
 pub fn touched_paths(tool_name: &str, tool_input: &Value) -> Vec<(TouchKind, String)> {
-    let field = |k: &str| tool_input.get(k).and_then(Value::as_str).map(str::to_string);
+    let field = |k: &str| {
+        tool_input
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     match tool_name {
         "Edit" | "MultiEdit" | "Write" => field("file_path")
             .map(|p| vec![(TouchKind::Edit, p)])
@@ -308,7 +313,11 @@ impl Touches {
         });
         let by_path = &self.by_path;
         self.per_agent.retain(|s, keys| {
-            keys.retain(|k| by_path.get(k).is_some_and(|l| l.iter().any(|r| &r.session == s)));
+            keys.retain(|k| {
+                by_path
+                    .get(k)
+                    .is_some_and(|l| l.iter().any(|r| &r.session == s))
+            });
             !keys.is_empty()
         });
     }
@@ -439,7 +448,12 @@ pub fn leases_on<'a>(
         .leases
         .values()
         .filter(|l| l.holder != me && l.project == project && l.expires_ms > now_ms)
-        .filter(|l| state.agents.get(&l.holder).is_some_and(|a| is_live(a, live)))
+        .filter(|l| {
+            state
+                .agents
+                .get(&l.holder)
+                .is_some_and(|a| is_live(a, live))
+        })
         .map(|l| l.id.as_str())
         .collect();
     state
@@ -476,7 +490,11 @@ pub fn conflicts_for_edit(
         if r.session == site.me || r.kind != TouchKind::Edit || r.at_ms < cut {
             continue;
         }
-        if !state.agents.get(&r.session).is_some_and(|a| is_live(a, live)) {
+        if !state
+            .agents
+            .get(&r.session)
+            .is_some_and(|a| is_live(a, live))
+        {
             continue;
         }
         out.push(Conflict {
@@ -505,7 +523,11 @@ fn cause_text(c: &Conflict, now_ms: u64) -> String {
         Cause::Edited { at_ms } => format!("edited `{}` {}", c.path, ago(now_ms, *at_ms)),
         Cause::Lease(l) => {
             let mins = l.expires_ms.saturating_sub(now_ms).div_ceil(60_000);
-            let why = l.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            let why = l
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             format!(
                 "holds an exclusive lease on `{}` (for {mins} more min{why})",
                 l.pattern
@@ -599,9 +621,18 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_to("/r", "/r", "/r/src/a.rs").as_deref(), Some("src/a.rs"));
-        assert_eq!(relative_to("/r/src", "/r", "a.rs").as_deref(), Some("src/a.rs"));
-        assert_eq!(relative_to("/r/src", "/r", "../b.rs").as_deref(), Some("b.rs"));
+        assert_eq!(
+            relative_to("/r", "/r", "/r/src/a.rs").as_deref(),
+            Some("src/a.rs")
+        );
+        assert_eq!(
+            relative_to("/r/src", "/r", "a.rs").as_deref(),
+            Some("src/a.rs")
+        );
+        assert_eq!(
+            relative_to("/r/src", "/r", "../b.rs").as_deref(),
+            Some("b.rs")
+        );
         assert_eq!(relative_to("/r", "/r", "/rx/a.rs"), None);
         assert_eq!(relative_to("/r", "/r", "/other/a.rs"), None);
         assert_eq!(relative_to("/r", "/r", "../../x"), None);
@@ -621,10 +652,23 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused() {
-        for bad in ["", "**", "**/*", "/**", "../x", "a/../../b", "/elsewhere/x", "/r", "["] {
+        for bad in [
+            "",
+            "**",
+            "**/*",
+            "/**",
+            "../x",
+            "a/../../b",
+            "/elsewhere/x",
+            "/r",
+            "[",
+        ] {
             assert!(check_pattern("/r", "/r", bad).is_err(), "{bad:?}");
         }
-        assert_eq!(check_pattern("/r", "/r", "/r/src/a.rs").unwrap(), "src/a.rs");
+        assert_eq!(
+            check_pattern("/r", "/r", "/r/src/a.rs").unwrap(),
+            "src/a.rs"
+        );
         assert_eq!(check_pattern("/r", "/r", "./src/*.rs").unwrap(), "src/*.rs");
         assert_eq!(check_pattern("/r", "/r", "*").unwrap(), "*");
     }

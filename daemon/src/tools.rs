@@ -1553,25 +1553,31 @@ fn claim_files(
     let a = tri!(Args::new(args, &["paths", "exclusive", "ttl_s", "reason"]));
     let patterns = tri!(lease_patterns(caller, &a, true));
     let exclusive = tri!(a.bool_opt("exclusive")).unwrap_or(false);
-    let ttl_s = match a.map.get("ttl_s") {
-        None | Some(Value::Null) => DEFAULT_LEASE_TTL_S,
-        Some(v) => match v.as_u64() {
-            Some(t) if (1..=MAX_LEASE_TTL_S).contains(&t) => t,
-            _ => {
-                return invalid(
+    let ttl_s =
+        match a.map.get("ttl_s") {
+            None | Some(Value::Null) => DEFAULT_LEASE_TTL_S,
+            Some(v) => match v.as_u64() {
+                Some(t) if (1..=MAX_LEASE_TTL_S).contains(&t) => t,
+                _ => return invalid(
                     "ttl_s",
-                    &format!("must be a whole number of seconds from 1 to {MAX_LEASE_TTL_S} (one day)"),
-                )
-            }
-        },
-    };
+                    &format!(
+                        "must be a whole number of seconds from 1 to {MAX_LEASE_TTL_S} (one day)"
+                    ),
+                ),
+            },
+        };
     let reason = tri!(a.str_opt("reason")).map(|r| r.chars().take(200).collect::<String>());
     let scope = &caller.scope;
     let live_leases: Vec<&crate::state::Lease> = state
         .leases
         .values()
         .filter(|l| l.project == scope.project && l.expires_ms > ctx.now_ms)
-        .filter(|l| state.agents.get(&l.holder).is_some_and(|h| is_live(h, ctx.live)))
+        .filter(|l| {
+            state
+                .agents
+                .get(&l.holder)
+                .is_some_and(|h| is_live(h, ctx.live))
+        })
         .collect();
     let mut granted = Vec::new();
     let mut conflicts = Vec::new();
@@ -1623,8 +1629,13 @@ fn claim_files(
         .filter(|(path, r)| {
             r.session != me
                 && r.kind == crate::files::TouchKind::Edit
-                && leases.iter().any(|l| crate::files::pattern_matches(&l.pattern, path))
-                && state.agents.get(&r.session).is_some_and(|h| is_live(h, ctx.live))
+                && leases
+                    .iter()
+                    .any(|l| crate::files::pattern_matches(&l.pattern, path))
+                && state
+                    .agents
+                    .get(&r.session)
+                    .is_some_and(|h| is_live(h, ctx.live))
         })
         .map(|(path, r)| touch_json(state, path, r, ctx))
         .collect();
