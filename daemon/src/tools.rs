@@ -1553,19 +1553,20 @@ fn claim_files(
     let a = tri!(Args::new(args, &["paths", "exclusive", "ttl_s", "reason"]));
     let patterns = tri!(lease_patterns(caller, &a, true));
     let exclusive = tri!(a.bool_opt("exclusive")).unwrap_or(false);
-    let ttl_s =
-        match a.map.get("ttl_s") {
-            None | Some(Value::Null) => DEFAULT_LEASE_TTL_S,
-            Some(v) => match v.as_u64() {
-                Some(t) if (1..=MAX_LEASE_TTL_S).contains(&t) => t,
-                _ => return invalid(
+    let ttl_s = match a.map.get("ttl_s") {
+        None | Some(Value::Null) => DEFAULT_LEASE_TTL_S,
+        Some(v) => match v.as_u64() {
+            Some(t) if (1..=MAX_LEASE_TTL_S).contains(&t) => t,
+            _ => {
+                return invalid(
                     "ttl_s",
                     &format!(
                         "must be a whole number of seconds from 1 to {MAX_LEASE_TTL_S} (one day)"
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     let reason = tri!(a.str_opt("reason")).map(|r| r.chars().take(200).collect::<String>());
     let scope = &caller.scope;
     let live_leases: Vec<&crate::state::Lease> = state

@@ -771,6 +771,55 @@ mod tests {
     }
 
     #[test]
+    fn conflict_output_combines_context_and_mail_per_client() {
+        let v = |s: Option<String>| serde_json::from_str::<Value>(&s.unwrap()).unwrap();
+        let w = v(render_pre_tool_use(
+            "claude-code",
+            Some("C"),
+            Some("M"),
+            None,
+        ));
+        assert_eq!(
+            w,
+            json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","additionalContext":"C\n\nM"}})
+        );
+        let d = v(render_pre_tool_use("codex", Some("C"), None, Some("deny")));
+        assert_eq!(
+            d,
+            json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"C"}})
+        );
+        let a = v(render_pre_tool_use(
+            "claude-code",
+            Some("C"),
+            None,
+            Some("ask"),
+        ));
+        assert_eq!(a["hookSpecificOutput"]["permissionDecision"], "ask");
+        let ca = v(render_pre_tool_use("codex", Some("C"), None, Some("ask")));
+        assert!(ca["hookSpecificOutput"].get("permissionDecision").is_none());
+        assert!(ca["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("only a warning"));
+        assert_eq!(render_pre_tool_use("codex", None, None, None), None);
+    }
+
+    #[test]
+    fn patch_survives_slimming_as_headers() {
+        let patch = format!(
+            "*** Begin Patch\n*** Update File: a.rs\n{}\n*** Move to: b.rs\n*** End Patch",
+            "+x\n".repeat(500)
+        );
+        let mut m = Map::new();
+        m.insert("tool_input".into(), json!({"command": patch}));
+        let slim = slim_payload(&m);
+        assert_eq!(
+            slim["tool_input"]["command"],
+            "*** Begin Patch\n*** Update File: a.rs\n*** Move to: b.rs"
+        );
+    }
+
+    #[test]
     fn render_delivery_shapes() {
         let pre = render_delivery(HookEvent::PreToolUse, "hi \"x\"\n").unwrap();
         assert!(pre.ends_with('\n'));
