@@ -220,6 +220,18 @@ async fn an_edit_of_a_peers_file_is_warned_and_the_peer_learns() {
     .unwrap();
     assert_eq!(q["hookSpecificOutput"]["permissionDecision"], "ask", "{q}");
 
+    // `oxtail status` shows the files section, with the conflict marked.
+    let st = ox
+        .command()
+        .arg("status")
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("! src/a.rs  alice  edited"), "{text}");
+    assert!(text.contains("! src/a.rs  bob  edited"), "{text}");
+    assert!(text.contains("  src/other.rs  bob  edited"), "{text}");
+
     // Once A ends, its touches go: no warning.
     ha.end();
     assert_eq!(out(&hb.edit("PreToolUse", "src/a.rs")), None);

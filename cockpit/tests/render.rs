@@ -121,6 +121,7 @@ fn snap(agents: Vec<AgentRow>, waits: Vec<WaitEdge>, comms: Vec<CommsEntry>) -> 
         panes: vec![],
         waits,
         comms,
+        files: vec![],
     }
 }
 
