@@ -514,3 +514,134 @@ async fn leases_conflict_coexist_expire_release_and_survive_a_crash() {
         .unwrap();
     assert_eq!(c["all_granted"], true, "A ended: its leases went: {c}");
 }
+
+/// `git commit` in `dir` as the guard sees it (this instance's daemon).
+fn commit(ox: &Instance, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = std::process::Command::new("git");
+    c.arg("commit")
+        .arg("-q")
+        .arg("-m")
+        .arg("change")
+        .args(extra);
+    c.current_dir(dir)
+        .env("OXTAIL_HOME", ox.home())
+        .env_remove("OXTAIL_SOCKET")
+        .env_remove("OXTAIL_GUARD")
+        .env_remove("CLAUDE_CODE_SESSION_ID")
+        .env_remove("CODEX_THREAD_ID")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stage(dir: &Path, file: &str, body: &str) {
+    let p = dir.join(file);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, body).unwrap();
+    git(dir, &["add", file]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_refuses_a_commit_under_a_peers_exclusive_lease() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let wt = ox.dir.path().join("work").join("proj-feat");
+    git(
+        &repo,
+        &["worktree", "add", "-q", "-b", "feat", wt.to_str().unwrap()],
+    );
+    // A pre-existing hook that leaves a mark each time it runs.
+    let mark = ox.dir.path().join("chained-ran");
+    let hooks = repo.join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let pre = hooks.join("pre-commit");
+    std::fs::write(
+        &pre,
+        format!("#!/bin/sh\necho ran >> '{}'\n", mark.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&pre)
+        .status()
+        .unwrap();
+    // Installed from the linked work tree: lands in the shared hooks dir.
+    let inst = ox
+        .command()
+        .args(["guard", "install", "--json"])
+        .current_dir(&wt)
+        .output()
+        .unwrap();
+    assert!(
+        inst.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inst.stderr)
+    );
+    let v: Value = serde_json::from_slice(&inst.stdout).unwrap();
+    assert_eq!(v["chained"], true, "{v}");
+    assert!(hooks.join("pre-commit.oxtail-chained").exists());
+
+    let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
+    a.ok("set_my_state", json!({"purpose": "db", "name": "alice"}))
+        .await
+        .unwrap();
+    a.ok(
+        "claim_files",
+        json!({"paths": ["src/db.rs"], "exclusive": true, "reason": "schema change"}),
+    )
+    .await
+    .unwrap();
+
+    stage(&repo, "src/db.rs", "x\n");
+    let o = commit(&ox, &repo, &[], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "refused: {err}");
+    assert!(
+        err.contains("src/db.rs: held by `alice`") && err.contains("schema change"),
+        "{err}"
+    );
+    assert!(mark.exists(), "the chained hook still runs");
+    // The holder itself may commit; warn mode warns; --no-verify bypasses.
+    let own = commit(&ox, &repo, &[], &[("CLAUDE_CODE_SESSION_ID", "sess-a")]);
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    stage(&repo, "src/db.rs", "x2\n");
+    let w = commit(&ox, &repo, &[], &[("OXTAIL_GUARD", "warn")]);
+    let err = String::from_utf8_lossy(&w.stderr);
+    assert!(
+        w.status.success() && err.contains("held by `alice`"),
+        "{err}"
+    );
+    stage(&repo, "src/db.rs", "x3\n");
+    std::fs::remove_file(&mark).unwrap();
+    let nv = commit(&ox, &repo, &["--no-verify"], &[]);
+    assert!(
+        nv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nv.stderr)
+    );
+    assert!(!mark.exists(), "--no-verify skips every pre-commit hook");
+    // The same path in the linked work tree is another file: allowed.
+    stage(&wt, "src/db.rs", "y\n");
+    let o = commit(&ox, &wt, &[], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Uninstall restores the earlier hook.
+    let un = ox
+        .command()
+        .args(["guard", "uninstall"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(un.status.success());
+    assert!(std::fs::read_to_string(&pre).unwrap().contains("echo ran"));
+    assert!(!hooks.join("pre-commit.oxtail-chained").exists());
+}

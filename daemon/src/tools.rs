@@ -1536,6 +1536,7 @@ fn lease_json(state: &State, l: &crate::state::Lease, ctx: &Ctx<'_>) -> Value {
         "exclusive": l.exclusive,
         "reason": l.reason,
         "branch": l.branch,
+        "worktree": l.worktree,
         "expires_ms": l.expires_ms,
         "expires_in_s": l.expires_ms.saturating_sub(ctx.now_ms) / 1000,
     })
