@@ -683,6 +683,63 @@ mod tests {
         }
     }
 
+    /// The daemon-side cost of the PreToolUse conflict check at 50 live
+    /// agents and 10 000 recent touches (BENCHMARKS.md). Run with
+    /// `cargo test --release -p oxtail-daemon --lib files::tests::conflict_check_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn conflict_check_cost() {
+        use crate::state::{Agent, Scope};
+        let mut state = State::default();
+        let mut t = Touches::default();
+        for i in 0..50 {
+            let id = format!("s{i}");
+            state.agents.insert(
+                id.clone(),
+                Agent {
+                    session_id: id.clone(),
+                    client_type: "claude-code".into(),
+                    name: Some(format!("agent-{i}")),
+                    purpose: Some("working".into()),
+                    purpose_at_ms: None,
+                    scope: Scope::default(),
+                    cwd: "/r".into(),
+                    seat: None,
+                    resolved_by: "t".into(),
+                    first_seen_ms: 0,
+                    previous_ids: vec![],
+                    ended_ms: None,
+                    tmux_socket: None,
+                },
+            );
+            for f in 0..200 {
+                t.record("p", &format!("src/m{}/f{f}.rs", (i + f) % 100), rec(&id, 1_000));
+            }
+        }
+        assert!(t.len() >= 10_000);
+        let live = Live::default();
+        let site = EditSite { me: "s0", project: "p", worktree: "/r" };
+        let n = 20_000;
+        for (label, path) in [("conflict", "src/m8/f7.rs"), ("no conflict", "src/none.rs")] {
+            let start = std::time::Instant::now();
+            let mut hits = 0;
+            for _ in 0..n {
+                let c = conflicts_for_edit(&state, &live, &t, site, path, 2_000, 60_000);
+                if !c.is_empty() {
+                    hits += render_warning(&state, &c, 2_000).len().min(1);
+                }
+            }
+            let per = start.elapsed().as_nanos() as f64 / n as f64 / 1000.0;
+            eprintln!("{label}: {per:.2} us per check ({hits} warned)");
+        }
+        let start = std::time::Instant::now();
+        for k in 0..n {
+            t.record("p", &format!("src/x/{}.rs", k % 200), rec("s1", 1_500));
+        }
+        let per = start.elapsed().as_nanos() as f64 / n as f64 / 1000.0;
+        eprintln!("record: {per:.2} us per touch");
+    }
+
     #[test]
     fn touches_are_bounded_refreshed_and_forgotten() {
         let mut t = Touches::default();
