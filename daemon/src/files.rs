@@ -713,12 +713,20 @@ mod tests {
                 },
             );
             for f in 0..200 {
-                t.record("p", &format!("src/m{}/f{f}.rs", (i + f) % 100), rec(&id, 1_000));
+                t.record(
+                    "p",
+                    &format!("src/m{}/f{f}.rs", (i + f) % 100),
+                    rec(&id, 1_000),
+                );
             }
         }
         assert!(t.len() >= 10_000);
         let live = Live::default();
-        let site = EditSite { me: "s0", project: "p", worktree: "/r" };
+        let site = EditSite {
+            me: "s0",
+            project: "p",
+            worktree: "/r",
+        };
         let n = 20_000;
         for (label, path) in [("conflict", "src/m8/f7.rs"), ("no conflict", "src/none.rs")] {
             let start = std::time::Instant::now();
