@@ -1571,6 +1571,16 @@ impl Actor {
         if self.state.wakes_fired.values().any(|t| *t < cutoff) {
             cmds.push(Command::PruneWakes { before_ms: cutoff });
         }
+        let lapsed: Vec<String> = self
+            .state
+            .leases
+            .values()
+            .filter(|l| l.expires_ms <= now)
+            .map(|l| l.id.clone())
+            .collect();
+        if !lapsed.is_empty() {
+            cmds.push(Command::ReleaseFiles { lease_ids: lapsed });
+        }
         if !cmds.is_empty() && self.commit(&cmds).is_ok() {
             let _ = self.journal.sync();
         }
