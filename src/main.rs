@@ -1,6 +1,8 @@
 //! `oxtail`: one executable for every role (SPEC §1). This file only parses
 //! the command line and dispatches; each role lives in its own crate.
 
+mod guard;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use oxtail_proto::client::{connect_at, connect_or_spawn, ConnectError};
@@ -132,6 +134,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// A git pre-commit guard: refuse commits touching a peer's exclusively leased files.
+    #[command(after_help = GUARD_HELP)]
+    Guard {
+        #[command(subcommand)]
+        op: guard::GuardCmd,
+        /// Print a JSON answer (install/uninstall).
+        #[arg(long, global = true)]
+        json: bool,
+    },
 }
 
 const DOCTOR_HELP: &str = "\
@@ -150,6 +161,18 @@ Examples:
   oxtail send api 'stop editing main.rs, I am on it'
   git diff | oxtail send web -
   oxtail send 3f1c2a9e-… 'status?' --json     message_id, wake_status, wake_status_text";
+
+const GUARD_HELP: &str = "\
+Examples:
+  oxtail guard install      in a repository: add the pre-commit guard (an existing
+                            pre-commit hook is kept and runs first)
+  oxtail guard uninstall    remove it, restoring the earlier hook
+
+The guard refuses a commit that touches a file under a live peer's exclusive
+lease (claim_files {exclusive: true}), naming the holder. It honors
+core.hooksPath and guards every linked work tree of the repository.
+  OXTAIL_GUARD=warn         only warn
+  git commit --no-verify    bypass it";
 
 const HOOK_HELP: &str = "\
 Reads the client's hook JSON on stdin and answers in its hook output format:
@@ -299,6 +322,10 @@ fn main() {
         Cmd::UninstallHook(a) => print_report(oxtail_hooks::cli::hooks_main(
             &a.client, a.dry_run, a.json, false,
         )),
+        Cmd::Guard { op, json } => match guard::run(op, json) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
         Cmd::Setup(a) => print_report(oxtail_hooks::cli::setup_main(
             &oxtail_hooks::cli::SetupArgs {
                 client: a.client,

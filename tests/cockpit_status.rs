@@ -119,6 +119,7 @@ fn full() -> StatusSnapshot {
             delivered: false,
         }],
         comms_total: 1,
+        files: vec![],
     }
 }
 

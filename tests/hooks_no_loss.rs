@@ -106,6 +106,7 @@ async fn a_hook_call_past_its_deadline_drains_nothing() {
         ppid: std::process::id(),
         deliver_budget_chars: Some(9000),
         deliver_deadline_ms: Some(deadline),
+        conflict_mode: None,
     };
     let mut c = ox.raw_client(Role::Hook).unwrap();
     let answer = |r: Reply| -> HookAnswer {

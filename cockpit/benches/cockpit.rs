@@ -105,6 +105,7 @@ fn fleet(agents: usize, comms: usize) -> StatusSnapshot {
         waits,
         comms,
         comms_total: n as u64,
+        files: vec![],
     }
 }
 

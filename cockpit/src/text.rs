@@ -184,6 +184,31 @@ pub fn column_widths(cells: &[AgentCells]) -> [usize; 5] {
 }
 
 /// Renders the whole snapshot as text: header, agent rows, panes,
+/// One files-section line: `! src/db.rs  alice  edited 3m ago  (main)` or
+/// `  src/**  bob  exclusive lease, 40m left`.
+pub fn file_line(f: &oxtail_proto::status::FileRow, now_ms: u64) -> String {
+    let when = if f.what == "edited" {
+        format!("edited {} ago", model::age(now_ms, Some(f.at_ms)))
+    } else {
+        format!(
+            "{} lease, {} left",
+            f.what,
+            model::age(f.at_ms, Some(now_ms))
+        )
+    };
+    let branch = f
+        .branch
+        .as_deref()
+        .map(|b| format!("  ({b})"))
+        .unwrap_or_default();
+    format!(
+        "{} {}  {}  {when}{branch}",
+        if f.conflict { "!" } else { " " },
+        f.path,
+        f.agent
+    )
+}
+
 /// wait-graph, the last comms entries. Ages are against `now_ms`.
 pub fn render_text(s: &StatusSnapshot, now_ms: u64, opts: TextOpts) -> String {
     let mut lines: Vec<String> = Vec::new();
@@ -247,6 +272,22 @@ pub fn render_text(s: &StatusSnapshot, now_ms: u64, opts: TextOpts) -> String {
         lines.push("  nobody is waiting".to_string());
     }
     lines.extend(wl.into_iter().map(|l| format!("  {}", l.text)));
+    if !s.files.is_empty() {
+        lines.push(String::new());
+        lines.push("files (! marks a conflict)".to_string());
+        lines.extend(
+            s.files
+                .iter()
+                .take(20)
+                .map(|f| format!("  {}", file_line(f, now_ms))),
+        );
+        if s.files.len() > 20 {
+            lines.push(format!(
+                "  … {} more (oxtail status --json)",
+                s.files.len() - 20
+            ));
+        }
+    }
     lines.push(String::new());
     let shown = s.comms.len().min(opts.comms);
     lines.push(format!(

@@ -24,6 +24,8 @@ pub enum View {
     Thread(Vec<usize>),
     /// Key help (`?`).
     Help,
+    /// Who holds or recently edited which files (`f`).
+    Files,
 }
 
 /// Where the data comes from, shown in the title.
@@ -199,6 +201,13 @@ impl App {
                     View::Help
                 }
             }
+            KeyCode::Char('f') => {
+                self.view = if self.view == View::Files {
+                    View::Agents
+                } else {
+                    View::Files
+                }
+            }
             KeyCode::Char('l') => {
                 self.view = if self.view == View::Log {
                     View::Agents
@@ -339,6 +348,7 @@ pub fn draw(f: &mut Frame, app: &App, now_ms: u64) {
         View::Log => draw_log(f, app, body, now_ms),
         View::Thread(ids) => draw_thread(f, app, ids, body, now_ms),
         View::Help => draw_help(f, body),
+        View::Files => draw_files(f, app, body, now_ms),
     }
     let foot = if let Some((_, name, buf)) = &app.compose {
         format!("message to {name} (⏎ send, Esc cancel): {buf}▏")
@@ -530,6 +540,34 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect, now_ms: u64) {
     );
 }
 
+fn draw_files(f: &mut Frame, app: &App, area: Rect, now_ms: u64) {
+    let s = &app.snapshot;
+    let w = area.width as usize;
+    let lines: Vec<Line> = if s.files.is_empty() {
+        vec![Line::raw("no leases and no recent edits")]
+    } else {
+        s.files
+            .iter()
+            .map(|r| {
+                let l = pad(&text::file_line(r, now_ms), w);
+                if r.conflict {
+                    Line::styled(l, Style::default().fg(Color::Red))
+                } else {
+                    Line::raw(l)
+                }
+            })
+            .collect()
+    };
+    let title = format!(
+        "files · {} · ! conflict (two agents on one path in one work tree) · Esc back",
+        s.files.len()
+    );
+    f.render_widget(
+        Paragraph::new(lines).block(section(&truncate(&title, w))),
+        area,
+    );
+}
+
 fn draw_thread(f: &mut Frame, app: &App, ids: &[usize], area: Rect, now_ms: u64) {
     let s = &app.snapshot;
     let mut lines = Vec::new();
@@ -588,6 +626,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "N           ask the agent to check in: wakes it even with nothing queued",
         "m           message the agent as its user (framed as your own words)",
         "l           the comms log · w the thread of the selected entry",
+        "f           files: leases and recent edits, conflicts marked !",
         "Esc         back to the agents · ? this help · q or Ctrl-C quit",
         "",
         "🟢 active  🟡 idle  ⚫ dead/ended  ⚪ unknown",

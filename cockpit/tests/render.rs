@@ -121,6 +121,7 @@ fn snap(agents: Vec<AgentRow>, waits: Vec<WaitEdge>, comms: Vec<CommsEntry>) -> 
         panes: vec![],
         waits,
         comms,
+        files: vec![],
     }
 }
 
@@ -458,6 +459,39 @@ fn help_and_compose() {
     app.set_snapshot(three());
     app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
     check("help", &screen(&app, 100, 20));
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    let mut s = three();
+    s.files = vec![
+        oxtail_proto::status::FileRow {
+            path: "src/db.rs".into(),
+            agent: "main".into(),
+            what: "edited".into(),
+            branch: Some("main".into()),
+            at_ms: NOW - 180_000,
+            conflict: true,
+        },
+        oxtail_proto::status::FileRow {
+            path: "src/**".into(),
+            agent: "codex".into(),
+            what: "exclusive".into(),
+            branch: None,
+            at_ms: NOW + 2_400_000,
+            conflict: false,
+        },
+    ];
+    app.set_snapshot(s);
+    app.on_key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE));
+    assert_eq!(app.view, View::Files);
+    let files = screen(&app, 100, 8);
+    assert!(
+        files.contains("! src/db.rs  main  edited 3m ago  (main)"),
+        "{files}"
+    );
+    assert!(
+        files.contains("  src/**  codex  exclusive lease, 40m left"),
+        "{files}"
+    );
+    app.set_snapshot(three());
     app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
     app.on_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE));
     for c in "hi there".chars() {

@@ -8,6 +8,7 @@
 //! the loop's receive timeout, so a waiting ask costs no CPU and no polling.
 
 use crate::config::Config;
+use crate::files;
 use crate::identity::{self, Caller, Resolution};
 use crate::render;
 use crate::state::{
@@ -1361,9 +1362,21 @@ impl Actor {
             }
         }
         self.subs_dirty = true;
-        // Deliver.
+        // File touches, conflict warnings and notices (ephemeral).
         let mut answer = HookAnswer::default();
-        let in_time = call.deliver_deadline_ms.is_none_or(|d| now < d);
+        let me_agent = self.state.agents.get(&id).cloned().or_else(|| {
+            cmds.iter().find_map(|c| match c {
+                Command::UpsertAgent { agent } if agent.session_id == id => Some(agent.clone()),
+                _ => None,
+            })
+        });
+        let denied = self.file_touches(&call, &id, me_agent.as_ref(), &caller, now, &mut answer);
+        if call.event == HookEvent::SessionEnd {
+            self.live.touches.end(&id);
+            self.live.notices.remove(&id);
+        }
+        // Deliver (not with a denied edit: the mail would go with a refusal).
+        let in_time = call.deliver_deadline_ms.is_none_or(|d| now < d) && !denied;
         if !in_time {
             tracing::warn!(session = %id, "hook arrived after its deadline; leaving its mail queued");
         }
@@ -1409,6 +1422,109 @@ impl Actor {
             },
             dirty,
         )
+    }
+
+    /// Records the files a Pre/PostToolUse touches ([`files::touched_paths`])
+    /// and, for a PreToolUse edit that meets a live peer, puts the warning in
+    /// `answer.context` (with `answer.decision` under `OXTAIL_CONFLICT=ask|deny`)
+    /// and queues a notice for the peer's next PreToolUse. Pending notices for
+    /// this agent go into `answer.context` too. Returns whether the edit is
+    /// denied (then it is not recorded as a touch).
+    fn file_touches(
+        &mut self,
+        call: &HookCall,
+        id: &str,
+        me: Option<&crate::state::Agent>,
+        caller: &Caller,
+        now: u64,
+        answer: &mut HookAnswer,
+    ) -> bool {
+        let pre = call.event == HookEvent::PreToolUse;
+        if !pre && call.event != HookEvent::PostToolUse {
+            return false;
+        }
+        let mut context: Vec<String> = Vec::new();
+        let subagent = call.payload.get("agent_id").is_some_and(|v| !v.is_null());
+        if pre && !subagent {
+            if let Some(n) = self.live.notices.remove(id) {
+                context.extend(n);
+            }
+        }
+        let tool = call
+            .payload
+            .get("tool_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let input = call.payload.get("tool_input").unwrap_or(&Value::Null);
+        let touched = files::touched_paths(tool, input);
+        let scope = &caller.scope;
+        let window = self.config.touch_window_ms;
+        let site = files::EditSite {
+            me: id,
+            project: &scope.project,
+            worktree: &scope.worktree,
+        };
+        let mut rels = Vec::new();
+        let mut real = false;
+        for (kind, raw) in touched {
+            let Some(rel) = files::relative_to(&caller.cwd, &scope.worktree, &raw) else {
+                continue;
+            };
+            if pre && kind == files::TouchKind::Edit {
+                let conflicts = files::conflicts_for_edit(
+                    &self.state,
+                    &self.live,
+                    &self.live.touches,
+                    site,
+                    &rel,
+                    now,
+                    window,
+                );
+                if !conflicts.is_empty() {
+                    let w = files::render_warning(&self.state, &conflicts, now);
+                    if !w.is_empty() && !context.contains(&w) {
+                        context.push(w);
+                    }
+                    for c in conflicts.iter().filter(|c| c.same_worktree) {
+                        real = true;
+                        if let Some(me) = me {
+                            let n = files::render_notice(me, c, now);
+                            let q = self.live.notices.entry(c.peer.clone()).or_default();
+                            if !q.contains(&n) && q.len() < 20 {
+                                q.push(n);
+                            }
+                        }
+                    }
+                    self.trace_event(json!({"event": "file_conflict", "session": id, "path": rel,
+                        "peers": conflicts.iter().map(|c| c.peer.clone()).collect::<Vec<_>>()}));
+                }
+            }
+            rels.push((kind, rel));
+        }
+        let mode = call.conflict_mode.as_deref().unwrap_or("warn");
+        let denied = pre && real && mode == "deny";
+        if real && matches!(mode, "ask" | "deny") {
+            answer.decision = Some(mode.to_string());
+        }
+        if !denied {
+            for (kind, rel) in rels {
+                self.live.touches.record(
+                    &scope.project,
+                    &rel,
+                    files::TouchRec {
+                        session: id.to_string(),
+                        worktree: scope.worktree.clone(),
+                        branch: scope.branch.clone(),
+                        kind,
+                        at_ms: now,
+                    },
+                );
+            }
+        }
+        if !context.is_empty() {
+            answer.context = Some(context.join("\n"));
+        }
+        denied
     }
 
     fn recount_live(&mut self) {
@@ -1483,6 +1599,9 @@ impl Actor {
         }
         if now.duration_since(self.last_retention) >= Duration::from_secs(60) {
             self.last_retention = now;
+            self.live
+                .touches
+                .expire(now_ms(), self.config.touch_window_ms);
             self.retention();
         }
     }
@@ -1591,6 +1710,16 @@ impl Actor {
         }
         if self.state.wakes_fired.values().any(|t| *t < cutoff) {
             cmds.push(Command::PruneWakes { before_ms: cutoff });
+        }
+        let lapsed: Vec<String> = self
+            .state
+            .leases
+            .values()
+            .filter(|l| l.expires_ms <= now)
+            .map(|l| l.id.clone())
+            .collect();
+        if !lapsed.is_empty() {
+            cmds.push(Command::ReleaseFiles { lease_ids: lapsed });
         }
         if !cmds.is_empty() && self.commit(&cmds).is_ok() {
             let _ = self.journal.sync();

@@ -43,6 +43,9 @@ pub struct Config {
     /// its ack before it is put back in the mailbox (30 000 ms). A shim acks
     /// as soon as it wrote the tool result; a hook, once it printed.
     pub handover_ttl_ms: u64,
+    /// How long an edit keeps warning peers, ms after the agent's last edit
+    /// of the file (`OXTAIL_TOUCH_WINDOW_S`, default 30 min).
+    pub touch_window_ms: u64,
     /// Wake engine tunables.
     pub wake: crate::wake::WakeConfig,
 }
@@ -61,6 +64,7 @@ impl Default for Config {
             pending_ask_ttl_ms: 3_600_000,
             hook_budget_chars: 9000,
             handover_ttl_ms: 30_000,
+            touch_window_ms: crate::files::DEFAULT_TOUCH_WINDOW_MS,
             read_max_messages: 50,
             read_max_body_bytes: 65_536,
             wake: crate::wake::WakeConfig::default(),
@@ -119,6 +123,8 @@ impl Config {
             hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS")
                 .map_or(d.hook_budget_chars, |v| v as usize),
             handover_ttl_ms: env_u64("OXTAIL_HANDOVER_TTL_MS").unwrap_or(d.handover_ttl_ms),
+            touch_window_ms: env_u64("OXTAIL_TOUCH_WINDOW_S")
+                .map_or(d.touch_window_ms, |s| s.saturating_mul(1000)),
             read_max_messages: env_u64("OXTAIL_READ_MAX_MESSAGES")
                 .map_or(d.read_max_messages, |v| v as usize),
             read_max_body_bytes: env_u64("OXTAIL_READ_MAX_BODY_BYTES")

@@ -9,9 +9,11 @@
 //! * [`wake`]: the wake engine's gates (pure); [`tmux`]: panes and keys (I/O).
 //! * [`render`]: mail rendered for an agent's context (pure).
 //! * [`config`]: environment tunables.
+//! * [`files`]: file touches, leases and conflict warnings (pure).
 
 pub mod actor;
 pub mod config;
+pub mod files;
 pub mod identity;
 pub mod procinfo;
 pub mod readsession;

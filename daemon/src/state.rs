@@ -276,6 +276,32 @@ pub struct Receipt {
     pub to: SessionId,
 }
 
+/// An advisory file lease taken with `claim_files` (see [`crate::files`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Its id (`lease_…`).
+    pub id: String,
+    /// The holder's session.
+    pub holder: SessionId,
+    /// The project it is in ([`Scope::project`]).
+    pub project: String,
+    /// The holder's work tree (absolute); the pattern is relative to it.
+    pub worktree: String,
+    /// The holder's branch when it claimed.
+    pub branch: Option<String>,
+    /// A work-tree relative path, directory or glob.
+    pub pattern: String,
+    /// Exclusive leases conflict with any other edit or claim; shared ones
+    /// coexist.
+    pub exclusive: bool,
+    /// Why, as the holder said.
+    pub reason: Option<String>,
+    /// When it was taken, ms since the epoch.
+    pub created_ms: u64,
+    /// When it lapses, ms since the epoch.
+    pub expires_ms: u64,
+}
+
 /// The whole durable state.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct State {
@@ -306,6 +332,10 @@ pub struct State {
     /// Wakes already fired per `(session, reply_to)`: one wake each.
     #[serde(default)]
     pub wakes_fired: HashMap<String, u64>,
+    /// File leases by id (`claim_files`); expired ones are ignored by every
+    /// reader and pruned by [`Command::ReleaseFiles`].
+    #[serde(default)]
+    pub leases: BTreeMap<String, Lease>,
 }
 
 /// Largest comms log kept.
@@ -451,6 +481,20 @@ pub enum Command {
         session_id: SessionId,
         /// When.
         at_ms: u64,
+    },
+    /// Take file leases (`claim_files`), replacing `replaces` (the caller's
+    /// earlier leases on the same patterns).
+    ClaimFiles {
+        /// The new leases.
+        leases: Vec<Lease>,
+        /// Lease ids to drop first.
+        #[serde(default)]
+        replaces: Vec<String>,
+    },
+    /// Drop file leases (`release_files`, or expired ones).
+    ReleaseFiles {
+        /// Which.
+        lease_ids: Vec<String>,
     },
     /// Forget wake dedupe records older than `before_ms` (retention).
     PruneWakes {
@@ -843,11 +887,25 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
             state.wakes_fired.insert(key.clone(), *at_ms);
         }
         Command::EndSession { session_id, at_ms } => {
+            state.leases.retain(|_, l| l.holder != *session_id);
             if let Some(a) = state.agents.get_mut(session_id) {
                 a.ended_ms = Some(*at_ms);
                 events.push(Event::AgentChanged {
                     session_id: session_id.clone(),
                 });
+            }
+        }
+        Command::ClaimFiles { leases, replaces } => {
+            for id in replaces {
+                state.leases.remove(id);
+            }
+            for l in leases {
+                state.leases.insert(l.id.clone(), l.clone());
+            }
+        }
+        Command::ReleaseFiles { lease_ids } => {
+            for id in lease_ids {
+                state.leases.remove(id);
             }
         }
         Command::PruneWakes { before_ms } => {

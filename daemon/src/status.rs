@@ -263,5 +263,83 @@ pub fn build(
         waits,
         comms,
         comms_total: total as u64,
+        files: files_rows(state, live, config, &in_scope, now),
     }
+}
+
+/// The snapshot's files section: live agents' leases and edits within the
+/// touch window, newest first; `conflict` when two live agents meet on a
+/// path in one work tree.
+fn files_rows(
+    state: &State,
+    live: &Live,
+    config: &Config,
+    in_scope: &dyn Fn(&str) -> bool,
+    now: u64,
+) -> Vec<oxtail_proto::status::FileRow> {
+    use crate::files::{display_name, is_live, TouchKind};
+    let alive = |id: &str| state.agents.get(id).filter(|a| is_live(a, live));
+    // (worktree, path, agent, what, branch, at)
+    let mut rows: Vec<(String, String, String, String, Option<String>, u64)> = Vec::new();
+    for l in state.leases.values() {
+        if !in_scope(&l.project) || l.expires_ms <= now {
+            continue;
+        }
+        if let Some(a) = alive(&l.holder) {
+            let what = if l.exclusive { "exclusive" } else { "shared" };
+            rows.push((
+                l.worktree.clone(),
+                l.pattern.clone(),
+                display_name(a).to_string(),
+                what.into(),
+                l.branch.clone(),
+                l.expires_ms,
+            ));
+        }
+    }
+    let projects: std::collections::BTreeSet<&str> = state
+        .agents
+        .values()
+        .map(|a| a.scope.project.as_str())
+        .filter(|p| in_scope(p))
+        .collect();
+    let since = now.saturating_sub(config.touch_window_ms);
+    for p in projects {
+        for (path, r) in live.touches.in_project(p, since) {
+            if r.kind != TouchKind::Edit {
+                continue;
+            }
+            if let Some(a) = alive(&r.session) {
+                rows.push((
+                    r.worktree.clone(),
+                    path.to_string(),
+                    display_name(a).to_string(),
+                    "edited".into(),
+                    r.branch.clone(),
+                    r.at_ms,
+                ));
+            }
+        }
+    }
+    let mut out: Vec<oxtail_proto::status::FileRow> = rows
+        .iter()
+        .map(
+            |(wt, path, agent, what, branch, at)| oxtail_proto::status::FileRow {
+                path: path.clone(),
+                agent: agent.clone(),
+                what: what.clone(),
+                branch: branch.clone(),
+                at_ms: *at,
+                conflict: rows.iter().any(|(w2, p2, a2, what2, _, _)| {
+                    w2 == wt
+                        && a2 != agent
+                        && crate::files::patterns_overlap(p2, path)
+                        && (what2 != "shared" || what != "shared")
+                }),
+            },
+        )
+        .collect();
+    out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.path.cmp(&b.path)));
+    out.truncate(200);
+    out
 }

@@ -56,6 +56,10 @@ pub struct Live {
     /// tmux's stderr), for `list_project_sessions`' `error`; `None` when it
     /// could, or when no tmux server runs (no panes is not an error).
     pub tmux_error: Option<String>,
+    /// Recent file touches from hooks ([`crate::files`]).
+    pub touches: crate::files::Touches,
+    /// Conflict notices for an agent, handed over at its next PreToolUse.
+    pub notices: HashMap<SessionId, Vec<String>>,
 }
 
 /// Everything a tool call may read besides the state and the caller.
@@ -344,6 +348,13 @@ pub fn call(
         "block_work" => with_identity(state, caller, &res, ctx, |me, ctx| {
             close_work(state, caller, me, args, ctx, ObligationState::Blocked)
         }),
+        "claim_files" => with_identity(state, caller, &res, ctx, |me, ctx| {
+            claim_files(state, caller, me, args, ctx)
+        }),
+        "release_files" => with_identity(state, caller, &res, ctx, |me, ctx| {
+            release_files(state, caller, me, args, ctx)
+        }),
+        "list_claims" => list_claims(state, caller, args, ctx),
         _ => {
             return Outcome::reply(Reply::error(
                 error_code::UNKNOWN_TOOL,
@@ -494,6 +505,7 @@ fn row(
     // CONTRACT §1's session facts: from the agent's tmux session when it
     // has one, else its working directory and no tmux facts.
     let facts = pane.map(|p| &p.session_facts);
+    let (editing, claims) = files_of(state, &a.session_id, ctx);
     json!({
         "client_session_id": a.session_id,
         "client_type": a.client_type,
@@ -515,6 +527,8 @@ fn row(
         "worktree": a.scope.worktree,
         "branch": a.scope.branch,
         "is_you": me == Some(a.session_id.as_str()),
+        "editing": editing,
+        "claims": claims,
     })
 }
 
@@ -2151,4 +2165,305 @@ fn read_session_plan(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx
             "include_timestamps": include_timestamps,
         }
     }))
+}
+
+// ---- File leases and touches (issue 14; see crate::files) ----
+
+/// The caller's own work-tree relative patterns from `paths`.
+fn lease_patterns(caller: &Caller, a: &Args<'_>, required: bool) -> Result<Vec<String>, Outcome> {
+    let raw = match a.map.get("paths") {
+        None | Some(Value::Null) if !required => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Err(invalid("paths", "is required")),
+        Some(Value::Array(v)) => v,
+        Some(_) => return Err(invalid("paths", "must be an array of paths or globs")),
+    };
+    if raw.is_empty() && required {
+        return Err(invalid("paths", "must name at least one path or glob"));
+    }
+    if raw.len() > crate::files::MAX_PATHS_PER_CALL {
+        return Err(invalid(
+            "paths",
+            &format!("at most {} entries", crate::files::MAX_PATHS_PER_CALL),
+        ));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for v in raw {
+        let Some(s) = v.as_str() else {
+            return Err(invalid("paths", "every entry must be a string"));
+        };
+        let p = crate::files::check_pattern(&caller.cwd, &caller.scope.worktree, s)
+            .map_err(|e| invalid("paths", &e))?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn lease_json(state: &State, l: &crate::state::Lease, ctx: &Ctx<'_>) -> Value {
+    let name = state
+        .agents
+        .get(&l.holder)
+        .map_or(l.holder.as_str(), crate::files::display_name);
+    json!({
+        "lease_id": l.id,
+        "path": l.pattern,
+        "holder": name,
+        "holder_session_id": l.holder,
+        "exclusive": l.exclusive,
+        "reason": l.reason,
+        "branch": l.branch,
+        "worktree": l.worktree,
+        "expires_ms": l.expires_ms,
+        "expires_in_s": l.expires_ms.saturating_sub(ctx.now_ms) / 1000,
+    })
+}
+
+/// `claim_files {paths, exclusive?, ttl_s?, reason?}`.
+fn claim_files(
+    state: &State,
+    caller: &Caller,
+    me: &str,
+    args: &Value,
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
+    use crate::files::{is_live, patterns_overlap, DEFAULT_LEASE_TTL_S, MAX_LEASE_TTL_S};
+    let a = tri!(Args::new(args, &["paths", "exclusive", "ttl_s", "reason"]));
+    let patterns = tri!(lease_patterns(caller, &a, true));
+    let exclusive = tri!(a.bool_opt("exclusive")).unwrap_or(false);
+    let ttl_s = match a.map.get("ttl_s") {
+        None | Some(Value::Null) => DEFAULT_LEASE_TTL_S,
+        Some(v) => match v.as_u64() {
+            Some(t) if (1..=MAX_LEASE_TTL_S).contains(&t) => t,
+            _ => {
+                return invalid(
+                    "ttl_s",
+                    &format!(
+                        "must be a whole number of seconds from 1 to {MAX_LEASE_TTL_S} (one day)"
+                    ),
+                )
+            }
+        },
+    };
+    let reason = tri!(a.str_opt("reason")).map(|r| r.chars().take(200).collect::<String>());
+    let scope = &caller.scope;
+    let live_leases: Vec<&crate::state::Lease> = state
+        .leases
+        .values()
+        .filter(|l| l.project == scope.project && l.expires_ms > ctx.now_ms)
+        .filter(|l| {
+            state
+                .agents
+                .get(&l.holder)
+                .is_some_and(|h| is_live(h, ctx.live))
+        })
+        .collect();
+    let mut granted = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut leases = Vec::new();
+    let mut replaces = Vec::new();
+    for p in &patterns {
+        let clash: Vec<&&crate::state::Lease> = live_leases
+            .iter()
+            .filter(|l| l.holder != me && l.worktree == scope.worktree)
+            .filter(|l| (l.exclusive || exclusive) && patterns_overlap(&l.pattern, p))
+            .collect();
+        if !clash.is_empty() {
+            conflicts.extend(clash.iter().map(|l| {
+                let mut v = lease_json(state, l, ctx);
+                v["requested"] = json!(p);
+                v
+            }));
+            continue;
+        }
+        replaces.extend(
+            state
+                .leases
+                .values()
+                .filter(|l| l.holder == me && l.pattern == *p && l.worktree == scope.worktree)
+                .map(|l| l.id.clone()),
+        );
+        let lease = crate::state::Lease {
+            id: (ctx.new_id)("lease"),
+            holder: me.to_string(),
+            project: scope.project.clone(),
+            worktree: scope.worktree.clone(),
+            branch: scope.branch.clone(),
+            pattern: p.clone(),
+            exclusive,
+            reason: reason.clone(),
+            created_ms: ctx.now_ms,
+            expires_ms: ctx.now_ms + ttl_s * 1000,
+        };
+        granted.push(lease_json(state, &lease, ctx));
+        leases.push(lease);
+    }
+    // Recent edits by live peers under the granted patterns: information.
+    let since = ctx.now_ms.saturating_sub(ctx.config.touch_window_ms);
+    let recent: Vec<Value> = ctx
+        .live
+        .touches
+        .in_project(&scope.project, since)
+        .into_iter()
+        .filter(|(path, r)| {
+            r.session != me
+                && r.kind == crate::files::TouchKind::Edit
+                && leases
+                    .iter()
+                    .any(|l| crate::files::pattern_matches(&l.pattern, path))
+                && state
+                    .agents
+                    .get(&r.session)
+                    .is_some_and(|h| is_live(h, ctx.live))
+        })
+        .map(|(path, r)| touch_json(state, path, r, ctx))
+        .collect();
+    let all = conflicts.is_empty();
+    let mut out = Outcome::ok(json!({
+        "ok": true,
+        "all_granted": all,
+        "granted": granted,
+        "conflicts": conflicts,
+        "recent_edits_by_peers": recent,
+        "hint": if all { Value::Null } else { json!("Conflicting leases are held by live peers: coordinate with ask_peer {target: \"<holder>\"}, or claim a narrower path.") },
+    }));
+    if !leases.is_empty() {
+        out.commands.push(Command::ClaimFiles { leases, replaces });
+    }
+    out
+}
+
+fn touch_json(state: &State, path: &str, r: &crate::files::TouchRec, ctx: &Ctx<'_>) -> Value {
+    let name = state
+        .agents
+        .get(&r.session)
+        .map_or(r.session.as_str(), crate::files::display_name);
+    json!({
+        "path": path,
+        "agent": name,
+        "agent_session_id": r.session,
+        "kind": r.kind.as_str(),
+        "branch": r.branch,
+        "worktree": r.worktree,
+        "at_ms": r.at_ms,
+        "age_s": ctx.now_ms.saturating_sub(r.at_ms) / 1000,
+    })
+}
+
+/// `release_files {paths?}`: the caller's leases on exactly these paths
+/// (all of its leases in this project without `paths`). Expired leases of
+/// anyone in the project are pruned in the same record.
+fn release_files(
+    state: &State,
+    caller: &Caller,
+    me: &str,
+    args: &Value,
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
+    let a = tri!(Args::new(args, &["paths"]));
+    let patterns = tri!(lease_patterns(caller, &a, false));
+    let project = &caller.scope.project;
+    let mine = |l: &&crate::state::Lease| l.holder == me && l.project == *project;
+    let released: Vec<&crate::state::Lease> = state
+        .leases
+        .values()
+        .filter(mine)
+        .filter(|l| patterns.is_empty() || patterns.contains(&l.pattern))
+        .collect();
+    let not_held: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !released.iter().any(|l| l.pattern == **p))
+        .collect();
+    let mut ids: Vec<String> = released.iter().map(|l| l.id.clone()).collect();
+    ids.extend(
+        state
+            .leases
+            .values()
+            .filter(|l| l.project == *project && l.expires_ms <= ctx.now_ms)
+            .map(|l| l.id.clone()),
+    );
+    ids.sort();
+    ids.dedup();
+    let mut out = Outcome::ok(json!({
+        "ok": true,
+        "released": released.iter().map(|l| l.pattern.clone()).collect::<Vec<_>>(),
+        "not_held": not_held,
+    }));
+    if !ids.is_empty() {
+        out.commands.push(Command::ReleaseFiles { lease_ids: ids });
+    }
+    out
+}
+
+/// `list_claims {path?}`: live leases and recent edits in the caller's
+/// project, optionally only those covering `path`.
+fn list_claims(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
+    let a = tri!(Args::new(args, &["path"]));
+    let filter = match tri!(a.str_opt("path")) {
+        None => None,
+        Some(p) => Some(tri!(crate::files::check_pattern(
+            &caller.cwd,
+            &caller.scope.worktree,
+            p
+        )
+        .map_err(|e| invalid("path", &e)))),
+    };
+    let project = &caller.scope.project;
+    let leases: Vec<Value> = state
+        .leases
+        .values()
+        .filter(|l| l.project == *project && l.expires_ms > ctx.now_ms)
+        .filter(|l| {
+            state
+                .agents
+                .get(&l.holder)
+                .is_some_and(|h| crate::files::is_live(h, ctx.live))
+        })
+        .filter(|l| {
+            filter
+                .as_deref()
+                .is_none_or(|f| crate::files::patterns_overlap(&l.pattern, f))
+        })
+        .map(|l| lease_json(state, l, ctx))
+        .collect();
+    let since = ctx.now_ms.saturating_sub(ctx.config.touch_window_ms);
+    let edits: Vec<Value> = ctx
+        .live
+        .touches
+        .in_project(project, since)
+        .into_iter()
+        .filter(|(_, r)| r.kind == crate::files::TouchKind::Edit)
+        .filter(|(p, _)| {
+            filter
+                .as_deref()
+                .is_none_or(|f| crate::files::pattern_matches(f, p))
+        })
+        .map(|(p, r)| touch_json(state, p, r, ctx))
+        .collect();
+    Outcome::ok(json!({
+        "ok": true,
+        "claims": leases,
+        "recent_edits": edits,
+        "window_s": ctx.config.touch_window_ms / 1000,
+    }))
+}
+
+/// A `list_project_sessions` row's `editing` (files edited within the
+/// touch window, newest first) and `claims` (live leases).
+fn files_of(state: &State, id: &str, ctx: &Ctx<'_>) -> (Value, Value) {
+    let since = ctx.now_ms.saturating_sub(ctx.config.touch_window_ms);
+    let editing: Vec<Value> = ctx
+        .live
+        .touches
+        .edits_of(id, since)
+        .into_iter()
+        .map(|(p, at)| json!({"path": p, "age_s": ctx.now_ms.saturating_sub(at) / 1000}))
+        .collect();
+    let claims: Vec<Value> = state
+        .leases
+        .values()
+        .filter(|l| l.holder == id && l.expires_ms > ctx.now_ms)
+        .map(|l| json!({"path": l.pattern, "exclusive": l.exclusive, "expires_ms": l.expires_ms}))
+        .collect();
+    (json!(editing), json!(claims))
 }

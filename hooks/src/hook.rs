@@ -98,6 +98,12 @@ pub const ENV_IDLE_TIMEOUT: &str = "OXTAIL_IDLE_WAIT_TIMEOUT_MS";
 /// or transcript views).
 pub const ENV_DEBUG: &str = "OXTAIL_DEBUG_HOOK";
 
+/// Environment variable: what a PreToolUse edit of a file a live peer is
+/// working on does: `warn` (default: context before the edit), `ask` (the
+/// client asks the user; Codex cannot, so there it warns and says so) or
+/// `deny` (the edit is blocked, with the reason).
+pub const ENV_CONFLICT: &str = "OXTAIL_CONFLICT";
+
 /// Largest hook stdin read, in bytes. Claude Code sends whole tool outputs in
 /// PostToolUse payloads; anything larger is treated as malformed.
 pub const MAX_STDIN_BYTES: u64 = 32 << 20;
@@ -268,6 +274,9 @@ pub fn slim_payload(payload: &Map<String, Value>) -> Value {
                 let mut slim = Map::with_capacity(input.len());
                 for (ik, iv) in input {
                     let iv = match iv {
+                        Value::String(s) if s.contains("*** Begin Patch") => {
+                            Value::String(patch_headers(s))
+                        }
                         Value::String(s) => Value::String(cut(s, SLIM_TOOL_INPUT_CHARS)),
                         Value::Array(_) | Value::Object(_) => {
                             if iv.to_string().len() <= SLIM_TOOL_INPUT_CHARS {
@@ -294,6 +303,44 @@ pub fn slim_payload(payload: &Map<String, Value>) -> Value {
         out.insert(k.clone(), v);
     }
     Value::Object(out)
+}
+
+/// A Codex patch reduced to the lines that name files (`*** Begin Patch`,
+/// `*** Add File:`, `*** Update File:`, `*** Delete File:`, `*** Move to:`),
+/// at most 200 of them: the daemon records them as edits, and hunks would
+/// only cost time on the wire.
+pub fn patch_headers(patch: &str) -> String {
+    const KEEP: [&str; 5] = [
+        "*** Begin Patch",
+        "*** Add File: ",
+        "*** Update File: ",
+        "*** Delete File: ",
+        "*** Move to: ",
+    ];
+    patch
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| KEEP.iter().any(|k| l.starts_with(k)))
+        .take(200)
+        .map(|l| cut(l, SLIM_TOOL_INPUT_CHARS))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `OXTAIL_CONFLICT` from `env`, for PreToolUse only: `warn`, `ask` or
+/// `deny` (case-insensitive); anything else is `warn`.
+pub fn conflict_mode(event: HookEvent, env: &BTreeMap<String, String>) -> Option<String> {
+    if event != HookEvent::PreToolUse {
+        return None;
+    }
+    let m = env
+        .get(ENV_CONFLICT)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    Some(match m.as_str() {
+        "ask" | "deny" => m,
+        _ => "warn".to_string(),
+    })
 }
 
 /// Parses hook stdin into its JSON object and session id.
@@ -359,6 +406,7 @@ pub fn build_hook_call(
                 .saturating_sub(DELIVER_MARGIN)
                 .as_millis() as u64
         }),
+        conflict_mode: conflict_mode(event, env),
     })
 }
 
@@ -378,6 +426,47 @@ pub fn render_delivery(event: HookEvent, text: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{v}\n"))
+}
+
+/// Renders a PreToolUse answer that carries file-conflict `context`, mail
+/// or both, in one output (both clients take a single JSON object):
+/// `additionalContext` holds the context, then the mail. With a
+/// `decision`, `permissionDecision` and `permissionDecisionReason` are set
+/// as Claude Code's hooks reference ("PreToolUse decision control") and
+/// Codex 0.169's `pre-tool-use.command.output` schema spell them. Codex
+/// 0.169 rejects `ask` (and `allow`) at run time ("PreToolUse hook returned
+/// unsupported permissionDecision:ask"), so for `client == "codex"` an `ask`
+/// becomes a warning that says so.
+pub fn render_pre_tool_use(
+    client: &str,
+    context: Option<&str>,
+    mail: Option<&str>,
+    decision: Option<&str>,
+) -> Option<String> {
+    let mut context = context.filter(|c| !c.trim().is_empty()).map(str::to_string);
+    let mut decision = decision.filter(|d| matches!(*d, "ask" | "deny"));
+    if decision == Some("ask") && client == "codex" {
+        decision = None;
+        if let Some(c) = context.as_mut() {
+            c.push_str("\n[oxtail] OXTAIL_CONFLICT=ask: Codex hooks cannot ask the user, so this is only a warning.");
+        }
+    }
+    let text = match (context.as_deref(), mail.filter(|m| !m.trim().is_empty())) {
+        (Some(c), Some(m)) => format!("{c}\n\n{m}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(m)) => m.to_string(),
+        (None, None) => return None,
+    };
+    let mut out = Map::new();
+    out.insert("hookEventName".into(), json!("PreToolUse"));
+    if let (Some(d), Some(c)) = (decision, context.as_deref()) {
+        out.insert("permissionDecision".into(), json!(d));
+        out.insert("permissionDecisionReason".into(), json!(c));
+    }
+    if decision != Some("deny") {
+        out.insert("additionalContext".into(), json!(text));
+    }
+    Some(format!("{}\n", json!({ "hookSpecificOutput": out })))
 }
 
 /// Handles one hook event: parse stdin, ask the daemon once through
@@ -403,6 +492,7 @@ pub fn run_hook(
         Err(e) => return HookOutcome::silent(e),
     };
     let asked = call.deliver_budget_chars.is_some();
+    let client = call.client.clone();
     let value = match daemon(Request::Hook(call)) {
         Ok(Reply::Ok { value }) => value,
         Ok(Reply::Error { code, message }) => {
@@ -414,6 +504,19 @@ pub fn run_hook(
         Ok(a) => a,
         Err(e) => return HookOutcome::silent(format!("unexpected hook answer: {e}")),
     };
+    if event == HookEvent::PreToolUse && (answer.context.is_some() || answer.decision.is_some()) {
+        let mail = answer.deliver.as_deref().filter(|_| asked);
+        return HookOutcome {
+            stdout: render_pre_tool_use(
+                &client,
+                answer.context.as_deref(),
+                mail,
+                answer.decision.as_deref(),
+            ),
+            handover: answer.handover.filter(|_| mail.is_some()),
+            ..HookOutcome::default()
+        };
+    }
     match answer.deliver {
         Some(text) if asked && !text.trim().is_empty() => HookOutcome {
             stdout: render_delivery(event, &text),
@@ -431,7 +534,7 @@ pub fn hook_env_from_process() -> BTreeMap<String, String> {
     CLIENT_ENV_VARS
         .iter()
         .copied()
-        .chain([ENV_BUDGET, ENV_IDLE_TIMEOUT, ENV_DEBUG])
+        .chain([ENV_BUDGET, ENV_IDLE_TIMEOUT, ENV_DEBUG, ENV_CONFLICT])
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect()
 }
@@ -694,6 +797,55 @@ mod tests {
         assert_eq!(cut("héllo", 2), "hé…");
         assert_eq!(cut("abc", 3), "abc");
         assert_eq!(cut("", 0), "");
+    }
+
+    #[test]
+    fn conflict_output_combines_context_and_mail_per_client() {
+        let v = |s: Option<String>| serde_json::from_str::<Value>(&s.unwrap()).unwrap();
+        let w = v(render_pre_tool_use(
+            "claude-code",
+            Some("C"),
+            Some("M"),
+            None,
+        ));
+        assert_eq!(
+            w,
+            json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","additionalContext":"C\n\nM"}})
+        );
+        let d = v(render_pre_tool_use("codex", Some("C"), None, Some("deny")));
+        assert_eq!(
+            d,
+            json!({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"C"}})
+        );
+        let a = v(render_pre_tool_use(
+            "claude-code",
+            Some("C"),
+            None,
+            Some("ask"),
+        ));
+        assert_eq!(a["hookSpecificOutput"]["permissionDecision"], "ask");
+        let ca = v(render_pre_tool_use("codex", Some("C"), None, Some("ask")));
+        assert!(ca["hookSpecificOutput"].get("permissionDecision").is_none());
+        assert!(ca["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("only a warning"));
+        assert_eq!(render_pre_tool_use("codex", None, None, None), None);
+    }
+
+    #[test]
+    fn patch_survives_slimming_as_headers() {
+        let patch = format!(
+            "*** Begin Patch\n*** Update File: a.rs\n{}\n*** Move to: b.rs\n*** End Patch",
+            "+x\n".repeat(500)
+        );
+        let mut m = Map::new();
+        m.insert("tool_input".into(), json!({"command": patch}));
+        let slim = slim_payload(&m);
+        assert_eq!(
+            slim["tool_input"]["command"],
+            "*** Begin Patch\n*** Update File: a.rs\n*** Move to: b.rs"
+        );
     }
 
     #[test]

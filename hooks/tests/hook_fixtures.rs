@@ -93,6 +93,7 @@ fn mail(text: &str, delivered: usize, remaining: usize) -> Result<Reply, String>
             delivered,
             remaining,
             handover: Some(7),
+            ..HookAnswer::default()
         })
         .unwrap(),
     })

@@ -45,6 +45,28 @@ pub struct StatusSnapshot {
     /// How many comms-log entries the daemon holds in scope (may exceed
     /// `comms.len()` when the limit cut older ones).
     pub comms_total: u64,
+    /// Files held or recently edited in scope, newest first: live peers'
+    /// leases and edits within the touch window (absent from older daemons).
+    #[serde(default)]
+    pub files: Vec<FileRow>,
+}
+
+/// One agent's lease on, or recent edit of, a file.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileRow {
+    /// A work-tree relative path (a lease may be a directory or glob).
+    pub path: String,
+    /// The agent's name, else its session id.
+    pub agent: String,
+    /// `exclusive`, `shared` (leases) or `edited`.
+    pub what: String,
+    /// The agent's branch, if on one.
+    pub branch: Option<String>,
+    /// Edits: when, ms since the epoch. Leases: when it lapses.
+    pub at_ms: u64,
+    /// Another live agent edited or holds the same path in the same work
+    /// tree.
+    pub conflict: bool,
 }
 
 /// One agent (one client session).

@@ -192,6 +192,38 @@ pub fn catalog() -> Vec<ToolDef> {
             ),
             read_only: true,
         },
+        ToolDef {
+            name: "claim_files",
+            description: "Take advisory leases on files, directories or globs of this project (relative to its root) before editing them. Exclusive leases conflict with any other edit or claim by a live peer; shared ones coexist. Returns what was granted and what conflicts, with holder names. Leases lapse after ttl_s and when you end.",
+            input_schema: obj(
+                json!({
+                    "paths": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "Paths, directories or globs (src/*.rs, docs/**), relative to the project root."},
+                    "exclusive": {"type": "boolean", "description": "Exclusive (default false: shared)."},
+                    "ttl_s": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "Lifetime in seconds (default 3600, at most a day)."},
+                    "reason": {"type": "string", "description": "Why, shown to peers."}
+                }),
+                &["paths"],
+            ),
+            read_only: false,
+        },
+        ToolDef {
+            name: "release_files",
+            description: "Release your file leases on these paths, or all of them when paths is omitted.",
+            input_schema: obj(
+                json!({"paths": {"type": "array", "items": {"type": "string"}, "description": "The paths or globs as claimed; omit for all."}}),
+                &[],
+            ),
+            read_only: false,
+        },
+        ToolDef {
+            name: "list_claims",
+            description: "Who holds leases on, or recently edited, which files of this project (holder names, exclusive or shared, expiry, branch).",
+            input_schema: obj(
+                json!({"path": {"type": "string", "description": "Only entries covering this path or glob."}}),
+                &[],
+            ),
+            read_only: true,
+        },
     ]
 }
 

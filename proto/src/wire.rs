@@ -212,6 +212,10 @@ pub struct HookCall {
     /// must not take the mail out of the mailbox after it. `None`: no limit.
     #[serde(default)]
     pub deliver_deadline_ms: Option<u64>,
+    /// `OXTAIL_CONFLICT` of the hook's environment: `warn` (default), `ask`
+    /// or `deny`; what a PreToolUse edit that meets a peer's file does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_mode: Option<String>,
 }
 
 /// The daemon's answer to a [`HookCall`] (the `value` of `Reply::Ok`).
@@ -228,6 +232,14 @@ pub struct HookAnswer {
     /// ([`ClientFrame::Ack`]) after printing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<u64>,
+    /// File-conflict context for this PreToolUse (a peer edits or holds the
+    /// file; a peer is about to edit one of ours), shown before the mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// A permission decision for the client (`deny` or `ask`) with `context`
+    /// as its reason; `None` lets the tool run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
 }
 
 /// Long-poll for mail on behalf of an idle Claude Code session.
