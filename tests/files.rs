@@ -243,6 +243,9 @@ async fn touches_expire_after_the_window() {
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
     let b = ox.agent(AgentOpts::claude(&repo, "sess-b")).await.unwrap();
+    a.ok("set_my_state", json!({"name": "alice"}))
+        .await
+        .unwrap();
     let ha = claude(&ox, "sess-a", a.pid, &repo);
     let hb = claude(&ox, "sess-b", b.pid, &repo);
     ha.edited("src/a.rs");
@@ -250,7 +253,7 @@ async fn touches_expire_after_the_window() {
     let w = context(&hb.edit("PreToolUse", "src/a.rs"));
     // The warning can only be missing if this machine took over a second.
     assert!(
-        w.contains("sess-a") || t0.elapsed() > Duration::from_millis(900),
+        w.contains("alice") || t0.elapsed() > Duration::from_millis(900),
         "{w}"
     );
     // Wait on state: until list_claims shows no edit of A's.
@@ -263,7 +266,7 @@ async fn touches_expire_after_the_window() {
         assert!(Instant::now() < end, "A's edit never expired: {lc}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!context(&hb.edit("PreToolUse", "src/a.rs")).contains("sess-a"));
+    assert!(!context(&hb.edit("PreToolUse", "src/a.rs")).contains("alice"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +278,7 @@ async fn codex_apply_patch_records_every_file_and_codex_cannot_ask() {
     copts.client_name = "codex-mcp-client".into();
     let c = ox.agent(copts).await.unwrap();
     let b = ox.agent(AgentOpts::claude(&repo, "sess-b")).await.unwrap();
+    b.ok("set_my_state", json!({"name": "bob"})).await.unwrap();
     c.ok(
         "set_my_state",
         json!({"purpose": "patching", "name": "codex-1"}),
@@ -351,7 +355,7 @@ async fn codex_apply_patch_records_every_file_and_codex_cannot_ask() {
     assert!(h.get("permissionDecision").is_none(), "{a}");
     let ctx = h["additionalContext"].as_str().unwrap();
     assert!(
-        ctx.contains("only a warning") && ctx.contains("`sess-b`"),
+        ctx.contains("only a warning") && ctx.contains("`bob`"),
         "{a}"
     );
     let mut deny_env = cenv.clone();

@@ -290,7 +290,6 @@ impl Link {
     }
 }
 
-/// The hand-over id a reply carries (protocol minor 1), if any.
 /// The contract's result version (CONTRACT §0: every top-level result
 /// object, `ok:false` ones included, carries `schema_version: 1`). Every tool
 /// result leaves through the shim, so this is the one place it is stamped.
@@ -304,6 +303,7 @@ fn versioned(mut value: Value) -> Value {
     value
 }
 
+/// The hand-over id a reply carries (protocol minor 1), if any.
 fn handover_of(reply: &Reply) -> Option<u64> {
     match reply {
         Reply::Ok { value } => value.get("handover").and_then(Value::as_u64),
@@ -575,6 +575,7 @@ impl Shim {
 /// When the MCP transport fails to start.
 pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (transport, confirms) = stdio::transport();
+    let _ = FLUSH.set(confirms.clone());
     let mut shim = Shim::new();
     shim.confirms = confirms;
     // Connect early so the first tool call does not pay for it.
@@ -582,7 +583,40 @@ pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync
     tokio::spawn(async move {
         let _ = link.connection().await;
     });
+    let link = shim.link.clone();
     let service = shim.serve(transport).await?;
     service.waiting().await?;
+    // The client closed stdin: results already written reached it, and no
+    // cancel can come any more, so ack them now rather than after the
+    // cancel window (a headless `claude -p` exits right after its last
+    // result), and wait until the daemon has seen the acks.
+    if confirms_flush(&link).await {
+        tracing::debug!("acked the last hand-overs before exit");
+    }
     Ok(())
 }
+
+/// Acks every written hand-over at once, then waits (at most 500 ms) for a
+/// round trip through the daemon's actor, which comes after the acks on the
+/// same connection. True when there was anything to ack.
+async fn confirms_flush(link: &Link) -> bool {
+    if FLUSH.get().is_none_or(|c| c.flush_written() == 0) {
+        return false;
+    }
+    let ci = link.client.lock().unwrap().clone();
+    if let Some(ci) = ci {
+        let _ = link
+            .call_bounded(
+                Request::ClientInfo(ci),
+                &CancellationToken::new(),
+                Duration::from_millis(500),
+            )
+            .await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// The process's confirmation table, for the flush at exit.
+static FLUSH: std::sync::OnceLock<stdio::Confirms> = std::sync::OnceLock::new();

@@ -99,6 +99,27 @@ impl Confirms {
         }
     }
 
+    /// Acks every written result now (the client closed its stdin, so no
+    /// cancel can follow), and every unwritten one as undelivered. Returns
+    /// how many acks went out.
+    pub fn flush_written(&self) -> usize {
+        let (written, unwritten) = {
+            let mut a = self.0.lock().unwrap();
+            (
+                std::mem::take(&mut a.written),
+                std::mem::take(&mut a.unwritten),
+            )
+        };
+        let n = written.len() + unwritten.len();
+        for (_, ack) in written {
+            ack(true);
+        }
+        for (_, ack) in unwritten {
+            ack(false);
+        }
+        n
+    }
+
     fn is_empty(&self) -> bool {
         self.0.lock().unwrap().unwritten.is_empty()
     }
