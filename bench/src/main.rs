@@ -405,7 +405,7 @@ fn bench_ask(a: &Args, figs: &mut Vec<Fig>) {
         let sent = Instant::now();
         y.ok(
             "reply_to_message",
-            json!({"message_id": msg["message_id"], "body": "answer"}),
+            json!({"message_id": msg["id"], "body": "answer"}),
         );
         let (asker, res, returned) = th.join().unwrap();
         assert_eq!(res["ok"], true, "{res}");
