@@ -467,6 +467,34 @@ impl Journal {
                 if let Some(end) = plan.end.filter(|e| e.format.is_none()) {
                     removed_any |= remove_logged(&listing.segments[end.index].path);
                 }
+                // A segment already named for `next_seq` holds no valid
+                // record (or `last_seq` would be past it): typically the
+                // fresh segment an earlier open created while a later,
+                // damaged segment stayed newest. A bare header holds
+                // nothing; anything more is set aside, never deleted.
+                let fresh = dir.join(format::segment_name(next_seq));
+                if let Ok(meta) = fs::symlink_metadata(&fresh) {
+                    if meta.len() <= SEGMENT_HEADER_LEN {
+                        removed_any |= remove_logged(&fresh);
+                    } else {
+                        let qdir = dir.join(QUARANTINE_DIR);
+                        DirBuilder::new()
+                            .recursive(true)
+                            .mode(0o700)
+                            .create(&qdir)
+                            .map_err(|e| ctx(e, format_args!("creating {}", qdir.display())))?;
+                        let to = free_name(&qdir, &file_name(&fresh));
+                        fs::rename(&fresh, &to).map_err(|e| {
+                            ctx(
+                                e,
+                                format_args!("moving {} to {}", fresh.display(), to.display()),
+                            )
+                        })?;
+                        tracing::warn!(file = %fresh.display(), saved_to = %to.display(), "journal: a segment holding no valid record stood where the next one goes; set aside");
+                        removed_any = true;
+                    }
+                    sync_dir(dir)?;
+                }
                 ActiveSegment::create(dir, next_seq)?
             }
         };
@@ -551,7 +579,12 @@ impl Journal {
                 ),
             ));
         }
-        let seq = self.last_seq.checked_add(1).ok_or_else(seq_exhausted)?;
+        // u64::MAX is never written: recovery treats it as damage.
+        let seq = self
+            .last_seq
+            .checked_add(1)
+            .filter(|&s| s < u64::MAX)
+            .ok_or_else(seq_exhausted)?;
         let record_len = RECORD_HEADER_LEN + payload.len() as u64;
         if self.active.len > SEGMENT_HEADER_LEN
             && self.active.len + record_len > self.opts.segment_max_bytes

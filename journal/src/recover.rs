@@ -337,9 +337,13 @@ impl SegmentWalk {
         let mut last_record = None;
         loop {
             if let Some((start, reason, torn)) = bad.take() {
-                let ceiling = floor.max(*cursor).max(self.name_seq)
-                    + (buf.len() - pos) as u64 / RECORD_HEADER_LEN
-                    + 1;
+                // Saturating: a damaged name or record can put these near
+                // u64::MAX.
+                let ceiling = floor
+                    .max(*cursor)
+                    .max(self.name_seq)
+                    .saturating_add((buf.len() - pos) as u64 / RECORD_HEADER_LEN)
+                    .saturating_add(1);
                 let next = (pos..buf.len())
                     .find(|&q| format.probe_record(&buf[q..], floor, ceiling).is_some());
                 match next {

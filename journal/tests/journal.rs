@@ -1159,3 +1159,35 @@ fn arbitrary_damage_never_panics_and_keeps_every_intact_record() {
         }
     }
 }
+
+/// Found by the fuzzer (`fuzz/seeds/journal/damaged_newer_segment`): a
+/// damaged later segment stays newest, so recovery opens a fresh segment at
+/// `last_seq + 1`; a second open must reuse that slot instead of failing to
+/// create a file that already exists. The input is the fuzz target's layout:
+/// `flags | n | len u16 | segment 1 (len bytes) | journal-<n>.log`.
+#[test]
+fn reopening_beside_a_damaged_newer_segment_starts() {
+    let data = include_bytes!("damaged_newer_segment.bin");
+    let n = data[1] as u64;
+    let len = u16::from_le_bytes([data[2], data[3]]) as usize;
+    let (first, second) = data[4..].split_at(len);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(dir.join("journal-00000000000000000001.log"), first).unwrap();
+    fs::write(dir.join(format!("journal-{n:020}.log")), second).unwrap();
+    let (j, first_report, first_replay) = open(dir);
+    drop(j);
+    for round in 0..3 {
+        let (mut j, report, replayed) = try_open(dir, Options::default())
+            .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
+        assert_eq!(
+            &replayed.records[..first_replay.records.len()],
+            &first_replay.records[..],
+            "round {round}"
+        );
+        let next = j.append(b"after").unwrap();
+        assert_eq!(next, report.last_seq + 1, "round {round}");
+        j.sync().unwrap();
+    }
+    assert!(first_report.last_seq < n);
+}
