@@ -335,15 +335,7 @@ impl Actor {
             ToActor::Close { conn } => {
                 self.conns.remove(&conn);
                 // Mail handed to it and never acked goes back where it was.
-                let unacked: Vec<u64> = self
-                    .handovers
-                    .iter()
-                    .filter(|(_, h)| h.conn == conn)
-                    .map(|(k, _)| *k)
-                    .collect();
-                for h in unacked {
-                    self.release_handover(h, "connection closed before the ack");
-                }
+                self.release_where("connection closed before the ack", |h| h.conn == conn);
                 // Its asks become pending (the durable ask stays); its idle
                 // waits and subscriptions end.
                 let gone: Vec<String> = self
@@ -432,15 +424,9 @@ impl Actor {
             ToActor::Cancel { conn, wire_id } => {
                 // A reply already sent for it will not be written: its mail
                 // goes back now, ahead of the client's next call.
-                let given_up: Vec<u64> = self
-                    .handovers
-                    .iter()
-                    .filter(|(_, h)| h.conn == conn && h.wire_id == Some(wire_id))
-                    .map(|(k, _)| *k)
-                    .collect();
-                for h in given_up {
-                    self.release_handover(h, "the client cancelled the call");
-                }
+                self.release_where("the client cancelled the call", |h| {
+                    h.conn == conn && h.wire_id == Some(wire_id)
+                });
                 let key = self
                     .asks
                     .iter()
@@ -597,6 +583,19 @@ impl Actor {
         }
         self.trace_event(json!({"event": "handover_confirmed", "session": h.session, "count": h.ids.len(), "via": h.via}));
         self.drain_now(&h.session, &h.ids, &h.via)
+    }
+
+    /// Releases every hand-over `which` selects (see [`Actor::release_handover`]).
+    fn release_where(&mut self, why: &str, which: impl Fn(&Handover) -> bool) {
+        let ids: Vec<u64> = self
+            .handovers
+            .iter()
+            .filter(|(_, h)| which(h))
+            .map(|(k, _)| *k)
+            .collect();
+        for h in ids {
+            self.release_handover(h, why);
+        }
     }
 
     /// Puts a hand-over's mail back: it was never removed from the mailbox,
@@ -1065,15 +1064,9 @@ impl Actor {
     /// Expires ask and idle waiters whose deadline passed.
     fn expire(&mut self, pending: &mut Pending) -> bool {
         let now = Instant::now();
-        let stale: Vec<u64> = self
-            .handovers
-            .iter()
-            .filter(|(_, h)| h.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for h in stale {
-            self.release_handover(h, "no ack within OXTAIL_HANDOVER_TTL_MS");
-        }
+        self.release_where("no ack within OXTAIL_HANDOVER_TTL_MS", |h| {
+            h.deadline <= now
+        });
         let due: Vec<String> = self
             .asks
             .iter()

@@ -575,9 +575,8 @@ impl Shim {
 /// When the MCP transport fails to start.
 pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (transport, confirms) = stdio::transport();
-    let _ = FLUSH.set(confirms.clone());
     let mut shim = Shim::new();
-    shim.confirms = confirms;
+    shim.confirms = confirms.clone();
     // Connect early so the first tool call does not pay for it.
     let link = shim.link.clone();
     tokio::spawn(async move {
@@ -590,7 +589,7 @@ pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync
     // cancel can come any more, so ack them now rather than after the
     // cancel window (a headless `claude -p` exits right after its last
     // result), and wait until the daemon has seen the acks.
-    if confirms_flush(&link).await {
+    if confirms_flush(&link, &confirms).await {
         tracing::debug!("acked the last hand-overs before exit");
     }
     Ok(())
@@ -599,8 +598,8 @@ pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync
 /// Acks every written hand-over at once, then waits (at most 500 ms) for a
 /// round trip through the daemon's actor, which comes after the acks on the
 /// same connection. True when there was anything to ack.
-async fn confirms_flush(link: &Link) -> bool {
-    if FLUSH.get().is_none_or(|c| c.flush_written() == 0) {
+async fn confirms_flush(link: &Link, confirms: &stdio::Confirms) -> bool {
+    if confirms.flush_written() == 0 {
         return false;
     }
     let ci = link.client.lock().unwrap().clone();
@@ -617,6 +616,3 @@ async fn confirms_flush(link: &Link) -> bool {
     }
     true
 }
-
-/// The process's confirmation table, for the flush at exit.
-static FLUSH: std::sync::OnceLock<stdio::Confirms> = std::sync::OnceLock::new();

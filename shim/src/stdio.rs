@@ -63,7 +63,7 @@ impl Confirms {
     /// Acks with `ack` once the response to request `id` has been written
     /// and not cancelled within [`CANCEL_WINDOW`].
     pub fn register(&self, id: &Value, ack: AckFn) {
-        self.0.lock().unwrap().insert_unwritten(id.to_string(), ack);
+        self.0.lock().unwrap().unwritten.insert(id.to_string(), ack);
     }
 
     /// The response to `id` was written (`ok`) or could not be.
@@ -122,12 +122,6 @@ impl Confirms {
 
     fn is_empty(&self) -> bool {
         self.0.lock().unwrap().unwritten.is_empty()
-    }
-}
-
-impl Acks {
-    fn insert_unwritten(&mut self, k: String, ack: AckFn) {
-        self.unwritten.insert(k, ack);
     }
 }
 
