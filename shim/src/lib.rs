@@ -584,8 +584,14 @@ pub async fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync
     });
     let link = shim.link.clone();
     let service = shim.serve(transport).await?;
-    service.waiting().await?;
-    // The client closed stdin: results already written reached it, and no
+    // A client may end us with SIGTERM right after reading its last result
+    // (headless `claude -p` does) instead of closing stdin: same flush.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = service.waiting() => { r?; }
+        _ = term.recv() => {}
+    }
+    // The client closed stdin (or ended us): results already written reached it, and no
     // cancel can come any more, so ack them now rather than after the
     // cancel window (a headless `claude -p` exits right after its last
     // result), and wait until the daemon has seen the acks.
