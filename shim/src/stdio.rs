@@ -52,7 +52,13 @@ struct Acks {
     unwritten: HashMap<String, AckFn>,
     /// Written, inside their cancel window.
     written: HashMap<String, AckFn>,
+    /// Requests the client cancelled before their result was registered
+    /// (the cancel can overtake the daemon's reply), newest last, bounded.
+    cancelled: std::collections::VecDeque<String>,
 }
+
+/// How many early cancels [`Acks::cancelled`] remembers.
+const CANCELS_KEPT: usize = 1024;
 
 /// Responses whose write must be acked, by JSON-RPC id (its JSON text:
 /// `7`, `"abc"`).
@@ -63,7 +69,15 @@ impl Confirms {
     /// Acks with `ack` once the response to request `id` has been written
     /// and not cancelled within [`CANCEL_WINDOW`].
     pub fn register(&self, id: &Value, ack: AckFn) {
-        self.0.lock().unwrap().unwritten.insert(id.to_string(), ack);
+        let key = id.to_string();
+        let mut a = self.0.lock().unwrap();
+        if a.cancelled.contains(&key) {
+            // Cancelled already: the client discards this result.
+            drop(a);
+            ack(false);
+            return;
+        }
+        a.unwritten.insert(key, ack);
     }
 
     /// The response to `id` was written (`ok`) or could not be.
@@ -92,7 +106,14 @@ impl Confirms {
         let key = id.to_string();
         let ack = {
             let mut a = self.0.lock().unwrap();
-            a.written.remove(&key).or_else(|| a.unwritten.remove(&key))
+            let found = a.written.remove(&key).or_else(|| a.unwritten.remove(&key));
+            if found.is_none() {
+                if a.cancelled.len() >= CANCELS_KEPT {
+                    a.cancelled.pop_front();
+                }
+                a.cancelled.push_back(key);
+            }
+            found
         };
         if let Some(ack) = ack {
             ack(false);
