@@ -912,7 +912,8 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
     let mut sample: Vec<Value> = Vec::new();
     let (j, _) = Journal::open(&env.home.join("journal"), Options::default(), |r| {
         if let Replay::Record { payload, .. } = r {
-            sample.push(serde_json::from_slice(payload).unwrap());
+            let cmds = oxtail_daemon::codec::decode_record(payload).unwrap();
+            sample.push(serde_json::to_value(cmds).unwrap());
         }
         Ok(())
     })
@@ -922,8 +923,9 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
         .iter()
         .flat_map(|r| r.as_array().cloned().unwrap_or_default())
         .fold(Default::default(), |mut m, c| {
-            *m.entry(c["cmd"].as_str().unwrap_or("?").to_string())
-                .or_default() += 1;
+            // Externally tagged: `{"enqueue": {…}}`.
+            let kind = c.as_object().and_then(|o| o.keys().next().cloned());
+            *m.entry(kind.unwrap_or_else(|| "?".into())).or_default() += 1;
             m
         });
     // 2. Replicate them to N records.
@@ -942,7 +944,9 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
             if k > 0 {
                 rename_ids(&mut r, k);
             }
-            j.append(&serde_json::to_vec(&r).unwrap()).unwrap();
+            let cmds: Vec<oxtail_daemon::state::Command> = serde_json::from_value(r).unwrap();
+            j.append(&oxtail_daemon::codec::encode_record(&cmds).unwrap())
+                .unwrap();
             written += 1;
             if written % 1000 == 0 {
                 j.sync().unwrap();
@@ -953,7 +957,7 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
     j.sync().unwrap();
     let bytes = j.disk_bytes();
     drop(j);
-    // 3. Where the time goes: framing + CRC only, then + JSON decode.
+    // 3. Where the time goes: framing + CRC only, then + decode (postcard, codec::decode_record).
     let mut frame_only = Vec::new();
     let mut decode = Vec::new();
     for _ in 0..n(a, 3, 1) {
@@ -964,8 +968,7 @@ fn bench_recovery(a: &Args, figs: &mut Vec<Fig>) {
         let t = Instant::now();
         let (j, _) = Journal::open(&dir, Options::default(), |r| {
             if let Replay::Record { payload, .. } = r {
-                let cmds: Vec<oxtail_daemon::state::Command> =
-                    serde_json::from_slice(payload).unwrap();
+                let cmds = oxtail_daemon::codec::decode_record(payload).unwrap();
                 std::hint::black_box(cmds);
             }
             Ok(())
@@ -1041,7 +1044,7 @@ fn recover_only(
     // The same state restored from a snapshot (what a restart after
     // compaction or `ctl shutdown` reads).
     let (state, mut journal) = oxtail_daemon::server::open_state(dir, &config).unwrap();
-    let snap = serde_json::to_vec(&state).unwrap();
+    let snap = oxtail_daemon::codec::encode_snapshot(&state).unwrap();
     journal.snapshot(&snap).unwrap();
     drop((state, journal));
     let mut sv = Vec::new();
@@ -1061,7 +1064,7 @@ fn recover_only(
         unit: "s",
         n: sv.len(),
         target: None,
-        method: "open_state after Journal::snapshot of the recovered state (serde_json of State), no records after it".into(),
+        method: "open_state after Journal::snapshot of the recovered state (codec::encode_snapshot: postcard), no records after it".into(),
     });
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
@@ -1073,7 +1076,7 @@ fn recover_only(
         n: v.len(),
         target: Some(("< 2 s", 2.0, true)),
         method: format!(
-            "records captured from a real daemon ({sample_len} records; commands {kinds:?}), replicated with fresh ids, replayed by oxtail_daemon::server::open_state; the state ends with {msgs} messages. Split: framing + CRC {frame_med:.2} s, + JSON decode of Vec<Command> {decode_med:.2} s, the rest ({:.2} s) is applying the commands",
+            "records captured from a real daemon ({sample_len} records; commands {kinds:?}), replicated with fresh ids, replayed by oxtail_daemon::server::open_state; the state ends with {msgs} messages. Split: framing + CRC {frame_med:.2} s, + postcard decode of Vec<Command> {decode_med:.2} s, the rest ({:.2} s) is applying the commands",
             m - decode_med
         ),
     });

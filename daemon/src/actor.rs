@@ -485,7 +485,7 @@ impl Actor {
         if cmds.is_empty() {
             return Ok(());
         }
-        let payload = serde_json::to_vec(cmds).map_err(std::io::Error::other)?;
+        let payload = crate::codec::encode_record(cmds).map_err(std::io::Error::other)?;
         if let Err(e) = self.journal.append(&payload) {
             tracing::error!(error = %e, "journal append failed; request refused, state unchanged");
             return Err(e);
@@ -1720,7 +1720,7 @@ impl Actor {
     }
 
     fn snapshot(&mut self) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
+        let bytes = crate::codec::encode_snapshot(&self.state).map_err(std::io::Error::other)?;
         self.journal.snapshot(&bytes)?;
         tracing::info!(
             bytes = bytes.len(),

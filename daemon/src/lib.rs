@@ -8,10 +8,13 @@
 //! * [`scope`], [`procinfo`]: file-system and process facts, read at the edge.
 //! * [`wake`]: the wake engine's gates (pure); [`tmux`]: panes and keys (I/O).
 //! * [`render`]: mail rendered for an agent's context (pure).
+//! * [`codec`]: how journal records and snapshots are encoded (postcard,
+//!   reading the v1 JSON of earlier releases).
 //! * [`config`]: environment tunables.
 //! * [`files`]: file touches, leases and conflict warnings (pure).
 
 pub mod actor;
+pub mod codec;
 pub mod config;
 pub mod files;
 pub mod identity;

@@ -212,12 +212,12 @@ fn replayer(state: &mut State) -> impl FnMut(Replay<'_>) -> io::Result<()> + '_ 
     move |r| {
         match r {
             Replay::Snapshot { bytes, .. } => {
-                *state = serde_json::from_slice(bytes).map_err(|e| {
+                *state = crate::codec::decode_snapshot(bytes).map_err(|e| {
                     oxtail_journal::Rejected(format!("snapshot state is not oxtail state: {e}"))
                 })?;
             }
             Replay::Record { payload, .. } => {
-                let cmds: Vec<Command> = serde_json::from_slice(payload).map_err(|e| {
+                let cmds: Vec<Command> = crate::codec::decode_record(payload).map_err(|e| {
                     oxtail_journal::Rejected(format!("not a list of oxtail commands: {e}"))
                 })?;
                 for c in &cmds {

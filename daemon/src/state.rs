@@ -203,12 +203,8 @@ pub struct Message {
     /// How many times it was offered to its receiver without a confirmed
     /// hand-over ([`Command::Offer`]). Non-zero means a later hand-over may
     /// repeat one the agent already saw: it is flagged `redelivered`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub offers: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// Where an obligation stands.
@@ -365,7 +361,7 @@ impl WorkIndex<'_> {
 /// A durable change. One journal record holds the batch of commands of one
 /// request, applied atomically.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Create an agent, or refresh its seat/scope/client type (name and state
     /// card are kept).

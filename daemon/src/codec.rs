@@ -1,0 +1,266 @@
+//! How journal records and snapshots are encoded on disk.
+//!
+//! Two formats, told apart by their first byte:
+//!
+//! * **v2** (written since issue 12): one version byte [`V2`] followed by the
+//!   [postcard] encoding of the value (`Vec<Command>` for a record,
+//!   [`State`] for a snapshot). Compact and cheap to decode: a restart replays
+//!   1 M records in well under a second (BENCHMARKS.md, `daemon_recovery_1m`).
+//! * **v1** (written by every earlier oxtail): JSON. A record is an array of
+//!   internally tagged commands (`[{"cmd":"enqueue","message":{…}}]`), a
+//!   snapshot a JSON object. Still read, so an upgrade keeps its journal;
+//!   never written.
+//!
+//! The journal layer (`oxtail-journal`) frames, checksums and orders these
+//! payloads; it never looks inside them. A payload that decodes in neither
+//! format is reported as an error, which the replayer turns into a set-aside
+//! record (`oxtail_journal::Rejected`), never a half-applied one.
+
+use crate::state::{Command, State};
+use serde_json::Value;
+
+/// The first byte of a v2 (postcard) payload. JSON (v1) payloads start with
+/// `[` or `{` (or whitespace), never with this byte.
+pub const V2: u8 = 0x02;
+
+/// Encodes one journal record: the batch of commands of one request.
+///
+/// # Errors
+/// Only if serialization fails, which the command types never do; callers
+/// treat it like a failed append (request refused, state unchanged).
+pub fn encode_record(cmds: &[Command]) -> Result<Vec<u8>, String> {
+    let mut out = vec![V2];
+    postcard::to_io(cmds, &mut out).map_err(|e| format!("encoding commands: {e}"))?;
+    Ok(out)
+}
+
+/// Decodes a journal record written by [`encode_record`] (v2) or by an
+/// earlier oxtail (v1 JSON).
+///
+/// # Errors
+/// A text naming the format tried and what failed: bytes that are neither,
+/// a truncated or damaged payload, or an unknown command.
+pub fn decode_record(payload: &[u8]) -> Result<Vec<Command>, String> {
+    match payload.first() {
+        Some(&V2) => {
+            postcard::from_bytes(&payload[1..]).map_err(|e| format!("v2 record: {e}"))
+        }
+        _ => decode_record_v1(payload),
+    }
+}
+
+/// Encodes a snapshot of the whole state.
+///
+/// # Errors
+/// Only if serialization fails (see [`encode_record`]).
+pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, String> {
+    let mut out = vec![V2];
+    postcard::to_io(state, &mut out).map_err(|e| format!("encoding state: {e}"))?;
+    Ok(out)
+}
+
+/// Decodes a snapshot written by [`encode_snapshot`] (v2) or an earlier
+/// oxtail (v1 JSON).
+///
+/// # Errors
+/// A text naming the format tried and what failed.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<State, String> {
+    match bytes.first() {
+        Some(&V2) => postcard::from_bytes(&bytes[1..]).map_err(|e| format!("v2 snapshot: {e}")),
+        _ => serde_json::from_slice(bytes).map_err(|e| format!("v1 snapshot: {e}")),
+    }
+}
+
+/// v1 records tag each command inside it (`{"cmd":"drain",…}`); today's
+/// [`Command`] is externally tagged (`{"drain":{…}}`), which postcard needs.
+/// Each element is rewritten to that shape, then decoded.
+fn decode_record_v1(payload: &[u8]) -> Result<Vec<Command>, String> {
+    let items: Vec<Value> =
+        serde_json::from_slice(payload).map_err(|e| format!("v1 record: {e}"))?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let Value::Object(mut fields) = item else {
+                return Err(format!("v1 record: command {i} is not an object"));
+            };
+            let Some(Value::String(tag)) = fields.remove("cmd") else {
+                return Err(format!("v1 record: command {i} has no \"cmd\" tag"));
+            };
+            let mut outer = serde_json::Map::with_capacity(1);
+            outer.insert(tag, Value::Object(fields));
+            serde_json::from_value(Value::Object(outer))
+                .map_err(|e| format!("v1 record: command {i}: {e}"))
+        })
+        .collect()
+}
+
+/// Encodes `cmds` as a v1 (JSON, internally tagged) record, as oxtail wrote
+/// before v2. Only for tests and tools that must produce an old journal (the
+/// upgrade tests); the daemon never writes v1.
+pub fn encode_record_v1(cmds: &[Command]) -> Vec<u8> {
+    let items: Vec<Value> = cmds
+        .iter()
+        .map(|c| match serde_json::to_value(c).expect("commands serialize") {
+            Value::Object(outer) => {
+                let (tag, inner) = outer.into_iter().next().expect("one variant");
+                let mut fields = match inner {
+                    Value::Object(f) => f,
+                    _ => serde_json::Map::new(),
+                };
+                fields.insert("cmd".into(), Value::String(tag));
+                Value::Object(fields)
+            }
+            other => other,
+        })
+        .collect();
+    serde_json::to_vec(&items).expect("values serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{apply, Message, ObligationState, Origin};
+
+    fn message(id: &str, offers: u32) -> Message {
+        Message {
+            message_id: id.into(),
+            from: "a".into(),
+            from_name: Some("alice".into()),
+            to: "b".into(),
+            body: "hello".into(),
+            enqueued_ms: 7,
+            request_id: None,
+            reply_to: None,
+            source_message_id: None,
+            action_required: true,
+            origin: Origin::Peer,
+            project: "/p/.git".into(),
+            closes: Some(ObligationState::Done),
+            offers,
+        }
+    }
+
+    fn sample() -> Vec<Command> {
+        vec![
+            Command::Enqueue {
+                message: message("msg_1", 0),
+            },
+            Command::Enqueue {
+                message: message("msg_2", 3),
+            },
+            Command::Offer {
+                session_id: "b".into(),
+                message_ids: vec!["msg_1".into()],
+            },
+            Command::Drain {
+                session_id: "b".into(),
+                message_ids: vec!["msg_1".into()],
+                via: "read_my_messages".into(),
+                at_ms: 9,
+            },
+            Command::RecordWake {
+                key: "b|r1".into(),
+                at_ms: 10,
+            },
+        ]
+    }
+
+    #[test]
+    fn records_round_trip_in_v2() {
+        let cmds = sample();
+        let bytes = encode_record(&cmds).unwrap();
+        assert_eq!(bytes[0], V2);
+        assert_eq!(decode_record(&bytes).unwrap(), cmds);
+        // Smaller than the JSON it replaces.
+        assert!(bytes.len() * 2 < encode_record_v1(&cmds).len());
+    }
+
+    #[test]
+    fn v1_json_records_still_decode() {
+        let cmds = sample();
+        let v1 = encode_record_v1(&cmds);
+        assert!(v1.starts_with(b"[{\"cmd\":\"enqueue\"") || v1.starts_with(b"[{"));
+        assert_eq!(decode_record(&v1).unwrap(), cmds);
+        // Records exactly as an earlier oxtail wrote them (fuzz seeds).
+        let old = br#"[{"cmd":"drain","session_id":"a","message_ids":["msg_1"],"via":"read_my_messages","at_ms":2}]"#;
+        let got = decode_record(old).unwrap();
+        assert!(matches!(&got[0], Command::Drain { at_ms: 2, .. }));
+        // A v1 message without `offers` (it was skipped when zero).
+        let v = serde_json::to_value(message("msg_9", 0)).unwrap();
+        let mut m = v.as_object().unwrap().clone();
+        m.remove("offers");
+        let rec = serde_json::json!([{"cmd": "enqueue", "message": m}]);
+        let got = decode_record(&serde_json::to_vec(&rec).unwrap()).unwrap();
+        assert_eq!(got, vec![Command::Enqueue { message: message("msg_9", 0) }]);
+    }
+
+    #[test]
+    fn damaged_payloads_are_errors_not_panics() {
+        let bytes = encode_record(&sample()).unwrap();
+        for cut in 0..bytes.len() {
+            let _ = decode_record(&bytes[..cut]);
+        }
+        assert!(decode_record(&bytes[..bytes.len() / 2]).is_err());
+        assert!(decode_record(b"").is_err());
+        assert!(decode_record(b"[{\"cmd\":\"no_such\"}]").is_err());
+        assert!(decode_record(b"[1]").is_err());
+        for i in 1..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            let _ = decode_record(&b);
+        }
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_v1_json_snapshots_still_load() {
+        let mut state = State::default();
+        let mut events = Vec::new();
+        for c in sample() {
+            apply(&mut state, &c, &mut events);
+        }
+        let v2 = encode_snapshot(&state).unwrap();
+        let back = decode_snapshot(&v2).unwrap();
+        assert_eq!(back, state);
+        let v1 = serde_json::to_vec(&state).unwrap();
+        assert_eq!(decode_snapshot(&v1).unwrap(), state);
+        assert!(decode_snapshot(&v2[..v2.len() - 1]).is_err());
+    }
+
+    /// An upgrade: a journal an earlier oxtail wrote (a v1 JSON snapshot and
+    /// v1 records after it) opens, takes v2 records, and reopens with both.
+    #[test]
+    fn a_v1_journal_upgrades_in_place() {
+        use oxtail_journal::{Journal, Options};
+        let dir = tempfile::tempdir().unwrap();
+        let jdir = dir.path().join("journal");
+        let cmds = sample();
+        {
+            let (mut j, _) = Journal::open(&jdir, Options::default(), |_| Ok(())).unwrap();
+            j.append(&encode_record_v1(&cmds[..2])).unwrap();
+            let mut early = State::default();
+            let mut events = Vec::new();
+            for c in &cmds[..2] {
+                apply(&mut early, c, &mut events);
+            }
+            j.snapshot(&serde_json::to_vec(&early).unwrap()).unwrap();
+            j.append(&encode_record_v1(&cmds[2..4])).unwrap();
+            j.sync().unwrap();
+        }
+        let config = crate::config::Config::default();
+        let (state, mut j) = crate::server::open_state(&jdir, &config).unwrap();
+        let mut want = State::default();
+        let mut events = Vec::new();
+        for c in &cmds[..4] {
+            apply(&mut want, c, &mut events);
+        }
+        assert_eq!(state, want);
+        j.append(&encode_record(&cmds[4..]).unwrap()).unwrap();
+        j.sync().unwrap();
+        drop(j);
+        let (state, _j) = crate::server::open_state(&jdir, &config).unwrap();
+        apply(&mut want, &cmds[4], &mut events);
+        assert_eq!(state, want);
+        assert!(state.wakes_fired.contains_key("b|r1"));
+    }
+}
