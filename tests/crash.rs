@@ -211,3 +211,79 @@ async fn torn_journal_at_every_offset_of_the_last_record_keeps_earlier_ones() {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// Issue 12: compaction snapshots are built and written off the core thread
+/// (from the journal files) while sends go on. With a tiny compaction
+/// threshold, many happen during a stream of sends; after kill -9 every
+/// acknowledged message is there exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_snapshots_during_sends_lose_nothing_across_kill_9() {
+    let ox = Instance::with_env(BIN, &[("OXTAIL_JOURNAL_COMPACT_BYTES", "16384")]);
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "snap-a")).await.unwrap();
+    let b = ox.agent(AgentOpts::claude(&repo, "snap-b")).await.unwrap();
+    for (x, n) in [(&a, "snap-a"), (&b, "snap-b")] {
+        x.ok("set_my_state", json!({"purpose": "snapshots", "name": n}))
+            .await
+            .unwrap();
+    }
+    let log = || std::fs::read_to_string(ox.home().join("daemon.log")).unwrap_or_default();
+    let mut acked = HashMap::new();
+    let mut n = 0;
+    // Until at least three background snapshots were recorded, and for at
+    // least 400 sends.
+    while n < 400
+        || log()
+            .matches("snapshot written off the core thread")
+            .count()
+            < 3
+    {
+        assert!(
+            n < 20_000,
+            "no background snapshot was recorded:\n{}",
+            log()
+        );
+        let body = format!("snapshot stream #{n} {}", "x".repeat(200));
+        let v = a
+            .ok("send_message", json!({"target": "snap-b", "body": body}))
+            .await
+            .unwrap();
+        acked.insert(v["message_id"].as_str().unwrap().to_string(), body);
+        n += 1;
+    }
+    let journal = ox.home().join("journal");
+    let snaps = std::fs::read_dir(&journal)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("snapshot-") && name.ends_with(".snap")
+        })
+        .count();
+    assert!((1..=2).contains(&snaps), "two generations at most: {snaps}");
+    let old = ox.kill_daemon().unwrap();
+    let mut seen = HashSet::new();
+    loop {
+        let v = b.call("read_my_messages", json!({})).await;
+        let Ok(v) = v else { continue };
+        if v["ok"] != true {
+            continue;
+        }
+        let msgs = v["messages"].as_array().unwrap();
+        if msgs.is_empty() {
+            break;
+        }
+        for m in msgs {
+            let id = m["id"].as_str().unwrap().to_string();
+            assert_eq!(acked.get(&id).map(String::as_str), m["body"].as_str());
+            assert!(seen.insert(id), "delivered twice: {m}");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        acked.len(),
+        "every acknowledged message survived"
+    );
+    assert_ne!(ox.daemon_pid(), Some(old));
+    assert!(!log().contains("panicked"), "{}", log());
+}

@@ -188,7 +188,14 @@ pub struct Actor {
     check_in: Option<&'static str>,
     /// Seat keys whose pane [`Actor::locate_new_seats`] already looked for.
     located: std::collections::HashSet<String>,
+    /// The compaction snapshot being built and written off the core thread
+    /// (issue 12), if one is.
+    bg_snapshot: Option<BgSnapshot>,
 }
+
+/// A snapshot thread's result: the ticket to finish, and the state bytes
+/// written (or why not).
+type BgSnapshot = std::thread::JoinHandle<(oxtail_journal::SnapshotTicket, std::io::Result<usize>)>;
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
 
@@ -237,6 +244,7 @@ impl Actor {
             next_handover: 1,
             check_in: None,
             located: std::collections::HashSet::new(),
+            bg_snapshot: None,
         }
     }
 
@@ -288,10 +296,11 @@ impl Actor {
                     std::process::exit(70);
                 }
                 self.subs_dirty = true;
-                if self.journal.bytes_since_snapshot() > self.config.compact_bytes {
-                    if let Err(e) = self.snapshot() {
-                        tracing::error!(error = %e, "snapshot failed");
-                    }
+                self.reap_snapshot(false);
+                if self.bg_snapshot.is_none()
+                    && self.journal.bytes_since_snapshot() > self.config.compact_bytes
+                {
+                    self.start_snapshot();
                 }
             }
             for (tx, reply) in pending.drain(..) {
@@ -1540,6 +1549,7 @@ impl Actor {
     }
 
     fn tick(&mut self, pending: &mut Pending) {
+        self.reap_snapshot(false);
         let now = Instant::now();
         if self.shim_count() > 0 || !self.idle.is_empty() || !self.subs.is_empty() {
             self.last_shim_seen = now;
@@ -1719,7 +1729,66 @@ impl Actor {
         }
     }
 
+    /// Starts a compaction snapshot off the core thread: the journal closes
+    /// its segment at seq N ([`Journal::begin_snapshot`]), and a thread
+    /// rebuilds the state as of N from the files alone
+    /// ([`crate::codec::state_as_of`]), encodes and writes it. The core thread
+    /// only pays for the fsync of pending records and a segment rotation.
+    fn start_snapshot(&mut self) {
+        let ticket = match self.journal.begin_snapshot() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed to start");
+                return;
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("oxtail-snapshot".into())
+            .spawn(move || {
+                let written =
+                    crate::codec::state_as_of(ticket.dir(), ticket.seq()).and_then(|state| {
+                        let bytes =
+                            crate::codec::encode_snapshot(&state).map_err(std::io::Error::other)?;
+                        drop(state);
+                        ticket.write(&bytes).map(|()| bytes.len())
+                    });
+                (ticket, written)
+            });
+        match spawned {
+            Ok(h) => self.bg_snapshot = Some(h),
+            Err(e) => tracing::error!(error = %e, "cannot start the snapshot thread"),
+        }
+    }
+
+    /// Finishes the background snapshot if it is done (or, with `wait`,
+    /// once it is). A snapshot the thread could not build from the files
+    /// (a record lost to damage since the last snapshot) is written here
+    /// instead, from memory, so compaction still happens.
+    fn reap_snapshot(&mut self, wait: bool) {
+        let Some(h) = self.bg_snapshot.take_if(|h| wait || h.is_finished()) else {
+            return;
+        };
+        match h.join() {
+            Ok((ticket, Ok(bytes))) => {
+                let seq = ticket.seq();
+                self.journal.finish_snapshot(ticket);
+                tracing::info!(bytes, seq, "snapshot written off the core thread");
+            }
+            Ok((_, Err(e))) if e.kind() == std::io::ErrorKind::InvalidData && !wait => {
+                tracing::warn!(error = %e, "background snapshot impossible; writing it from memory");
+                if let Err(e) = self.snapshot() {
+                    tracing::error!(error = %e, "snapshot failed");
+                }
+            }
+            Ok((_, Err(e))) => tracing::error!(error = %e, "background snapshot failed"),
+            Err(_) => tracing::error!("the snapshot thread panicked"),
+        }
+    }
+
+    /// Writes a snapshot of the in-memory state on this thread (shutdown,
+    /// hand-over, idle exit, `ctl compact`), after any background one.
     fn snapshot(&mut self) -> std::io::Result<()> {
+        self.reap_snapshot(true);
         let bytes = crate::codec::encode_snapshot(&self.state).map_err(std::io::Error::other)?;
         self.journal.snapshot(&bytes)?;
         tracing::info!(

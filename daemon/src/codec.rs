@@ -42,9 +42,7 @@ pub fn encode_record(cmds: &[Command]) -> Result<Vec<u8>, String> {
 /// a truncated or damaged payload, or an unknown command.
 pub fn decode_record(payload: &[u8]) -> Result<Vec<Command>, String> {
     match payload.first() {
-        Some(&V2) => {
-            postcard::from_bytes(&payload[1..]).map_err(|e| format!("v2 record: {e}"))
-        }
+        Some(&V2) => postcard::from_bytes(&payload[1..]).map_err(|e| format!("v2 record: {e}")),
         _ => decode_record_v1(payload),
     }
 }
@@ -101,20 +99,77 @@ fn decode_record_v1(payload: &[u8]) -> Result<Vec<Command>, String> {
 pub fn encode_record_v1(cmds: &[Command]) -> Vec<u8> {
     let items: Vec<Value> = cmds
         .iter()
-        .map(|c| match serde_json::to_value(c).expect("commands serialize") {
-            Value::Object(outer) => {
-                let (tag, inner) = outer.into_iter().next().expect("one variant");
-                let mut fields = match inner {
-                    Value::Object(f) => f,
-                    _ => serde_json::Map::new(),
-                };
-                fields.insert("cmd".into(), Value::String(tag));
-                Value::Object(fields)
-            }
-            other => other,
-        })
+        .map(
+            |c| match serde_json::to_value(c).expect("commands serialize") {
+                Value::Object(outer) => {
+                    let (tag, inner) = outer.into_iter().next().expect("one variant");
+                    let mut fields = match inner {
+                        Value::Object(f) => f,
+                        _ => serde_json::Map::new(),
+                    };
+                    fields.insert("cmd".into(), Value::String(tag));
+                    Value::Object(fields)
+                }
+                other => other,
+            },
+        )
         .collect();
     serde_json::to_vec(&items).expect("values serialize")
+}
+
+/// The state as of record `seq`, rebuilt from the journal files alone (the
+/// newest snapshot and the records after it), for a snapshot written off the
+/// core thread: the caller took `seq` from
+/// [`oxtail_journal::Journal::begin_snapshot`], so every record up to it
+/// sits in closed segments. Reads without the lock, beside the live journal;
+/// records after `seq` are ignored.
+///
+/// # Errors
+/// * `InvalidData` when the records up to `seq` are not all there, in order
+///   (a seq lost to damage, or one the replay never reached): a snapshot
+///   built from them would drop state, so the caller must not write it.
+/// * Any error from [`oxtail_journal::verify`] (I/O, newer files).
+pub fn state_as_of(dir: &std::path::Path, seq: u64) -> std::io::Result<State> {
+    let mut state = State::default();
+    let mut next = 1u64;
+    let mut events = Vec::new();
+    let gap = |want: u64, got: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "journal record {want} is missing (next found: {got}); not snapshotting from it"
+            ),
+        )
+    };
+    oxtail_journal::verify(dir, |r| {
+        match r {
+            oxtail_journal::Replay::Snapshot { seq: at, bytes } => {
+                state = decode_snapshot(bytes).map_err(|e| {
+                    oxtail_journal::Rejected(format!("snapshot state is not oxtail state: {e}"))
+                })?;
+                next = at.saturating_add(1);
+            }
+            oxtail_journal::Replay::Record { seq: at, payload } if at <= seq => {
+                if at != next {
+                    return Err(gap(next, at));
+                }
+                let cmds = decode_record(payload).map_err(|e| {
+                    oxtail_journal::Rejected(format!("not a list of oxtail commands: {e}"))
+                })?;
+                for c in &cmds {
+                    crate::state::apply(&mut state, c, &mut events);
+                }
+                events.clear();
+                next = at + 1;
+            }
+            oxtail_journal::Replay::Record { .. } => {}
+        }
+        Ok(())
+    })?;
+    if next != seq.saturating_add(1) {
+        return Err(gap(next, seq + 1));
+    }
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -192,7 +247,12 @@ mod tests {
         m.remove("offers");
         let rec = serde_json::json!([{"cmd": "enqueue", "message": m}]);
         let got = decode_record(&serde_json::to_vec(&rec).unwrap()).unwrap();
-        assert_eq!(got, vec![Command::Enqueue { message: message("msg_9", 0) }]);
+        assert_eq!(
+            got,
+            vec![Command::Enqueue {
+                message: message("msg_9", 0)
+            }]
+        );
     }
 
     #[test]
@@ -262,5 +322,36 @@ mod tests {
         apply(&mut want, &cmds[4], &mut events);
         assert_eq!(state, want);
         assert!(state.wakes_fired.contains_key("b|r1"));
+    }
+
+    /// The background snapshot's state: the files up to the ticket's seq,
+    /// nothing after, equal to what the live state was at that seq.
+    #[test]
+    fn state_as_of_rebuilds_exactly_the_state_at_the_ticket() {
+        use oxtail_journal::{Journal, Options};
+        let dir = tempfile::tempdir().unwrap();
+        let jdir = dir.path().join("journal");
+        let cmds = sample();
+        let (mut j, _) = Journal::open(&jdir, Options::default(), |_| Ok(())).unwrap();
+        let mut live = State::default();
+        let mut events = Vec::new();
+        for c in &cmds[..3] {
+            j.append(&encode_record(std::slice::from_ref(c)).unwrap())
+                .unwrap();
+            apply(&mut live, c, &mut events);
+        }
+        j.snapshot(&encode_snapshot(&live).unwrap()).unwrap();
+        j.append(&encode_record(&cmds[3..4]).unwrap()).unwrap();
+        apply(&mut live, &cmds[3], &mut events);
+        let ticket = j.begin_snapshot().unwrap();
+        // Appended after the ticket: not in the snapshot.
+        j.append(&encode_record(&cmds[4..]).unwrap()).unwrap();
+        j.sync().unwrap();
+        let at = state_as_of(ticket.dir(), ticket.seq()).unwrap();
+        assert_eq!(at, live);
+        assert!(at.wakes_fired.is_empty());
+        // A seq beyond what the files hold is refused, not guessed.
+        let err = state_as_of(ticket.dir(), ticket.seq() + 5).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     }
 }

@@ -660,9 +660,11 @@ impl Journal {
         }
     }
 
-    /// Writes a snapshot of the state as of `last_seq()` (temp file, fsync,
-    /// read back and check, rename, fsync dir), then starts a fresh segment
-    /// and deletes what the generation before the previous one needed.
+    /// Writes a snapshot of the state as of `last_seq()` on this thread:
+    /// [`begin_snapshot`](Self::begin_snapshot) (a fresh segment),
+    /// [`SnapshotTicket::write`] (temp file, fsync, read back and check,
+    /// rename, fsync dir), then [`finish_snapshot`](Self::finish_snapshot)
+    /// (deletes what the generation before the previous one needed).
     ///
     /// Two generations are kept: this snapshot, the previous one, and every
     /// segment after the previous one, so recovery can fall back if this
@@ -676,33 +678,47 @@ impl Journal {
     ///
     /// # Errors
     ///
-    /// * Any error from the initial [`sync`](Self::sync) (nothing written).
+    /// * Any error from [`begin_snapshot`](Self::begin_snapshot) (nothing
+    ///   written).
     /// * An I/O error writing, syncing, reading back or renaming the
     ///   snapshot (e.g. `StorageFull`; `InvalidData` if what was read back
-    ///   differs); the temp file is removed and the journal is as before.
-    /// * An I/O error creating the fresh segment. The snapshot is committed
-    ///   by then; the journal stays consistent and keeps appending to the
-    ///   current segment, and the next snapshot compacts.
+    ///   differs); the temp file is removed and no snapshot is recorded
+    ///   (records after it went to a fresh segment, which changes nothing
+    ///   recovery sees).
     ///
     /// Failing to delete old files is only logged: recovery ignores them.
+    /// Deletes leftover snapshot temp files too, so no
+    /// [`SnapshotTicket::write`] may be running on another thread.
     pub fn snapshot(&mut self, state: &[u8]) -> io::Result<()> {
+        let ticket = self.begin_snapshot()?;
+        ticket.write(state)?;
+        self.finish_snapshot(ticket);
+        Ok(())
+    }
+
+    /// Starts a snapshot that another thread writes (issue 12: writing a
+    /// snapshot never blocks the journal's owner).
+    ///
+    /// Syncs pending records, then closes the active segment (if it holds
+    /// records) so that every record up to the returned ticket's
+    /// [`seq`](SnapshotTicket::seq) sits in closed, immutable segments, and
+    /// later appends go to a fresh one. The caller builds the state as of
+    /// that seq (for example by replaying those segments with [`verify`]),
+    /// has any thread call [`SnapshotTicket::write`], and then passes the
+    /// ticket back to [`finish_snapshot`](Self::finish_snapshot). Dropping a
+    /// ticket instead abandons the snapshot; nothing is lost.
+    ///
+    /// # Errors
+    ///
+    /// * Any error from the initial [`sync`](Self::sync).
+    /// * An I/O error creating the fresh segment (the journal keeps
+    ///   appending to the current one).
+    /// * `seq` space exhausted.
+    pub fn begin_snapshot(&mut self) -> io::Result<SnapshotTicket> {
         self.check_poisoned()?;
         self.sync()?;
         let seq = self.last_seq;
         let next_seq = seq.checked_add(1).ok_or_else(seq_exhausted)?;
-        let path = self.dir.join(format::snapshot_name(seq));
-        let temp = self.dir.join(format::snapshot_temp_name(seq));
-        if let Err(e) = write_snapshot(&temp, &path, seq, state) {
-            let _ = fs::remove_file(&temp);
-            return Err(ctx(e, format_args!("writing snapshot {}", path.display())));
-        }
-        sync_dir(&self.dir)?;
-        self.bytes_since_snapshot = 0;
-        if self.snapshots.newest != Some(seq) {
-            self.snapshots.older = self.snapshots.newest;
-            self.snapshots.newest = Some(seq);
-        }
-
         if self.active.first_seq != next_seq {
             // The active segment holds records; records after the snapshot
             // go to a fresh one so the old ones can be deleted later.
@@ -712,9 +728,32 @@ impl Journal {
             self.durable_seq = seq;
             self.durable_len = self.active.len;
         }
+        Ok(SnapshotTicket {
+            dir: self.dir.clone(),
+            seq,
+            bytes_before: self.bytes_since_snapshot,
+        })
+    }
+
+    /// Records a snapshot that [`SnapshotTicket::write`] committed: it
+    /// becomes the newest generation, and what the generation before the
+    /// previous one needed is deleted. Resets
+    /// [`bytes_since_snapshot`](Self::bytes_since_snapshot) to the bytes
+    /// appended since the ticket was taken.
+    ///
+    /// A ticket older than the newest snapshot already recorded changes
+    /// nothing. Failing to delete old files is only logged.
+    pub fn finish_snapshot(&mut self, ticket: SnapshotTicket) {
+        if self.snapshots.newest.is_some_and(|n| n >= ticket.seq) {
+            return;
+        }
+        self.bytes_since_snapshot = self
+            .bytes_since_snapshot
+            .saturating_sub(ticket.bytes_before);
+        self.snapshots.older = self.snapshots.newest;
+        self.snapshots.newest = Some(ticket.seq);
         self.remove_compacted();
-        tracing::debug!(snapshot = %path.display(), state_bytes = state.len(), "journal: snapshot written");
-        Ok(())
+        tracing::debug!(seq = ticket.seq, "journal: snapshot recorded");
     }
 
     /// Seq of the last record appended (or recovered, or covered by the
@@ -922,6 +961,48 @@ fn write_snapshot(temp: &Path, path: &Path, seq: u64, state: &[u8]) -> io::Resul
         ));
     }
     fs::rename(temp, path)
+}
+
+/// A snapshot in progress, from [`Journal::begin_snapshot`]: the state as
+/// of [`seq`](Self::seq) may be written from any thread.
+#[derive(Debug)]
+pub struct SnapshotTicket {
+    dir: PathBuf,
+    seq: u64,
+    bytes_before: u64,
+}
+
+impl SnapshotTicket {
+    /// The seq the snapshot must reflect: every record up to and including
+    /// it, none after.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the snapshot: temp file, fsync, read back and check, rename,
+    /// fsync the directory. `state` is stored as `28 + state.len()` bytes.
+    /// Safe to call from any thread while the journal appends.
+    ///
+    /// # Errors
+    /// An I/O error writing, syncing, reading back or renaming the snapshot
+    /// (e.g. `StorageFull`; `InvalidData` if what was read back differs);
+    /// the temp file is removed and nothing else changed.
+    pub fn write(&self, state: &[u8]) -> io::Result<()> {
+        let path = self.dir.join(format::snapshot_name(self.seq));
+        let temp = self.dir.join(format::snapshot_temp_name(self.seq));
+        if let Err(e) = write_snapshot(&temp, &path, self.seq, state) {
+            let _ = fs::remove_file(&temp);
+            return Err(ctx(e, format_args!("writing snapshot {}", path.display())));
+        }
+        sync_dir(&self.dir)?;
+        tracing::debug!(snapshot = %path.display(), state_bytes = state.len(), "journal: snapshot written");
+        Ok(())
+    }
 }
 
 /// The snapshot generations a [`Journal`] keeps.

@@ -1191,3 +1191,71 @@ fn reopening_beside_a_damaged_newer_segment_starts() {
     }
     assert!(first_report.last_seq < n);
 }
+
+/// Issue 12: a snapshot written by another thread while the owner keeps
+/// appending. The records up to the ticket's seq are in closed segments the
+/// writer can read with `verify`; later appends land after it; a reopen
+/// replays the snapshot, then exactly the later records.
+#[test]
+fn a_snapshot_written_off_thread_while_appending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut j, _, _) = open(&dir);
+    append_range(&mut j, 1..=40);
+    let ticket = j.begin_snapshot().unwrap();
+    assert_eq!(ticket.seq(), 40);
+    let before = j.bytes_since_snapshot();
+    let writer = std::thread::spawn(move || {
+        // Build "the state as of 40" from the files, as the daemon does.
+        let mut seen = Vec::new();
+        oxtail_journal::verify(ticket.dir(), |r| {
+            if let Replay::Record { seq, payload } = r {
+                if seq <= ticket.seq() {
+                    seen.push((seq, payload.to_vec()));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, expected(1..=40));
+        ticket.write(b"state@40").unwrap();
+        ticket
+    });
+    // The owner keeps appending meanwhile.
+    append_range(&mut j, 41..=60);
+    j.sync().unwrap();
+    let ticket = writer.join().unwrap();
+    j.finish_snapshot(ticket);
+    assert!(j.bytes_since_snapshot() < before);
+    append_range(&mut j, 61..=62);
+    j.sync().unwrap();
+    drop(j);
+    let (_j, report, got) = open(&dir);
+    assert_eq!(got.snapshot, Some((40, b"state@40".to_vec())));
+    assert_eq!(got.records, expected(41..=62));
+    assert!(!report.found_damage());
+}
+
+/// A ticket finished after a newer snapshot changes nothing; a dropped
+/// ticket (abandoned snapshot) loses nothing.
+#[test]
+fn stale_and_abandoned_snapshot_tickets_lose_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut j, _, _) = open(&dir);
+    append_range(&mut j, 1..=10);
+    let stale = j.begin_snapshot().unwrap();
+    stale.write(b"state@10").unwrap();
+    append_range(&mut j, 11..=20);
+    j.snapshot(b"state@20").unwrap();
+    j.finish_snapshot(stale);
+    append_range(&mut j, 21..=25);
+    let abandoned = j.begin_snapshot().unwrap();
+    drop(abandoned);
+    append_range(&mut j, 26..=30);
+    j.sync().unwrap();
+    drop(j);
+    let (_j, _, got) = open(&dir);
+    assert_eq!(got.snapshot, Some((20, b"state@20".to_vec())));
+    assert_eq!(got.records, expected(21..=30));
+}
