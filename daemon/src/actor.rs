@@ -1600,7 +1600,9 @@ impl Actor {
                 let _ = self.journal.sync();
             }
         }
-        if now.duration_since(self.last_retention) >= Duration::from_secs(60) {
+        if now.duration_since(self.last_retention)
+            >= Duration::from_millis(self.config.retention_interval_ms)
+        {
             self.last_retention = now;
             self.live
                 .touches
@@ -1689,14 +1691,30 @@ impl Actor {
             .filter(|o| o.state == state::ObligationState::Open)
             .map(|o| &o.message_id)
             .collect();
-        let expired: Vec<String> = self
+        // Delivered messages no open obligation needs: pruned past the
+        // retention age, and beyond `retained_max` the oldest first, so the
+        // state stays bounded whatever the traffic (issue 12).
+        let mut prunable: Vec<(u64, &String)> = self
             .state
             .messages
             .values()
-            .filter(|m| m.enqueued_ms < cutoff && !open.contains(&m.message_id))
+            .filter(|m| !open.contains(&m.message_id))
             .filter(|m| !self.state.is_queued(&m.message_id))
-            .map(|m| m.message_id.clone())
+            .map(|m| (m.enqueued_ms, &m.message_id))
             .collect();
+        let mut cut = prunable.iter().filter(|(at, _)| *at < cutoff).count();
+        let excess = prunable.len().saturating_sub(self.config.retained_max);
+        if excess > cut {
+            cut = excess;
+        }
+        let expired: Vec<String> = if cut == 0 {
+            Vec::new()
+        } else {
+            if cut < prunable.len() {
+                prunable.select_nth_unstable(cut);
+            }
+            prunable[..cut].iter().map(|(_, id)| (*id).clone()).collect()
+        };
         let mut cmds = Vec::new();
         if !expired.is_empty() {
             cmds.push(Command::PruneMessages {
@@ -1930,6 +1948,10 @@ impl Actor {
                         "agents": self.state.agents.len(),
                         "queued_messages": self.state.total_queued(),
                         "retained_messages": self.state.messages.len(),
+                        "receipts": self.state.receipts.len(),
+                        "ledger_entries": self.state.ledgers.values().map(|l| l.len()).sum::<usize>(),
+                        "comms_log": self.state.comms.len(),
+                        "wakes_recorded": self.state.wakes_fired.len(),
                         "open_obligations": self.state.obligations.values().filter(|o| o.state == state::ObligationState::Open).count(),
                         "pending_asks": self.state.asks.len(),
                         "asks_in_flight": self.asks.len(),

@@ -19,6 +19,13 @@ pub struct Config {
     /// `OXTAIL_RETENTION_MS`: receipts and sent messages are kept this long
     /// (7 days, in ms).
     pub retention_ms: u64,
+    /// `OXTAIL_RETAINED_MAX`: delivered messages (and their receipts) kept
+    /// at most (100 000); beyond it the oldest are pruned first, whatever
+    /// their age. Queued messages and open obligations are never pruned.
+    pub retained_max: usize,
+    /// `OXTAIL_RETENTION_INTERVAL_MS`: how often the retention pass runs
+    /// (60 000 ms).
+    pub retention_interval_ms: u64,
     /// `OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES` (tests only): the journal
     /// reports "no space left" after this many bytes.
     pub fault_journal_full_after: Option<u64>,
@@ -58,6 +65,8 @@ impl Default for Config {
             scope_worktree: false,
             compact_bytes: 64 << 20,
             retention_ms: 7 * 24 * 3600 * 1000,
+            retained_max: 100_000,
+            retention_interval_ms: 60_000,
             fault_journal_full_after: None,
             ask_timeout_ms: 50_000,
             ask_max_timeout_ms: 100_000,
@@ -114,6 +123,9 @@ impl Config {
             scope_worktree,
             compact_bytes: env_u64("OXTAIL_JOURNAL_COMPACT_BYTES").unwrap_or(d.compact_bytes),
             retention_ms: env_u64("OXTAIL_RETENTION_MS").unwrap_or(d.retention_ms),
+            retained_max: env_u64("OXTAIL_RETAINED_MAX").map_or(d.retained_max, |v| v as usize),
+            retention_interval_ms: env_u64("OXTAIL_RETENTION_INTERVAL_MS")
+                .unwrap_or(d.retention_interval_ms),
             fault_journal_full_after: env_u64("OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES"),
             ask_timeout_ms: env_u64("OXTAIL_ASK_PEER_TIMEOUT_MS").unwrap_or(d.ask_timeout_ms),
             ask_max_timeout_ms: env_u64("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS")
