@@ -68,7 +68,11 @@ async fn a_long_stream_plateaus_at_the_configured_caps() {
         .unwrap();
         ox.ctl(&["compact"]).unwrap();
         let s2 = stats();
-        rounds.push((s, snapshot_bytes(&ox), s2["journal_bytes"].as_u64().unwrap()));
+        rounds.push((
+            s,
+            snapshot_bytes(&ox),
+            s2["journal_bytes"].as_u64().unwrap(),
+        ));
     }
     for (s, snap, journal) in &rounds {
         eprintln!("stats {s}\nsnapshot {snap} B, journal {journal} B");
@@ -83,8 +87,14 @@ async fn a_long_stream_plateaus_at_the_configured_caps() {
     let (_, snap1, journal1) = rounds[0];
     assert!(snap1 > 0);
     for (_, snap, journal) in &rounds[1..] {
-        assert!(*snap <= snap1 + snap1 / 10, "snapshot grew: {snap1} → {snap}");
-        assert!(*journal <= journal1 + journal1 / 10 + 4096, "journal grew: {journal1} → {journal}");
+        assert!(
+            *snap <= snap1 + snap1 / 10,
+            "snapshot grew: {snap1} → {snap}"
+        );
+        assert!(
+            *journal <= journal1 + journal1 / 10 + 4096,
+            "journal grew: {journal1} → {journal}"
+        );
     }
     let last = &rounds[3].0;
     assert_eq!(last["agents"], 2);

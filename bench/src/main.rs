@@ -1279,13 +1279,23 @@ fn main() {
                 // Profiling aid: only time open_state on a kept journal
                 // (OXB_KEEP_RECOVERY_DIR from an earlier run).
                 let dir = PathBuf::from(args.next().expect("--recover-dir DIR"));
-                let t = Instant::now();
+                // CPU time too: on a loaded machine wall time says little.
+                let cpu = || {
+                    // SAFETY: getrusage only writes the struct we pass.
+                    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+                    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+                    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+                    tv(ru.ru_utime) + tv(ru.ru_stime)
+                };
+                let (t, c) = (Instant::now(), cpu());
                 let (state, _j) =
                     oxtail_daemon::server::open_state(&dir, &Default::default()).unwrap();
                 eprintln!(
-                    "open_state: {:.2} s, {} messages",
+                    "open_state: {:.2} s wall, {:.2} s CPU, {} messages, VmHWM {} KiB",
                     t.elapsed().as_secs_f64(),
-                    state.messages.len()
+                    cpu() - c,
+                    state.messages.len(),
+                    rss_kib(std::process::id()).1
                 );
                 return;
             }

@@ -1713,7 +1713,10 @@ impl Actor {
             if cut < prunable.len() {
                 prunable.select_nth_unstable(cut);
             }
-            prunable[..cut].iter().map(|(_, id)| (*id).clone()).collect()
+            prunable[..cut]
+                .iter()
+                .map(|(_, id)| (*id).clone())
+                .collect()
         };
         let mut cmds = Vec::new();
         if !expired.is_empty() {

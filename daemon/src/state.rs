@@ -9,6 +9,12 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+/// The hash maps of [`State`]: [foldhash], several times faster than the
+/// standard SipHash on the short id keys a restart rehashes millions of
+/// (issue 12). Keys are ids the daemon made or the local user's clients
+/// sent, so hash flooding is not a concern; seeds are still per map.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A client session id (`client_session_id`): Claude Code's session id, or a
 /// Codex thread id.
 pub type SessionId = String;
@@ -304,30 +310,30 @@ pub struct State {
     /// Agents by session id.
     pub agents: BTreeMap<SessionId, Agent>,
     /// Earlier session id → current session id.
-    pub aliases: HashMap<SessionId, SessionId>,
+    pub aliases: Map<SessionId, SessionId>,
     /// Seat key ([`Seat::key`]) → the session it hosts.
     pub seats: BTreeMap<String, SeatBinding>,
     /// Every retained message.
-    pub messages: HashMap<MessageId, Message>,
+    pub messages: Map<MessageId, Message>,
     /// Queued, undelivered messages per receiver, oldest first.
-    pub mailboxes: HashMap<SessionId, VecDeque<MessageId>>,
+    pub mailboxes: Map<SessionId, VecDeque<MessageId>>,
     /// The received-ledger: every message made visible to a receiver, oldest
     /// first (bounded by `OXTAIL_RECEIVED_MAX`, pruning journaled).
-    pub ledgers: HashMap<SessionId, VecDeque<MessageId>>,
+    pub ledgers: Map<SessionId, VecDeque<MessageId>>,
     /// Delivery receipts by message id.
-    pub receipts: HashMap<MessageId, Receipt>,
+    pub receipts: Map<MessageId, Receipt>,
     /// The comms log: message ids in send order (bounded).
     pub comms: VecDeque<MessageId>,
     /// Obligations by delegating message id (open ones are exempt from
     /// retention).
     #[serde(default)]
-    pub obligations: HashMap<MessageId, Obligation>,
+    pub obligations: Map<MessageId, Obligation>,
     /// Unanswered asks by request_id.
     #[serde(default)]
-    pub asks: HashMap<String, Ask>,
+    pub asks: Map<String, Ask>,
     /// Wakes already fired per `(session, reply_to)`: one wake each.
     #[serde(default)]
-    pub wakes_fired: HashMap<String, u64>,
+    pub wakes_fired: Map<String, u64>,
     /// File leases by id (`claim_files`); expired ones are ignored by every
     /// reader and pruned by [`Command::ReleaseFiles`].
     #[serde(default)]
