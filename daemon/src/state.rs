@@ -15,6 +15,39 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 /// sent, so hash flooding is not a concern; seeds are still per map.
 pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Deserializes a [`Map`] sized up front from the encoded length (postcard
+/// and JSON objects both give it), instead of serde's cautious 1 MiB start
+/// and a dozen rehashes: a snapshot with a million messages otherwise spends
+/// a fifth of its restore moving entries. The length is capped, so a
+/// damaged count cannot reserve unbounded memory.
+fn presized<'de, D, K, V>(d: D) -> Result<Map<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de> + Eq + std::hash::Hash,
+    V: Deserialize<'de>,
+{
+    struct Visit<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K, V> serde::de::Visitor<'de> for Visit<K, V>
+    where
+        K: Deserialize<'de> + Eq + std::hash::Hash,
+        V: Deserialize<'de>,
+    {
+        type Value = Map<K, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            let n = a.size_hint().unwrap_or(0).min(1 << 24);
+            let mut m = Map::with_capacity_and_hasher(n, Default::default());
+            while let Some((k, v)) = a.next_entry()? {
+                m.insert(k, v);
+            }
+            Ok(m)
+        }
+    }
+    d.deserialize_map(Visit(std::marker::PhantomData))
+}
+
 /// A client session id (`client_session_id`): Claude Code's session id, or a
 /// Codex thread id.
 pub type SessionId = String;
@@ -310,29 +343,34 @@ pub struct State {
     /// Agents by session id.
     pub agents: BTreeMap<SessionId, Agent>,
     /// Earlier session id → current session id.
+    #[serde(deserialize_with = "presized")]
     pub aliases: Map<SessionId, SessionId>,
     /// Seat key ([`Seat::key`]) → the session it hosts.
     pub seats: BTreeMap<String, SeatBinding>,
     /// Every retained message.
+    #[serde(deserialize_with = "presized")]
     pub messages: Map<MessageId, Message>,
     /// Queued, undelivered messages per receiver, oldest first.
+    #[serde(deserialize_with = "presized")]
     pub mailboxes: Map<SessionId, VecDeque<MessageId>>,
     /// The received-ledger: every message made visible to a receiver, oldest
     /// first (bounded by `OXTAIL_RECEIVED_MAX`, pruning journaled).
+    #[serde(deserialize_with = "presized")]
     pub ledgers: Map<SessionId, VecDeque<MessageId>>,
     /// Delivery receipts by message id.
+    #[serde(deserialize_with = "presized")]
     pub receipts: Map<MessageId, Receipt>,
     /// The comms log: message ids in send order (bounded).
     pub comms: VecDeque<MessageId>,
     /// Obligations by delegating message id (open ones are exempt from
     /// retention).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized")]
     pub obligations: Map<MessageId, Obligation>,
     /// Unanswered asks by request_id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized")]
     pub asks: Map<String, Ask>,
     /// Wakes already fired per `(session, reply_to)`: one wake each.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized")]
     pub wakes_fired: Map<String, u64>,
     /// File leases by id (`claim_files`); expired ones are ignored by every
     /// reader and pruned by [`Command::ReleaseFiles`].
