@@ -1560,7 +1560,7 @@ impl Actor {
             .iter()
             .filter(|(_, w)| {
                 w.client_pid
-                    .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+                    .is_some_and(|p| !oxtail_proto::process::alive(p))
             })
             .map(|(k, _)| k.clone())
             .collect();

@@ -127,29 +127,6 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
         .collect())
 }
 
-/// `pid` and its ancestors, nearest first (Linux: from /proc).
-pub fn ancestry(pid: u32) -> Vec<u32> {
-    let mut chain = vec![pid];
-    let mut cur = pid;
-    for _ in 0..64 {
-        match parent_of(cur) {
-            Some(p) if p > 1 && !chain.contains(&p) => {
-                chain.push(p);
-                cur = p;
-            }
-            _ => break,
-        }
-    }
-    chain
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 4, after the parenthesised command name (which may hold spaces).
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// The pane hosting `seat_pid`: the pane whose process is the seat or its
 /// nearest ancestor. Searches the server at `socket`, then the default one.
 pub fn pane_for_seat(seat_pid: u32, socket: Option<&Path>) -> Option<Pane> {
@@ -169,7 +146,14 @@ pub fn pane_for_seat(seat_pid: u32, socket: Option<&Path>) -> Option<Pane> {
 /// The pane among `panes` whose process is `seat_pid` or its nearest
 /// ancestor (a pane running the client beats the pane of an outer shell).
 pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
-    ancestry(seat_pid)
+    match_chain(&oxtail_proto::process::ancestry(seat_pid), panes)
+}
+
+/// The pane among `panes` whose process comes first in `chain` (a seat pid
+/// and its ancestors, nearest first, from
+/// [`oxtail_proto::process::Inspector::ancestry`]). Pure.
+pub fn match_chain<'a>(chain: &[u32], panes: &'a [Pane]) -> Option<&'a Pane> {
+    chain
         .iter()
         .find_map(|pid| panes.iter().find(|p| p.pid == *pid))
 }
@@ -294,17 +278,22 @@ mod tests {
     }
 
     #[test]
-    fn socket_parsing_and_ancestry() {
+    fn socket_parsing_and_matching() {
         assert_eq!(
             socket_from_env("/tmp/tmux-0/default,1234,0"),
             Some(PathBuf::from("/tmp/tmux-0/default"))
         );
         assert_eq!(socket_from_env(""), None);
-        let chain = ancestry(std::process::id());
-        assert_eq!(chain[0], std::process::id());
-        assert_eq!(
-            chain.get(1).copied(),
-            Some(std::os::unix::process::parent_id())
-        );
+        let pane = |id: &str, pid| Pane {
+            id: id.into(),
+            pid,
+            ..Pane::default()
+        };
+        let panes = [pane("%1", 10), pane("%2", 20)];
+        // The nearest ancestor's pane wins: a pane running the client beats
+        // the pane of an outer shell.
+        assert_eq!(match_chain(&[30, 20, 10], &panes).unwrap().id, "%2");
+        assert_eq!(match_chain(&[30, 10], &panes).unwrap().id, "%1");
+        assert!(match_chain(&[30, 40], &panes).is_none());
     }
 }

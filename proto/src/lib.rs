@@ -8,6 +8,8 @@
 //!   `oxtail ctl` and the cockpit. The shim uses the same framing from tokio.
 //! * [`status`]: the status snapshot schema (`oxtail status --json`, the
 //!   cockpit's subscription).
+//! * [`process`]: one way to see processes on Linux and macOS (alive, start
+//!   time, parent chain).
 //! * [`tools`]: the MCP tool catalog (names, descriptions, input schemas),
 //!   so the shim can answer `tools/list` without asking the daemon.
 //!
@@ -16,6 +18,7 @@
 pub mod client;
 pub mod frame;
 pub mod paths;
+pub mod process;
 pub mod status;
 pub mod tools;
 pub mod wire;
