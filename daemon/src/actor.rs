@@ -54,8 +54,13 @@ pub enum ToActor {
     },
     /// A connection closed.
     Close { conn: u64 },
-    /// A shim introduced itself.
-    ShimHello { conn: u64, caller: Box<Caller> },
+    /// A shim introduced itself. `pane`: the tmux pane hosting its seat,
+    /// found at the edge when its environment names a tmux server.
+    ShimHello {
+        conn: u64,
+        caller: Box<Caller>,
+        pane: Option<Box<crate::tmux::Pane>>,
+    },
     /// The shim's MCP client named itself; answered once the shim's agent
     /// (if it resolved) is registered.
     ClientInfo {
@@ -102,6 +107,9 @@ pub enum ToActor {
     },
     /// Once a second: liveness, retention, idle exit.
     Tick,
+    /// What the probe worker found (panes, seat liveness, gone idle-wait
+    /// clients): see [`crate::probe`].
+    Probe(Box<crate::probe::ProbeReport>),
     /// SIGTERM/SIGINT: snapshot and exit after this batch.
     Terminate,
 }
@@ -188,6 +196,9 @@ pub struct Actor {
     check_in: Option<&'static str>,
     /// Seat keys whose pane [`Actor::locate_new_seats`] already looked for.
     located: std::collections::HashSet<String>,
+    /// The worker that looks at tmux and processes for us (none in unit
+    /// uses: then panes stay unknown).
+    probe: Option<crate::probe::Probe>,
 }
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -237,7 +248,94 @@ impl Actor {
             next_handover: 1,
             check_in: None,
             located: std::collections::HashSet::new(),
+            probe: None,
         }
+    }
+
+    /// This actor with `probe` doing its tmux and process lookups.
+    pub fn with_probe(mut self, probe: crate::probe::Probe) -> Actor {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// Asks the probe worker for the liveness of idle-wait clients and,
+    /// with `panes`, a pane refresh. Never blocks; the report arrives as
+    /// [`ToActor::Probe`].
+    fn request_probe(&mut self, panes: bool) {
+        let Some(probe) = &self.probe else { return };
+        let client_pids: Vec<u32> = self.idle.values().filter_map(|w| w.client_pid).collect();
+        let panes = panes.then(|| {
+            let mut sockets: Vec<Option<std::path::PathBuf>> = Vec::new();
+            for a in self.state.agents.values() {
+                if let Some(s) = &a.tmux_socket {
+                    let p = Some(std::path::PathBuf::from(s));
+                    if !sockets.contains(&p) {
+                        sockets.push(p);
+                    }
+                }
+            }
+            sockets.push(None);
+            let seats = self
+                .state
+                .agents
+                .values()
+                .filter(|a| a.ended_ms.is_none())
+                .filter_map(|a| a.seat.as_ref().map(|s| (s.key(), s.clone())))
+                .collect();
+            crate::probe::PaneQuery {
+                sockets,
+                seats,
+                scope_worktree: self.config.scope_worktree,
+                tmux_timeout: self.config.tmux_timeout,
+            }
+        });
+        if panes.is_none() && client_pids.is_empty() {
+            return;
+        }
+        probe.request(crate::probe::ProbeRequest { panes, client_pids });
+    }
+
+    /// Takes in what the probe worker found: ends idle waiters whose client
+    /// is gone, replaces the pane cache and seat liveness, and names agents
+    /// after their panes. True when it journaled something.
+    fn on_probe(&mut self, report: crate::probe::ProbeReport, pending: &mut Pending) -> bool {
+        let dead: Vec<String> = self
+            .idle
+            .iter()
+            .filter(|(_, w)| w.client_pid.is_some_and(|p| report.dead_pids.contains(&p)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in dead {
+            self.end_idle_waiter(&k, pending);
+        }
+        let Some(mut r) = report.panes else {
+            return false;
+        };
+        // Seats that appeared after the request was made (their pane came
+        // with their shim's hello) keep what we know of them.
+        for (k, p) in &self.live.panes {
+            if !r.seat_alive.contains_key(k) {
+                r.seat_panes.insert(k.clone(), p.clone());
+                r.other_panes
+                    .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
+            }
+        }
+        for (k, a) in &self.live.seat_alive {
+            r.seat_alive.entry(k.clone()).or_insert(*a);
+        }
+        if r.seat_alive != self.live.seat_alive
+            || r.seat_panes != self.live.panes
+            || r.other_panes != self.live.other_panes
+        {
+            self.subs_dirty = true;
+        }
+        self.live.seat_alive = r.seat_alive;
+        self.live.panes = r.seat_panes;
+        self.live.other_panes = r.other_panes;
+        self.live.tmux_error = r.tmux_error;
+        let before = self.journal.last_seq();
+        self.name_pass();
+        self.journal.last_seq() != before
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -358,7 +456,17 @@ impl Actor {
                 self.subs_dirty = true;
                 false
             }
-            ToActor::ShimHello { conn, caller } => {
+            ToActor::ShimHello { conn, caller, pane } => {
+                if let (Some(p), Some(seat)) = (pane, &caller.seat) {
+                    let key = seat.key();
+                    self.live
+                        .other_panes
+                        .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
+                    self.live.seat_alive.insert(key.clone(), true);
+                    self.live.panes.insert(key.clone(), *p);
+                    self.located.insert(key);
+                    self.subs_dirty = true;
+                }
                 let res = identity::resolve(&self.state, &caller, None);
                 self.last_shim_seen = Instant::now();
                 let mut dirty = false;
@@ -466,9 +574,10 @@ impl Actor {
                 reply,
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
             ToActor::Tick => {
-                self.tick(pending);
+                self.tick();
                 false
             }
+            ToActor::Probe(report) => self.on_probe(*report, pending),
             ToActor::Terminate => {
                 if let Err(e) = self.snapshot() {
                     tracing::error!(error = %e, "snapshot before exit failed; the journal still holds everything");
@@ -633,43 +742,23 @@ impl Actor {
         (prefix, q.len().saturating_sub(held))
     }
 
-    /// Finds the verified tmux pane of agents seen for the first time (one
-    /// `list-panes` per tmux server their environment named), so a new
-    /// agent is named after its tmux session from its first request, and
-    /// its pane leaves the cockpit's "no agent" list at once.
+    /// Asks the probe worker for a pane refresh when an agent with a tmux
+    /// server is seen for the first time, so a new agent is named after its
+    /// tmux session soon after its first request, and its pane leaves the
+    /// cockpit's "no agent" list.
     fn locate_new_seats(&mut self) {
-        let mut sockets: Vec<Option<String>> = Vec::new();
-        let mut seats: Vec<(String, u32)> = Vec::new();
+        let mut new = false;
         for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
-            let (Some(seat), Some(sock)) = (&a.seat, &a.tmux_socket) else {
+            let (Some(seat), Some(_)) = (&a.seat, &a.tmux_socket) else {
                 continue;
             };
             let key = seat.key();
-            if self.live.panes.contains_key(&key) || !self.located.insert(key.clone()) {
-                continue;
-            }
-            seats.push((key, seat.pid));
-            if !sockets.contains(&Some(sock.clone())) {
-                sockets.push(Some(sock.clone()));
+            if !self.live.panes.contains_key(&key) && self.located.insert(key) {
+                new = true;
             }
         }
-        if seats.is_empty() {
-            return;
-        }
-        let mut all = Vec::new();
-        for s in &sockets {
-            if let Ok(found) = crate::tmux::list_panes(s.as_deref().map(std::path::Path::new)) {
-                all.extend(found);
-            }
-        }
-        for (key, pid) in seats {
-            if let Some(p) = crate::tmux::match_seat(pid, &all) {
-                self.live
-                    .other_panes
-                    .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
-                self.live.panes.insert(key, p.clone());
-                self.subs_dirty = true;
-            }
+        if new {
+            self.request_probe(true);
         }
     }
 
@@ -995,11 +1084,16 @@ impl Actor {
         let Some(seat) = agent.seat.clone() else {
             return "skipped_no_target";
         };
-        if !crate::procinfo::seat_alive(&seat) {
+        // The pane cache, as the probe worker last saw it (every 5 s, and
+        // at once when an agent with a tmux server in its environment
+        // appears): no tmux or process lookup here. An agent whose pane the
+        // cache does not hold yet is not a keys target until the next
+        // refresh.
+        let key = seat.key();
+        if self.live.seat_alive.get(&key) == Some(&false) {
             return "skipped_no_target";
         }
-        let socket = agent.tmux_socket.as_deref().map(std::path::PathBuf::from);
-        let Some(pane) = crate::tmux::pane_for_seat(seat.pid, socket.as_deref()) else {
+        let Some(pane) = self.live.panes.get(&key).cloned() else {
             return "skipped_no_target";
         };
         let codex = agent.client_type == "codex";
@@ -1027,9 +1121,17 @@ impl Actor {
         self.trace_event(
             json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}),
         );
+        let limit = self.config.tmux_timeout;
         std::thread::spawn(move || {
+            // The cache may be up to 5 s old: type only if the seat is still
+            // the same process and the pane still hosts it.
+            let chain = oxtail_proto::process::ancestry(seat.pid);
+            if !crate::procinfo::seat_alive(&seat) || !chain.contains(&pane.pid) {
+                tracing::info!(pane = %pane.id, "seat gone or moved since the pane cache; no keys typed");
+                return;
+            }
             if let Err(e) =
-                crate::tmux::send_wake(&pane, &text, delay, Duration::from_millis(1200), 2)
+                crate::tmux::send_wake(&pane, &text, delay, Duration::from_millis(1200), 2, limit)
             {
                 tracing::warn!(error = %e, pane = %pane.id, "send-keys failed");
             }
@@ -1539,7 +1641,7 @@ impl Actor {
         self.conns.values().filter(|c| c.role == Role::Shim).count()
     }
 
-    fn tick(&mut self, pending: &mut Pending) {
+    fn tick(&mut self) {
         let now = Instant::now();
         if self.shim_count() > 0 || !self.idle.is_empty() || !self.subs.is_empty() {
             self.last_shim_seen = now;
@@ -1554,42 +1656,15 @@ impl Actor {
                 return;
             }
         }
-        // Idle waiters whose client died end.
-        let dead: Vec<String> = self
-            .idle
-            .iter()
-            .filter(|(_, w)| {
-                w.client_pid
-                    .is_some_and(|p| !oxtail_proto::process::alive(p))
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in dead {
-            self.end_idle_waiter(&k, pending);
-        }
-        if now.duration_since(self.last_seat_check) >= Duration::from_secs(5) {
+        // Idle waiters whose client died end, and every 5 s the seats'
+        // liveness (the client's own process decides, not a lingering MCP
+        // connection) and the pane cache are refreshed: all looked up by the
+        // probe worker, whose report comes back as `ToActor::Probe`.
+        let panes = now.duration_since(self.last_seat_check) >= Duration::from_secs(5);
+        if panes {
             self.last_seat_check = now;
-            let mut alive = HashMap::new();
-            for a in self.state.agents.values() {
-                // The seat (the client's own process) decides liveness, not
-                // a lingering MCP connection.
-                if let Some(seat) = &a.seat {
-                    if a.ended_ms.is_none() {
-                        alive.insert(seat.key(), crate::procinfo::seat_alive(seat));
-                    }
-                }
-            }
-            if alive != self.live.seat_alive {
-                self.subs_dirty = true;
-            }
-            self.live.seat_alive = alive;
-            self.refresh_panes();
-            let before = self.journal.last_seq();
-            self.name_pass();
-            if self.journal.last_seq() != before {
-                let _ = self.journal.sync();
-            }
         }
+        self.request_probe(panes);
         if now.duration_since(self.last_retention) >= Duration::from_secs(60) {
             self.last_retention = now;
             self.live
@@ -1597,76 +1672,6 @@ impl Actor {
                 .expire(now_ms(), self.config.touch_window_ms);
             self.retention();
         }
-    }
-
-    /// Which tmux pane hosts each live seat, and which other panes exist
-    /// (for the cockpit): one `list-panes` per known tmux server.
-    fn refresh_panes(&mut self) {
-        let mut sockets: Vec<Option<std::path::PathBuf>> = Vec::new();
-        for a in self.state.agents.values() {
-            if let Some(s) = &a.tmux_socket {
-                let p = Some(std::path::PathBuf::from(s));
-                if !sockets.contains(&p) {
-                    sockets.push(p);
-                }
-            }
-        }
-        sockets.push(None);
-        let mut all: Vec<crate::tmux::Pane> = Vec::new();
-        let mut tmux_error = None;
-        for s in &sockets {
-            match crate::tmux::list_panes(s.as_deref()) {
-                Ok(found) => {
-                    for p in found {
-                        if !all.iter().any(|q| q.id == p.id && q.socket == p.socket) {
-                            all.push(p);
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tmux_error = Some("tmux not found".to_string());
-                }
-                // No server on the default socket is no panes, not an error.
-                Err(e) if s.is_none() => {
-                    let msg = e.to_string();
-                    if !(msg.contains("no server running") || msg.contains("error connecting")) {
-                        tmux_error = Some(msg);
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-        self.live.tmux_error = tmux_error;
-        let mut panes = HashMap::new();
-        for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
-            if let Some(seat) = &a.seat {
-                if let Some(p) = crate::tmux::match_seat(seat.pid, &all) {
-                    panes.insert(seat.key(), p.clone());
-                }
-            }
-        }
-        let per_wt = self.config.scope_worktree;
-        let mut cache: HashMap<String, Option<String>> = HashMap::new();
-        let others: Vec<(crate::tmux::Pane, Option<String>)> = all
-            .into_iter()
-            .filter(|p| !panes.values().any(|q| q.id == p.id && q.socket == p.socket))
-            .map(|p| {
-                let proj = cache
-                    .entry(p.cwd.clone())
-                    .or_insert_with(|| {
-                        crate::scope::scope_of(std::path::Path::new(&p.cwd), per_wt)
-                            .ok()
-                            .map(|s| s.project)
-                    })
-                    .clone();
-                (p, proj)
-            })
-            .collect();
-        if panes != self.live.panes || others != self.live.other_panes {
-            self.subs_dirty = true;
-        }
-        self.live.panes = panes;
-        self.live.other_panes = others;
     }
 
     fn retention(&mut self) {

@@ -46,6 +46,10 @@ pub struct Config {
     /// How long an edit keeps warning peers, ms after the agent's last edit
     /// of the file (`OXTAIL_TOUCH_WINDOW_S`, default 30 min).
     pub touch_window_ms: u64,
+    /// `OXTAIL_TMUX_TIMEOUT_MS`: the most one tmux command may take before
+    /// it is killed (3000 ms). The probe worker and the keys thread wait on
+    /// tmux, never the core thread.
+    pub tmux_timeout: Duration,
     /// Wake engine tunables.
     pub wake: crate::wake::WakeConfig,
 }
@@ -67,6 +71,7 @@ impl Default for Config {
             touch_window_ms: crate::files::DEFAULT_TOUCH_WINDOW_MS,
             read_max_messages: 50,
             read_max_body_bytes: 65_536,
+            tmux_timeout: crate::tmux::DEFAULT_TIMEOUT,
             wake: crate::wake::WakeConfig::default(),
         }
     }
@@ -129,6 +134,8 @@ impl Config {
                 .map_or(d.read_max_messages, |v| v as usize),
             read_max_body_bytes: env_u64("OXTAIL_READ_MAX_BODY_BYTES")
                 .map_or(d.read_max_body_bytes, |v| v as usize),
+            tmux_timeout: env_u64("OXTAIL_TMUX_TIMEOUT_MS")
+                .map_or(d.tmux_timeout, Duration::from_millis),
             wake: crate::wake::WakeConfig::from_env(),
         }
     }

@@ -15,6 +15,7 @@ pub mod actor;
 pub mod config;
 pub mod files;
 pub mod identity;
+pub mod probe;
 pub mod procinfo;
 pub mod readsession;
 pub mod render;

@@ -45,18 +45,16 @@ fn read_pane(plan: &Value) -> Option<Value> {
     if let Some(s) = pane["socket"].as_str() {
         cmd.arg("-S").arg(s);
     }
-    let out = cmd
-        .args([
-            "capture-pane",
-            "-p",
-            "-J",
-            "-t",
-            id,
-            "-S",
-            &format!("-{lines}"),
-        ])
-        .output()
-        .ok()?;
+    cmd.args([
+        "capture-pane",
+        "-p",
+        "-J",
+        "-t",
+        id,
+        "-S",
+        &format!("-{lines}"),
+    ]);
+    let out = crate::tmux::output_within(cmd, crate::tmux::DEFAULT_TIMEOUT).ok()?;
     if !out.status.success() {
         return None;
     }

@@ -69,6 +69,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
     let config = Config::from_env(opts.foreground);
+    let _ = TMUX_TIMEOUT.set(config.tmux_timeout);
     let (state, journal) = open_state(&paths::journal_dir(), &config)?;
     let socket = paths::socket_path();
     let listener = bind_socket(&socket)?;
@@ -83,7 +84,11 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let (tx, rx) = std_mpsc::sync_channel::<ToActor>(CORE_QUEUE);
     let tx = CoreTx(tx);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<i32>();
-    let actor = Actor::new(state, journal, config, exit_tx);
+    let probe_tx = tx.0.clone();
+    let probe = crate::probe::Probe::spawn(move |report| {
+        probe_tx.send(ToActor::Probe(Box::new(report))).is_ok()
+    })?;
+    let actor = Actor::new(state, journal, config, exit_tx).with_probe(probe);
     std::thread::Builder::new()
         .name("oxtail-core".into())
         .spawn(move || actor.run(rx))?;
@@ -694,8 +699,10 @@ async fn dispatch(
     };
     match request {
         Request::ShimHello(info) => {
-            let (caller, facts) = tokio::task::spawn_blocking(move || {
-                (caller_from(info.clone()), ShimFacts::from(&info))
+            let (caller, facts, pane) = tokio::task::spawn_blocking(move || {
+                let caller = caller_from(info.clone());
+                let pane = pane_of(&caller).map(Box::new);
+                (caller, ShimFacts::from(&info), pane)
             })
             .await
             .unwrap_or_else(|_| {
@@ -707,6 +714,7 @@ async fn dispatch(
                         has_env_id: true,
                         found: None,
                     },
+                    None,
                 )
             });
             *shim = Some(facts);
@@ -714,6 +722,7 @@ async fn dispatch(
                 .send(ToActor::ShimHello {
                     conn,
                     caller: Box::new(caller),
+                    pane,
                 })
                 .await;
             respond(Reply::Ok {
@@ -898,6 +907,22 @@ fn hook_context(call: &oxtail_proto::HookCall) -> (Option<state::Seat>, Option<S
         .and_then(|c| crate::scope::scope_of(Path::new(c), per_worktree()).ok());
     (seat, scope)
 }
+
+/// The tmux pane hosting a new shim's seat, when its environment names a
+/// tmux server (`TMUX`): one `list-panes` on that server, bounded by
+/// [`TMUX_TIMEOUT`], then the process tree decides. Run off the actor, so a
+/// new agent is a keys target (and named after its tmux session) from its
+/// first request; a hung tmux delays only this shim's hello.
+fn pane_of(caller: &Caller) -> Option<crate::tmux::Pane> {
+    let seat = caller.seat.as_ref()?;
+    let socket = crate::tmux::socket_from_env(caller.env.get("TMUX")?)?;
+    let limit = *TMUX_TIMEOUT.get_or_init(|| crate::tmux::DEFAULT_TIMEOUT);
+    let panes = crate::tmux::list_panes(Some(&socket), limit).ok()?;
+    crate::tmux::match_seat(seat.pid, &panes).cloned()
+}
+
+/// `Config::tmux_timeout`, for the connection tasks' tmux lookups.
+static TMUX_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
 /// Builds a [`Caller`] from a shim's self-description: the seat is its
 /// parent process (the client that launched it), the scope comes from its
