@@ -101,10 +101,10 @@ async fn a_hung_tmux_never_stalls_tool_calls() {
                 .unwrap(),
         };
         times.push(t.elapsed());
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             reads.push(t.elapsed());
         }
-        if i % 3 != 0 {
+        if !i.is_multiple_of(3) {
             wakes.push(v["wake_status"].as_str().unwrap_or_default().to_string());
         }
         i += 1;
