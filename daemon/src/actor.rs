@@ -15,7 +15,9 @@ use crate::state::{
     self, BindingSource, Command, Event, Message, Origin, Scope, Seat, SeatBinding, State,
 };
 use crate::tools::{self, Ctx, Live, Outcome};
-use crate::wake::{self, Activity, ActivityState, Mode, Route, WakeBook, WakeIntent};
+use crate::wake::{
+    Activity, ActivityState, Decision, Mode, Route, WakeBook, WakeFacts, WakeIntent, WakeStatus,
+};
 use oxtail_journal::Journal;
 use oxtail_proto::status::{self as st, StatusEvent, StatusSnapshot};
 use oxtail_proto::{
@@ -194,6 +196,10 @@ pub struct Actor {
     /// length of one `wake` call: what the rewake or keys route says when
     /// no mail is queued.
     check_in: Option<&'static str>,
+    /// Reply-wake dedupe keys that fired while the journal refused their
+    /// `RecordWake` (key → when): honoured as fired, journaled at the next
+    /// tick that can.
+    unjournaled_wakes: HashMap<String, u64>,
     /// Seat keys whose pane [`Actor::locate_new_seats`] already looked for.
     located: std::collections::HashSet<String>,
     /// The worker that looks at tmux and processes for us (none in unit
@@ -247,6 +253,7 @@ impl Actor {
             handovers: HashMap::new(),
             next_handover: 1,
             check_in: None,
+            unjournaled_wakes: HashMap::new(),
             located: std::collections::HashSet::new(),
             probe: None,
         }
@@ -575,7 +582,7 @@ impl Actor {
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
             ToActor::Tick => {
                 self.tick();
-                false
+                self.retry_unjournaled_wakes()
             }
             ToActor::Probe(report) => self.on_probe(*report, pending),
             ToActor::Terminate => {
@@ -947,37 +954,29 @@ impl Actor {
         &mut self,
         intent: &WakeIntent,
         pending: &mut Pending,
-    ) -> (&'static str, Option<&'static str>) {
+    ) -> (WakeStatus, Option<&'static str>) {
         let now = now_ms();
-        let already = intent
-            .dedupe_key
-            .as_ref()
-            .is_some_and(|k| self.state.wakes_fired.contains_key(k));
+        let already = intent.dedupe_key.as_ref().is_some_and(|k| {
+            self.state.wakes_fired.contains_key(k) || self.unjournaled_wakes.contains_key(k)
+        });
         let cfg = self.config.wake.for_intent(intent);
-        let gate = wake::gate(
-            intent,
-            self.live.activity.get(&intent.target),
-            &self.book,
-            already,
-            &cfg,
-            now,
-        );
-        let status = match gate {
-            Err(s) => s,
-            Ok(()) => {
-                self.book.last_attempt.insert(intent.target.clone(), now);
-                let route = wake::choose(self.idle.contains_key(&intent.target), &cfg);
+        let facts = WakeFacts {
+            activity: self.live.activity.get(&intent.target),
+            already_fired: already,
+            rewake_armed: self.idle.contains_key(&intent.target),
+        };
+        let status = match self.book.decide(intent, &facts, &cfg, now) {
+            Decision::Skip(s) => s,
+            Decision::Go(route) => {
+                // Carrying it out is the only I/O of a wake.
                 let status = match route {
                     Route::Rewake => self.rewake(&intent.target, pending),
                     Route::Keys => self.keys(&intent.target),
                 };
-                if matches!(status, "fired" | "fired_unconfirmed") {
-                    self.book.last_fired.insert(intent.target.clone(), now);
+                self.book.fired(&intent.target, status, now);
+                if status.fired() {
                     if let Some(k) = &intent.dedupe_key {
-                        let _ = self.commit(&[Command::RecordWake {
-                            key: k.clone(),
-                            at_ms: now,
-                        }]);
+                        self.record_wake(k, now);
                     }
                 }
                 status
@@ -992,6 +991,42 @@ impl Actor {
             "wake_reason": intent.reason,
         }));
         (status, intent.reason)
+    }
+
+    /// Journals that the reply wake `key` fired, so it never fires again,
+    /// after a restart too. When the journal refuses, the key is kept in
+    /// memory (this daemon will not repeat the wake) and journaling is
+    /// retried at every tick until it succeeds.
+    fn record_wake(&mut self, key: &str, at_ms: u64) {
+        let cmd = Command::RecordWake {
+            key: key.to_string(),
+            at_ms,
+        };
+        if let Err(e) = self.commit(&[cmd]) {
+            tracing::error!(error = %e, key, "could not journal a fired wake's dedupe; kept in memory, retried each tick");
+            self.unjournaled_wakes.insert(key.to_string(), at_ms);
+        }
+    }
+
+    /// Retries journaling the dedupe of wakes that fired while the journal
+    /// refused ([`Actor::record_wake`]). True when it journaled any.
+    fn retry_unjournaled_wakes(&mut self) -> bool {
+        let mut dirty = false;
+        for (key, at_ms) in std::mem::take(&mut self.unjournaled_wakes) {
+            if self.state.wakes_fired.contains_key(&key) {
+                continue;
+            }
+            let cmd = Command::RecordWake {
+                key: key.clone(),
+                at_ms,
+            };
+            if self.commit(&[cmd]).is_ok() {
+                dirty = true;
+            } else {
+                self.unjournaled_wakes.insert(key, at_ms);
+            }
+        }
+        dirty
     }
 
     /// ` (from api, web)`: the names of who wrote `target`'s queued mail, in
@@ -1018,9 +1053,9 @@ impl Actor {
     }
 
     /// The rewake route: hand the target's mail to its armed idle-wait hook.
-    fn rewake(&mut self, target: &str, pending: &mut Pending) -> &'static str {
+    fn rewake(&mut self, target: &str, pending: &mut Pending) -> WakeStatus {
         let Some(w) = self.idle.remove(target) else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
         self.live.idle_waiters.remove(target);
         let (queue, total) = self.deliverable(target, render::max_fitting(w.budget));
@@ -1040,14 +1075,14 @@ impl Actor {
                         value: serde_json::to_value(answer).unwrap_or_default(),
                     },
                 ));
-                return "fired";
+                return WakeStatus::Fired;
             }
         }
         if f.ids.is_empty() {
             // Nothing renderable: give the waiter back.
             self.live.idle_waiters.insert(target.to_string());
             self.idle.insert(target.to_string(), w);
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         }
         let cmd = Command::Offer {
             session_id: target.to_string(),
@@ -1056,7 +1091,7 @@ impl Actor {
         if self.commit(&[cmd]).is_err() {
             self.live.idle_waiters.insert(target.to_string());
             self.idle.insert(target.to_string(), w);
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         }
         let handover = self.hold(w.conn, None, target, &f.ids, "idle_wait");
         let answer = IdleWaitAnswer::Mail {
@@ -1071,18 +1106,18 @@ impl Actor {
                 value: serde_json::to_value(answer).unwrap_or_default(),
             },
         ));
-        "fired"
+        WakeStatus::Fired
     }
 
     /// The keys route: type into the pane the process tree says hosts the
     /// target's seat. Only the pane lookup happens here (a few ms); typing,
     /// with Codex's 500 ms pause before Enter, runs on its own thread.
-    fn keys(&mut self, target: &str) -> &'static str {
+    fn keys(&mut self, target: &str) -> WakeStatus {
         let Some(agent) = self.state.agents.get(target) else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
         let Some(seat) = agent.seat.clone() else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
         // The pane cache, as the probe worker last saw it (every 5 s, and
         // at once when an agent with a tmux server in its environment
@@ -1091,10 +1126,10 @@ impl Actor {
         // refresh.
         let key = seat.key();
         if self.live.seat_alive.get(&key) == Some(&false) {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         }
         let Some(pane) = self.live.panes.get(&key).cloned() else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
         let codex = agent.client_type == "codex";
         let queue: Vec<String> = self
@@ -1136,7 +1171,7 @@ impl Actor {
                 tracing::warn!(error = %e, pane = %pane.id, "send-keys failed");
             }
         });
-        "fired_unconfirmed"
+        WakeStatus::FiredUnconfirmed
     }
 
     fn finish_ask_unanswered(&mut self, request_id: &str, cause: &str, pending: &mut Pending) {
@@ -2172,9 +2207,9 @@ impl Actor {
                 "target": id,
                 "mode": Mode::Explicit,
                 "tool": tool,
-                "wake_status": "nothing_to_deliver",
+                "wake_status": WakeStatus::NothingToDeliver,
             }));
-            "nothing_to_deliver"
+            WakeStatus::NothingToDeliver
         } else {
             let intent = WakeIntent {
                 target: id.to_string(),
@@ -2195,7 +2230,7 @@ impl Actor {
             target: Some(id.to_string()),
             target_name: self.state.agents.get(id).and_then(|a| a.name.clone()),
             wake_status: Some(status.to_string()),
-            wake_status_text: Some(st::wake_status_text(status)),
+            wake_status_text: Some(st::wake_status_text(status.as_str())),
             message_id,
             ..Default::default()
         }

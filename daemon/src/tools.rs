@@ -1439,7 +1439,10 @@ fn send_message(
         Ok(to) => to,
         Err(mut o) => {
             if wake_intended && is_not_found(&o) {
-                o.set("wake_status", json!("skipped_no_target"));
+                o.set(
+                    "wake_status",
+                    json!(crate::wake::WakeStatus::SkippedNoTarget),
+                );
             }
             if reply_to.is_some() && wake.is_none() {
                 o.set("wake_reason", json!("reply_to_default"));
@@ -1847,7 +1850,10 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
         Ok(t) => t,
         Err(mut o) => {
             if is_not_found(&o) && wake != Some(false) {
-                o.set("wake_status", json!("skipped_no_target"));
+                o.set(
+                    "wake_status",
+                    json!(crate::wake::WakeStatus::SkippedNoTarget),
+                );
             }
             return o;
         }
