@@ -31,13 +31,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 /// Messages to the actor thread.
 pub enum ToActor {
@@ -104,7 +98,7 @@ pub enum ToActor {
         wire_id: u64,
         ctl: Ctl,
         requested_scope: Option<Scope>,
-        out: crate::server::Outbox,
+        out: crate::outbox::Outbox,
         reply: oneshot::Sender<Reply>,
     },
     /// Once a second: liveness, retention, idle exit.
@@ -159,7 +153,7 @@ struct IdleWaiter {
 struct Subscriber {
     conn: u64,
     wire_id: u64,
-    out: crate::server::Outbox,
+    out: crate::outbox::Outbox,
     project: Option<String>,
     project_root: Option<String>,
     all: bool,
@@ -1870,7 +1864,7 @@ impl Actor {
         wire_id: u64,
         ctl: Ctl,
         requested_scope: Option<Scope>,
-        out: crate::server::Outbox,
+        out: crate::outbox::Outbox,
         reply: oneshot::Sender<Reply>,
         pending: &mut Pending,
     ) -> bool {

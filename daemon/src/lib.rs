@@ -12,9 +12,11 @@
 //! * [`files`]: file touches, leases and conflict warnings (pure).
 
 pub mod actor;
+pub mod clock;
 pub mod config;
 pub mod files;
 pub mod identity;
+pub mod outbox;
 pub mod probe;
 pub mod procinfo;
 pub mod readsession;

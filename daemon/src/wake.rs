@@ -14,11 +14,11 @@
 //! the caller passes in; the actor carries the [`Decision`] out (the only
 //! I/O) and reports the [`WakeStatus`] back with [`WakeBook::fired`].
 
-use crate::config::env_u64;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Wake tunables from the environment.
+/// Wake tunables (read from the environment by
+/// [`crate::config::Config::from_env`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WakeConfig {
     /// `OXTAIL_AUTOWAKE=off`: replies never wake their requester.
@@ -61,46 +61,6 @@ impl Default for WakeConfig {
             fresh_idle_ms: 300_000,
             min_interval_ms: 4_000,
             debounce_ms: 1_000,
-        }
-    }
-}
-
-impl WakeConfig {
-    /// Reads the environment; invalid values log a warning and keep the
-    /// default.
-    pub fn from_env() -> WakeConfig {
-        let d = WakeConfig::default();
-        let strategy = match std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY")
-            .ok()
-            .as_deref()
-        {
-            None | Some("") | Some("auto") => Strategy::Auto,
-            Some("legacy") => Strategy::Legacy,
-            Some("off") => Strategy::Off,
-            Some(other) => {
-                tracing::warn!(
-                    value = other,
-                    "OXTAIL_ASK_PEER_WAKE_STRATEGY must be auto, legacy or off; using auto"
-                );
-                Strategy::Auto
-            }
-        };
-        let autowake_off = match std::env::var("OXTAIL_AUTOWAKE").ok().as_deref() {
-            None | Some("") | Some("on") | Some("1") | Some("true") => false,
-            Some("off") | Some("0") | Some("false") => true,
-            Some(other) => {
-                tracing::warn!(value = other, "OXTAIL_AUTOWAKE must be on or off; using on");
-                false
-            }
-        };
-        WakeConfig {
-            autowake_off,
-            strategy,
-            busy_ttl_ms: env_u64("OXTAIL_ACTIVITY_BUSY_TTL_MS").unwrap_or(d.busy_ttl_ms),
-            fresh_idle_ms: env_u64("OXTAIL_AUTOWAKE_FRESH_IDLE_MS").unwrap_or(d.fresh_idle_ms),
-            min_interval_ms: env_u64("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS")
-                .unwrap_or(d.min_interval_ms),
-            debounce_ms: env_u64("OXTAIL_WAKE_DEBOUNCE_MS").unwrap_or(d.debounce_ms),
         }
     }
 }
