@@ -23,12 +23,11 @@ fn transcript_file(plan: &Value, home: Option<&Path>) -> Option<PathBuf> {
             transcript::find_codex_rollout(&codex_home, id)
         }
         _ => {
-            let claude_dir = std::env::var_os("CLAUDE_CONFIG_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join(".claude"));
+            let config_dir = std::env::var("CLAUDE_CONFIG_DIR").ok();
+            let claude_dir = transcript::claude_dir(config_dir.as_deref(), home);
             let direct = plan["cwd"]
                 .as_str()
-                .and_then(|cwd| transcript::claude_transcript_path(home, Path::new(cwd), id))
+                .and_then(|cwd| transcript::claude_transcript_path(&claude_dir, Path::new(cwd), id))
                 .filter(|p| p.exists());
             direct.or_else(|| transcript::find_claude_transcript(&claude_dir, id))
         }

@@ -71,7 +71,10 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
     let config = Config::from_env(opts.foreground);
-    let _ = TMUX_TIMEOUT.set(config.tmux_timeout);
+    let edge = Edge {
+        scope_worktree: config.scope_worktree,
+        tmux_timeout: config.tmux_timeout,
+    };
     let (state, journal) = open_state(&paths::journal_dir(), &config)?;
     let socket = paths::socket_path();
     let listener = bind_socket(&socket)?;
@@ -136,7 +139,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     Ok((stream, _)) => {
                         let conn = next_conn;
                         next_conn += 1;
-                        tokio::spawn(serve_conn(stream, conn, tx.clone()));
+                        tokio::spawn(serve_conn(stream, conn, tx.clone(), edge));
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "accept failed");
@@ -338,7 +341,7 @@ impl CoreTx {
     }
 }
 
-async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx) {
+async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx, edge: Edge) {
     if !peer_uid_ok(&stream) {
         tracing::warn!(conn, "refused a connection from another user");
         return;
@@ -435,7 +438,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx) {
             }
             ClientFrame::Request { id, request } => {
                 shared.in_flight.fetch_add(1, Ordering::SeqCst);
-                dispatch(conn, id, request, &actor, &out_tx, &mut shim).await;
+                dispatch(conn, id, request, &actor, &out_tx, &mut shim, edge).await;
             }
         }
     }
@@ -500,16 +503,18 @@ impl ShimFacts {
     fn from(info: &oxtail_proto::ShimInfo) -> ShimFacts {
         let started_s = crate::procinfo::seat_of(info.pid).map_or(0, |s| s.start_time);
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let mangled: String = info
-            .cwd
-            .display()
-            .to_string()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
+        // The client's CLAUDE_CONFIG_DIR (from its hello), else the daemon's.
+        let config_dir = info
+            .env
+            .get("CLAUDE_CONFIG_DIR")
+            .cloned()
+            .or_else(|| std::env::var("CLAUDE_CONFIG_DIR").ok());
         ShimFacts {
             started_s,
-            transcript_dir: home.map(|h| h.join(".claude/projects").join(mangled)),
+            transcript_dir: home.map(|h| {
+                let dir = crate::transcript::claude_dir(config_dir.as_deref(), &h);
+                crate::transcript::claude_project_dir(&dir, &info.cwd)
+            }),
             has_env_id: info.env.contains_key("CLAUDE_CODE_SESSION_ID")
                 || info.env.contains_key("CODEX_THREAD_ID"),
             found: None,
@@ -525,7 +530,9 @@ impl ShimFacts {
             return Some(Ok(id.clone()));
         }
         let dir = self.transcript_dir.as_ref()?;
-        let r = crate::identity::birth_time_candidate(dir, self.started_s);
+        let r = crate::transcript::created_transcripts(dir).and_then(|files| {
+            crate::identity::birth_time_pick(&files, self.started_s, &dir.display().to_string())
+        });
         if let Ok(id) = &r {
             self.found = Some(id.clone());
         }
@@ -540,6 +547,7 @@ async fn dispatch(
     actor: &CoreTx,
     out: &Outbox,
     shim: &mut Option<ShimFacts>,
+    edge: Edge,
 ) {
     let respond = |reply: Reply| {
         let _ = out.send(ServerFrame::Reply { id, reply });
@@ -547,8 +555,8 @@ async fn dispatch(
     match request {
         Request::ShimHello(info) => {
             let (caller, facts, pane) = tokio::task::spawn_blocking(move || {
-                let caller = caller_from(info.clone());
-                let pane = pane_of(&caller).map(Box::new);
+                let caller = caller_from(info.clone(), edge);
+                let pane = pane_of(&caller, edge).map(Box::new);
                 (caller, ShimFacts::from(&info), pane)
             })
             .await
@@ -602,7 +610,7 @@ async fn dispatch(
                 None => None,
             };
             let requested_scope =
-                scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
+                scope_of_root(args.get("project_root").and_then(Value::as_str), edge).await;
             let (tx, rx) = oneshot::channel();
             let sent = actor
                 .send(ToActor::Tool {
@@ -651,7 +659,7 @@ async fn dispatch(
         Request::Hook(call) => {
             let (seat, scope) = tokio::task::spawn_blocking({
                 let call = call.clone();
-                move || hook_context(&call)
+                move || hook_context(&call, edge)
             })
             .await
             .unwrap_or((None, None));
@@ -680,7 +688,7 @@ async fn dispatch(
                 | Ctl::OperatorMessage { project_root, .. } => project_root.clone(),
                 _ => None,
             };
-            let requested_scope = scope_of_root(root.as_deref()).await;
+            let requested_scope = scope_of_root(root.as_deref(), edge).await;
             ask_actor(actor, id, out, |reply| ToActor::Ctl {
                 conn,
                 wire_id: id,
@@ -724,14 +732,20 @@ fn forward(rx: oneshot::Receiver<Reply>, id: u64, out: Outbox) {
     });
 }
 
-fn per_worktree() -> bool {
-    std::env::var("OXTAIL_SCOPE").is_ok_and(|v| v == "worktree")
+/// The settings the connection tasks' lookups need, from the daemon's
+/// [`Config`] (read once at start).
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    /// `OXTAIL_SCOPE=worktree`.
+    scope_worktree: bool,
+    /// The time limit of a tmux command.
+    tmux_timeout: Duration,
 }
 
 /// The scope of a `project_root` argument, looked up off the actor.
-async fn scope_of_root(root: Option<&str>) -> Option<Scope> {
+async fn scope_of_root(root: Option<&str>, edge: Edge) -> Option<Scope> {
     let root = PathBuf::from(root?);
-    tokio::task::spawn_blocking(move || crate::scope::scope_of(&root, per_worktree()).ok())
+    tokio::task::spawn_blocking(move || crate::scope::scope_of(&root, edge.scope_worktree).ok())
         .await
         .ok()
         .flatten()
@@ -740,7 +754,7 @@ async fn scope_of_root(root: Option<&str>) -> Option<Scope> {
 /// A hook's seat (`CLAUDE_PID` for Claude Code hooks, else the hook's parent:
 /// Codex 0.169 runs hooks as its direct children) and the scope of the
 /// payload's `cwd`.
-fn hook_context(call: &oxtail_proto::HookCall) -> (Option<state::Seat>, Option<Scope>) {
+fn hook_context(call: &oxtail_proto::HookCall, edge: Edge) -> (Option<state::Seat>, Option<Scope>) {
     let pid = call
         .env
         .get("CLAUDE_PID")
@@ -751,31 +765,27 @@ fn hook_context(call: &oxtail_proto::HookCall) -> (Option<state::Seat>, Option<S
         .payload
         .get("cwd")
         .and_then(Value::as_str)
-        .and_then(|c| crate::scope::scope_of(Path::new(c), per_worktree()).ok());
+        .and_then(|c| crate::scope::scope_of(Path::new(c), edge.scope_worktree).ok());
     (seat, scope)
 }
 
 /// The tmux pane hosting a new shim's seat, when its environment names a
 /// tmux server (`TMUX`): one `list-panes` on that server, bounded by
-/// [`TMUX_TIMEOUT`], then the process tree decides. Run off the actor, so a
+/// `Config::tmux_timeout`, then the process tree decides. Run off the actor, so a
 /// new agent is a keys target (and named after its tmux session) from its
 /// first request; a hung tmux delays only this shim's hello.
-fn pane_of(caller: &Caller) -> Option<crate::tmux::Pane> {
+fn pane_of(caller: &Caller, edge: Edge) -> Option<crate::tmux::Pane> {
     let seat = caller.seat.as_ref()?;
     let socket = crate::tmux::socket_from_env(caller.env.get("TMUX")?)?;
-    let limit = *TMUX_TIMEOUT.get_or_init(|| crate::tmux::DEFAULT_TIMEOUT);
-    let panes = crate::tmux::list_panes(Some(&socket), limit).ok()?;
+    let panes = crate::tmux::list_panes(Some(&socket), edge.tmux_timeout).ok()?;
     crate::tmux::match_seat(seat.pid, &panes).cloned()
 }
-
-/// `Config::tmux_timeout`, for the connection tasks' tmux lookups.
-static TMUX_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
 /// Builds a [`Caller`] from a shim's self-description: the seat is its
 /// parent process (the client that launched it), the scope comes from its
 /// working directory.
-fn caller_from(info: oxtail_proto::ShimInfo) -> Caller {
-    let scope = crate::scope::scope_of(&info.cwd, per_worktree()).unwrap_or_else(|_| Scope {
+fn caller_from(info: oxtail_proto::ShimInfo, edge: Edge) -> Caller {
+    let scope = crate::scope::scope_of(&info.cwd, edge.scope_worktree).unwrap_or_else(|_| Scope {
         project: format!("dir:{}", info.cwd.display()),
         project_root: info.cwd.display().to_string(),
         worktree: info.cwd.display().to_string(),
