@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -289,17 +288,10 @@ fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     Ok(l)
 }
 
-async fn read_frame(r: &mut (impl AsyncReadExt + Unpin)) -> Result<ClientFrame, FrameError> {
-    let mut prefix = [0u8; 4];
-    match r.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(FrameError::Io(e)),
-    }
-    let len = frame::check_len(prefix, MAX_CLIENT_FRAME)?;
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).await?;
-    frame::decode(&payload)
+async fn read_frame(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Result<ClientFrame, FrameError> {
+    frame::read_async(r, MAX_CLIENT_FRAME).await
 }
 
 fn peer_uid_ok(stream: &UnixStream) -> bool {

@@ -3,6 +3,7 @@
 //! * [`wire`]: the messages exchanged over the daemon socket ([`Hello`],
 //!   [`Request`], [`Reply`], [`Frame`]).
 //! * [`frame`]: length-delimited framing (`[u32 BE length][JSON]`).
+//! * [`fsutil`]: atomic file writes.
 //! * [`paths`]: where the state dir and the socket live.
 //! * [`client`]: a small blocking client with connect-or-spawn, used by hooks,
 //!   `oxtail ctl` and the cockpit. The shim uses the same framing from tokio.
@@ -13,10 +14,12 @@
 //! * [`tools`]: the MCP tool catalog (names, descriptions, input schemas),
 //!   so the shim can answer `tools/list` without asking the daemon.
 //!
-//! This crate does no async I/O and depends on no runtime.
+//! This crate does no async I/O and depends on no runtime, except the
+//! async frame reader behind the `async` feature (tokio's `AsyncRead`).
 
 pub mod client;
 pub mod frame;
+pub mod fsutil;
 pub mod paths;
 pub mod process;
 pub mod status;

@@ -67,14 +67,17 @@ pub const FALLBACK_BASE_ENV: &str = "OXTAIL_SOCKET_FALLBACK_BASE";
 /// The fallback socket for the too-long path `long`:
 /// `<base>/oxtail-<uid>/<16 hex digits of FNV-1a of long>.sock`.
 pub fn fallback_socket_path(base: &Path, long: &Path) -> PathBuf {
-    // FNV-1a: stable across runs and versions, unlike std's hasher.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in long.as_os_str().as_encoded_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = fnv1a64(long.as_os_str().as_encoded_bytes().iter().copied());
     base.join(format!("oxtail-{}", uid()))
         .join(format!("{h:016x}.sock"))
+}
+
+/// 64-bit FNV-1a of `bytes`: stable across runs, versions and platforms,
+/// unlike std's hasher (so names derived from it stay the same).
+pub fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Checks that `dir` may hold the daemon socket: a directory owned by this
@@ -163,6 +166,13 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv1a64_known_values() {
+        assert_eq!(fnv1a64([]), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(*b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(*b"foobar"), 0x85944171f73967e8);
+    }
 
     #[test]
     fn the_log_rotates_past_its_limit() {
