@@ -23,6 +23,9 @@ use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+/// How often the daemon checks whether its log needs rotating.
+const LOG_ROTATE_EVERY: Duration = Duration::from_secs(60);
+
 /// How the daemon was started.
 #[derive(Debug, Clone, Default)]
 pub struct DaemonOptions {
@@ -69,6 +72,11 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
+    match paths::rotate_own_log() {
+        Ok(true) => tracing::info!("daemon log rotated (daemon.log.1 holds the previous one)"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not rotate the daemon log"),
+    }
     let config = Config::from_env(opts.foreground);
     let edge = Edge {
         scope_worktree: config.scope_worktree,
@@ -112,6 +120,24 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     tick_tx.0.try_send(ToActor::Tick)
                 {
                     break;
+                }
+            }
+        });
+        // The log rotates at 8 MiB however the daemon was started (launchd
+        // opens it for us): at start (below, in `run`), then every minute.
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval_at(
+                tokio::time::Instant::now() + LOG_ROTATE_EVERY,
+                LOG_ROTATE_EVERY,
+            );
+            loop {
+                iv.tick().await;
+                match tokio::task::spawn_blocking(paths::rotate_own_log).await {
+                    Ok(Ok(true)) => {
+                        tracing::info!("daemon log rotated (daemon.log.1 holds the previous one)")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not rotate the daemon log"),
+                    _ => {}
                 }
             }
         });

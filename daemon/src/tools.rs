@@ -1,11 +1,15 @@
 //! The MCP tools, as pure functions: `(state, caller, arguments, ctx) ->
 //! (commands, reply)`.
 //!
-//! Nothing here does I/O. The caller ([`crate::server`]) supplies the clock,
-//! the id generator and the ephemeral facts (who is connected, which seats are
-//! alive) in [`Ctx`], journals the returned commands, applies them, then sends
-//! the reply. A tool that returns an error returns no commands, so bad input
-//! never changes state.
+//! Nothing here does I/O. The caller (the actor, `crate::actor`) supplies
+//! the clock, the id generator and the ephemeral facts (who is connected,
+//! which seats are alive) in [`Ctx`], journals the returned commands,
+//! applies them, then sends the reply. Bad input changes no state of its
+//! own: a tool that answers an error (`ok: false` or a protocol error)
+//! returns none of its commands. One exception: the caller's own agent
+//! registration (`with_identity`) is journaled with an `ok: false` answer
+//! too, since a caller that resolved is a real agent either way; only a
+//! protocol error (`Reply::Error`) drops it.
 
 // Planners return `Result<_, Outcome>`: the error *is* the finished answer
 // (reply plus no commands), built once per call, so boxing it buys nothing.
