@@ -11,9 +11,7 @@ use crate::config::Config;
 use crate::files;
 use crate::identity::{self, Caller, Resolution};
 use crate::render;
-use crate::state::{
-    self, BindingSource, Command, Event, Message, Origin, Scope, Seat, SeatBinding, State,
-};
+use crate::state::{self, Command, Event, Message, Origin, Scope, Seat, State};
 use crate::tools::{self, Ctx, Live, Outcome};
 use crate::wake::{
     Activity, ActivityState, Decision, Mode, Route, WakeBook, WakeFacts, WakeIntent, WakeStatus,
@@ -1296,123 +1294,19 @@ impl Actor {
         seat: Option<Seat>,
         scope: Option<Scope>,
     ) -> (Reply, bool) {
-        let Some(session) = call
-            .payload
-            .get("session_id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-        else {
-            return (
-                Reply::error(
-                    error_code::INVALID_PARAMS,
-                    "invalid argument `session_id`: the hook payload has no session_id",
-                ),
-                false,
-            );
-        };
         let now = now_ms();
-        let cwd = call
-            .payload
-            .get("cwd")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let caller = Caller {
-            seat: seat.clone(),
-            scope: scope.clone().unwrap_or_else(|| Scope {
-                project: format!("dir:{cwd}"),
-                project_root: cwd.clone(),
-                worktree: cwd.clone(),
-                branch: None,
-            }),
-            requested_scope: None,
-            shim_pid: 0,
-            cwd: cwd.clone(),
-            env: call.env.clone(),
-            client_name: Some(call.client.clone()),
-            birth_time: None,
+        // Who the hook speaks for and what that changes durably (seat
+        // binding, a seat move, registration, the session's end): planned
+        // purely, like a tool.
+        let plan = match crate::hookplan::plan_identity(&self.state, &call, seat, scope, now) {
+            Ok(p) => p,
+            Err(reply) => return (reply, false),
         };
-        let mut cmds = Vec::new();
-        let binding = seat
-            .as_ref()
-            .and_then(|s| self.state.seats.get(&s.key()).cloned());
-        let explicit = binding.as_ref().is_some_and(|b| b.source.is_explicit());
-        let mut id = self
-            .state
-            .canonical_id(&session)
-            .unwrap_or(&session)
-            .to_string();
-        if call.event == HookEvent::SessionStart && !explicit {
-            let source = call
-                .payload
-                .get("source")
-                .and_then(Value::as_str)
-                .unwrap_or("startup");
-            let moving = matches!(source, "clear" | "resume" | "compact" | "fork");
-            let old = binding.as_ref().map(|b| {
-                self.state
-                    .canonical_id(&b.session_id)
-                    .unwrap_or(&b.session_id)
-                    .to_string()
-            });
-            let res = Resolution::known(&session, "hook");
-            let mut agent_cmds = identity::ensure_agent(&self.state, &caller, &session, &res, now);
-            if let (true, Some(old)) = (moving, old) {
-                if old != session && self.state.agents.contains_key(&old) {
-                    // Move the seat: the new session inherits the old one's
-                    // mail, ledger, work and name; the old id becomes an alias.
-                    let base = self.state.agents.get(&session).cloned().or_else(|| {
-                        agent_cmds.iter().find_map(|c| match c {
-                            Command::UpsertAgent { agent } => Some(agent.clone()),
-                            _ => None,
-                        })
-                    });
-                    if let Some(mut a) = base {
-                        a.previous_ids.push(old.clone());
-                        agent_cmds = vec![Command::UpsertAgent { agent: a }];
-                    }
-                }
-            }
-            cmds.extend(agent_cmds);
-            if let Some(s) = &seat {
-                if binding.as_ref().is_none_or(|b| b.session_id != session) {
-                    cmds.push(Command::BindSeat {
-                        seat: s.key(),
-                        binding: SeatBinding {
-                            session_id: session.clone(),
-                            source: BindingSource::Hook,
-                            at_ms: now,
-                        },
-                    });
-                }
-            }
-            id = session.clone();
-        } else if !self.state.agents.contains_key(&id) {
-            let res = Resolution::known(&id, "hook");
-            cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
-            if let (Some(s), false) = (&seat, explicit) {
-                if binding.is_none() {
-                    cmds.push(Command::BindSeat {
-                        seat: s.key(),
-                        binding: SeatBinding {
-                            session_id: id.clone(),
-                            source: BindingSource::Hook,
-                            at_ms: now,
-                        },
-                    });
-                }
-            }
-        } else if self
-            .state
-            .agents
-            .get(&id)
-            .is_some_and(|a| a.ended_ms.is_some())
-            && call.event != HookEvent::SessionEnd
-        {
-            let res = Resolution::known(&id, "hook");
-            cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
-        }
+        let crate::hookplan::HookIdentity {
+            session: id,
+            caller,
+            commands: mut cmds,
+        } = plan;
         // Activity marks (ephemeral).
         let tool = call
             .payload
@@ -1478,10 +1372,6 @@ impl Actor {
                 );
             }
             HookEvent::SessionEnd => {
-                cmds.push(Command::EndSession {
-                    session_id: id.clone(),
-                    at_ms: now,
-                });
                 self.live.activity.remove(&id);
             }
         }

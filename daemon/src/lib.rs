@@ -4,7 +4,8 @@
 //!
 //! * [`state`]: the durable data and [`state::apply`], the pure state machine.
 //! * [`tools`] and [`identity`]: the MCP tools and identity resolution, pure
-//!   functions from (state, caller, arguments, clock) to (commands, reply).
+//!   functions from (state, caller, arguments, clock) to (commands, reply);
+//!   [`hookplan`]: the same for a hook event's durable side.
 //! * `wake`: the wake engine's gates, route choice and statuses (pure);
 //!   `render`: mail rendered for an agent's context (pure); `status`: the
 //!   cockpit's snapshot (pure); [`files`]: file touches, leases and conflict
@@ -26,6 +27,7 @@
 
 pub mod config;
 pub mod files;
+pub mod hookplan;
 pub mod identity;
 pub mod server;
 pub mod state;
