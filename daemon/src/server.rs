@@ -1,6 +1,6 @@
 //! The daemon's I/O layer: the socket server and the core actor.
 //!
-//! * One **actor thread** ([`crate::actor`]) owns the [`State`], the journal
+//! * One **actor thread** (`crate::actor`) owns the [`State`], the journal
 //!   and the ephemeral facts, and does group commit.
 //! * **Connection tasks** (tokio) read frames, check the peer's uid and the
 //!   handshake, do the slow lookups (process start time, git scope) off the

@@ -3,7 +3,7 @@
 //!
 //! The pure core is [`run_hook`] (stdin bytes + environment + a daemon
 //! callback in, [`HookOutcome`] out), so every captured payload can be
-//! replayed in unit tests. [`hook_main`] is the thin real-I/O wrapper the
+//! replayed in unit tests. [`hook_main`](crate::process::hook_main) is the thin real-I/O wrapper the
 //! `oxtail` binary calls: blocking socket, no async runtime, no process
 //! table scan, a 300 ms budget to reach the daemon ([`HOOK_BUDGET`]), and it
 //! fails open (exit 0, no output) whatever goes wrong.
@@ -56,14 +56,14 @@ use std::time::Duration;
 /// stopped or hung daemon costs a hook at most this.
 pub const HOOK_BUDGET: Duration = Duration::from_millis(300);
 
-/// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`]:
+/// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`](crate::process::hook_main):
 /// starting `sh` and this process (exec, loading) before it, printing and
 /// exiting after it. Measured against a stopped daemon on a loaded 2-core
 /// machine, the debug binary's `sh -c` run spends 5–45 ms there (see
 /// RELIABILITY.md, "Connections and budgets").
 pub const HOOK_PROCESS_ALLOWANCE: Duration = Duration::from_millis(80);
 
-/// What [`hook_main`] may spend connecting to the daemon and getting its
+/// What [`hook_main`](crate::process::hook_main) may spend connecting to the daemon and getting its
 /// answer, counted from its first instruction: [`HOOK_BUDGET`] less
 /// [`HOOK_PROCESS_ALLOWANCE`] (220 ms).
 pub const HOOK_DAEMON_BUDGET: Duration = Duration::from_millis(

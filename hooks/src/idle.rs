@@ -3,7 +3,7 @@
 //! Installed as an async Stop hook with `"async": true, "asyncRewake":
 //! true`. Claude Code does not wait for it; when it exits 2, Claude Code
 //! starts a turn in the idle session with the hook's stderr as a system
-//! notification. This process long-polls the daemon ([`IdleWait`]) and:
+//! notification. This process long-polls the daemon ([`IdleWait`](oxtail_proto::IdleWait)) and:
 //!
 //! * on mail: prints it on stderr, exits 2;
 //! * retired by a newer waiter for the same session, session ended, client

@@ -1,7 +1,7 @@
 //! The oxtail wire protocol, shared by every role of the `oxtail` binary.
 //!
 //! * [`wire`]: the messages exchanged over the daemon socket ([`Hello`],
-//!   [`Request`], [`Reply`], [`Frame`]).
+//!   [`Request`], [`Reply`], [`ClientFrame`], [`ServerFrame`]).
 //! * [`frame`]: length-delimited framing (`[u32 BE length][JSON]`).
 //! * [`fsutil`]: atomic file writes.
 //! * [`paths`]: where the state dir and the socket live.
