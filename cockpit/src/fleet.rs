@@ -354,13 +354,7 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 fn fnv_hex(parts: &[&str]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for p in parts {
-        for b in p.bytes().chain([0u8]) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
+    let h = oxtail_proto::paths::fnv1a64(parts.iter().flat_map(|p| p.bytes().chain([0u8])));
     format!("{h:016x}")
 }
 

@@ -11,11 +11,11 @@ use crate::config::Config;
 use crate::files;
 use crate::identity::{self, Caller, Resolution};
 use crate::render;
-use crate::state::{
-    self, BindingSource, Command, Event, Message, Origin, Scope, Seat, SeatBinding, State,
-};
+use crate::state::{self, Command, Event, Message, Origin, Scope, Seat, State};
 use crate::tools::{self, Ctx, Live, Outcome};
-use crate::wake::{self, Activity, ActivityState, Mode, Route, WakeBook, WakeIntent};
+use crate::wake::{
+    Activity, ActivityState, Decision, Mode, Route, WakeBook, WakeFacts, WakeIntent, WakeStatus,
+};
 use oxtail_journal::Journal;
 use oxtail_proto::status::{self as st, StatusEvent, StatusSnapshot};
 use oxtail_proto::{
@@ -29,13 +29,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 /// Messages to the actor thread.
 pub enum ToActor {
@@ -54,8 +48,13 @@ pub enum ToActor {
     },
     /// A connection closed.
     Close { conn: u64 },
-    /// A shim introduced itself.
-    ShimHello { conn: u64, caller: Box<Caller> },
+    /// A shim introduced itself. `pane`: the tmux pane hosting its seat,
+    /// found at the edge when its environment names a tmux server.
+    ShimHello {
+        conn: u64,
+        caller: Box<Caller>,
+        pane: Option<Box<crate::tmux::Pane>>,
+    },
     /// The shim's MCP client named itself; answered once the shim's agent
     /// (if it resolved) is registered.
     ClientInfo {
@@ -97,11 +96,14 @@ pub enum ToActor {
         wire_id: u64,
         ctl: Ctl,
         requested_scope: Option<Scope>,
-        out: crate::server::Outbox,
+        out: crate::outbox::Outbox,
         reply: oneshot::Sender<Reply>,
     },
     /// Once a second: liveness, retention, idle exit.
     Tick,
+    /// What the probe worker found (panes, seat liveness, gone idle-wait
+    /// clients): see [`crate::probe`].
+    Probe(Box<crate::probe::ProbeReport>),
     /// SIGTERM/SIGINT: snapshot and exit after this batch.
     Terminate,
 }
@@ -149,7 +151,7 @@ struct IdleWaiter {
 struct Subscriber {
     conn: u64,
     wire_id: u64,
-    out: crate::server::Outbox,
+    out: crate::outbox::Outbox,
     project: Option<String>,
     project_root: Option<String>,
     all: bool,
@@ -186,11 +188,18 @@ pub struct Actor {
     /// length of one `wake` call: what the rewake or keys route says when
     /// no mail is queued.
     check_in: Option<&'static str>,
+    /// Reply-wake dedupe keys that fired while the journal refused their
+    /// `RecordWake` (key → when): honoured as fired, journaled at the next
+    /// tick that can.
+    unjournaled_wakes: HashMap<String, u64>,
     /// Seat keys whose pane [`Actor::locate_new_seats`] already looked for.
     located: std::collections::HashSet<String>,
     /// The compaction snapshot being built and written off the core thread
     /// (issue 12), if one is.
     bg_snapshot: Option<BgSnapshot>,
+    /// The worker that looks at tmux and processes for us (none in unit
+    /// uses: then panes stay unknown).
+    probe: Option<crate::probe::Probe>,
 }
 
 /// A snapshot thread's result: the ticket to finish, and the state bytes
@@ -243,9 +252,97 @@ impl Actor {
             handovers: HashMap::new(),
             next_handover: 1,
             check_in: None,
+            unjournaled_wakes: HashMap::new(),
             located: std::collections::HashSet::new(),
             bg_snapshot: None,
+            probe: None,
         }
+    }
+
+    /// This actor with `probe` doing its tmux and process lookups.
+    pub fn with_probe(mut self, probe: crate::probe::Probe) -> Actor {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// Asks the probe worker for the liveness of idle-wait clients and,
+    /// with `panes`, a pane refresh. Never blocks; the report arrives as
+    /// [`ToActor::Probe`].
+    fn request_probe(&mut self, panes: bool) {
+        let Some(probe) = &self.probe else { return };
+        let client_pids: Vec<u32> = self.idle.values().filter_map(|w| w.client_pid).collect();
+        let panes = panes.then(|| {
+            let mut sockets: Vec<Option<std::path::PathBuf>> = Vec::new();
+            for a in self.state.agents.values() {
+                if let Some(s) = &a.tmux_socket {
+                    let p = Some(std::path::PathBuf::from(s));
+                    if !sockets.contains(&p) {
+                        sockets.push(p);
+                    }
+                }
+            }
+            sockets.push(None);
+            let seats = self
+                .state
+                .agents
+                .values()
+                .filter(|a| a.ended_ms.is_none())
+                .filter_map(|a| a.seat.as_ref().map(|s| (s.key(), s.clone())))
+                .collect();
+            crate::probe::PaneQuery {
+                sockets,
+                seats,
+                scope_worktree: self.config.scope_worktree,
+                tmux_timeout: self.config.tmux_timeout,
+            }
+        });
+        if panes.is_none() && client_pids.is_empty() {
+            return;
+        }
+        probe.request(crate::probe::ProbeRequest { panes, client_pids });
+    }
+
+    /// Takes in what the probe worker found: ends idle waiters whose client
+    /// is gone, replaces the pane cache and seat liveness, and names agents
+    /// after their panes. True when it journaled something.
+    fn on_probe(&mut self, report: crate::probe::ProbeReport, pending: &mut Pending) -> bool {
+        let dead: Vec<String> = self
+            .idle
+            .iter()
+            .filter(|(_, w)| w.client_pid.is_some_and(|p| report.dead_pids.contains(&p)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in dead {
+            self.end_idle_waiter(&k, pending);
+        }
+        let Some(mut r) = report.panes else {
+            return false;
+        };
+        // Seats that appeared after the request was made (their pane came
+        // with their shim's hello) keep what we know of them.
+        for (k, p) in &self.live.panes {
+            if !r.seat_alive.contains_key(k) {
+                r.seat_panes.insert(k.clone(), p.clone());
+                r.other_panes
+                    .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
+            }
+        }
+        for (k, a) in &self.live.seat_alive {
+            r.seat_alive.entry(k.clone()).or_insert(*a);
+        }
+        if r.seat_alive != self.live.seat_alive
+            || r.seat_panes != self.live.panes
+            || r.other_panes != self.live.other_panes
+        {
+            self.subs_dirty = true;
+        }
+        self.live.seat_alive = r.seat_alive;
+        self.live.panes = r.seat_panes;
+        self.live.other_panes = r.other_panes;
+        self.live.tmux_error = r.tmux_error;
+        let before = self.journal.last_seq();
+        self.name_pass();
+        self.journal.last_seq() != before
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -367,7 +464,17 @@ impl Actor {
                 self.subs_dirty = true;
                 false
             }
-            ToActor::ShimHello { conn, caller } => {
+            ToActor::ShimHello { conn, caller, pane } => {
+                if let (Some(p), Some(seat)) = (pane, &caller.seat) {
+                    let key = seat.key();
+                    self.live
+                        .other_panes
+                        .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
+                    self.live.seat_alive.insert(key.clone(), true);
+                    self.live.panes.insert(key.clone(), *p);
+                    self.located.insert(key);
+                    self.subs_dirty = true;
+                }
                 let res = identity::resolve(&self.state, &caller, None);
                 self.last_shim_seen = Instant::now();
                 let mut dirty = false;
@@ -475,9 +582,10 @@ impl Actor {
                 reply,
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
             ToActor::Tick => {
-                self.tick(pending);
-                false
+                self.tick();
+                self.retry_unjournaled_wakes()
             }
+            ToActor::Probe(report) => self.on_probe(*report, pending),
             ToActor::Terminate => {
                 if let Err(e) = self.snapshot() {
                     tracing::error!(error = %e, "snapshot before exit failed; the journal still holds everything");
@@ -642,43 +750,23 @@ impl Actor {
         (prefix, q.len().saturating_sub(held))
     }
 
-    /// Finds the verified tmux pane of agents seen for the first time (one
-    /// `list-panes` per tmux server their environment named), so a new
-    /// agent is named after its tmux session from its first request, and
-    /// its pane leaves the cockpit's "no agent" list at once.
+    /// Asks the probe worker for a pane refresh when an agent with a tmux
+    /// server is seen for the first time, so a new agent is named after its
+    /// tmux session soon after its first request, and its pane leaves the
+    /// cockpit's "no agent" list.
     fn locate_new_seats(&mut self) {
-        let mut sockets: Vec<Option<String>> = Vec::new();
-        let mut seats: Vec<(String, u32)> = Vec::new();
+        let mut new = false;
         for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
-            let (Some(seat), Some(sock)) = (&a.seat, &a.tmux_socket) else {
+            let (Some(seat), Some(_)) = (&a.seat, &a.tmux_socket) else {
                 continue;
             };
             let key = seat.key();
-            if self.live.panes.contains_key(&key) || !self.located.insert(key.clone()) {
-                continue;
-            }
-            seats.push((key, seat.pid));
-            if !sockets.contains(&Some(sock.clone())) {
-                sockets.push(Some(sock.clone()));
+            if !self.live.panes.contains_key(&key) && self.located.insert(key) {
+                new = true;
             }
         }
-        if seats.is_empty() {
-            return;
-        }
-        let mut all = Vec::new();
-        for s in &sockets {
-            if let Ok(found) = crate::tmux::list_panes(s.as_deref().map(std::path::Path::new)) {
-                all.extend(found);
-            }
-        }
-        for (key, pid) in seats {
-            if let Some(p) = crate::tmux::match_seat(pid, &all) {
-                self.live
-                    .other_panes
-                    .retain(|(q, _)| !(q.id == p.id && q.socket == p.socket));
-                self.live.panes.insert(key, p.clone());
-                self.subs_dirty = true;
-            }
+        if new {
+            self.request_probe(true);
         }
     }
 
@@ -867,37 +955,29 @@ impl Actor {
         &mut self,
         intent: &WakeIntent,
         pending: &mut Pending,
-    ) -> (&'static str, Option<&'static str>) {
+    ) -> (WakeStatus, Option<&'static str>) {
         let now = now_ms();
-        let already = intent
-            .dedupe_key
-            .as_ref()
-            .is_some_and(|k| self.state.wakes_fired.contains_key(k));
+        let already = intent.dedupe_key.as_ref().is_some_and(|k| {
+            self.state.wakes_fired.contains_key(k) || self.unjournaled_wakes.contains_key(k)
+        });
         let cfg = self.config.wake.for_intent(intent);
-        let gate = wake::gate(
-            intent,
-            self.live.activity.get(&intent.target),
-            &self.book,
-            already,
-            &cfg,
-            now,
-        );
-        let status = match gate {
-            Err(s) => s,
-            Ok(()) => {
-                self.book.last_attempt.insert(intent.target.clone(), now);
-                let route = wake::choose(self.idle.contains_key(&intent.target), &cfg);
+        let facts = WakeFacts {
+            activity: self.live.activity.get(&intent.target),
+            already_fired: already,
+            rewake_armed: self.idle.contains_key(&intent.target),
+        };
+        let status = match self.book.decide(intent, &facts, &cfg, now) {
+            Decision::Skip(s) => s,
+            Decision::Go(route) => {
+                // Carrying it out is the only I/O of a wake.
                 let status = match route {
                     Route::Rewake => self.rewake(&intent.target, pending),
                     Route::Keys => self.keys(&intent.target),
                 };
-                if matches!(status, "fired" | "fired_unconfirmed") {
-                    self.book.last_fired.insert(intent.target.clone(), now);
+                self.book.fired(&intent.target, status, now);
+                if status.fired() {
                     if let Some(k) = &intent.dedupe_key {
-                        let _ = self.commit(&[Command::RecordWake {
-                            key: k.clone(),
-                            at_ms: now,
-                        }]);
+                        self.record_wake(k, now);
                     }
                 }
                 status
@@ -912,6 +992,42 @@ impl Actor {
             "wake_reason": intent.reason,
         }));
         (status, intent.reason)
+    }
+
+    /// Journals that the reply wake `key` fired, so it never fires again,
+    /// after a restart too. When the journal refuses, the key is kept in
+    /// memory (this daemon will not repeat the wake) and journaling is
+    /// retried at every tick until it succeeds.
+    fn record_wake(&mut self, key: &str, at_ms: u64) {
+        let cmd = Command::RecordWake {
+            key: key.to_string(),
+            at_ms,
+        };
+        if let Err(e) = self.commit(&[cmd]) {
+            tracing::error!(error = %e, key, "could not journal a fired wake's dedupe; kept in memory, retried each tick");
+            self.unjournaled_wakes.insert(key.to_string(), at_ms);
+        }
+    }
+
+    /// Retries journaling the dedupe of wakes that fired while the journal
+    /// refused ([`Actor::record_wake`]). True when it journaled any.
+    fn retry_unjournaled_wakes(&mut self) -> bool {
+        let mut dirty = false;
+        for (key, at_ms) in std::mem::take(&mut self.unjournaled_wakes) {
+            if self.state.wakes_fired.contains_key(&key) {
+                continue;
+            }
+            let cmd = Command::RecordWake {
+                key: key.clone(),
+                at_ms,
+            };
+            if self.commit(&[cmd]).is_ok() {
+                dirty = true;
+            } else {
+                self.unjournaled_wakes.insert(key, at_ms);
+            }
+        }
+        dirty
     }
 
     /// ` (from api, web)`: the names of who wrote `target`'s queued mail, in
@@ -938,9 +1054,9 @@ impl Actor {
     }
 
     /// The rewake route: hand the target's mail to its armed idle-wait hook.
-    fn rewake(&mut self, target: &str, pending: &mut Pending) -> &'static str {
+    fn rewake(&mut self, target: &str, pending: &mut Pending) -> WakeStatus {
         let Some(w) = self.idle.remove(target) else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
         self.live.idle_waiters.remove(target);
         let (queue, total) = self.deliverable(target, render::max_fitting(w.budget));
@@ -960,14 +1076,14 @@ impl Actor {
                         value: serde_json::to_value(answer).unwrap_or_default(),
                     },
                 ));
-                return "fired";
+                return WakeStatus::Fired;
             }
         }
         if f.ids.is_empty() {
             // Nothing renderable: give the waiter back.
             self.live.idle_waiters.insert(target.to_string());
             self.idle.insert(target.to_string(), w);
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         }
         let cmd = Command::Offer {
             session_id: target.to_string(),
@@ -976,7 +1092,7 @@ impl Actor {
         if self.commit(&[cmd]).is_err() {
             self.live.idle_waiters.insert(target.to_string());
             self.idle.insert(target.to_string(), w);
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         }
         let handover = self.hold(w.conn, None, target, &f.ids, "idle_wait");
         let answer = IdleWaitAnswer::Mail {
@@ -991,25 +1107,30 @@ impl Actor {
                 value: serde_json::to_value(answer).unwrap_or_default(),
             },
         ));
-        "fired"
+        WakeStatus::Fired
     }
 
     /// The keys route: type into the pane the process tree says hosts the
     /// target's seat. Only the pane lookup happens here (a few ms); typing,
     /// with Codex's 500 ms pause before Enter, runs on its own thread.
-    fn keys(&mut self, target: &str) -> &'static str {
+    fn keys(&mut self, target: &str) -> WakeStatus {
         let Some(agent) = self.state.agents.get(target) else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
         let Some(seat) = agent.seat.clone() else {
-            return "skipped_no_target";
+            return WakeStatus::SkippedNoTarget;
         };
-        if !crate::procinfo::seat_alive(&seat) {
-            return "skipped_no_target";
+        // The pane cache, as the probe worker last saw it (every 5 s, and
+        // at once when an agent with a tmux server in its environment
+        // appears): no tmux or process lookup here. An agent whose pane the
+        // cache does not hold yet is not a keys target until the next
+        // refresh.
+        let key = seat.key();
+        if self.live.seat_alive.get(&key) == Some(&false) {
+            return WakeStatus::SkippedNoTarget;
         }
-        let socket = agent.tmux_socket.as_deref().map(std::path::PathBuf::from);
-        let Some(pane) = crate::tmux::pane_for_seat(seat.pid, socket.as_deref()) else {
-            return "skipped_no_target";
+        let Some(pane) = self.live.panes.get(&key).cloned() else {
+            return WakeStatus::SkippedNoTarget;
         };
         let codex = agent.client_type == "codex";
         let queue: Vec<String> = self
@@ -1036,14 +1157,22 @@ impl Actor {
         self.trace_event(
             json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}),
         );
+        let limit = self.config.tmux_timeout;
         std::thread::spawn(move || {
+            // The cache may be up to 5 s old: type only if the seat is still
+            // the same process and the pane still hosts it.
+            let chain = oxtail_proto::process::ancestry(seat.pid);
+            if !crate::procinfo::seat_alive(&seat) || !chain.contains(&pane.pid) {
+                tracing::info!(pane = %pane.id, "seat gone or moved since the pane cache; no keys typed");
+                return;
+            }
             if let Err(e) =
-                crate::tmux::send_wake(&pane, &text, delay, Duration::from_millis(1200), 2)
+                crate::tmux::send_wake(&pane, &text, delay, Duration::from_millis(1200), 2, limit)
             {
                 tracing::warn!(error = %e, pane = %pane.id, "send-keys failed");
             }
         });
-        "fired_unconfirmed"
+        WakeStatus::FiredUnconfirmed
     }
 
     fn finish_ask_unanswered(&mut self, request_id: &str, cause: &str, pending: &mut Pending) {
@@ -1174,123 +1303,19 @@ impl Actor {
         seat: Option<Seat>,
         scope: Option<Scope>,
     ) -> (Reply, bool) {
-        let Some(session) = call
-            .payload
-            .get("session_id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-        else {
-            return (
-                Reply::error(
-                    error_code::INVALID_PARAMS,
-                    "invalid argument `session_id`: the hook payload has no session_id",
-                ),
-                false,
-            );
-        };
         let now = now_ms();
-        let cwd = call
-            .payload
-            .get("cwd")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let caller = Caller {
-            seat: seat.clone(),
-            scope: scope.clone().unwrap_or_else(|| Scope {
-                project: format!("dir:{cwd}"),
-                project_root: cwd.clone(),
-                worktree: cwd.clone(),
-                branch: None,
-            }),
-            requested_scope: None,
-            shim_pid: 0,
-            cwd: cwd.clone(),
-            env: call.env.clone(),
-            client_name: Some(call.client.clone()),
-            birth_time: None,
+        // Who the hook speaks for and what that changes durably (seat
+        // binding, a seat move, registration, the session's end): planned
+        // purely, like a tool.
+        let plan = match crate::hookplan::plan_identity(&self.state, &call, seat, scope, now) {
+            Ok(p) => p,
+            Err(reply) => return (reply, false),
         };
-        let mut cmds = Vec::new();
-        let binding = seat
-            .as_ref()
-            .and_then(|s| self.state.seats.get(&s.key()).cloned());
-        let explicit = binding.as_ref().is_some_and(|b| b.source.is_explicit());
-        let mut id = self
-            .state
-            .canonical_id(&session)
-            .unwrap_or(&session)
-            .to_string();
-        if call.event == HookEvent::SessionStart && !explicit {
-            let source = call
-                .payload
-                .get("source")
-                .and_then(Value::as_str)
-                .unwrap_or("startup");
-            let moving = matches!(source, "clear" | "resume" | "compact" | "fork");
-            let old = binding.as_ref().map(|b| {
-                self.state
-                    .canonical_id(&b.session_id)
-                    .unwrap_or(&b.session_id)
-                    .to_string()
-            });
-            let res = Resolution::known(&session, "hook");
-            let mut agent_cmds = identity::ensure_agent(&self.state, &caller, &session, &res, now);
-            if let (true, Some(old)) = (moving, old) {
-                if old != session && self.state.agents.contains_key(&old) {
-                    // Move the seat: the new session inherits the old one's
-                    // mail, ledger, work and name; the old id becomes an alias.
-                    let base = self.state.agents.get(&session).cloned().or_else(|| {
-                        agent_cmds.iter().find_map(|c| match c {
-                            Command::UpsertAgent { agent } => Some(agent.clone()),
-                            _ => None,
-                        })
-                    });
-                    if let Some(mut a) = base {
-                        a.previous_ids.push(old.clone());
-                        agent_cmds = vec![Command::UpsertAgent { agent: a }];
-                    }
-                }
-            }
-            cmds.extend(agent_cmds);
-            if let Some(s) = &seat {
-                if binding.as_ref().is_none_or(|b| b.session_id != session) {
-                    cmds.push(Command::BindSeat {
-                        seat: s.key(),
-                        binding: SeatBinding {
-                            session_id: session.clone(),
-                            source: BindingSource::Hook,
-                            at_ms: now,
-                        },
-                    });
-                }
-            }
-            id = session.clone();
-        } else if !self.state.agents.contains_key(&id) {
-            let res = Resolution::known(&id, "hook");
-            cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
-            if let (Some(s), false) = (&seat, explicit) {
-                if binding.is_none() {
-                    cmds.push(Command::BindSeat {
-                        seat: s.key(),
-                        binding: SeatBinding {
-                            session_id: id.clone(),
-                            source: BindingSource::Hook,
-                            at_ms: now,
-                        },
-                    });
-                }
-            }
-        } else if self
-            .state
-            .agents
-            .get(&id)
-            .is_some_and(|a| a.ended_ms.is_some())
-            && call.event != HookEvent::SessionEnd
-        {
-            let res = Resolution::known(&id, "hook");
-            cmds.extend(identity::ensure_agent(&self.state, &caller, &id, &res, now));
-        }
+        let crate::hookplan::HookIdentity {
+            session: id,
+            caller,
+            commands: mut cmds,
+        } = plan;
         // Activity marks (ephemeral).
         let tool = call
             .payload
@@ -1356,10 +1381,6 @@ impl Actor {
                 );
             }
             HookEvent::SessionEnd => {
-                cmds.push(Command::EndSession {
-                    session_id: id.clone(),
-                    at_ms: now,
-                });
                 self.live.activity.remove(&id);
             }
         }
@@ -1548,7 +1569,7 @@ impl Actor {
         self.conns.values().filter(|c| c.role == Role::Shim).count()
     }
 
-    fn tick(&mut self, pending: &mut Pending) {
+    fn tick(&mut self) {
         self.reap_snapshot(false);
         let now = Instant::now();
         if self.shim_count() > 0 || !self.idle.is_empty() || !self.subs.is_empty() {
@@ -1564,42 +1585,15 @@ impl Actor {
                 return;
             }
         }
-        // Idle waiters whose client died end.
-        let dead: Vec<String> = self
-            .idle
-            .iter()
-            .filter(|(_, w)| {
-                w.client_pid
-                    .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in dead {
-            self.end_idle_waiter(&k, pending);
-        }
-        if now.duration_since(self.last_seat_check) >= Duration::from_secs(5) {
+        // Idle waiters whose client died end, and every 5 s the seats'
+        // liveness (the client's own process decides, not a lingering MCP
+        // connection) and the pane cache are refreshed: all looked up by the
+        // probe worker, whose report comes back as `ToActor::Probe`.
+        let panes = now.duration_since(self.last_seat_check) >= Duration::from_secs(5);
+        if panes {
             self.last_seat_check = now;
-            let mut alive = HashMap::new();
-            for a in self.state.agents.values() {
-                // The seat (the client's own process) decides liveness, not
-                // a lingering MCP connection.
-                if let Some(seat) = &a.seat {
-                    if a.ended_ms.is_none() {
-                        alive.insert(seat.key(), crate::procinfo::seat_alive(seat));
-                    }
-                }
-            }
-            if alive != self.live.seat_alive {
-                self.subs_dirty = true;
-            }
-            self.live.seat_alive = alive;
-            self.refresh_panes();
-            let before = self.journal.last_seq();
-            self.name_pass();
-            if self.journal.last_seq() != before {
-                let _ = self.journal.sync();
-            }
         }
+        self.request_probe(panes);
         if now.duration_since(self.last_retention)
             >= Duration::from_millis(self.config.retention_interval_ms)
         {
@@ -1609,76 +1603,6 @@ impl Actor {
                 .expire(now_ms(), self.config.touch_window_ms);
             self.retention();
         }
-    }
-
-    /// Which tmux pane hosts each live seat, and which other panes exist
-    /// (for the cockpit): one `list-panes` per known tmux server.
-    fn refresh_panes(&mut self) {
-        let mut sockets: Vec<Option<std::path::PathBuf>> = Vec::new();
-        for a in self.state.agents.values() {
-            if let Some(s) = &a.tmux_socket {
-                let p = Some(std::path::PathBuf::from(s));
-                if !sockets.contains(&p) {
-                    sockets.push(p);
-                }
-            }
-        }
-        sockets.push(None);
-        let mut all: Vec<crate::tmux::Pane> = Vec::new();
-        let mut tmux_error = None;
-        for s in &sockets {
-            match crate::tmux::list_panes(s.as_deref()) {
-                Ok(found) => {
-                    for p in found {
-                        if !all.iter().any(|q| q.id == p.id && q.socket == p.socket) {
-                            all.push(p);
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tmux_error = Some("tmux not found".to_string());
-                }
-                // No server on the default socket is no panes, not an error.
-                Err(e) if s.is_none() => {
-                    let msg = e.to_string();
-                    if !(msg.contains("no server running") || msg.contains("error connecting")) {
-                        tmux_error = Some(msg);
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-        self.live.tmux_error = tmux_error;
-        let mut panes = HashMap::new();
-        for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
-            if let Some(seat) = &a.seat {
-                if let Some(p) = crate::tmux::match_seat(seat.pid, &all) {
-                    panes.insert(seat.key(), p.clone());
-                }
-            }
-        }
-        let per_wt = self.config.scope_worktree;
-        let mut cache: HashMap<String, Option<String>> = HashMap::new();
-        let others: Vec<(crate::tmux::Pane, Option<String>)> = all
-            .into_iter()
-            .filter(|p| !panes.values().any(|q| q.id == p.id && q.socket == p.socket))
-            .map(|p| {
-                let proj = cache
-                    .entry(p.cwd.clone())
-                    .or_insert_with(|| {
-                        crate::scope::scope_of(std::path::Path::new(&p.cwd), per_wt)
-                            .ok()
-                            .map(|s| s.project)
-                    })
-                    .clone();
-                (p, proj)
-            })
-            .collect();
-        if panes != self.live.panes || others != self.live.other_panes {
-            self.subs_dirty = true;
-        }
-        self.live.panes = panes;
-        self.live.other_panes = others;
     }
 
     fn retention(&mut self) {
@@ -1920,7 +1844,7 @@ impl Actor {
         wire_id: u64,
         ctl: Ctl,
         requested_scope: Option<Scope>,
-        out: crate::server::Outbox,
+        out: crate::outbox::Outbox,
         reply: oneshot::Sender<Reply>,
         pending: &mut Pending,
     ) -> bool {
@@ -2261,9 +2185,9 @@ impl Actor {
                 "target": id,
                 "mode": Mode::Explicit,
                 "tool": tool,
-                "wake_status": "nothing_to_deliver",
+                "wake_status": WakeStatus::NothingToDeliver,
             }));
-            "nothing_to_deliver"
+            WakeStatus::NothingToDeliver
         } else {
             let intent = WakeIntent {
                 target: id.to_string(),
@@ -2284,7 +2208,7 @@ impl Actor {
             target: Some(id.to_string()),
             target_name: self.state.agents.get(id).and_then(|a| a.name.clone()),
             wake_status: Some(status.to_string()),
-            wake_status_text: Some(st::wake_status_text(status)),
+            wake_status_text: Some(st::wake_status_text(status.as_str())),
             message_id,
             ..Default::default()
         }

@@ -1,6 +1,7 @@
 //! Tunables from the environment (SPEC §8). Invalid values fall back to the
 //! default with a logged warning, never a crash.
 
+use crate::wake::{Strategy, WakeConfig};
 use std::time::Duration;
 
 /// Daemon tunables, read once at start.
@@ -53,6 +54,10 @@ pub struct Config {
     /// How long an edit keeps warning peers, ms after the agent's last edit
     /// of the file (`OXTAIL_TOUCH_WINDOW_S`, default 30 min).
     pub touch_window_ms: u64,
+    /// `OXTAIL_TMUX_TIMEOUT_MS`: the most one tmux command may take before
+    /// it is killed (3000 ms). The probe worker and the keys thread wait on
+    /// tmux, never the core thread.
+    pub tmux_timeout: Duration,
     /// Wake engine tunables.
     pub wake: crate::wake::WakeConfig,
 }
@@ -76,6 +81,7 @@ impl Default for Config {
             touch_window_ms: crate::files::DEFAULT_TOUCH_WINDOW_MS,
             read_max_messages: 50,
             read_max_body_bytes: 65_536,
+            tmux_timeout: crate::tmux::DEFAULT_TIMEOUT,
             wake: crate::wake::WakeConfig::default(),
         }
     }
@@ -141,7 +147,46 @@ impl Config {
                 .map_or(d.read_max_messages, |v| v as usize),
             read_max_body_bytes: env_u64("OXTAIL_READ_MAX_BODY_BYTES")
                 .map_or(d.read_max_body_bytes, |v| v as usize),
-            wake: crate::wake::WakeConfig::from_env(),
+            tmux_timeout: env_u64("OXTAIL_TMUX_TIMEOUT_MS")
+                .map_or(d.tmux_timeout, Duration::from_millis),
+            wake: wake_from_env(),
         }
+    }
+}
+
+/// The wake tunables from the environment; invalid values log a warning
+/// and keep the default.
+fn wake_from_env() -> WakeConfig {
+    let d = WakeConfig::default();
+    let strategy = match std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY")
+        .ok()
+        .as_deref()
+    {
+        None | Some("") | Some("auto") => Strategy::Auto,
+        Some("legacy") => Strategy::Legacy,
+        Some("off") => Strategy::Off,
+        Some(other) => {
+            tracing::warn!(
+                value = other,
+                "OXTAIL_ASK_PEER_WAKE_STRATEGY must be auto, legacy or off; using auto"
+            );
+            Strategy::Auto
+        }
+    };
+    let autowake_off = match std::env::var("OXTAIL_AUTOWAKE").ok().as_deref() {
+        None | Some("") | Some("on") | Some("1") | Some("true") => false,
+        Some("off") | Some("0") | Some("false") => true,
+        Some(other) => {
+            tracing::warn!(value = other, "OXTAIL_AUTOWAKE must be on or off; using on");
+            false
+        }
+    };
+    WakeConfig {
+        autowake_off,
+        strategy,
+        busy_ttl_ms: env_u64("OXTAIL_ACTIVITY_BUSY_TTL_MS").unwrap_or(d.busy_ttl_ms),
+        fresh_idle_ms: env_u64("OXTAIL_AUTOWAKE_FRESH_IDLE_MS").unwrap_or(d.fresh_idle_ms),
+        min_interval_ms: env_u64("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS").unwrap_or(d.min_interval_ms),
+        debounce_ms: env_u64("OXTAIL_WAKE_DEBOUNCE_MS").unwrap_or(d.debounce_ms),
     }
 }

@@ -254,44 +254,31 @@ fn next_step(caller: &Caller) -> String {
     }
 }
 
-/// The birth-time fallback (I/O, called at the edge): among `*.jsonl` files
-/// directly in `dir`, the one created between `started_s - 5` and
-/// `started_s + 300` (seconds since the epoch). Its stem is the session id.
+/// The birth-time fallback's rule (pure; the edge lists the files with
+/// [`crate::transcript::created_transcripts`]): among `files` (session id,
+/// creation time in seconds since the epoch) of the client's project folder
+/// `dir`, the one created between `started_s - 5` and `started_s + 300`.
 ///
 /// # Errors
-/// A reason when there is no such file, more than one (ambiguity abstains),
-/// or the file system does not record creation times.
-pub fn birth_time_candidate(dir: &std::path::Path, started_s: u64) -> Result<String, String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut hits = Vec::new();
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.extension().is_none_or(|x| x != "jsonl") {
-            continue;
-        }
-        let Ok(meta) = e.metadata() else { continue };
-        let created = meta
-            .created()
-            .map_err(|_| "this file system does not record creation times".to_string())?;
-        let secs = created
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        if secs + 5 >= started_s && secs <= started_s + 300 {
-            if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                hits.push(stem.to_string());
-            }
-        }
-    }
+/// A reason when there is no such file, or more than one (ambiguity
+/// abstains).
+pub fn birth_time_pick(
+    files: &[(String, u64)],
+    started_s: u64,
+    dir: &str,
+) -> Result<String, String> {
+    let mut hits: Vec<&String> = files
+        .iter()
+        .filter(|(_, secs)| secs + 5 >= started_s && *secs <= started_s + 300)
+        .map(|(id, _)| id)
+        .collect();
     match hits.len() {
-        1 => Ok(hits.remove(0)),
+        1 => Ok(hits.remove(0).clone()),
         0 => Err(format!(
-            "no transcript created in {} since the shim started",
-            dir.display()
+            "no transcript created in {dir} since the shim started"
         )),
         n => Err(format!(
-            "{n} transcripts were created in {} since the shim started; ambiguous, so abstaining",
-            dir.display()
+            "{n} transcripts were created in {dir} since the shim started; ambiguous, so abstaining"
         )),
     }
 }
@@ -626,21 +613,23 @@ pub fn name_agents(state: &State, facts: &NamingFacts<'_>) -> Vec<Command> {
 }
 
 /// Where the caller's transcript lives, by client convention:
-/// Claude Code: `~/.claude/projects/<cwd, every non-alphanumeric as '-'>/<session>.jsonl`.
+/// Claude Code: `<CLAUDE_CONFIG_DIR or ~/.claude>/projects/<cwd, every
+/// non-alphanumeric as '-'>/<session>.jsonl` ([`crate::transcript::claude_transcript_path`]).
 /// Codex: `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*-<thread>.jsonl` (a glob;
 /// found by the transcript reader).
 pub fn transcript_path(caller: &Caller, session_id: &str, home: Option<&str>) -> Option<String> {
     match client_type(caller, None) {
         "claude-code" => {
-            let home = home?;
-            let mangled: String = caller
-                .cwd
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            Some(format!(
-                "{home}/.claude/projects/{mangled}/{session_id}.jsonl"
-            ))
+            let dir = crate::transcript::claude_dir(
+                caller.env.get("CLAUDE_CONFIG_DIR").map(String::as_str),
+                std::path::Path::new(home?),
+            );
+            crate::transcript::claude_transcript_path(
+                &dir,
+                std::path::Path::new(&caller.cwd),
+                session_id,
+            )
+            .map(|p| p.display().to_string())
         }
         "codex" => {
             let codex_home = caller
@@ -659,6 +648,30 @@ pub fn transcript_path(caller: &Caller, session_id: &str, home: Option<&str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn birth_time_pick_window_and_ambiguity() {
+        let f = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(a, b)| (a.to_string(), *b)).collect()
+        };
+        let start = 1_000_000;
+        assert_eq!(
+            birth_time_pick(&f(&[("a", start - 6), ("b", start - 5)]), start, "d"),
+            Ok("b".into())
+        );
+        assert_eq!(
+            birth_time_pick(&f(&[("a", start + 300), ("b", start + 301)]), start, "d"),
+            Ok("a".into())
+        );
+        assert!(birth_time_pick(&f(&[]), start, "d")
+            .unwrap_err()
+            .contains("no transcript"));
+        assert!(
+            birth_time_pick(&f(&[("a", start), ("b", start + 1)]), start, "d")
+                .unwrap_err()
+                .contains("ambiguous")
+        );
+    }
 
     fn fixture(path: &str) -> Value {
         let p = format!(

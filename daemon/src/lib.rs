@@ -1,33 +1,53 @@
 //! The oxtail daemon: one per user, owning all state.
 //!
+//! The core is pure; I/O sits at the edges.
+//!
 //! * [`state`]: the durable data and [`state::apply`], the pure state machine.
 //! * [`tools`] and [`identity`]: the MCP tools and identity resolution, pure
-//!   functions from (state, caller, arguments) to (commands, reply).
-//! * [`server`]: the I/O layer: socket, handshake, peer-uid check, the actor
-//!   that journals and applies commands with group commit.
-//! * [`scope`], [`procinfo`]: file-system and process facts, read at the edge.
-//! * [`wake`]: the wake engine's gates (pure); [`tmux`]: panes and keys (I/O).
-//! * [`render`]: mail rendered for an agent's context (pure).
+//!   functions from (state, caller, arguments, clock) to (commands, reply);
+//!   [`hookplan`]: the same for a hook event's durable side.
+//! * `wake`: the wake engine's gates, route choice and statuses (pure);
+//!   `render`: mail rendered for an agent's context (pure); `status`: the
+//!   cockpit's snapshot (pure); [`files`]: file touches, leases and conflict
+//!   warnings (pure).
+//! * `actor`: the core thread that owns the state and the journal, runs the
+//!   planners, journals and applies their commands with group commit, and
+//!   carries out waits, hand-overs and wakes. It does no tmux or process
+//!   lookup itself.
+//! * [`server`]: the socket, handshake, peer-uid check and connection tasks,
+//!   which do the slow lookups (seat start time, git scope, a new shim's
+//!   pane) off the actor; `outbox`: one connection's outgoing frames with
+//!   backpressure; [`server::open_state`]: recovery.
+//! * `probe`: the worker thread that looks at tmux and the process table
+//!   for the actor (pane cache, seat liveness), with time limits; `tmux`:
+//!   panes and keys; `procinfo`: seats from process facts
+//!   ([`oxtail_proto::process`]); `scope`: git scope from the file system;
+//!   [`transcript`] and `readsession`: reading agents' transcripts.
 //! * [`codec`]: how journal records and snapshots are encoded (postcard,
-//!   reading the v1 JSON of earlier releases).
-//! * [`config`]: environment tunables.
-//! * [`files`]: file touches, leases and conflict warnings (pure).
+//!   reading the v1 JSON of earlier releases), and the state as of a seq
+//!   rebuilt from the files for a snapshot written off the core thread.
+//! * [`config`]: environment tunables, read once; `clock`: the wall clock.
 
-pub mod actor;
 pub mod codec;
 pub mod config;
 pub mod files;
+pub mod hookplan;
 pub mod identity;
-pub mod procinfo;
-pub mod readsession;
-pub mod render;
-pub mod scope;
 pub mod server;
 pub mod state;
-pub mod status;
-pub mod tmux;
 pub mod tools;
 pub mod transcript;
-pub mod wake;
+
+mod actor;
+mod clock;
+mod outbox;
+mod probe;
+mod procinfo;
+mod readsession;
+mod render;
+mod scope;
+mod status;
+mod tmux;
+mod wake;
 
 pub use server::{run, DaemonOptions};

@@ -23,12 +23,11 @@ fn transcript_file(plan: &Value, home: Option<&Path>) -> Option<PathBuf> {
             transcript::find_codex_rollout(&codex_home, id)
         }
         _ => {
-            let claude_dir = std::env::var_os("CLAUDE_CONFIG_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join(".claude"));
+            let config_dir = std::env::var("CLAUDE_CONFIG_DIR").ok();
+            let claude_dir = transcript::claude_dir(config_dir.as_deref(), home);
             let direct = plan["cwd"]
                 .as_str()
-                .and_then(|cwd| transcript::claude_transcript_path(home, Path::new(cwd), id))
+                .and_then(|cwd| transcript::claude_transcript_path(&claude_dir, Path::new(cwd), id))
                 .filter(|p| p.exists());
             direct.or_else(|| transcript::find_claude_transcript(&claude_dir, id))
         }
@@ -45,18 +44,16 @@ fn read_pane(plan: &Value) -> Option<Value> {
     if let Some(s) = pane["socket"].as_str() {
         cmd.arg("-S").arg(s);
     }
-    let out = cmd
-        .args([
-            "capture-pane",
-            "-p",
-            "-J",
-            "-t",
-            id,
-            "-S",
-            &format!("-{lines}"),
-        ])
-        .output()
-        .ok()?;
+    cmd.args([
+        "capture-pane",
+        "-p",
+        "-J",
+        "-t",
+        id,
+        "-S",
+        &format!("-{lines}"),
+    ]);
+    let out = crate::tmux::output_within(cmd, crate::tmux::DEFAULT_TIMEOUT).ok()?;
     if !out.status.success() {
         return None;
     }

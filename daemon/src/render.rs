@@ -131,8 +131,8 @@ pub struct Fitted {
     pub remaining: usize,
 }
 
-/// Renders the longest prefix of `queue` whose whole rendering fits in
-/// `budget_chars` characters.
+/// [`fit_prefix`] over a whole queue (tests).
+#[cfg(test)]
 pub fn fit(state: &State, queue: &[MessageId], budget_chars: usize) -> Fitted {
     fit_prefix(state, queue, queue.len(), budget_chars)
 }
@@ -144,7 +144,9 @@ pub fn max_fitting(budget_chars: usize) -> usize {
     budget_chars / 40 + 1
 }
 
-/// As [`fit`], for a `prefix` of a queue of `total` messages.
+/// Renders the longest prefix of `queue` (itself a prefix of a queue of
+/// `total` messages) whose whole rendering fits in `budget_chars`
+/// characters.
 pub fn fit_prefix(state: &State, queue: &[MessageId], total: usize, budget_chars: usize) -> Fitted {
     let mut blocks = Vec::new();
     let mut ids = Vec::new();

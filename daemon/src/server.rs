@@ -1,6 +1,6 @@
 //! The daemon's I/O layer: the socket server and the core actor.
 //!
-//! * One **actor thread** ([`crate::actor`]) owns the [`State`], the journal
+//! * One **actor thread** (`crate::actor`) owns the [`State`], the journal
 //!   and the ephemeral facts, and does group commit.
 //! * **Connection tasks** (tokio) read frames, check the peer's uid and the
 //!   handshake, do the slow lookups (process start time, git scope) off the
@@ -17,12 +17,14 @@ use oxtail_proto::{error_code, paths, ClientFrame, Ctl, Reply, Request, ServerFr
 use serde_json::{json, Value};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
+
+/// How often the daemon checks whether its log needs rotating.
+const LOG_ROTATE_EVERY: Duration = Duration::from_secs(60);
 
 /// How the daemon was started.
 #[derive(Debug, Clone, Default)]
@@ -31,7 +33,9 @@ pub struct DaemonOptions {
     pub foreground: bool,
 }
 
-pub use crate::actor::now_ms;
+pub use crate::clock::now_ms;
+use crate::outbox::{write_frames, Outbox};
+pub use crate::outbox::{MAX_IN_FLIGHT, OUTBOX_BYTES, OUTBOX_CLOSE_BYTES};
 
 /// Runs the daemon until it is shut down or idles out. Returns `Ok(())`
 /// at once, quietly, when another daemon already holds the lock.
@@ -68,7 +72,16 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
+    match paths::rotate_own_log() {
+        Ok(true) => tracing::info!("daemon log rotated (daemon.log.1 holds the previous one)"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not rotate the daemon log"),
+    }
     let config = Config::from_env(opts.foreground);
+    let edge = Edge {
+        scope_worktree: config.scope_worktree,
+        tmux_timeout: config.tmux_timeout,
+    };
     let (state, journal) = open_state(&paths::journal_dir(), &config)?;
     let socket = paths::socket_path();
     let listener = bind_socket(&socket)?;
@@ -83,7 +96,11 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let (tx, rx) = std_mpsc::sync_channel::<ToActor>(CORE_QUEUE);
     let tx = CoreTx(tx);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<i32>();
-    let actor = Actor::new(state, journal, config, exit_tx);
+    let probe_tx = tx.0.clone();
+    let probe = crate::probe::Probe::spawn(move |report| {
+        probe_tx.send(ToActor::Probe(Box::new(report))).is_ok()
+    })?;
+    let actor = Actor::new(state, journal, config, exit_tx).with_probe(probe);
     std::thread::Builder::new()
         .name("oxtail-core".into())
         .spawn(move || actor.run(rx))?;
@@ -103,6 +120,24 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     tick_tx.0.try_send(ToActor::Tick)
                 {
                     break;
+                }
+            }
+        });
+        // The log rotates at 8 MiB however the daemon was started (launchd
+        // opens it for us): at start (below, in `run`), then every minute.
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval_at(
+                tokio::time::Instant::now() + LOG_ROTATE_EVERY,
+                LOG_ROTATE_EVERY,
+            );
+            loop {
+                iv.tick().await;
+                match tokio::task::spawn_blocking(paths::rotate_own_log).await {
+                    Ok(Ok(true)) => {
+                        tracing::info!("daemon log rotated (daemon.log.1 holds the previous one)")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not rotate the daemon log"),
+                    _ => {}
                 }
             }
         });
@@ -129,7 +164,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                     Ok((stream, _)) => {
                         let conn = next_conn;
                         next_conn += 1;
-                        tokio::spawn(serve_conn(stream, conn, tx.clone()));
+                        tokio::spawn(serve_conn(stream, conn, tx.clone(), edge));
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "accept failed");
@@ -279,17 +314,10 @@ fn bind_socket(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     Ok(l)
 }
 
-async fn read_frame(r: &mut (impl AsyncReadExt + Unpin)) -> Result<ClientFrame, FrameError> {
-    let mut prefix = [0u8; 4];
-    match r.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(FrameError::Io(e)),
-    }
-    let len = frame::check_len(prefix, MAX_CLIENT_FRAME)?;
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).await?;
-    frame::decode(&payload)
+async fn read_frame(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Result<ClientFrame, FrameError> {
+    frame::read_async(r, MAX_CLIENT_FRAME).await
 }
 
 fn peer_uid_ok(stream: &UnixStream) -> bool {
@@ -303,21 +331,6 @@ fn peer_uid_ok(stream: &UnixStream) -> bool {
 /// connection task that finds it full waits (asynchronously) for room, so a
 /// burst of requests slows its senders down instead of growing the daemon.
 pub const CORE_QUEUE: usize = 4096;
-
-/// Requests one connection may have in flight: read, but whose reply is not
-/// yet written to its socket. At this many the daemon stops reading that
-/// connection (backpressure) until replies are written.
-pub const MAX_IN_FLIGHT: usize = 16;
-
-/// Outbound byte budget of one connection: while more than this many
-/// encoded bytes wait to be written to its socket, the daemon reads no new
-/// request from it (8 MiB).
-pub const OUTBOX_BYTES: usize = 8 << 20;
-
-/// Hard outbound limit of one connection (64 MiB): a frame queued on top of
-/// this many unwritten bytes (only events can get there: replies are bounded
-/// by [`MAX_IN_FLIGHT`]) closes the connection as not reading.
-pub const OUTBOX_CLOSE_BYTES: usize = 64 << 20;
 
 /// The sending side of the queue into the actor thread: bounded
 /// ([`CORE_QUEUE`]); [`CoreTx::send`] waits for room without blocking a
@@ -346,7 +359,7 @@ impl CoreTx {
     }
 }
 
-async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx) {
+async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx, edge: Edge) {
     if !peer_uid_ok(&stream) {
         tracing::warn!(conn, "refused a connection from another user");
         return;
@@ -443,7 +456,7 @@ async fn serve_conn(stream: UnixStream, conn: u64, actor: CoreTx) {
             }
             ClientFrame::Request { id, request } => {
                 shared.in_flight.fetch_add(1, Ordering::SeqCst);
-                dispatch(conn, id, request, &actor, &out_tx, &mut shim).await;
+                dispatch(conn, id, request, &actor, &out_tx, &mut shim, edge).await;
             }
         }
     }
@@ -478,34 +491,6 @@ fn give_memory_back() {
     }
 }
 
-/// Writes queued frames to the socket, accounting for what is written.
-async fn write_frames(
-    mut wr: tokio::net::unix::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
-    shared: std::sync::Arc<OutboxShared>,
-) {
-    while let Some(q) = rx.recv().await {
-        let ok = wr.write_all(&q.bytes).await.is_ok();
-        shared.queued.fetch_sub(q.bytes.len(), Ordering::SeqCst);
-        shared
-            .written
-            .fetch_add(q.bytes.len() as u64, Ordering::Relaxed);
-        if q.is_reply {
-            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
-        drop(q);
-        shared.progress.notify_waiters();
-        if !ok {
-            break;
-        }
-    }
-    shared.closed.store(true, Ordering::SeqCst);
-    shared.progress.notify_waiters();
-    // Free what is still queued at once, not when the last sender goes.
-    rx.close();
-    while rx.try_recv().is_ok() {}
-}
-
 /// Lets the writer flush what is queued, but never waits long on a peer
 /// that stopped reading.
 async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
@@ -515,118 +500,6 @@ async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
         .is_err()
     {
         abort.abort();
-    }
-}
-
-/// One encoded frame waiting to be written.
-struct Queued {
-    bytes: Vec<u8>,
-    /// A reply (it ends one request in flight), not an event.
-    is_reply: bool,
-}
-
-/// The accounting one connection's reader, writer and senders share.
-struct OutboxShared {
-    /// Encoded bytes queued and not yet written.
-    queued: AtomicUsize,
-    /// Requests read whose reply is not yet written.
-    in_flight: AtomicUsize,
-    /// Bytes written to the socket so far.
-    written: AtomicU64,
-    /// The writer is gone (the peer closed or the socket failed).
-    closed: AtomicBool,
-    /// A frame was refused past [`OUTBOX_CLOSE_BYTES`]: closing.
-    overflowed: AtomicBool,
-    /// Signalled after every write and when the writer ends.
-    progress: tokio::sync::Notify,
-    /// Signalled when a frame is queued past [`OUTBOX_CLOSE_BYTES`].
-    overflow: tokio::sync::Notify,
-}
-
-impl OutboxShared {
-    /// Waits until the connection may read another request: fewer than
-    /// [`MAX_IN_FLIGHT`] requests in flight and at most [`OUTBOX_BYTES`]
-    /// queued. False when the writer is gone.
-    async fn wait_for_room(&self, conn: u64, logged: &mut bool) -> bool {
-        loop {
-            let progressed = self.progress.notified();
-            tokio::pin!(progressed);
-            progressed.as_mut().enable();
-            if self.closed.load(Ordering::SeqCst) || self.overflowed.load(Ordering::SeqCst) {
-                return false;
-            }
-            let in_flight = self.in_flight.load(Ordering::SeqCst);
-            let queued = self.queued.load(Ordering::SeqCst);
-            if in_flight < MAX_IN_FLIGHT && queued <= OUTBOX_BYTES {
-                return true;
-            }
-            if !*logged {
-                *logged = true;
-                tracing::warn!(
-                    conn,
-                    in_flight,
-                    queued_bytes = queued,
-                    "a connection does not read its replies; reading no more of its requests until it does"
-                );
-            }
-            progressed.await;
-        }
-    }
-}
-
-/// The sending side of one connection's outgoing frames. Frames are encoded
-/// when queued, so what waits is counted in bytes; the connection's reader
-/// stops reading requests while too much waits (see
-/// [`OutboxShared::wait_for_room`]), and a frame queued past
-/// [`OUTBOX_CLOSE_BYTES`] closes the connection.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::UnboundedSender<Queued>,
-    shared: std::sync::Arc<OutboxShared>,
-}
-
-impl Outbox {
-    fn new() -> (Outbox, mpsc::UnboundedReceiver<Queued>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Outbox {
-                tx,
-                shared: std::sync::Arc::new(OutboxShared {
-                    queued: AtomicUsize::new(0),
-                    in_flight: AtomicUsize::new(0),
-                    written: AtomicU64::new(0),
-                    closed: AtomicBool::new(false),
-                    overflowed: AtomicBool::new(false),
-                    progress: tokio::sync::Notify::new(),
-                    overflow: tokio::sync::Notify::new(),
-                }),
-            },
-            rx,
-        )
-    }
-
-    /// Queues `frame`; false when the connection is gone or overflowing.
-    pub fn send(&self, frame: ServerFrame) -> bool {
-        if self.shared.closed.load(Ordering::SeqCst) {
-            return false;
-        }
-        let is_reply = matches!(frame, ServerFrame::Reply { .. });
-        let bytes = frame::encode(&frame);
-        drop(frame);
-        let len = bytes.len();
-        let before = self.shared.queued.fetch_add(len, Ordering::SeqCst);
-        if before > 0 && before + len > OUTBOX_CLOSE_BYTES {
-            self.shared.queued.fetch_sub(len, Ordering::SeqCst);
-            self.shared.overflowed.store(true, Ordering::SeqCst);
-            self.shared.overflow.notify_one();
-            self.shared.progress.notify_waiters();
-            return false;
-        }
-        if self.tx.send(Queued { bytes, is_reply }).is_err() {
-            self.shared.queued.fetch_sub(len, Ordering::SeqCst);
-            return false;
-        }
-        true
     }
 }
 
@@ -648,16 +521,18 @@ impl ShimFacts {
     fn from(info: &oxtail_proto::ShimInfo) -> ShimFacts {
         let started_s = crate::procinfo::seat_of(info.pid).map_or(0, |s| s.start_time);
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let mangled: String = info
-            .cwd
-            .display()
-            .to_string()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
+        // The client's CLAUDE_CONFIG_DIR (from its hello), else the daemon's.
+        let config_dir = info
+            .env
+            .get("CLAUDE_CONFIG_DIR")
+            .cloned()
+            .or_else(|| std::env::var("CLAUDE_CONFIG_DIR").ok());
         ShimFacts {
             started_s,
-            transcript_dir: home.map(|h| h.join(".claude/projects").join(mangled)),
+            transcript_dir: home.map(|h| {
+                let dir = crate::transcript::claude_dir(config_dir.as_deref(), &h);
+                crate::transcript::claude_project_dir(&dir, &info.cwd)
+            }),
             has_env_id: info.env.contains_key("CLAUDE_CODE_SESSION_ID")
                 || info.env.contains_key("CODEX_THREAD_ID"),
             found: None,
@@ -673,7 +548,9 @@ impl ShimFacts {
             return Some(Ok(id.clone()));
         }
         let dir = self.transcript_dir.as_ref()?;
-        let r = crate::identity::birth_time_candidate(dir, self.started_s);
+        let r = crate::transcript::created_transcripts(dir).and_then(|files| {
+            crate::identity::birth_time_pick(&files, self.started_s, &dir.display().to_string())
+        });
         if let Ok(id) = &r {
             self.found = Some(id.clone());
         }
@@ -688,14 +565,17 @@ async fn dispatch(
     actor: &CoreTx,
     out: &Outbox,
     shim: &mut Option<ShimFacts>,
+    edge: Edge,
 ) {
     let respond = |reply: Reply| {
         let _ = out.send(ServerFrame::Reply { id, reply });
     };
     match request {
         Request::ShimHello(info) => {
-            let (caller, facts) = tokio::task::spawn_blocking(move || {
-                (caller_from(info.clone()), ShimFacts::from(&info))
+            let (caller, facts, pane) = tokio::task::spawn_blocking(move || {
+                let caller = caller_from(info.clone(), edge);
+                let pane = pane_of(&caller, edge).map(Box::new);
+                (caller, ShimFacts::from(&info), pane)
             })
             .await
             .unwrap_or_else(|_| {
@@ -707,6 +587,7 @@ async fn dispatch(
                         has_env_id: true,
                         found: None,
                     },
+                    None,
                 )
             });
             *shim = Some(facts);
@@ -714,6 +595,7 @@ async fn dispatch(
                 .send(ToActor::ShimHello {
                     conn,
                     caller: Box::new(caller),
+                    pane,
                 })
                 .await;
             respond(Reply::Ok {
@@ -746,7 +628,7 @@ async fn dispatch(
                 None => None,
             };
             let requested_scope =
-                scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
+                scope_of_root(args.get("project_root").and_then(Value::as_str), edge).await;
             let (tx, rx) = oneshot::channel();
             let sent = actor
                 .send(ToActor::Tool {
@@ -795,7 +677,7 @@ async fn dispatch(
         Request::Hook(call) => {
             let (seat, scope) = tokio::task::spawn_blocking({
                 let call = call.clone();
-                move || hook_context(&call)
+                move || hook_context(&call, edge)
             })
             .await
             .unwrap_or((None, None));
@@ -824,7 +706,7 @@ async fn dispatch(
                 | Ctl::OperatorMessage { project_root, .. } => project_root.clone(),
                 _ => None,
             };
-            let requested_scope = scope_of_root(root.as_deref()).await;
+            let requested_scope = scope_of_root(root.as_deref(), edge).await;
             ask_actor(actor, id, out, |reply| ToActor::Ctl {
                 conn,
                 wire_id: id,
@@ -868,14 +750,20 @@ fn forward(rx: oneshot::Receiver<Reply>, id: u64, out: Outbox) {
     });
 }
 
-fn per_worktree() -> bool {
-    std::env::var("OXTAIL_SCOPE").is_ok_and(|v| v == "worktree")
+/// The settings the connection tasks' lookups need, from the daemon's
+/// [`Config`] (read once at start).
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    /// `OXTAIL_SCOPE=worktree`.
+    scope_worktree: bool,
+    /// The time limit of a tmux command.
+    tmux_timeout: Duration,
 }
 
 /// The scope of a `project_root` argument, looked up off the actor.
-async fn scope_of_root(root: Option<&str>) -> Option<Scope> {
+async fn scope_of_root(root: Option<&str>, edge: Edge) -> Option<Scope> {
     let root = PathBuf::from(root?);
-    tokio::task::spawn_blocking(move || crate::scope::scope_of(&root, per_worktree()).ok())
+    tokio::task::spawn_blocking(move || crate::scope::scope_of(&root, edge.scope_worktree).ok())
         .await
         .ok()
         .flatten()
@@ -884,7 +772,7 @@ async fn scope_of_root(root: Option<&str>) -> Option<Scope> {
 /// A hook's seat (`CLAUDE_PID` for Claude Code hooks, else the hook's parent:
 /// Codex 0.169 runs hooks as its direct children) and the scope of the
 /// payload's `cwd`.
-fn hook_context(call: &oxtail_proto::HookCall) -> (Option<state::Seat>, Option<Scope>) {
+fn hook_context(call: &oxtail_proto::HookCall, edge: Edge) -> (Option<state::Seat>, Option<Scope>) {
     let pid = call
         .env
         .get("CLAUDE_PID")
@@ -895,15 +783,27 @@ fn hook_context(call: &oxtail_proto::HookCall) -> (Option<state::Seat>, Option<S
         .payload
         .get("cwd")
         .and_then(Value::as_str)
-        .and_then(|c| crate::scope::scope_of(Path::new(c), per_worktree()).ok());
+        .and_then(|c| crate::scope::scope_of(Path::new(c), edge.scope_worktree).ok());
     (seat, scope)
+}
+
+/// The tmux pane hosting a new shim's seat, when its environment names a
+/// tmux server (`TMUX`): one `list-panes` on that server, bounded by
+/// `Config::tmux_timeout`, then the process tree decides. Run off the actor, so a
+/// new agent is a keys target (and named after its tmux session) from its
+/// first request; a hung tmux delays only this shim's hello.
+fn pane_of(caller: &Caller, edge: Edge) -> Option<crate::tmux::Pane> {
+    let seat = caller.seat.as_ref()?;
+    let socket = crate::tmux::socket_from_env(caller.env.get("TMUX")?)?;
+    let panes = crate::tmux::list_panes(Some(&socket), edge.tmux_timeout).ok()?;
+    crate::tmux::match_seat(seat.pid, &panes).cloned()
 }
 
 /// Builds a [`Caller`] from a shim's self-description: the seat is its
 /// parent process (the client that launched it), the scope comes from its
 /// working directory.
-fn caller_from(info: oxtail_proto::ShimInfo) -> Caller {
-    let scope = crate::scope::scope_of(&info.cwd, per_worktree()).unwrap_or_else(|_| Scope {
+fn caller_from(info: oxtail_proto::ShimInfo, edge: Edge) -> Caller {
+    let scope = crate::scope::scope_of(&info.cwd, edge.scope_worktree).unwrap_or_else(|_| Scope {
         project: format!("dir:{}", info.cwd.display()),
         project_root: info.cwd.display().to_string(),
         worktree: info.cwd.display().to_string(),

@@ -3,8 +3,8 @@
 //! [`apply`] is the only function that mutates a [`State`]; it is pure (no
 //! I/O, no clock, no randomness: every timestamp and id is inside the
 //! [`Command`]) and infallible, so replaying the journal reproduces the state
-//! exactly. Commands are produced by [`crate::tools`] after validation; the I/O
-//! layer ([`crate::server`]) makes each batch durable before applying it.
+//! exactly. Commands are produced by [`crate::tools`] after validation; the
+//! core actor (`crate::actor`) makes each batch durable before applying it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};

@@ -5,10 +5,15 @@
 //! one of its ancestors — never to a pane id an agent reported about itself —
 //! and pane ids are shape-checked (`%N`) before use.
 
-use std::io;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+use wait_timeout::ChildExt;
+
+/// The default time limit of one tmux command (`OXTAIL_TMUX_TIMEOUT_MS`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One tmux pane.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -74,19 +79,74 @@ fn tmux(socket: Option<&Path>) -> Command {
     c
 }
 
-/// Every pane of the server at `socket` (the default server when `None`).
+/// Runs `cmd` (stdin from /dev/null, output captured) in a process group
+/// of its own and waits at most `limit`. A command still running then is
+/// killed, with every process of its group, and reaped.
 ///
 /// # Errors
-/// When tmux is not installed or no server runs there.
-pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
-    let out = tmux(socket)
-        .args([
+/// `TimedOut` past the limit; otherwise when the command cannot start.
+pub fn output_within(mut cmd: Command, limit: Duration) -> io::Result<Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    // Read on a thread so a full pipe cannot stall the child, and a child
+    // that hangs cannot stall us.
+    let reader = std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        if let Some(s) = out.as_mut() {
+            let _ = s.read_to_end(&mut o);
+        }
+        if let Some(s) = err.as_mut() {
+            let _ = s.read_to_end(&mut e);
+        }
+        (o, e)
+    });
+    match child.wait_timeout(limit)? {
+        Some(status) => {
+            let (stdout, stderr) = reader.join().unwrap_or_default();
+            Ok(Output {
+                status,
+                stdout,
+                stderr,
+            })
+        }
+        None => {
+            // SAFETY: signals the process group we created for the child
+            // (pgid = its pid), and nothing else.
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "tmux gave no answer within {} ms; killed",
+                    limit.as_millis()
+                ),
+            ))
+        }
+    }
+}
+
+/// Every pane of the server at `socket` (the default server when `None`),
+/// waiting at most `limit` for tmux.
+///
+/// # Errors
+/// When tmux is not installed, no server runs there, or it does not answer
+/// within `limit` (`TimedOut`; the tmux client is killed).
+pub fn list_panes(socket: Option<&Path>, limit: Duration) -> io::Result<Vec<Pane>> {
+    let mut cmd = tmux(socket);
+    cmd.args([
             "list-panes",
             "-a",
             "-F",
             "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{window_name}\t#{pane_current_command}\t#{pane_current_path}\t#{socket_path}\t#{pane_index}\t#{@oxtail_agent}\t#{session_path}\t#{session_attached}\t#{session_created}\t#{session_windows}",
-        ])
-        .output()?;
+        ]);
+    let out = output_within(cmd, limit)?;
     if !out.status.success() {
         return Err(io::Error::other(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
@@ -127,49 +187,17 @@ pub fn list_panes(socket: Option<&Path>) -> io::Result<Vec<Pane>> {
         .collect())
 }
 
-/// `pid` and its ancestors, nearest first (Linux: from /proc).
-pub fn ancestry(pid: u32) -> Vec<u32> {
-    let mut chain = vec![pid];
-    let mut cur = pid;
-    for _ in 0..64 {
-        match parent_of(cur) {
-            Some(p) if p > 1 && !chain.contains(&p) => {
-                chain.push(p);
-                cur = p;
-            }
-            _ => break,
-        }
-    }
-    chain
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 4, after the parenthesised command name (which may hold spaces).
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The pane hosting `seat_pid`: the pane whose process is the seat or its
-/// nearest ancestor. Searches the server at `socket`, then the default one.
-pub fn pane_for_seat(seat_pid: u32, socket: Option<&Path>) -> Option<Pane> {
-    let mut servers: Vec<Option<&Path>> = vec![socket];
-    if socket.is_some() {
-        servers.push(None);
-    }
-    for s in servers {
-        let Ok(panes) = list_panes(s) else { continue };
-        if let Some(p) = match_seat(seat_pid, &panes) {
-            return Some(p.clone());
-        }
-    }
-    None
-}
-
 /// The pane among `panes` whose process is `seat_pid` or its nearest
 /// ancestor (a pane running the client beats the pane of an outer shell).
 pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
-    ancestry(seat_pid)
+    match_chain(&oxtail_proto::process::ancestry(seat_pid), panes)
+}
+
+/// The pane among `panes` whose process comes first in `chain` (a seat pid
+/// and its ancestors, nearest first, from
+/// [`oxtail_proto::process::Inspector::ancestry`]). Pure.
+pub fn match_chain<'a>(chain: &[u32], panes: &'a [Pane]) -> Option<&'a Pane> {
+    chain
         .iter()
         .find_map(|pid| panes.iter().find(|p| p.pid == *pid))
 }
@@ -187,14 +215,14 @@ pub fn composer_line(screen: &str) -> Option<&str> {
     })
 }
 
-/// The visible text of `pane`.
+/// The visible text of `pane`, waiting at most `limit` for tmux.
 ///
 /// # Errors
-/// When tmux fails.
-pub fn capture(pane: &Pane) -> io::Result<String> {
-    let out = tmux(pane.socket.as_deref())
-        .args(["capture-pane", "-p", "-t", &pane.id])
-        .output()?;
+/// When tmux fails or does not answer within `limit`.
+pub fn capture(pane: &Pane, limit: Duration) -> io::Result<String> {
+    let mut cmd = tmux(pane.socket.as_deref());
+    cmd.args(["capture-pane", "-p", "-t", &pane.id]);
+    let out = output_within(cmd, limit)?;
     if !out.status.success() {
         return Err(io::Error::other("capture-pane failed"));
     }
@@ -206,7 +234,8 @@ pub fn capture(pane: &Pane) -> io::Result<String> {
 /// ending, a starting session, a loaded machine) can take text and Enter as
 /// one paste and leave the line sitting in its composer (seen with Claude Code
 /// 2.1.329). So up to `retries` times, `check_after` later, if the composer
-/// still holds the start of `text`, press Enter again.
+/// still holds the start of `text`, press Enter again. Each tmux command
+/// waits at most `limit`.
 ///
 /// # Errors
 /// As [`send_keys`].
@@ -216,19 +245,19 @@ pub fn send_wake(
     enter_delay: Duration,
     check_after: Duration,
     retries: u32,
+    limit: Duration,
 ) -> io::Result<()> {
-    send_keys(pane, text, enter_delay)?;
+    send_keys(pane, text, enter_delay, limit)?;
     let probe: String = text.chars().take(24).collect();
     for _ in 0..retries {
         std::thread::sleep(check_after);
-        let screen = capture(pane)?;
+        let screen = capture(pane, limit)?;
         match composer_line(&screen) {
             Some(line) if line.contains(&probe) => {
                 tracing::info!(pane = %pane.id, "wake line still in the composer; pressing Enter again");
-                let st = tmux(pane.socket.as_deref())
-                    .args(["send-keys", "-t", &pane.id, "Enter"])
-                    .status()?;
-                if !st.success() {
+                let mut cmd = tmux(pane.socket.as_deref());
+                cmd.args(["send-keys", "-t", &pane.id, "Enter"]);
+                if !output_within(cmd, limit)?.status.success() {
                     return Err(io::Error::other("tmux send-keys Enter failed"));
                 }
             }
@@ -241,11 +270,17 @@ pub fn send_wake(
 /// Types `text` into `pane` and presses Enter after `enter_delay`. Codex's
 /// composer turns an Enter within ~120 ms of a typed burst into a newline
 /// (Codex 0.169), and Claude Code can swallow an Enter that arrives with the
-/// text as one paste, so both get a pause.
+/// text as one paste, so both get a pause. Each tmux command waits at most
+/// `limit`.
 ///
 /// # Errors
-/// When the pane id is malformed or tmux fails.
-pub fn send_keys(pane: &Pane, text: &str, enter_delay: Duration) -> io::Result<()> {
+/// When the pane id is malformed, tmux fails or does not answer in time.
+pub fn send_keys(
+    pane: &Pane,
+    text: &str,
+    enter_delay: Duration,
+    limit: Duration,
+) -> io::Result<()> {
     if !valid_pane_id(&pane.id) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -253,8 +288,9 @@ pub fn send_keys(pane: &Pane, text: &str, enter_delay: Duration) -> io::Result<(
         ));
     }
     let run = |args: &[&str]| -> io::Result<()> {
-        let st = tmux(pane.socket.as_deref()).args(args).status()?;
-        if st.success() {
+        let mut cmd = tmux(pane.socket.as_deref());
+        cmd.args(args);
+        if output_within(cmd, limit)?.status.success() {
             Ok(())
         } else {
             Err(io::Error::other(format!("tmux {args:?} failed")))
@@ -294,17 +330,22 @@ mod tests {
     }
 
     #[test]
-    fn socket_parsing_and_ancestry() {
+    fn socket_parsing_and_matching() {
         assert_eq!(
             socket_from_env("/tmp/tmux-0/default,1234,0"),
             Some(PathBuf::from("/tmp/tmux-0/default"))
         );
         assert_eq!(socket_from_env(""), None);
-        let chain = ancestry(std::process::id());
-        assert_eq!(chain[0], std::process::id());
-        assert_eq!(
-            chain.get(1).copied(),
-            Some(std::os::unix::process::parent_id())
-        );
+        let pane = |id: &str, pid| Pane {
+            id: id.into(),
+            pid,
+            ..Pane::default()
+        };
+        let panes = [pane("%1", 10), pane("%2", 20)];
+        // The nearest ancestor's pane wins: a pane running the client beats
+        // the pane of an outer shell.
+        assert_eq!(match_chain(&[30, 20, 10], &panes).unwrap().id, "%2");
+        assert_eq!(match_chain(&[30, 10], &panes).unwrap().id, "%1");
+        assert!(match_chain(&[30, 40], &panes).is_none());
     }
 }

@@ -1,11 +1,15 @@
 //! The MCP tools, as pure functions: `(state, caller, arguments, ctx) ->
 //! (commands, reply)`.
 //!
-//! Nothing here does I/O. The caller ([`crate::server`]) supplies the clock,
-//! the id generator and the ephemeral facts (who is connected, which seats are
-//! alive) in [`Ctx`], journals the returned commands, applies them, then sends
-//! the reply. A tool that returns an error returns no commands, so bad input
-//! never changes state.
+//! Nothing here does I/O. The caller (the actor, `crate::actor`) supplies
+//! the clock, the id generator and the ephemeral facts (who is connected,
+//! which seats are alive) in [`Ctx`], journals the returned commands,
+//! applies them, then sends the reply. Bad input changes no state of its
+//! own: a tool that answers an error (`ok: false` or a protocol error)
+//! returns none of its commands. One exception: the caller's own agent
+//! registration (`with_identity`) is journaled with an `ok: false` answer
+//! too, since a caller that resolved is a real agent either way; only a
+//! protocol error (`Reply::Error`) drops it.
 
 // Planners return `Result<_, Outcome>`: the error *is* the finished answer
 // (reply plus no commands), built once per call, so boxing it buys nothing.
@@ -1439,7 +1443,10 @@ fn send_message(
         Ok(to) => to,
         Err(mut o) => {
             if wake_intended && is_not_found(&o) {
-                o.set("wake_status", json!("skipped_no_target"));
+                o.set(
+                    "wake_status",
+                    json!(crate::wake::WakeStatus::SkippedNoTarget),
+                );
             }
             if reply_to.is_some() && wake.is_none() {
                 o.set("wake_reason", json!("reply_to_default"));
@@ -1847,7 +1854,10 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
         Ok(t) => t,
         Err(mut o) => {
             if is_not_found(&o) && wake != Some(false) {
-                o.set("wake_status", json!("skipped_no_target"));
+                o.set(
+                    "wake_status",
+                    json!(crate::wake::WakeStatus::SkippedNoTarget),
+                );
             }
             return o;
         }

@@ -196,15 +196,59 @@ pub fn safe_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// `<home>/.claude/projects/<mangled cwd>/<session_id>.jsonl` (not checked
+/// Claude Code's configuration folder: `CLAUDE_CONFIG_DIR` when set and
+/// not empty (pass the client's own value when known), else
+/// `<home>/.claude`. The one place this rule lives.
+pub fn claude_dir(config_dir: Option<&str>, home: &Path) -> PathBuf {
+    match config_dir.filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => home.join(".claude"),
+    }
+}
+
+/// The folder Claude Code writes `cwd`'s transcripts to:
+/// `<claude_dir>/projects/<mangled cwd>` (see [`claude_dir`]).
+pub fn claude_project_dir(claude_dir: &Path, cwd: &Path) -> PathBuf {
+    claude_dir
+        .join("projects")
+        .join(claude_project_dir_name(cwd))
+}
+
+/// `<claude_dir>/projects/<mangled cwd>/<session_id>.jsonl` (not checked
 /// for existence); `None` for an unsafe id.
-pub fn claude_transcript_path(home: &Path, cwd: &Path, session_id: &str) -> Option<PathBuf> {
-    safe_id(session_id).then(|| {
-        home.join(".claude")
-            .join("projects")
-            .join(claude_project_dir_name(cwd))
-            .join(format!("{session_id}.jsonl"))
-    })
+pub fn claude_transcript_path(claude_dir: &Path, cwd: &Path, session_id: &str) -> Option<PathBuf> {
+    safe_id(session_id)
+        .then(|| claude_project_dir(claude_dir, cwd).join(format!("{session_id}.jsonl")))
+}
+
+/// The `*.jsonl` files directly in `dir` with their creation times (session
+/// id = file stem, seconds since the epoch), for the birth-time fallback
+/// ([`crate::identity::birth_time_pick`]).
+///
+/// # Errors
+/// When `dir` cannot be read, or the file system does not record creation
+/// times.
+pub fn created_transcripts(dir: &Path) -> Result<Vec<(String, u64)>, String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        let created = meta
+            .created()
+            .map_err(|_| "this file system does not record creation times".to_string())?;
+        let secs = created
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+            out.push((stem.to_string(), secs));
+        }
+    }
+    Ok(out)
 }
 
 /// Finds `<session_id>.jsonl` in any project folder under
@@ -1131,13 +1175,21 @@ mod tests {
         );
         assert_eq!(
             claude_transcript_path(
-                Path::new("/home/user"),
+                &claude_dir(None, Path::new("/home/user")),
                 Path::new("/home/user/project"),
                 "0cf6"
             ),
             Some(PathBuf::from(
                 "/home/user/.claude/projects/-home-user-project/0cf6.jsonl"
             ))
+        );
+        assert_eq!(
+            claude_dir(Some("/cfg/claude"), Path::new("/home/user")),
+            PathBuf::from("/cfg/claude")
+        );
+        assert_eq!(
+            claude_dir(Some(""), Path::new("/home/user")),
+            PathBuf::from("/home/user/.claude")
         );
         assert_eq!(
             claude_transcript_path(Path::new("/h"), Path::new("/p"), "../x"),

@@ -8,12 +8,17 @@
 //! (an armed Claude Code `idle-wait` hook takes the mail), else `keys`
 //! (tmux send-keys into the process-tree-verified pane), else
 //! `skipped_no_target`.
+//!
+//! [`WakeBook::decide`] is the whole decision (gates, route, and the
+//! debounce bookkeeping) as a pure function of the facts and a clock value
+//! the caller passes in; the actor carries the [`Decision`] out (the only
+//! I/O) and reports the [`WakeStatus`] back with [`WakeBook::fired`].
 
-use crate::config::env_u64;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Wake tunables from the environment.
+/// Wake tunables (read from the environment by
+/// [`crate::config::Config::from_env`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WakeConfig {
     /// `OXTAIL_AUTOWAKE=off`: replies never wake their requester.
@@ -56,46 +61,6 @@ impl Default for WakeConfig {
             fresh_idle_ms: 300_000,
             min_interval_ms: 4_000,
             debounce_ms: 1_000,
-        }
-    }
-}
-
-impl WakeConfig {
-    /// Reads the environment; invalid values log a warning and keep the
-    /// default.
-    pub fn from_env() -> WakeConfig {
-        let d = WakeConfig::default();
-        let strategy = match std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY")
-            .ok()
-            .as_deref()
-        {
-            None | Some("") | Some("auto") => Strategy::Auto,
-            Some("legacy") => Strategy::Legacy,
-            Some("off") => Strategy::Off,
-            Some(other) => {
-                tracing::warn!(
-                    value = other,
-                    "OXTAIL_ASK_PEER_WAKE_STRATEGY must be auto, legacy or off; using auto"
-                );
-                Strategy::Auto
-            }
-        };
-        let autowake_off = match std::env::var("OXTAIL_AUTOWAKE").ok().as_deref() {
-            None | Some("") | Some("on") | Some("1") | Some("true") => false,
-            Some("off") | Some("0") | Some("false") => true,
-            Some(other) => {
-                tracing::warn!(value = other, "OXTAIL_AUTOWAKE must be on or off; using on");
-                false
-            }
-        };
-        WakeConfig {
-            autowake_off,
-            strategy,
-            busy_ttl_ms: env_u64("OXTAIL_ACTIVITY_BUSY_TTL_MS").unwrap_or(d.busy_ttl_ms),
-            fresh_idle_ms: env_u64("OXTAIL_AUTOWAKE_FRESH_IDLE_MS").unwrap_or(d.fresh_idle_ms),
-            min_interval_ms: env_u64("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS")
-                .unwrap_or(d.min_interval_ms),
-            debounce_ms: env_u64("OXTAIL_WAKE_DEBOUNCE_MS").unwrap_or(d.debounce_ms),
         }
     }
 }
@@ -207,8 +172,70 @@ pub struct WakeBook {
     pub last_fired: HashMap<String, u64>,
 }
 
+/// A wake's outcome, reported as `wake_status` (CONTRACT §15); serialized
+/// to the snake_case strings clients see (`fired`, `skipped_busy`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WakeStatus {
+    /// Carried out and confirmed: the rewake hook took the mail.
+    Fired,
+    /// Keys were typed into the verified pane; whether the agent saw them
+    /// is unknown.
+    FiredUnconfirmed,
+    /// A kill switch (`wake: "off"`, `OXTAIL_ASK_PEER_WAKE_STRATEGY=off`,
+    /// `OXTAIL_AUTOWAKE=off` for reply wakes).
+    Disabled,
+    /// This `(session, reply_to)` already woke its requester once.
+    SkippedDeduped,
+    /// The target is mid-turn (a fresh busy mark).
+    SkippedBusy,
+    /// A reply wake whose requester did not go idle recently.
+    SkippedNoFreshIdle,
+    /// Within the debounce window of the previous attempt on this target.
+    SkippedDebounced,
+    /// Within the minimum interval since the last fired wake on it.
+    SkippedRateLimited,
+    /// No armed rewake hook and no verified tmux pane (or no such agent).
+    SkippedNoTarget,
+    /// An operator nudge with no mail queued (the cockpit's own status).
+    NothingToDeliver,
+}
+
+impl WakeStatus {
+    /// The wire string (`fired`, `skipped_busy`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WakeStatus::Fired => "fired",
+            WakeStatus::FiredUnconfirmed => "fired_unconfirmed",
+            WakeStatus::Disabled => "disabled",
+            WakeStatus::SkippedDeduped => "skipped_deduped",
+            WakeStatus::SkippedBusy => "skipped_busy",
+            WakeStatus::SkippedNoFreshIdle => "skipped_no_fresh_idle",
+            WakeStatus::SkippedDebounced => "skipped_debounced",
+            WakeStatus::SkippedRateLimited => "skipped_rate_limited",
+            WakeStatus::SkippedNoTarget => "skipped_no_target",
+            WakeStatus::NothingToDeliver => "nothing_to_deliver",
+        }
+    }
+
+    /// Whether the wake was carried out (counts for the rate limit and the
+    /// once-per-reply dedupe).
+    pub fn fired(self) -> bool {
+        matches!(self, WakeStatus::Fired | WakeStatus::FiredUnconfirmed)
+    }
+}
+
+impl std::fmt::Display for WakeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Runs the gates. `Ok(())` means "carry it out"; `Err(status)` is the
 /// `wake_status` to report.
+///
+/// # Errors
+/// The status of the first gate that stops the wake.
 pub fn gate(
     intent: &WakeIntent,
     activity: Option<&Activity>,
@@ -216,19 +243,19 @@ pub fn gate(
     already_fired: bool,
     cfg: &WakeConfig,
     now_ms: u64,
-) -> Result<(), &'static str> {
+) -> Result<(), WakeStatus> {
     if intent.suppressed || cfg.strategy == Strategy::Off {
-        return Err("disabled");
+        return Err(WakeStatus::Disabled);
     }
     if cfg.autowake_off && intent.mode != Mode::Explicit {
-        return Err("disabled");
+        return Err(WakeStatus::Disabled);
     }
     if already_fired {
-        return Err("skipped_deduped");
+        return Err(WakeStatus::SkippedDeduped);
     }
     if let Some(a) = activity {
         if a.state == ActivityState::Busy && now_ms.saturating_sub(a.at_ms) < cfg.busy_ttl_ms {
-            return Err("skipped_busy");
+            return Err(WakeStatus::SkippedBusy);
         }
     }
     if intent.mode == Mode::ReplyStrict {
@@ -236,7 +263,7 @@ pub fn gate(
             a.state == ActivityState::Idle && now_ms.saturating_sub(a.at_ms) < cfg.fresh_idle_ms
         });
         if !fresh {
-            return Err("skipped_no_fresh_idle");
+            return Err(WakeStatus::SkippedNoFreshIdle);
         }
     }
     if book
@@ -244,16 +271,73 @@ pub fn gate(
         .get(&intent.target)
         .is_some_and(|t| now_ms.saturating_sub(*t) < cfg.debounce_ms)
     {
-        return Err("skipped_debounced");
+        return Err(WakeStatus::SkippedDebounced);
     }
     if book
         .last_fired
         .get(&intent.target)
         .is_some_and(|t| now_ms.saturating_sub(*t) < cfg.min_interval_ms)
     {
-        return Err("skipped_rate_limited");
+        return Err(WakeStatus::SkippedRateLimited);
     }
     Ok(())
+}
+
+/// What the wake engine knows about a target when it decides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WakeFacts<'a> {
+    /// Its latest activity mark.
+    pub activity: Option<&'a Activity>,
+    /// The intent's dedupe key already fired (journaled, or fired and not
+    /// yet journaled).
+    pub already_fired: bool,
+    /// An idle-wait (rewake) hook is armed for it.
+    pub rewake_armed: bool,
+}
+
+/// The wake engine's verdict on one intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Report this status; nothing to carry out.
+    Skip(WakeStatus),
+    /// Carry it out by this route, then report with [`WakeBook::fired`].
+    Go(Route),
+}
+
+impl WakeBook {
+    /// Decides `intent` at `now_ms` (the caller's clock; tests inject it):
+    /// runs the [`gate`]s, picks the [`Route`], and counts an attempt that
+    /// passes the gates for the debounce window. Pure apart from `self`.
+    pub fn decide(
+        &mut self,
+        intent: &WakeIntent,
+        facts: &WakeFacts<'_>,
+        cfg: &WakeConfig,
+        now_ms: u64,
+    ) -> Decision {
+        match gate(
+            intent,
+            facts.activity,
+            self,
+            facts.already_fired,
+            cfg,
+            now_ms,
+        ) {
+            Err(s) => Decision::Skip(s),
+            Ok(()) => {
+                self.last_attempt.insert(intent.target.clone(), now_ms);
+                Decision::Go(choose(facts.rewake_armed, cfg))
+            }
+        }
+    }
+
+    /// Records how a [`Decision::Go`] ended: a fired wake starts the
+    /// target's minimum interval.
+    pub fn fired(&mut self, target: &str, status: WakeStatus, now_ms: u64) {
+        if status.fired() {
+            self.last_fired.insert(target.to_string(), now_ms);
+        }
+    }
 }
 
 /// How a wake that passed the gates is carried out.
@@ -330,7 +414,7 @@ mod tests {
                 &off,
                 now
             ),
-            Err("disabled")
+            Err(WakeStatus::Disabled)
         );
         let mut no_auto = cfg.clone();
         no_auto.autowake_off = true;
@@ -343,7 +427,7 @@ mod tests {
                 &no_auto,
                 now
             ),
-            Err("disabled")
+            Err(WakeStatus::Disabled)
         );
         assert_eq!(
             gate(
@@ -360,7 +444,7 @@ mod tests {
         sup.suppressed = true;
         assert_eq!(
             gate(&sup, Some(&idle), &book, false, &cfg, now),
-            Err("disabled")
+            Err(WakeStatus::Disabled)
         );
         // dedupe
         assert_eq!(
@@ -372,7 +456,7 @@ mod tests {
                 &cfg,
                 now
             ),
-            Err("skipped_deduped")
+            Err(WakeStatus::SkippedDeduped)
         );
         // busy, and a stale busy mark is wakeable
         let busy = act(ActivityState::Busy, now - 1000);
@@ -385,7 +469,7 @@ mod tests {
                 &cfg,
                 now
             ),
-            Err("skipped_busy")
+            Err(WakeStatus::SkippedBusy)
         );
         let stale = act(ActivityState::Busy, now - cfg.busy_ttl_ms - 1);
         assert_eq!(
@@ -410,11 +494,11 @@ mod tests {
                 &cfg,
                 now
             ),
-            Err("skipped_no_fresh_idle")
+            Err(WakeStatus::SkippedNoFreshIdle)
         );
         assert_eq!(
             gate(&intent(Mode::ReplyStrict), None, &book, false, &cfg, now),
-            Err("skipped_no_fresh_idle")
+            Err(WakeStatus::SkippedNoFreshIdle)
         );
         // ... but the lenient path wakes it
         assert_eq!(
@@ -433,19 +517,105 @@ mod tests {
         b.last_attempt.insert("t".into(), now - 500);
         assert_eq!(
             gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now),
-            Err("skipped_debounced")
+            Err(WakeStatus::SkippedDebounced)
         );
         b.last_attempt.insert("t".into(), now - 2000);
         b.last_fired.insert("t".into(), now - 2000);
         assert_eq!(
             gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now),
-            Err("skipped_rate_limited")
+            Err(WakeStatus::SkippedRateLimited)
         );
         b.last_fired.insert("t".into(), now - 5000);
         assert_eq!(
             gate(&intent(Mode::Explicit), Some(&idle), &b, false, &cfg, now),
             Ok(())
         );
+    }
+
+    /// The debounce (300 ms) and rate-limit (3 s) windows, on an injected
+    /// clock: exactly at each window's edge, with no real time passing.
+    #[test]
+    fn time_windows_on_an_injected_clock() {
+        let cfg = WakeConfig {
+            debounce_ms: 300,
+            min_interval_ms: 3000,
+            ..WakeConfig::default()
+        };
+        let mut book = WakeBook::default();
+        let t0 = 50_000_000u64;
+        let idle = act(ActivityState::Idle, t0 - 10);
+        let mut now = t0;
+        let attempt = |book: &mut WakeBook, at: u64, armed: bool, carried: WakeStatus| {
+            let facts = WakeFacts {
+                activity: Some(&idle),
+                already_fired: false,
+                rewake_armed: armed,
+            };
+            match book.decide(&intent(Mode::Explicit), &facts, &cfg, at) {
+                Decision::Skip(s) => s,
+                Decision::Go(_) => {
+                    book.fired("t", carried, at);
+                    carried
+                }
+            }
+        };
+        // No route: the attempt counts for the debounce, not the interval.
+        assert_eq!(
+            attempt(&mut book, now, false, WakeStatus::SkippedNoTarget),
+            WakeStatus::SkippedNoTarget
+        );
+        now += 299;
+        assert_eq!(
+            attempt(&mut book, now, true, WakeStatus::Fired),
+            WakeStatus::SkippedDebounced
+        );
+        // A debounced attempt does not move the window.
+        now = t0 + 300;
+        assert_eq!(
+            attempt(&mut book, now, true, WakeStatus::Fired),
+            WakeStatus::Fired
+        );
+        let fired_at = now;
+        now += 300;
+        assert_eq!(
+            attempt(&mut book, now, true, WakeStatus::Fired),
+            WakeStatus::SkippedRateLimited
+        );
+        now = fired_at + 2999;
+        assert_eq!(
+            attempt(&mut book, now, true, WakeStatus::Fired),
+            WakeStatus::SkippedRateLimited
+        );
+        now = fired_at + 3000;
+        assert_eq!(
+            attempt(&mut book, now, true, WakeStatus::FiredUnconfirmed),
+            WakeStatus::FiredUnconfirmed
+        );
+        // ... and an unconfirmed (keys) wake starts the interval too.
+        now += 300;
+        assert_eq!(
+            attempt(&mut book, now, true, WakeStatus::Fired),
+            WakeStatus::SkippedRateLimited
+        );
+    }
+
+    #[test]
+    fn statuses_serialize_to_their_wire_strings() {
+        for s in [
+            WakeStatus::Fired,
+            WakeStatus::FiredUnconfirmed,
+            WakeStatus::Disabled,
+            WakeStatus::SkippedDeduped,
+            WakeStatus::SkippedBusy,
+            WakeStatus::SkippedNoFreshIdle,
+            WakeStatus::SkippedDebounced,
+            WakeStatus::SkippedRateLimited,
+            WakeStatus::SkippedNoTarget,
+            WakeStatus::NothingToDeliver,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(s.to_string(), s.as_str());
+        }
     }
 
     #[test]

@@ -312,3 +312,212 @@ proptest! {
         prop_assert_eq!(&snap, &h.state);
     }
 }
+
+/// Hook events in the same model: a SessionStart that moves a seat to a new
+/// session (`clear`, `compact`, `resume`, `fork`), or resumes the same one.
+#[derive(Debug, Clone)]
+enum HookOp {
+    Send {
+        from: usize,
+        to: usize,
+        old_id: bool,
+    },
+    Read {
+        who: usize,
+    },
+    Start {
+        who: usize,
+        source: usize,
+        same_id: bool,
+    },
+    PreToolUse {
+        who: usize,
+    },
+}
+
+fn hook_op() -> impl Strategy<Value = HookOp> {
+    prop_oneof![
+        4 => (0..AGENTS, 0..AGENTS, proptest::bool::weighted(0.3))
+            .prop_map(|(from, to, old_id)| HookOp::Send { from, to, old_id }),
+        2 => (0..AGENTS).prop_map(|who| HookOp::Read { who }),
+        2 => (0..AGENTS, 0usize..4, proptest::bool::weighted(0.2))
+            .prop_map(|(who, source, same_id)| HookOp::Start { who, source, same_id }),
+        1 => (0..AGENTS).prop_map(|who| HookOp::PreToolUse { who }),
+    ]
+}
+
+fn seat(i: usize) -> Seat {
+    Seat {
+        pid: 1000 + i as u32,
+        start_time: 7,
+    }
+}
+
+/// A tool caller speaking as session `id` from agent `i`'s seat.
+fn caller_as(i: usize, id: &str) -> Caller {
+    let mut c = caller(i);
+    c.env
+        .insert("CLAUDE_CODE_SESSION_ID".to_string(), id.to_string());
+    c
+}
+
+struct HookHarness {
+    state: State,
+    journal: Vec<Vec<Command>>,
+    next: u64,
+    now: u64,
+}
+
+impl HookHarness {
+    fn commit(&mut self, cmds: Vec<Command>) {
+        if cmds.is_empty() {
+            return;
+        }
+        let mut ev = Vec::new();
+        for c in &cmds {
+            apply(&mut self.state, c, &mut ev);
+        }
+        self.journal.push(cmds);
+    }
+
+    fn tool(&mut self, caller: &Caller, tool: &str, args: Value) -> (Value, Option<tools::Offer>) {
+        let config = Config::default();
+        let live = Live::default();
+        let mut next = self.next;
+        let mut new_id = |p: &str| {
+            next += 1;
+            format!("{p}_{next}")
+        };
+        self.now += 1;
+        let mut ctx = Ctx {
+            now_ms: self.now,
+            config: &config,
+            live: &live,
+            home: None,
+            new_id: &mut new_id,
+        };
+        let out = tools::call(&self.state, caller, tool, &args, None, &mut ctx);
+        self.next = next;
+        let offer = out.offer.clone();
+        self.commit(out.commands);
+        (value(out.reply), offer)
+    }
+
+    fn hook(&mut self, who: usize, event: oxtail_proto::HookEvent, payload: Value) -> String {
+        self.now += 1;
+        let call = oxtail_proto::HookCall {
+            event,
+            client: "claude-code".into(),
+            payload,
+            env: BTreeMap::new(),
+            ppid: 1,
+            deliver_budget_chars: None,
+            deliver_deadline_ms: None,
+            conflict_mode: None,
+        };
+        let plan = oxtail_daemon::hookplan::plan_identity(
+            &self.state,
+            &call,
+            Some(seat(who)),
+            Some(caller(who).scope),
+            self.now,
+        )
+        .expect("a payload with a session_id plans");
+        self.commit(plan.commands);
+        plan.session
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, .. ProptestConfig::default() })]
+
+    /// A seat moved by a SessionStart keeps its agent's mail, name and
+    /// seat; old ids stay addressable as aliases; hook commands replay.
+    #[test]
+    fn hooks_move_seats_without_losing_mail(ops in proptest::collection::vec(hook_op(), 1..50)) {
+        use oxtail_proto::HookEvent;
+        let mut h = HookHarness { state: State::default(), journal: Vec::new(), next: 0, now: 1_000 };
+        // Each agent's current session id, and every id it had before.
+        let mut cur: Vec<String> = (0..AGENTS).map(|i| format!("s{i}")).collect();
+        let mut old: Vec<Vec<String>> = vec![Vec::new(); AGENTS];
+        let mut queued = [0usize; AGENTS];
+        let mut names: Vec<Option<String>> = vec![None; AGENTS];
+        for i in 0..AGENTS {
+            // The client starts: its SessionStart hook registers and binds.
+            let id = h.hook(i, HookEvent::SessionStart, json!({"session_id": cur[i], "cwd": "/p", "source": "startup"}));
+            prop_assert_eq!(&id, &cur[i]);
+            let (v, _) = h.tool(&caller_as(i, &cur[i]), "set_my_state", json!({"purpose": format!("agent {i}"), "name": format!("a{i}")}));
+            prop_assert_eq!(&v["ok"], &json!(true), "{}", v);
+            names[i] = h.state.agents.get(&cur[i]).and_then(|a| a.name.clone());
+            prop_assert_eq!(names[i].clone(), Some(format!("a{i}")));
+        }
+        let mut moves = 0usize;
+        for op in ops {
+            match op {
+                HookOp::Send { from, to, old_id } => {
+                    let target = match (old_id, old[to].last()) {
+                        (true, Some(o)) => o.clone(),
+                        _ => cur[to].clone(),
+                    };
+                    let (v, _) = h.tool(&caller_as(from, &cur[from]), "send_message", json!({"target": target, "body": "hi", "wake": "off"}));
+                    if from == to {
+                        prop_assert_eq!(&v["error"], &json!("self-send"), "{}", v);
+                        continue;
+                    }
+                    prop_assert_eq!(&v["ok"], &json!(true), "{}", v);
+                    // An old id is an alias: the mail reaches the current one.
+                    prop_assert_eq!(&v["target_session_id"], &json!(cur[to]), "{}", v);
+                    queued[to] += 1;
+                }
+                HookOp::Read { who } => {
+                    let (v, offer) = h.tool(&caller_as(who, &cur[who]), "read_my_messages", json!({}));
+                    let n = v["messages"].as_array().map_or(0, Vec::len);
+                    prop_assert_eq!(n, queued[who].min(Config::default().read_max_messages), "{}", v);
+                    if let Some(o) = offer {
+                        h.now += 1;
+                        let at_ms = h.now;
+                        h.commit(vec![Command::Drain { session_id: o.session_id, message_ids: o.message_ids, via: o.via, at_ms }]);
+                        queued[who] -= n;
+                    }
+                }
+                HookOp::Start { who, source, same_id } => {
+                    let source = ["clear", "compact", "resume", "fork"][source];
+                    let id = if same_id { cur[who].clone() } else { moves += 1; format!("s{who}m{moves}") };
+                    let got = h.hook(who, HookEvent::SessionStart, json!({"session_id": id, "cwd": "/p", "source": source}));
+                    prop_assert_eq!(&got, &id);
+                    if id != cur[who] {
+                        old[who].push(std::mem::replace(&mut cur[who], id));
+                    }
+                }
+                HookOp::PreToolUse { who } => {
+                    // A hook speaking an old id resolves to the current one.
+                    let speak = old[who].first().cloned().unwrap_or_else(|| cur[who].clone());
+                    let got = h.hook(who, HookEvent::PreToolUse, json!({"session_id": speak, "cwd": "/p", "tool_name": "Bash"}));
+                    prop_assert_eq!(&got, &cur[who]);
+                }
+            }
+            for i in 0..AGENTS {
+                // Mail follows the seat; the seat is bound to the current id;
+                // old ids are aliases of it; the name stays.
+                prop_assert_eq!(h.state.queued(&cur[i]), queued[i], "agent {}", i);
+                let b = h.state.seats.get(&seat(i).key()).map(|b| b.session_id.clone());
+                prop_assert_eq!(b.as_deref(), Some(cur[i].as_str()));
+                for o in &old[i] {
+                    prop_assert_eq!(h.state.canonical_id(o), Some(cur[i].as_str()), "alias {}", o);
+                }
+                let name = h.state.agents.get(&cur[i]).and_then(|a| a.name.clone());
+                prop_assert_eq!(&name, &names[i]);
+            }
+        }
+        // Replay through the journal encoding rebuilds the identical state.
+        let mut replayed = State::default();
+        let mut ev = Vec::new();
+        for rec in &h.journal {
+            let back: Vec<Command> = serde_json::from_slice(&serde_json::to_vec(rec).unwrap()).unwrap();
+            for c in &back {
+                apply(&mut replayed, c, &mut ev);
+            }
+        }
+        prop_assert_eq!(&replayed, &h.state);
+    }
+}

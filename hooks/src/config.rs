@@ -10,7 +10,7 @@ use jsonc_parser::ParseOptions;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Which clients a command acts on (`--client claude|codex|all`).
@@ -260,49 +260,15 @@ pub fn read_optional(path: &Path) -> io::Result<Option<String>> {
     }
 }
 
-/// Writes `text` to `path` atomically: a temp file in the same directory,
-/// fsync, rename over. Keeps the old file's permissions (new files get
-/// 0600, since client config may hold credentials); follows a symlink to
-/// write its target (dotfile managers link these files). Creates missing
-/// parent directories.
+/// Writes `text` to `path` atomically, keeping the old file's permissions
+/// (new files get 0600, since client config may hold credentials) and
+/// following a symlink to write its target; see
+/// [`oxtail_proto::fsutil::write_atomic`].
 ///
 /// # Errors
 /// Any I/O error; the original file is untouched then.
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let target = match std::fs::canonicalize(path) {
-        Ok(p) => p,
-        Err(_) => path.to_path_buf(),
-    };
-    let dir = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mode = std::fs::metadata(&target)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "config".into());
-    let tmp = dir.join(format!(".{name}.oxtail-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    oxtail_proto::fsutil::write_atomic(path, text, oxtail_proto::fsutil::FileMode::KeepOr(0o600))
 }
 
 /// A JSON document being edited: the strict parse (for meaning) and the
@@ -410,56 +376,11 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// Splits a shell command line into words: whitespace-separated, with
-/// single quotes, double quotes and backslash escapes (enough to read back
-/// what [`shell_quote`] writes and what people usually type). `None` when
-/// the quoting is unbalanced.
+/// Splits a shell command line into words with POSIX shell quoting
+/// (`shlex`): reads back what [`shell_quote`] writes and what people
+/// usually type. `None` when the quoting is unbalanced.
 pub fn shell_words(s: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        x => cur.push(x),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => cur.push(chars.next()?),
-                        x => cur.push(x),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                cur.push(chars.next()?);
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Some(words)
+    shlex::split(s)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! The pure core is [`run_hook`] (stdin bytes + environment + a daemon
 //! callback in, [`HookOutcome`] out), so every captured payload can be
-//! replayed in unit tests. [`hook_main`] is the thin real-I/O wrapper the
+//! replayed in unit tests. [`hook_main`](crate::process::hook_main) is the thin real-I/O wrapper the
 //! `oxtail` binary calls: blocking socket, no async runtime, no process
 //! table scan, a 300 ms budget to reach the daemon ([`HOOK_BUDGET`]), and it
 //! fails open (exit 0, no output) whatever goes wrong.
@@ -42,29 +42,28 @@
 //!   stderr as a system notification; verified by hand against 2.1.329, see
 //!   `shared/fixtures/claude-code-2.1.329/hooks/018-Stop-after-rewake.json`).
 
-use oxtail_proto::client::{connect_or_spawn, Client, ConnectError};
+use oxtail_proto::client::ConnectError;
 use oxtail_proto::wire::{
-    error_code, HookAnswer, HookCall, HookEvent, IdleWait, IdleWaitAnswer, Reply, Request, Role,
+    error_code, HookAnswer, HookCall, HookEvent, IdleWait, IdleWaitAnswer, Reply, Request,
     CLIENT_ENV_VARS,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Total wall time of a hook as its client measures it: from the client
 /// starting `sh -c 'oxtail hook <event>'` to that shell's exit (SPEC §6). A
 /// stopped or hung daemon costs a hook at most this.
 pub const HOOK_BUDGET: Duration = Duration::from_millis(300);
 
-/// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`]:
+/// The part of [`HOOK_BUDGET`] kept for what happens outside [`hook_main`](crate::process::hook_main):
 /// starting `sh` and this process (exec, loading) before it, printing and
 /// exiting after it. Measured against a stopped daemon on a loaded 2-core
 /// machine, the debug binary's `sh -c` run spends 5–45 ms there (see
 /// RELIABILITY.md, "Connections and budgets").
 pub const HOOK_PROCESS_ALLOWANCE: Duration = Duration::from_millis(80);
 
-/// What [`hook_main`] may spend connecting to the daemon and getting its
+/// What [`hook_main`](crate::process::hook_main) may spend connecting to the daemon and getting its
 /// answer, counted from its first instruction: [`HOOK_BUDGET`] less
 /// [`HOOK_PROCESS_ALLOWANCE`] (220 ms).
 pub const HOOK_DAEMON_BUDGET: Duration = Duration::from_millis(
@@ -537,124 +536,6 @@ pub fn hook_env_from_process() -> BTreeMap<String, String> {
         .chain([ENV_BUDGET, ENV_IDLE_TIMEOUT, ENV_DEBUG, ENV_CONFLICT])
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect()
-}
-
-fn stdin_is_tty() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(0) == 1 }
-}
-
-/// Reads all of stdin (at most [`MAX_STDIN_BYTES`]). A terminal on stdin
-/// (a person running the hook by hand) reads as empty rather than waiting.
-fn read_stdin() -> Vec<u8> {
-    if stdin_is_tty() {
-        return Vec::new();
-    }
-    let mut buf = Vec::new();
-    let _ = std::io::stdin()
-        .lock()
-        .take(MAX_STDIN_BYTES + 1)
-        .read_to_end(&mut buf);
-    if buf.len() as u64 > MAX_STDIN_BYTES {
-        buf.clear();
-    }
-    buf
-}
-
-/// Prints `out`; returns the exit code and whether the mail (if any) was
-/// written whole, so the hand-over can be acked truthfully.
-fn emit(out: &HookOutcome, debug: bool) -> (i32, bool) {
-    let mut written = true;
-    if let Some(s) = &out.stdout {
-        let mut o = std::io::stdout().lock();
-        written &= o.write_all(s.as_bytes()).and_then(|()| o.flush()).is_ok();
-    }
-    let mut e = std::io::stderr().lock();
-    if let Some(s) = &out.stderr {
-        let mut w = e.write_all(s.as_bytes());
-        if !s.ends_with('\n') {
-            w = w.and_then(|()| e.write_all(b"\n"));
-        }
-        written &= w.and_then(|()| e.flush()).is_ok();
-    }
-    if debug {
-        if let Some(n) = &out.note {
-            let _ = writeln!(e, "oxtail hook: {n}");
-        }
-    }
-    let _ = e.flush();
-    (out.exit_code, written)
-}
-
-/// Tells the daemon the printed mail reached the client (or not). A failed
-/// ack only means the daemon puts the mail back when the connection closes,
-/// and a later hand-over flags it `redelivered`.
-fn ack(client: Option<&mut Client>, out: &HookOutcome, written: bool) {
-    if let (Some(c), Some(h)) = (client, out.handover) {
-        let _ = c.ack(h, written);
-    }
-}
-
-/// One request to the daemon within what is left of `budget` since `start`:
-/// connecting (and the handshake) gets only what is left, not a fresh
-/// `budget`, so a stopped daemon costs the whole hook at most `budget`. The
-/// connection is left in `slot`, for the ack after printing.
-fn call_within(
-    start: Instant,
-    budget: Duration,
-    spawn: bool,
-    request: Request,
-    slot: &mut Option<Client>,
-) -> Result<Reply, String> {
-    let left = budget.saturating_sub(start.elapsed());
-    if left.is_zero() {
-        return Err("budget spent before connecting".into());
-    }
-    let client = slot.insert(connect_or_spawn(Role::Hook, spawn, left).map_err(|e| e.to_string())?);
-    let left = budget.saturating_sub(start.elapsed());
-    if left.is_zero() {
-        return Err("budget spent before the request".into());
-    }
-    client.set_timeout(Some(left)).map_err(|e| e.to_string())?;
-    client.call(request).map_err(|e| e.to_string())
-}
-
-/// `oxtail hook <event_arg>`: the whole hook process. Returns the exit
-/// code; the caller exits with it. Prints nothing and returns 0 on any
-/// failure (unknown event names get one line on stderr, for people).
-pub fn hook_main(event_arg: &str) -> i32 {
-    let start = Instant::now();
-    let env = hook_env_from_process();
-    let debug = env.contains_key(ENV_DEBUG);
-    let Some(kind) = parse_event_arg(event_arg) else {
-        eprintln!(
-            "oxtail hook: unknown event {event_arg:?}; expected one of {}",
-            HOOK_EVENT_ARGS.join(", ")
-        );
-        return 0;
-    };
-    if stdin_is_tty() {
-        eprintln!(
-            "oxtail hook {event_arg}: reads the client's hook JSON on stdin; \
-             it is launched by Claude Code or Codex (see `oxtail install-hook`)"
-        );
-        return 0;
-    }
-    let stdin = read_stdin();
-    let mut conn: Option<Client> = None;
-    let out = match kind {
-        HookKind::IdleWait => crate::idle::idle_wait_main(&stdin, &env, &mut conn),
-        HookKind::Event(event) => {
-            let spawn = event == HookEvent::SessionStart;
-            let ppid = std::os::unix::process::parent_id();
-            run_hook(event, &stdin, &env, ppid, &mut |req| {
-                call_within(start, HOOK_DAEMON_BUDGET, spawn, req, &mut conn)
-            })
-        }
-    };
-    let (code, written) = emit(&out, debug);
-    ack(conn.as_mut(), &out, written);
-    code
 }
 
 /// What idle-wait does after one daemon round trip.

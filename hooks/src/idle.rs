@@ -3,7 +3,7 @@
 //! Installed as an async Stop hook with `"async": true, "asyncRewake":
 //! true`. Claude Code does not wait for it; when it exits 2, Claude Code
 //! starts a turn in the idle session with the hook's stderr as a system
-//! notification. This process long-polls the daemon ([`IdleWait`]) and:
+//! notification. This process long-polls the daemon ([`IdleWait`](oxtail_proto::IdleWait)) and:
 //!
 //! * on mail: prints it on stderr, exits 2;
 //! * retired by a newer waiter for the same session, session ended, client
@@ -33,17 +33,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// (a stopped daemon must not hold the hook past its timeout for long).
 const READ_GRACE: Duration = Duration::from_secs(30);
 
-/// Whether process `pid` exists (signal 0 probe; EPERM means it exists but
-/// belongs to someone else).
-pub fn pid_alive(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
-    let r = unsafe { libc::kill(pid as i32, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// The idle-wait process body: returns what to print and the exit code.
 /// The connection that answered is left in `conn`, so the caller can ack
 /// the hand-over once the mail is printed.
@@ -63,7 +52,7 @@ pub fn idle_wait_main(
     let mut last_problem = String::new();
     loop {
         if let Some(pid) = req.client_pid {
-            if !pid_alive(pid) {
+            if !oxtail_proto::process::alive(pid) {
                 return HookOutcome::silent(format!("client process {pid} is gone"));
             }
         }
@@ -95,22 +84,5 @@ pub fn idle_wait_main(
         let left = deadline.saturating_duration_since(Instant::now());
         std::thread::sleep(backoff.min(left));
         backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pid_probe() {
-        assert!(pid_alive(std::process::id()));
-        assert!(!pid_alive(0));
-        assert!(!pid_alive(u32::MAX));
-        // A child that has exited and been reaped is gone.
-        let mut c = std::process::Command::new("true").spawn().unwrap();
-        let pid = c.id();
-        c.wait().unwrap();
-        assert!(!pid_alive(pid));
     }
 }

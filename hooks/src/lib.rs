@@ -3,7 +3,9 @@
 //! clients' configuration (`install-hook`, `uninstall-hook`, `setup`).
 //!
 //! * [`hook`]: hook input parsing, the delivery decision, output rendering
-//!   ([`run_hook`], pure) and the process wrapper ([`hook_main`]).
+//!   ([`run_hook`], pure).
+//! * [`process`]: the hook process ([`hook_main`]): stdin, the daemon call
+//!   within budget, printing, the ack.
 //! * [`idle`]: `oxtail hook idle-wait`, the Claude Code async rewake.
 //! * [`install`]: oxtail's entries in `~/.claude/settings.json` and
 //!   `$CODEX_HOME/hooks.json` ([`HOOKS_VERSION`], [`hooks_command`],
@@ -22,12 +24,14 @@ pub mod doctor;
 pub mod hook;
 pub mod idle;
 pub mod install;
+pub mod process;
 pub mod setup;
 
 pub use config::{ClientPaths, Clients, Report};
-pub use hook::{hook_main, run_hook, HookKind, HookOutcome};
+pub use hook::{run_hook, HookKind, HookOutcome};
 pub use install::{
     hooks_command, outdated_hooks_warning, outdated_hooks_warning_from_env, HookOptions,
     HOOKS_VERSION,
 };
+pub use process::hook_main;
 pub use setup::{setup_command, Scope, SetupOptions};

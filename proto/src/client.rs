@@ -412,7 +412,7 @@ fn hand_over(mut c: Client, deadline: Instant) {
         version: crate::version(),
     }));
     drop(c);
-    while Instant::now() < end && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+    while Instant::now() < end && crate::process::alive(pid) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -63,6 +63,32 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     buf
 }
 
+/// Reads one frame of at most `max` payload bytes from an async stream: the
+/// one async frame reader, used by the daemon's connection tasks and the
+/// shim (feature `async`).
+///
+/// # Errors
+/// [`FrameError::Closed`] on a clean end of stream before the prefix;
+/// [`FrameError::TooLarge`], [`FrameError::Malformed`], or
+/// [`FrameError::Io`] (including an end of stream inside the frame).
+#[cfg(feature = "async")]
+pub async fn read_async<T: DeserializeOwned>(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    max: usize,
+) -> Result<T, FrameError> {
+    use tokio::io::AsyncReadExt;
+    let mut prefix = [0u8; 4];
+    match r.read_exact(&mut prefix).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(FrameError::Io(e)),
+    }
+    let len = check_len(prefix, max)?;
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    decode(&payload)
+}
+
 /// Parses a frame payload (without its length prefix).
 ///
 /// # Errors

@@ -1,21 +1,27 @@
 //! The oxtail wire protocol, shared by every role of the `oxtail` binary.
 //!
 //! * [`wire`]: the messages exchanged over the daemon socket ([`Hello`],
-//!   [`Request`], [`Reply`], [`Frame`]).
+//!   [`Request`], [`Reply`], [`ClientFrame`], [`ServerFrame`]).
 //! * [`frame`]: length-delimited framing (`[u32 BE length][JSON]`).
+//! * [`fsutil`]: atomic file writes.
 //! * [`paths`]: where the state dir and the socket live.
 //! * [`client`]: a small blocking client with connect-or-spawn, used by hooks,
 //!   `oxtail ctl` and the cockpit. The shim uses the same framing from tokio.
 //! * [`status`]: the status snapshot schema (`oxtail status --json`, the
 //!   cockpit's subscription).
+//! * [`process`]: one way to see processes on Linux and macOS (alive, start
+//!   time, parent chain).
 //! * [`tools`]: the MCP tool catalog (names, descriptions, input schemas),
 //!   so the shim can answer `tools/list` without asking the daemon.
 //!
-//! This crate does no async I/O and depends on no runtime.
+//! This crate does no async I/O and depends on no runtime, except the
+//! async frame reader behind the `async` feature (tokio's `AsyncRead`).
 
 pub mod client;
 pub mod frame;
+pub mod fsutil;
 pub mod paths;
+pub mod process;
 pub mod status;
 pub mod tools;
 pub mod wire;

@@ -67,14 +67,17 @@ pub const FALLBACK_BASE_ENV: &str = "OXTAIL_SOCKET_FALLBACK_BASE";
 /// The fallback socket for the too-long path `long`:
 /// `<base>/oxtail-<uid>/<16 hex digits of FNV-1a of long>.sock`.
 pub fn fallback_socket_path(base: &Path, long: &Path) -> PathBuf {
-    // FNV-1a: stable across runs and versions, unlike std's hasher.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in long.as_os_str().as_encoded_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = fnv1a64(long.as_os_str().as_encoded_bytes().iter().copied());
     base.join(format!("oxtail-{}", uid()))
         .join(format!("{h:016x}.sock"))
+}
+
+/// 64-bit FNV-1a of `bytes`: stable across runs, versions and platforms,
+/// unlike std's hasher (so names derived from it stay the same).
+pub fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Checks that `dir` may hold the daemon socket: a directory owned by this
@@ -131,12 +134,61 @@ pub const LOG_ROTATE_BYTES: u64 = 8 << 20;
 
 /// Keeps the daemon log bounded: when it has grown past
 /// [`LOG_ROTATE_BYTES`], it becomes `daemon.log.1` (replacing the previous
-/// one). Called before a daemon is started, which is when the log is opened.
+/// one). Called before a daemon is started, which is when the log is opened;
+/// a running daemon rotates its own with [`rotate_own_log`].
 pub fn rotate_log() {
     let log = log_path();
     if std::fs::metadata(&log).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
         let _ = std::fs::rename(&log, log.with_extension("log.1"));
     }
+}
+
+/// The daemon's own rotation, for a log it did not open itself (launchd's
+/// `StandardErrorPath`) and for a long-running daemon: when this process's
+/// stderr is the daemon log ([`log_path`], same device and inode) and it has
+/// grown past [`LOG_ROTATE_BYTES`], the log becomes `daemon.log.1` and a
+/// fresh `daemon.log` (0600, append) replaces stderr, and stdout when that
+/// was the log too. Anything else (a terminal, journald's socket under
+/// systemd) is left alone. Returns whether it rotated.
+///
+/// # Errors
+/// When the rename or the new file fails (the old log stays in use).
+pub fn rotate_own_log() -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let log = log_path();
+    let Ok(meta) = std::fs::metadata(&log) else {
+        return Ok(false);
+    };
+    if meta.len() <= LOG_ROTATE_BYTES {
+        return Ok(false);
+    }
+    let is_log = |fd: i32| {
+        // SAFETY: fstat writes into a zeroed struct we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0)
+            && st.st_dev as u64 == meta.dev()
+            && st.st_ino as u64 == meta.ino()
+    };
+    if !is_log(2) {
+        return Ok(false);
+    }
+    let stdout_too = is_log(1);
+    std::fs::rename(&log, log.with_extension("log.1"))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log)?;
+    // SAFETY: dup2 onto the standard descriptors; `f` stays valid for the
+    // call and the duplicates outlive it.
+    unsafe {
+        libc::dup2(f.as_raw_fd(), 2);
+        if stdout_too {
+            libc::dup2(f.as_raw_fd(), 1);
+        }
+    }
+    Ok(true)
 }
 
 /// The journal directory.
@@ -163,6 +215,13 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv1a64_known_values() {
+        assert_eq!(fnv1a64([]), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(*b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(*b"foobar"), 0x85944171f73967e8);
+    }
 
     #[test]
     fn the_log_rotates_past_its_limit() {

@@ -546,22 +546,10 @@ fn manual_disable_steps(manager: Manager) -> Vec<String> {
     }
 }
 
-/// Writes `text` to `path` atomically (temp file in the same directory,
-/// mode 0644, renamed into place), creating the directory.
+/// Writes `text` to `path` atomically, mode 0644, creating the directory
+/// ([`oxtail_proto::fsutil::write_atomic`]).
 fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("unit"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, text)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    oxtail_proto::fsutil::write_atomic(path, text, oxtail_proto::fsutil::FileMode::Exactly(0o644))
 }
 
 /// Asks the daemon on the socket for `ctl stats`, without starting one.

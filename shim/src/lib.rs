@@ -316,18 +316,7 @@ fn libc_getppid() -> u32 {
 }
 
 async fn read_server_frame(r: &mut (impl AsyncReadExt + Unpin)) -> Result<ServerFrame, FrameError> {
-    let mut prefix = [0u8; 4];
-    r.read_exact(&mut prefix).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::Closed
-        } else {
-            FrameError::Io(e)
-        }
-    })?;
-    let len = frame::check_len(prefix, MAX_SERVER_FRAME)?;
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).await?;
-    frame::decode(&payload)
+    frame::read_async(r, MAX_SERVER_FRAME).await
 }
 
 /// The MCP server handler.
