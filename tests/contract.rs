@@ -61,13 +61,18 @@ async fn err(agent: &Agent, tool: &str, args: Value, code: &str, with_message: b
     v
 }
 
-/// A schema violation: an MCP error naming the field.
+/// §0 A schema violation: an `isError` result whose text is the SDK's
+/// `MCP error -32602: Input validation error: Invalid arguments for tool
+/// <t>: …` naming the field.
 async fn schema_error(agent: &Agent, tool: &str, args: Value, field: &str) {
-    let e = agent
-        .call_raw(tool, args.clone())
+    let text = agent
+        .schema_error(tool, args.clone())
         .await
-        .expect_err(&format!("{tool}({args}) should be a schema error"));
-    assert!(e.to_string().contains(field), "{tool}({args}): {e}");
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prefix =
+        format!("MCP error -32602: Input validation error: Invalid arguments for tool {tool}: ");
+    assert!(text.starts_with(&prefix), "{tool}({args}): {text}");
+    assert!(text.contains(&format!("`{field}`")), "{tool}({args}): {text}");
 }
 
 fn has(v: &Value, keys: &[&str]) {
@@ -160,8 +165,9 @@ async fn state_card_touch_and_limits() {
         "purpose",
     )
     .await;
-    // §0: unknown tool.
-    assert!(a.call_raw("no_such_tool", json!({})).await.is_err());
+    // §0: unknown tool: isError, "… Tool <t> not found".
+    let text = a.schema_error("no_such_tool", json!({})).await.unwrap();
+    assert_eq!(text, "MCP error -32602: Tool no_such_tool not found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

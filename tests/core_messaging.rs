@@ -383,11 +383,10 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         ("message_status", json!({}), "message_id"),
         ("read_my_messages", json!({"extra": true}), "extra"),
     ] {
-        let err = a
-            .call_raw(tool, args.clone())
+        let text = a
+            .schema_error(tool, args.clone())
             .await
-            .expect_err(&format!("{tool} {args} should fail"));
-        let text = err.to_string();
+            .unwrap_or_else(|e| panic!("{tool} {args} should fail: {e}"));
         assert!(
             text.contains(&format!("`{field}`")),
             "{tool} {args}: {text}"

@@ -3,7 +3,7 @@
 //! write them under the daemon's HOME.
 
 use oxtail_tests::harness::{AgentOpts, Instance};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::Path;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -66,81 +66,170 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
         .unwrap();
     let reader = ox.agent(AgentOpts::claude(&repo, "reader")).await.unwrap();
 
+    // CONTRACT §6: every field present, no `ok`, oldest → newest.
     let r = reader
-        .ok(
+        .call(
             "read_session",
             json!({"name": "cc", "include_timestamps": true}),
         )
         .await
         .unwrap();
+    for k in FIELDS {
+        assert!(r.get(*k).is_some(), "missing `{k}`: {r}");
+    }
+    assert!(r.get("ok").is_none(), "{r}");
     assert_eq!(r["mode"], "transcript", "{r}");
-    assert_eq!(r["format"], "claude-code");
-    assert_eq!(r["session_id"], CLAUDE_ID);
-    assert_eq!(r["resolved_by"], "name");
-    assert_eq!(r["order"], "newest_first");
-    let turns = r["turns"].as_array().unwrap();
-    assert!(!turns.is_empty());
+    assert_eq!(r["error"], Value::Null, "{r}");
+    assert_eq!(r["client_type"], "claude-code");
+    assert_eq!(r["resolved_session_id"], CLAUDE_ID);
+    assert_eq!(r["session_id_source"], "env");
+    assert_eq!(r["session"], "cc", "no tmux: the input: {r}");
+    assert_eq!(r["pane_text"], Value::Null);
+    assert_eq!(r["project_root"], repo.to_str().unwrap());
+    assert_eq!(r["inferred"], true);
+    // RFC 3339 mtime, age in seconds.
+    let mtime = r["transcript_mtime"].as_str().unwrap();
+    assert!(mtime.contains('T') && mtime.ends_with('Z'), "{mtime}");
+    assert!(r["transcript_age_seconds"].as_u64().unwrap() < 600, "{r}");
+    let msgs = r["messages"].as_array().unwrap();
+    assert!(!msgs.is_empty());
+    for m in msgs {
+        assert!(m["role"] == "user" || m["role"] == "assistant", "{m}");
+        assert!(m["text"].is_string(), "{m}");
+        assert!(m["timestamp"].is_string(), "{m}");
+    }
+    // Oldest → newest: the prompt that set the state comes before the last
+    // message, and timestamps never go back.
+    let stamps: Vec<&str> = msgs.iter().map(|m| m["timestamp"].as_str().unwrap()).collect();
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    assert_eq!(stamps, sorted, "oldest first");
     assert!(
-        turns
-            .iter()
-            .any(|t| t["role"] == "user" && t["text"].as_str().unwrap().contains("env please")),
+        msgs.iter()
+            .any(|m| m["role"] == "user" && m["text"].as_str().unwrap().contains("env please")),
         "{r}"
     );
-    assert!(turns[0]["timestamp"].is_string());
-    assert!(
-        r["skipped_lines"].as_u64().unwrap() >= 1,
-        "the torn line is counted: {r}"
-    );
-    assert!(r["provenance"]["path"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("{CLAUDE_ID}.jsonl")));
-    assert!(r["provenance"]["age_ms"].is_u64());
+    let total = r["total_messages"].as_u64().unwrap();
+    assert_eq!(r["total_messages_exact"], true);
+    if r["bytes_truncated"] == false {
+        assert_eq!(msgs.len() as u64, total.min(20), "default limit 20: {r}");
+    }
+    assert_eq!(r["count_truncated"], total > 20);
     assert!(r["note"].as_str().unwrap().contains("never proof"));
 
-    // Budgets: the answer says which one bit.
+    // Budgets: `limit` keeps the newest; the answer says what was cut.
     let small = reader
-        .ok("read_session", json!({"session_id": CLAUDE_ID, "limit": 1}))
+        .call("read_session", json!({"name": CLAUDE_ID, "limit": 1}))
         .await
         .unwrap();
-    assert_eq!(small["turns"].as_array().unwrap().len(), 1);
-    assert_eq!(small["budget_hit"], "limit");
-    assert!(small["turns"][0].get("timestamp").is_none());
+    let one = small["messages"].as_array().unwrap();
+    assert_eq!(one.len(), 1, "{small}");
+    assert_eq!(one[0]["text"], msgs.last().unwrap()["text"], "the newest");
+    assert_eq!(one[0]["timestamp"], Value::Null, "no timestamps unless asked");
+    assert_eq!(small["count_truncated"], true);
+    assert_eq!(small["truncated"], true);
+    assert_eq!(small["total_messages"], total);
+    // Out-of-range budgets clamp, never refuse: limit 0 → 1, max_bytes 1 → 256.
+    let tiny = reader
+        .call(
+            "read_session",
+            json!({"name": "cc", "limit": 0, "max_bytes": 1}),
+        )
+        .await
+        .unwrap();
+    let kept = tiny["messages"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{tiny}");
+    let text = kept[0]["text"].as_str().unwrap();
+    if text.contains("B truncated]") {
+        assert_eq!(tiny["bytes_truncated"], true);
+        assert!(text.len() <= 256 + 32, "{text}");
+    }
+    // tail_scan is a boolean; a short file is read to its start, so the
+    // count stays exact.
+    let t = reader
+        .call("read_session", json!({"name": "cc", "tail_scan": true}))
+        .await
+        .unwrap();
+    assert_eq!(t["total_messages_exact"], true, "{t}");
+    assert_eq!(t["total_messages"], total);
 
     let x = reader
-        .ok("read_session", json!({"session_id": CODEX_ID}))
+        .call("read_session", json!({"name": CODEX_ID}))
         .await
         .unwrap();
     assert_eq!(x["mode"], "transcript", "{x}");
-    assert_eq!(x["format"], "codex");
-    assert!(!x["turns"].as_array().unwrap().is_empty());
+    assert_eq!(x["client_type"], "codex");
+    assert!(!x["messages"].as_array().unwrap().is_empty());
 
-    // Bad input names the field; unknown peers fail closed.
+    // Schema: `name` is required, `tail_scan` a boolean.
     let e = reader
-        .call_raw("read_session", json!({"limit": 5}))
+        .schema_error("read_session", json!({"limit": 5}))
         .await
-        .expect_err("no target");
-    assert!(e.to_string().contains("`name`"), "{e}");
+        .unwrap();
+    assert!(e.contains("`name`"), "{e}");
     let e = reader
-        .call_raw("read_session", json!({"name": "cc", "limit": 0}))
+        .schema_error("read_session", json!({"name": "cc", "tail_scan": 4096}))
         .await
-        .expect_err("bad limit");
-    assert!(e.to_string().contains("`limit`"), "{e}");
+        .unwrap();
+    assert!(e.contains("`tail_scan`"), "{e}");
+    // Failures: `error`, mode none, null content and provenance.
     let r = reader
         .call("read_session", json!({"name": "nobody"}))
         .await
         .unwrap();
-    assert_eq!(r["error"], "target-not-found");
-    // No transcript for the reader itself, and no pane: a clear error.
-    let r = claude
+    assert_eq!(r["error"], "session 'nobody' not in project scope", "{r}");
+    assert_eq!(r["mode"], "none");
+    assert_eq!(r["messages"], Value::Null);
+    assert_eq!(r["resolved_session_id"], Value::Null);
+    let r = reader
         .call(
             "read_session",
-            json!({"session_id": "reader", "mode": "transcript"}),
+            json!({"name": "aaaaaaaa-1111-2222-3333-444444444444"}),
         )
         .await
         .unwrap();
-    assert_eq!(r["error"], "no-transcript");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown-or-unclaimed-session: "),
+        "{r}"
+    );
+    // No transcript for the reader itself, and no pane: an in-scope error,
+    // with provenance.
+    let r = claude
+        .call(
+            "read_session",
+            json!({"name": "reader", "mode": "transcript"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["mode"], "none", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("no transcript"), "{r}");
+    assert_eq!(r["resolved_session_id"], "reader");
+    assert_eq!(r["transcript_mtime"], Value::Null);
 }
+
+/// CONTRACT §6: the fields every `read_session` answer carries.
+const FIELDS: &[&str] = &[
+    "session",
+    "mode",
+    "client_type",
+    "messages",
+    "pane_text",
+    "truncated",
+    "count_truncated",
+    "bytes_truncated",
+    "total_messages",
+    "total_messages_exact",
+    "resolved_session_id",
+    "session_id_source",
+    "transcript_mtime",
+    "transcript_age_seconds",
+    "project_root",
+    "inferred",
+    "error",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {

@@ -732,7 +732,7 @@ async fn dispatch(
             .await;
         }
         Request::Tool { name, args, meta } => {
-            let is_read = name == "read_session";
+            let is_read = name == oxtail_proto::tools::Tool::ReadSession.name();
             let birth_time = match shim.as_mut() {
                 Some(f) => {
                     let mut f2 = f.clone();
@@ -775,7 +775,12 @@ async fn dispatch(
                         Ok(Reply::Ok { value }) if value.get("plan").is_some() => {
                             let home = std::env::var_os("HOME").map(PathBuf::from);
                             let v = tokio::task::spawn_blocking(move || {
-                                crate::readsession::execute(&value["plan"], home.as_deref())
+                                match serde_json::from_value::<crate::readsession::ReadPlan>(
+                                    value["plan"].clone(),
+                                ) {
+                                    Ok(plan) => crate::readsession::execute(&plan, home.as_deref()),
+                                    Err(e) => json!({"ok": false, "error": "internal", "message": format!("read plan: {e}")}),
+                                }
                             })
                             .await
                             .unwrap_or_else(|e| json!({"ok": false, "error": "internal", "message": e.to_string()}));

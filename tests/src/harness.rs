@@ -105,6 +105,36 @@ impl Agent {
         self.service.call_tool(p).await
     }
 
+    /// Calls `tool` with arguments that break its schema and returns the
+    /// text of the answer, which CONTRACT §0 makes a tool result with
+    /// `isError: true`, no structured content, and one text item starting
+    /// `MCP error -32602: ` (then `Input validation error: Invalid
+    /// arguments for tool <tool>: ` and the issue naming the field, or
+    /// `Tool <tool> not found`).
+    ///
+    /// # Errors
+    /// An MCP-level error, or any other answer (the tool ran).
+    pub async fn schema_error(&self, tool: &str, args: Value) -> Result<String> {
+        let r = self
+            .call_raw(tool, args.clone())
+            .await
+            .with_context(|| format!("{tool}({args})"))?;
+        let text = r
+            .content
+            .first()
+            .and_then(|c| c.as_text())
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        if r.is_error != Some(true)
+            || r.content.len() != 1
+            || r.structured_content.is_some()
+            || !text.starts_with("MCP error -32602: ")
+        {
+            bail!("{tool}({args}) was not a schema violation: {r:?}");
+        }
+        Ok(text)
+    }
+
     /// Calls `tool` with `_meta` (as Codex sends it) and returns the
     /// structured result.
     ///
