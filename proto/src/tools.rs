@@ -164,10 +164,18 @@ pub fn env_ms(env: &std::collections::BTreeMap<String, String>, name: &str) -> O
         .filter(|v| *v > 0)
 }
 
+/// Fields whose real limit is in UTF-8 bytes (CONTRACT §0: bodies are 1
+/// character to 8192 bytes). Their schema's `maxLength` tells clients the
+/// limit, but [`validate`] leaves it to the tool, which answers an
+/// oversized one with `ok: false, error: "body-too-large"`, `limit_bytes`
+/// and `size_bytes` (CONTRACT §16.9), whatever its character count.
+pub const BYTE_LIMITED: &[&str] = &["body", "reason"];
+
 /// Checks `args` against `tool`'s schema, the subset of JSON Schema the
 /// catalog uses: `type`, `required`, `additionalProperties: false`,
 /// `enum`, `minLength`/`maxLength` (characters), `minimum`/`maximum`,
-/// `items` and `minItems`. A `null` optional argument counts as absent.
+/// `items` and `minItems` ([`BYTE_LIMITED`] fields excepted from
+/// `maxLength`). A `null` optional argument counts as absent.
 /// `args` may be `null` (no arguments).
 ///
 /// # Errors
@@ -234,7 +242,7 @@ fn check(field: &str, schema: &Value, v: &Value) -> Result<(), String> {
                 }
             }
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-                if n > max {
+                if n > max && !BYTE_LIMITED.contains(&field) {
                     return bad(format!("must be at most {max} characters, got {n}"));
                 }
             }
