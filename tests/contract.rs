@@ -72,7 +72,10 @@ async fn schema_error(agent: &Agent, tool: &str, args: Value, field: &str) {
     let prefix =
         format!("MCP error -32602: Input validation error: Invalid arguments for tool {tool}: ");
     assert!(text.starts_with(&prefix), "{tool}({args}): {text}");
-    assert!(text.contains(&format!("`{field}`")), "{tool}({args}): {text}");
+    assert!(
+        text.contains(&format!("`{field}`")),
+        "{tool}({args}): {text}"
+    );
 }
 
 fn has(v: &Value, keys: &[&str]) {

@@ -100,7 +100,10 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
     }
     // Oldest → newest: the prompt that set the state comes before the last
     // message, and timestamps never go back.
-    let stamps: Vec<&str> = msgs.iter().map(|m| m["timestamp"].as_str().unwrap()).collect();
+    let stamps: Vec<&str> = msgs
+        .iter()
+        .map(|m| m["timestamp"].as_str().unwrap())
+        .collect();
     let mut sorted = stamps.clone();
     sorted.sort();
     assert_eq!(stamps, sorted, "oldest first");
@@ -125,7 +128,11 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
     let one = small["messages"].as_array().unwrap();
     assert_eq!(one.len(), 1, "{small}");
     assert_eq!(one[0]["text"], msgs.last().unwrap()["text"], "the newest");
-    assert_eq!(one[0]["timestamp"], Value::Null, "no timestamps unless asked");
+    assert_eq!(
+        one[0]["timestamp"],
+        Value::Null,
+        "no timestamps unless asked"
+    );
     assert_eq!(small["count_truncated"], true);
     assert_eq!(small["truncated"], true);
     assert_eq!(small["total_messages"], total);
@@ -205,7 +212,10 @@ async fn reads_real_claude_and_codex_transcripts_with_provenance() {
         .await
         .unwrap();
     assert_eq!(r["mode"], "none", "{r}");
-    assert!(r["error"].as_str().unwrap().contains("no transcript"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("no transcript"),
+        "{r}"
+    );
     assert_eq!(r["resolved_session_id"], "reader");
     assert_eq!(r["transcript_mtime"], Value::Null);
 }

@@ -174,6 +174,26 @@ pub fn invalid(field: &str, what: &str) -> Outcome {
     ))
 }
 
+/// The answer to a call whose commands could not be journaled (a full
+/// disk, an I/O error), so nothing changed: `ok: false` with `storage`, or
+/// for `complete_work` / `block_work` the contract's `delivery-failed`
+/// (CONTRACT §13: nothing was delivered and the obligation stays open).
+pub fn not_durable(tool: &str, error: &str) -> Value {
+    let closes = matches!(
+        Tool::from_name(tool),
+        Some(Tool::CompleteWork | Tool::BlockWork)
+    );
+    json!({
+        "ok": false,
+        "error": if closes { "delivery-failed" } else { "storage" },
+        "message": if closes {
+            format!("oxtail could not make the outcome durable, so nothing was delivered and the obligation stays open; try again: {error}")
+        } else {
+            format!("oxtail could not make this durable, so nothing changed: {error}")
+        },
+    })
+}
+
 /// Settings that shape one agent's calls. They follow that agent's own
 /// environment, which its shim passes in its hello
 /// ([`oxtail_proto::wire::AGENT_SETTING_VARS`]); a variable the agent does
@@ -738,12 +758,7 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
     })
 }
 
-fn get_my_session(
-    state: &State,
-    caller: &Caller,
-    res: &Resolution,
-    ctx: &mut Ctx<'_>,
-) -> Outcome {
+fn get_my_session(state: &State, caller: &Caller, res: &Resolution, ctx: &mut Ctx<'_>) -> Outcome {
     let me = res.session_id.as_deref();
     let mut commands = me.map_or_else(Vec::new, |me| {
         identity::ensure_agent(state, caller, me, res, ctx.now_ms)
@@ -2001,11 +2016,45 @@ fn close_work(
             "note": "this obligation was already closed; nobody was notified again",
         }));
     }
-    let requester = state
-        .canonical_id(&o.requester)
-        .unwrap_or(&o.requester)
-        .to_string();
+    // CONTRACT §13: a requester oxtail cannot deliver to (no agent of that
+    // id, or one in another project) leaves the obligation open.
+    let requester = match state.canonical_id(&o.requester) {
+        Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        found => {
+            return fail(
+                "requester-unreachable",
+                "the requester cannot be reached, so nothing was sent and the obligation stays open; tell your user, or try again later",
+                json!({
+                    "message_id": o.message_id,
+                    "requester_error": if found.is_some() { "cross-project" } else { "target-not-found" },
+                }),
+            )
+        }
+    };
     let completion_id = completion_message_id(&o.message_id);
+    if state.receipts.contains_key(&completion_id) {
+        // CONTRACT §13: the completion already reached the requester (an
+        // earlier close delivered it and was not recorded as closed, as
+        // after a journal from an older release): close without sending it
+        // again.
+        return Outcome {
+            commands: vec![Command::CloseObligation {
+                message_id: o.message_id.clone(),
+                state: closing,
+                outcome_message_id: completion_id.clone(),
+                at_ms: ctx.now_ms,
+            }],
+            ..Outcome::ok(json!({
+                "ok": true,
+                "message_id": o.message_id,
+                "obligation_state": closing,
+                "completion_message_id": completion_id,
+                "requester_session_id": requester,
+                "correlation": if o.request_id.is_some() { "correlated" } else { "uncorrelated" },
+                "already_delivered": true,
+            }))
+        };
+    }
     // CONTRACT §14: block_work sends "[blocked] " + reason.
     let body = match closing {
         ObligationState::Blocked => format!("[blocked] {text}"),
@@ -2145,7 +2194,8 @@ fn read_session_plan(
             .map(|(p, _)| p),
     };
     if agent.is_none() && pane.is_none() {
-        let uuid_like = target.len() == 36 && target.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        let uuid_like =
+            target.len() == 36 && target.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
         return failed(if uuid_like {
             format!("unknown-or-unclaimed-session: no live agent of this project has session id {target}")
         } else {

@@ -157,11 +157,7 @@ pub fn ask_wait_ms(timeout_ms: Option<u64>, default_ms: u64, max_ms: u64) -> (u6
 /// absent, invalid or not positive (CONTRACT §15: invalid or <= 0 means the
 /// default).
 pub fn env_ms(env: &std::collections::BTreeMap<String, String>, name: &str) -> Option<u64> {
-    env.get(name)?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|v| *v > 0)
+    env.get(name)?.trim().parse::<u64>().ok().filter(|v| *v > 0)
 }
 
 /// Fields whose real limit is in UTF-8 bytes (CONTRACT §0: bodies are 1
@@ -189,13 +185,19 @@ pub fn validate(tool: Tool, args: &Value) -> Result<(), String> {
         Value::Null => EMPTY.get_or_init(Map::new),
         _ => return Err("`arguments`: must be a JSON object".into()),
     };
-    let props = schema["properties"].as_object().cloned().unwrap_or_default();
+    let props = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     if let Some(k) = map.keys().find(|k| !props.contains_key(*k)) {
         return Err(if props.is_empty() {
             format!("`{k}`: unknown field; this tool takes no arguments")
         } else {
             let names: Vec<&str> = props.keys().map(String::as_str).collect();
-            format!("`{k}`: unknown field; expected one of: {}", names.join(", "))
+            format!(
+                "`{k}`: unknown field; expected one of: {}",
+                names.join(", ")
+            )
         });
     }
     for r in schema["required"].as_array().into_iter().flatten() {
@@ -215,16 +217,14 @@ pub fn validate(tool: Tool, args: &Value) -> Result<(), String> {
 
 fn check(field: &str, schema: &Value, v: &Value) -> Result<(), String> {
     let bad = |what: String| Err(format!("`{field}`: {what}"));
-    let range = || {
-        match (
-            schema.get("minimum").and_then(Value::as_i64),
-            schema.get("maximum").and_then(Value::as_i64),
-        ) {
-            (Some(lo), Some(hi)) => format!(" from {lo} to {hi}"),
-            (Some(lo), None) => format!(" of at least {lo}"),
-            (None, Some(hi)) => format!(" of at most {hi}"),
-            (None, None) => String::new(),
-        }
+    let range = || match (
+        schema.get("minimum").and_then(Value::as_i64),
+        schema.get("maximum").and_then(Value::as_i64),
+    ) {
+        (Some(lo), Some(hi)) => format!(" from {lo} to {hi}"),
+        (Some(lo), None) => format!(" of at least {lo}"),
+        (None, Some(hi)) => format!(" of at most {hi}"),
+        (None, None) => String::new(),
     };
     match schema["type"].as_str() {
         Some("string") => {

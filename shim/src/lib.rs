@@ -472,7 +472,8 @@ impl ServerHandler for Shim {
         // A waiting ask reports progress every few seconds when the client
         // asked for it (Claude Code 2.1.329 and Codex 0.169.0 both send a
         // progressToken in _meta).
-        let waits = oxtail_proto::tools::Tool::from_name(&request.name).is_some_and(|t| t.def().waits);
+        let waits =
+            oxtail_proto::tools::Tool::from_name(&request.name).is_some_and(|t| t.def().waits);
         let progress = waits
             .then(|| context.meta.get_progress_token())
             .flatten()
@@ -541,8 +542,7 @@ impl ServerHandler for Shim {
                 serde_json::json!({"ok": false, "error": code, "message": message}),
             ))
             .into()),
-            Err(message) if waits && message.contains("did not answer within") =>
-            {
+            Err(message) if waits && message.contains("did not answer within") => {
                 // Issue 9: an ask against a stalled daemon returns within its
                 // timeout plus a margin, saying what may have happened.
                 Ok(CallToolResult::error(vec![ContentBlock::text(format!(
