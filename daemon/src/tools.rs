@@ -573,7 +573,8 @@ fn list_project_sessions(
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
     let a = Args::new(args, Tool::ListProjectSessions);
-    let root = tri!(a.str_opt("project_root"));
+    // CONTRACT §1: an empty project_root is an omitted one (inferred).
+    let root = tri!(a.str_opt("project_root")).filter(|r| !r.trim().is_empty());
     let compact = tri!(a.bool_opt("compact")).unwrap_or(false);
     // The caller's project is computed by the I/O layer; an explicit root was
     // resolved to a scope there too and passed as `caller.requested_scope`.
@@ -675,8 +676,8 @@ fn list_project_sessions(
                 head
             })
             .collect();
+        // CONTRACT §1: no `ok`.
         json!({
-            "ok": true,
             "project_root": scope.project_root,
             "inferred": inferred,
             "error": error,
@@ -685,7 +686,6 @@ fn list_project_sessions(
         })
     } else {
         json!({
-            "ok": true,
             "project_root": scope.project_root,
             "inferred": inferred,
             "error": error,
@@ -824,8 +824,8 @@ fn get_my_session(state: &State, caller: &Caller, res: &Resolution, ctx: &mut Ct
     Outcome {
         commands,
         reply: Reply::Ok {
+            // CONTRACT §3: no `ok`.
             value: json!({
-                "ok": true,
                 "entry": entry,
                 "detect_diagnosis": detect_diagnosis(caller, res),
                 "project_root": caller.scope.project_root,
@@ -1676,10 +1676,29 @@ fn reply_to_message(
             json!({"in_reply_to_message_id": original.message_id}),
         );
     }
-    let to = state
-        .canonical_id(&original.from)
-        .unwrap_or(&original.from)
-        .to_string();
+    // CONTRACT §10: a sender oxtail cannot reach fails with send_message's
+    // codes, naming the inbound message and its sender.
+    let to = match state.canonical_id(&original.from) {
+        Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        found => {
+            let (code, why) = if found.is_some() {
+                ("cross-project", "the sender of that message is now in another project; oxtail never crosses a project boundary")
+            } else {
+                (
+                    "target-not-found",
+                    "the sender of that message is no longer known to oxtail",
+                )
+            };
+            return without_message(fail(
+                code,
+                why,
+                json!({
+                    "in_reply_to_message_id": original.message_id,
+                    "original_from_session_id": original.from,
+                }),
+            ));
+        }
+    };
     let reply_to = original
         .request_id
         .clone()

@@ -307,3 +307,26 @@ fn a_failed_commit_of_a_close_is_delivery_failed() {
     );
     assert_eq!(tools::not_durable("send_message", "x")["error"], "storage");
 }
+
+#[test]
+fn a_reply_to_a_sender_oxtail_cannot_reach_names_the_message_and_sender() {
+    let mut core = Core::new();
+    let s = core.call(0, "send_message", json!({"target": "s1", "body": "hi"}));
+    let id = s["message_id"].as_str().unwrap().to_string();
+    let r = core.call(1, "read_my_messages", json!({}));
+    assert_eq!(r["count"], 1, "{r}");
+    core.state.agents.remove("s0");
+    let v = core.call(
+        1,
+        "reply_to_message",
+        json!({"message_id": id, "body": "yo"}),
+    );
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["error"], "target-not-found");
+    assert_eq!(v["in_reply_to_message_id"], id.as_str());
+    assert_eq!(v["original_from_session_id"], "s0");
+    assert!(
+        v.get("message").is_none(),
+        "send_message's codes carry no message: {v}"
+    );
+}

@@ -165,13 +165,19 @@ impl Agent {
         structured(r)
     }
 
-    /// Calls `tool` and insists on `ok: true`.
+    /// Calls `tool` and insists on success: `ok: true`, or for the tools
+    /// whose results have no `ok` (CONTRACT §1, §3, §6) no `error`.
     ///
     /// # Errors
-    /// As [`Agent::call`], or when the result says `ok: false`.
+    /// As [`Agent::call`], or when the result says `ok: false` or carries
+    /// an `error`.
     pub async fn ok(&self, tool: &str, args: Value) -> Result<Value> {
         let v = self.call(tool, args.clone()).await?;
-        if v["ok"] != json!(true) {
+        let fine = match v.get("ok") {
+            Some(ok) => *ok == json!(true),
+            None => v.get("error").is_none_or(Value::is_null),
+        };
+        if !fine {
             bail!("{tool}({args}) was not ok: {v}");
         }
         Ok(v)

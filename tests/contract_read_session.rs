@@ -1,6 +1,7 @@
-//! `read_session` through real shims against the real transcripts captured
-//! from Claude Code 2.1.329 and Codex 0.169.0, placed where those clients
-//! write them under the daemon's HOME.
+//! CONTRACT §6 `read_session`, part of the contract suite: through real
+//! shims against the real transcripts captured from Claude Code 2.1.329 and
+//! Codex 0.169.0, placed where those clients write them under the daemon's
+//! HOME. Every field of §6 by name, so a renamed one fails here.
 
 use oxtail_tests::harness::{AgentOpts, Instance};
 use serde_json::{json, Value};
