@@ -1113,5 +1113,8 @@ async fn a_close_that_cannot_be_made_durable_is_delivery_failed() {
     assert_eq!(inbox["queued"], json!([]), "nothing delivered: {inbox}");
     let dump = ox.ctl(&["dump"]).unwrap();
     let id = d["message_id"].as_str().unwrap();
-    assert_eq!(dump["state"]["obligations"][id]["state"], "open", "stays open");
+    assert_eq!(
+        dump["state"]["obligations"][id]["state"], "open",
+        "stays open"
+    );
 }

@@ -304,3 +304,107 @@ async fn birth_time_resolves_a_lone_new_transcript_and_abstains_on_two() {
         "{birth}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_project_is_refused_without_echoing_its_ids() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let other = ox.git_repo("other");
+    let reader = ox.agent(AgentOpts::claude(&repo, "reader")).await.unwrap();
+    let foreign = ox
+        .agent(AgentOpts::claude(
+            &other,
+            "aaaaaaaa-0000-4000-8000-000000000001",
+        ))
+        .await
+        .unwrap();
+    foreign
+        .ok("set_my_state", json!({"purpose": "elsewhere"}))
+        .await
+        .unwrap();
+    // CONTRACT §16.2: ok:false, cross-project, by project_root or by id.
+    for args in [
+        json!({"name": "reader", "project_root": other.to_str().unwrap()}),
+        json!({"name": "aaaaaaaa-0000-4000-8000-000000000001"}),
+    ] {
+        let r = reader.call("read_session", args.clone()).await.unwrap();
+        assert_eq!(r["ok"], false, "{args}: {r}");
+        assert_eq!(r["error"], "cross-project", "{r}");
+        assert!(
+            !r.to_string().contains("000000000001\""),
+            "no foreign id: {r}"
+        );
+    }
+}
+
+/// A bare tmux session (no agent) in the project, read in pane mode: the
+/// last `pane_max_chars` characters, `truncated` when cut, no transcript
+/// facts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_a_tmux_pane_within_its_budgets() {
+    use oxtail_tests::tui::{SessionSpec, TmuxServer};
+    if !oxtail_tests::tui::tmux_or_skip() {
+        return;
+    }
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj").canonicalize().unwrap();
+    let tmux = TmuxServer::new();
+    tmux.new_session(&SessionSpec::new(
+        "bare",
+        &repo,
+        [
+            "sh",
+            "-c",
+            "printf 'A%.0s' $(seq 1000); printf 'C%.0s' $(seq 600); echo; exec sleep 600",
+        ],
+    ))
+    .unwrap();
+    let socket = tmux.socket_path().unwrap();
+    // The reader's TMUX names the server, so the daemon lists its panes.
+    let mut opts = AgentOpts::claude(&repo, "reader");
+    opts.env
+        .push(("TMUX".into(), format!("{},1,0", socket.display())));
+    let reader = ox.agent(opts).await.unwrap();
+    reader
+        .ok("set_my_state", json!({"purpose": "reading"}))
+        .await
+        .unwrap();
+    // Panes are refreshed every few seconds: wait for this one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let r = loop {
+        let r = reader
+            .call(
+                "read_session",
+                json!({"name": "bare", "mode": "pane", "pane_max_chars": 1}),
+            )
+            .await
+            .unwrap();
+        if r["mode"] == "pane" && r["pane_text"].as_str().is_some_and(|t| t.ends_with('C')) {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never read: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for k in FIELDS {
+        assert!(r.get(*k).is_some(), "missing `{k}`: {r}");
+    }
+    // pane_max_chars 1 is clamped to 500: the last 500 characters.
+    assert_eq!(r["pane_text"], "C".repeat(500), "{r}");
+    assert_eq!(r["truncated"], true);
+    assert_eq!(r["session"], "bare");
+    assert_eq!(r["messages"], Value::Null);
+    assert_eq!(r["client_type"], Value::Null);
+    assert_eq!(r["resolved_session_id"], Value::Null);
+    assert_eq!(r["error"], Value::Null);
+    // Room for all of it: not truncated.
+    let r = reader
+        .call(
+            "read_session",
+            json!({"name": "bare", "pane_max_chars": 200000}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["mode"], "pane", "auto falls back to the pane: {r}");
+    assert_eq!(r["truncated"], false, "{r}");
+    assert!(r["pane_text"].as_str().unwrap().contains(&"A".repeat(1000)));
+}
