@@ -294,7 +294,7 @@ pub fn catalog() -> Vec<ToolDef> {
 /// The catalog entry of `tool`: one `match` arm per tool, so a tool
 /// without an entry does not compile.
 fn build(tool: Tool) -> ToolDef {
-    let target = json!({"type": "string", "description": "A peer in this project, by any name you were shown: its name (as in list_project_sessions), its tmux session, session:window, its pane id (%3), its client_session_id, or a unique prefix of that id (at least 8 characters)."});
+    let target = json!({"type": "string", "description": "A peer of this project: its name (list_project_sessions), tmux session, session:window, pane id (%3), client_session_id or an 8+ character prefix of it."});
     let wake = json!({"type": "string", "enum": ["auto", "off"], "description": "auto: wake the peer if it is idle (state-gated, rate-limited); off: just queue."});
     // CONTRACT §0: 1 character to 8192 UTF-8 bytes (the daemon counts the
     // bytes: maxLength counts characters).
@@ -430,18 +430,18 @@ fn build(tool: Tool) -> ToolDef {
             false,
         ),
         Tool::ReadSession => (
-            "Browse a peer's recent activity: its transcript as user and assistant turns (oldest to newest, within budgets; the answer says what was cut), or the text of its tmux pane. name: an agent name, tmux session name or session id. Failures are in error (mode: none). Browse only: never proof that a peer replied (replies arrive in your mailbox).",
+            "Browse a peer's recent activity: its transcript as user/assistant messages (oldest first, within budgets; the answer says what was cut), or its tmux pane. Failures are in error. Browse only: never proof a peer replied (replies come to your mailbox).",
             obj(
                 json!({
-                    "name": {"type": "string", "minLength": 1, "description": "The peer: agent name, tmux session name, or session id."},
-                    "project_root": {"type": "string", "description": "A directory inside your project; defaults to yours."},
-                    "mode": {"type": "string", "enum": ["auto", "transcript", "pane"], "description": "auto (default): transcript if the peer has one, else the pane."},
-                    "limit": {"type": "integer", "description": "Newest messages kept (20; clamped to 1-1000)."},
-                    "max_bytes": {"type": "integer", "description": "Bytes of message text kept, newest first (24000; clamped to 256-1000000)."},
-                    "pane_lines": {"type": "integer", "description": "Pane lines of scrollback (240; clamped to 20-2000)."},
-                    "pane_max_chars": {"type": "integer", "description": "Pane text kept, last characters (20000; clamped to 500-200000)."},
-                    "include_timestamps": {"type": "boolean", "description": "Give each message its timestamp (false)."},
-                    "tail_scan": {"type": "boolean", "description": "Read only the end of a long transcript (false); total_messages is then exact only if the scan reached the start."}
+                    "name": {"type": "string", "minLength": 1, "description": "Agent name, tmux session or session id."},
+                    "project_root": {"type": "string", "description": "A directory of your project (default: yours)."},
+                    "mode": {"type": "string", "enum": ["auto", "transcript", "pane"], "description": "auto (default): transcript, else pane."},
+                    "limit": {"type": "integer", "description": "Newest messages kept (20; 1-1000)."},
+                    "max_bytes": {"type": "integer", "description": "Text bytes kept from the newest (24000; 256-1000000)."},
+                    "pane_lines": {"type": "integer", "description": "Pane scrollback lines (240; 20-2000)."},
+                    "pane_max_chars": {"type": "integer", "description": "Last pane characters kept (20000; 500-200000)."},
+                    "include_timestamps": {"type": "boolean", "description": "Timestamps on messages."},
+                    "tail_scan": {"type": "boolean", "description": "Scan only the transcript's end (total may be inexact)."}
                 }),
                 &["name"],
             ),
@@ -582,5 +582,34 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// Issue 13: every agent pays for `tools/list` in its context; the
+    /// predecessor's was 25.4 KB (descriptions 15.9 KB). Ours, as the shim
+    /// serves it (name, description, inputSchema, two annotations), stays
+    /// far under: at most 12 KB, descriptions at most 4 KB.
+    #[test]
+    fn tools_list_stays_small() {
+        let tools: Vec<Value> = catalog()
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "description": t.description,
+                    "inputSchema": t.input_schema,
+                    "annotations": {"readOnlyHint": t.read_only, "openWorldHint": false},
+                })
+            })
+            .collect();
+        let total = serde_json::to_vec(&json!({"tools": tools})).unwrap().len();
+        let descriptions: usize = catalog().iter().map(|t| t.description.len()).sum();
+        println!("tools/list {total} bytes, descriptions {descriptions} bytes");
+        assert!(total <= 12 * 1024, "tools/list is {total} bytes");
+        assert!(descriptions <= 4 * 1024, "descriptions are {descriptions} bytes");
     }
 }
