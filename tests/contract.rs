@@ -629,6 +629,24 @@ async fn session_entry_and_diagnosis() {
     assert_eq!(v["entry"]["client"]["session_id_source"], "self-register");
     assert_eq!(v["detect_diagnosis"]["winning"]["confidence"], "high");
     schema_error(&u, "claim_session", json!({}), "session_id").await;
+
+    // §3 unknown client type: all empty/null.
+    let w = ox
+        .agent(AgentOpts {
+            cwd: repo.clone(),
+            env: vec![],
+            client_name: "some-editor".into(),
+        })
+        .await
+        .unwrap();
+    let v = ok(&w, "get_my_session", json!({})).await;
+    assert_eq!(
+        v["detect_diagnosis"],
+        json!({"per_strategy": {}, "winning": null, "next_step": null}),
+        "{v}"
+    );
+    assert_eq!(v["entry"]["client"]["session_id"], Value::Null);
+    assert_eq!(v["entry"]["client"]["type"], "unknown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -430,6 +430,17 @@ fn unresolved(res: &Resolution) -> Outcome {
     )
 }
 
+/// A client type as CONTRACT §1 and §3 name it: a client oxtail does not
+/// recognise (stored as `other`) is `unknown`; `claude-code` and `codex`,
+/// and oxtail's additions `gemini` and `opencode`, are themselves.
+pub fn contract_client_type(stored: &str) -> &str {
+    if stored == "other" {
+        "unknown"
+    } else {
+        stored
+    }
+}
+
 /// Whether an agent keeps its name from other live agents: it has not
 /// ended and its seat is not known to be dead.
 pub fn holds_name(a: &Agent, live: &Live) -> bool {
@@ -527,7 +538,7 @@ fn row(
     if compact {
         // An entry of a compact `tmux_sessions[].agents` list.
         return json!({
-            "client_type": a.client_type,
+            "client_type": contract_client_type(&a.client_type),
             "client_session_id": a.session_id,
             "state": state_card,
             "name": a.name,
@@ -541,7 +552,7 @@ fn row(
     let (editing, claims) = files_of(state, &a.session_id, ctx);
     json!({
         "client_session_id": a.session_id,
-        "client_type": a.client_type,
+        "client_type": contract_client_type(&a.client_type),
         "name": a.name,
         "path": facts.map_or(a.cwd.as_str(), |f| f.path.as_str()),
         "attached": facts.is_some_and(|f| f.attached),
@@ -732,6 +743,11 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
             "next_step": null,
         });
     }
+    // CONTRACT §3: for a client oxtail does not know, nothing to say.
+    let client = identity::client_type(caller, None);
+    if client == "other" {
+        return json!({"per_strategy": {}, "winning": null, "next_step": null});
+    }
     let mut per = Map::new();
     for d in &res.diagnosis {
         let key = session_id_source(d["strategy"].as_str().unwrap_or_default());
@@ -746,7 +762,7 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
             per.insert(key.to_string(), entry);
         }
     }
-    let codex = identity::client_type(caller, None) == "codex";
+    let codex = client == "codex";
     json!({
         "per_strategy": per,
         "winning": null,
@@ -807,7 +823,7 @@ fn get_my_session(state: &State, caller: &Caller, res: &Resolution, ctx: &mut Ct
     entry.insert(
         "client".into(),
         json!({
-            "type": agent.map_or_else(|| identity::client_type(caller, None).to_string(), |a| a.client_type.clone()),
+            "type": contract_client_type(agent.map_or_else(|| identity::client_type(caller, None), |a| a.client_type.as_str())),
             "session_id": me,
             "transcript_path": me.and_then(|me| identity::transcript_path(caller, me, ctx.home)),
             "session_id_source": res.strategy.map(session_id_source),
@@ -896,7 +912,7 @@ fn claim(
                         "started_at": state.agents.get(id).map_or(ctx.now_ms, |a| a.first_seen_ms) / 1000,
                         "tmux_session": caller.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key())).map(|p| p.session.clone()),
                         "client": {
-                            "type": identity::client_type(caller, None),
+                            "type": contract_client_type(identity::client_type(caller, None)),
                             "session_id": id,
                             "transcript_path": identity::transcript_path(caller, id, ctx.home),
                             "session_id_source": "self-register",
@@ -1150,7 +1166,7 @@ pub fn resolve_target(
                 "candidate_details": pool.iter().map(|a| json!({
                     "client_session_id": a.session_id,
                     "name": a.name,
-                    "client_type": a.client_type,
+                    "client_type": contract_client_type(&a.client_type),
                     "worktree": a.scope.worktree,
                     "tmux_session": pane_of(a).map(|p| p.session.clone()).or_else(|| a.tmux_session.clone()),
                     "liveness": liveness(a, live),
@@ -2228,7 +2244,7 @@ fn read_session_plan(
     let plan = ReadPlan {
         session,
         name: agent.and_then(|a| a.name.clone()),
-        client_type: agent.map(|a| a.client_type.clone()),
+        client_type: agent.map(|a| contract_client_type(&a.client_type).to_string()),
         resolved_session_id: agent.map(|a| a.session_id.clone()),
         session_id_source: agent.map(|a| session_id_source(&a.resolved_by).to_string()),
         cwd: agent.map(|a| a.cwd.clone()),

@@ -610,6 +610,9 @@ mod size {
         let descriptions: usize = catalog().iter().map(|t| t.description.len()).sum();
         println!("tools/list {total} bytes, descriptions {descriptions} bytes");
         assert!(total <= 12 * 1024, "tools/list is {total} bytes");
-        assert!(descriptions <= 4 * 1024, "descriptions are {descriptions} bytes");
+        assert!(
+            descriptions <= 4 * 1024,
+            "descriptions are {descriptions} bytes"
+        );
     }
 }
