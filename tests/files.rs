@@ -422,7 +422,7 @@ async fn leases_conflict_coexist_expire_release_and_survive_a_crash() {
         let e = a
             .schema_error("claim_files", args.clone())
             .await
-            .expect(&args.to_string());
+            .unwrap_or_else(|e| panic!("{args}: {e}"));
         assert!(e.contains(&format!("`{field}`")), "{args}: {e}");
     }
     let lc = b.ok("list_claims", json!({})).await.unwrap();

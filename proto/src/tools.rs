@@ -263,10 +263,8 @@ fn check(field: &str, schema: &Value, v: &Value) -> Result<(), String> {
                 return bad(format!("must be an integer{}, got {v}", range()));
             }
         }
-        Some("boolean") => {
-            if !v.is_boolean() {
-                return bad("must be true or false".into());
-            }
+        Some("boolean") if !v.is_boolean() => {
+            return bad("must be true or false".into());
         }
         Some("array") => {
             let Some(items) = v.as_array() else {
