@@ -634,3 +634,47 @@ async fn confirms_flush(link: &Link, confirms: &stdio::Confirms) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The budget of a waiting tool follows the catalog and the wait rule
+    /// the daemon applies, over the agent's own environment.
+    #[test]
+    fn a_waiting_tool_is_bounded_by_its_wait_plus_the_margin() {
+        let ms = Duration::from_millis;
+        let ceiling = env(&[("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS", "300")]);
+        let args = json!({"timeout_ms": 5000});
+        assert_eq!(
+            call_budget("ask_peer", &args, &ceiling),
+            ms(300) + ASK_MARGIN
+        );
+        assert_eq!(
+            call_budget("ask_peer", &args, &BTreeMap::new()),
+            ms(5000) + ASK_MARGIN
+        );
+        let default = env(&[("OXTAIL_ASK_PEER_TIMEOUT_MS", "700")]);
+        assert_eq!(
+            call_budget("ask_peer", &json!({}), &default),
+            ms(700) + ASK_MARGIN
+        );
+        // Nothing set: the widest wait the schema allows (the daemon's own
+        // fallbacks can only be shorter).
+        assert_eq!(
+            call_budget("ask_peer", &json!({}), &BTreeMap::new()),
+            ms(300_000) + ASK_MARGIN
+        );
+        // A tool that does not wait gets the ordinary call budget.
+        assert!(call_budget("send_message", &args, &ceiling) < ms(300_000));
+    }
+}
