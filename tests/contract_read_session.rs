@@ -408,3 +408,72 @@ async fn reads_a_tmux_pane_within_its_budgets() {
     assert_eq!(r["truncated"], false, "{r}");
     assert!(r["pane_text"].as_str().unwrap().contains(&"A".repeat(1000)));
 }
+
+/// A transcript longer than the tail scan: with `tail_scan` the count is
+/// not exact (null, false); without it, it is. A byte budget cuts the
+/// oldest kept message and says by how much.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_scan_exactness_and_the_byte_budget() {
+    let home = tempfile::tempdir().unwrap();
+    let ox = Instance::with_env(BIN, &[("HOME", home.path().to_str().unwrap())]);
+    let repo = ox.git_repo("proj").canonicalize().unwrap();
+    let id = "bbbbbbbb-0000-4000-8000-000000000002";
+    let dir = home.path().join(".claude/projects").join(mangled(&repo));
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |kind: &str, text: &str, n: u32| {
+        json!({
+            "type": kind,
+            "sessionId": id,
+            "timestamp": format!("2026-11-21T05:{:02}:{:02}.000Z", n / 60, n % 60),
+            "message": {"role": kind, "content": [{"type": "text", "text": text}]},
+        })
+        .to_string()
+            + "\n"
+    };
+    let mut text = line("user", "the first prompt", 0);
+    // 5 MiB of bookkeeping, more than the 4 MiB tail scan.
+    let filler = json!({"type": "system", "content": "z".repeat(1000)}).to_string() + "\n";
+    for _ in 0..(5 << 20) / filler.len() {
+        text.push_str(&filler);
+    }
+    text.push_str(&line("user", "second prompt", 1));
+    text.push_str(&line("assistant", &"w".repeat(600), 2));
+    std::fs::write(dir.join(format!("{id}.jsonl")), text).unwrap();
+    let peer = ox.agent(AgentOpts::claude(&repo, id)).await.unwrap();
+    peer.ok("set_my_state", json!({"purpose": "long"}))
+        .await
+        .unwrap();
+    let reader = ox.agent(AgentOpts::claude(&repo, "reader")).await.unwrap();
+
+    let whole = reader
+        .ok("read_session", json!({"name": id}))
+        .await
+        .unwrap();
+    assert_eq!(whole["total_messages"], 3, "{}", whole["total_messages"]);
+    assert_eq!(whole["total_messages_exact"], true);
+    assert_eq!(whole["messages"][0]["text"], "the first prompt");
+
+    let tail = reader
+        .ok("read_session", json!({"name": id, "tail_scan": true}))
+        .await
+        .unwrap();
+    assert_eq!(tail["total_messages"], Value::Null);
+    assert_eq!(tail["total_messages_exact"], false);
+    let msgs = tail["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2, "the first prompt is beyond the scan");
+    assert_eq!(msgs[0]["text"], "second prompt");
+
+    // 256 bytes, counted from the newest: the 600-byte answer is cut.
+    let cut = reader
+        .ok("read_session", json!({"name": id, "max_bytes": 256}))
+        .await
+        .unwrap();
+    assert_eq!(cut["bytes_truncated"], true);
+    assert_eq!(cut["truncated"], true);
+    let msgs = cut["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1, "{cut}");
+    assert_eq!(
+        msgs[0]["text"],
+        format!("{}…[+344B truncated]", "w".repeat(256))
+    );
+}
