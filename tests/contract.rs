@@ -822,6 +822,18 @@ async fn list_project_sessions_root_inferred_and_compact() {
     .await;
     assert_eq!(v["inferred"], false, "{v}");
     assert_eq!(v["project_root"], repo.to_str().unwrap());
+    // The real path of the argument: a directory inside, through a symlink.
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    let link = ox.workdir("links").join("src");
+    std::os::unix::fs::symlink(repo.join("src"), &link).unwrap();
+    let s = ok(
+        &a,
+        "list_project_sessions",
+        json!({"project_root": link.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(s["project_root"], repo.join("src").to_str().unwrap(), "{s}");
+    assert_eq!(s["inferred"], false);
     // Rows: the state card as {purpose, updated_at (s)}; client facts.
     let rows = v["sessions"].as_array().unwrap();
     let bob = rows

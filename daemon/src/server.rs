@@ -745,8 +745,19 @@ async fn dispatch(
                 }
                 None => None,
             };
-            let requested_scope =
-                scope_of_root(args.get("project_root").and_then(Value::as_str)).await;
+            let mut args = args;
+            let root = args
+                .get("project_root")
+                .and_then(Value::as_str)
+                .filter(|r| !r.trim().is_empty())
+                .map(str::to_string);
+            let requested_scope = scope_of_root(root.as_deref()).await;
+            // CONTRACT §1 and §6: the answer names the argument's real path.
+            if let (Some(r), Some(_)) = (&root, &requested_scope) {
+                if let Ok(real) = tokio::fs::canonicalize(r).await {
+                    args["project_root"] = json!(real.to_string_lossy());
+                }
+            }
             let (tx, rx) = oneshot::channel();
             let sent = actor
                 .send(ToActor::Tool {

@@ -689,7 +689,7 @@ fn list_project_sessions(
             .collect();
         // CONTRACT §1: no `ok`.
         json!({
-            "project_root": scope.project_root,
+            "project_root": root.unwrap_or(&scope.project_root),
             "inferred": inferred,
             "error": error,
             "tmux_sessions": list,
@@ -697,7 +697,7 @@ fn list_project_sessions(
         })
     } else {
         json!({
-            "project_root": scope.project_root,
+            "project_root": root.unwrap_or(&scope.project_root),
             "inferred": inferred,
             "error": error,
             "count": rows.len(),
@@ -2189,8 +2189,10 @@ fn read_session_plan(
         );
     }
     let project = scope.project.as_str();
-    let failed =
-        |error: String| Outcome::ok(rs::failure(target, &scope.project_root, inferred, &error));
+    // CONTRACT §6: the real path of the argument (the I/O layer resolved
+    // it), else the project's root.
+    let shown_root = root.unwrap_or(&scope.project_root);
+    let failed = |error: String| Outcome::ok(rs::failure(target, shown_root, inferred, &error));
     let mode = match tri!(a.str_opt("mode")) {
         Some("transcript") => ReadMode::Transcript,
         Some("pane") => ReadMode::Pane,
@@ -2259,7 +2261,7 @@ fn read_session_plan(
         pane_max_chars: clamped_arg(&a, "pane_max_chars", 20_000, 500, 200_000) as usize,
         include_timestamps: tri!(a.bool_opt("include_timestamps")).unwrap_or(false),
         tail_scan: tri!(a.bool_opt("tail_scan")).unwrap_or(false),
-        project_root: scope.project_root.clone(),
+        project_root: shown_root.to_string(),
         inferred,
     };
     Outcome::ok(json!({"ok": true, "plan": plan}))
