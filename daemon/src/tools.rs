@@ -1813,11 +1813,15 @@ fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> O
         }
         return Outcome::ok(v);
     }
+    // CONTRACT §7: an unknown whose outbox record remains says when and to
+    // whom it was sent.
     Outcome::ok(json!({
         "ok": true,
         "message_id": message_id,
         "status": "unknown",
         "note": "the message is neither queued nor receipted (its receipt was pruned)",
+        "enqueued_at": m.enqueued_ms / 1000,
+        "target_session_id": m.to,
     }))
 }
 

@@ -330,3 +330,20 @@ fn a_reply_to_a_sender_oxtail_cannot_reach_names_the_message_and_sender() {
         "send_message's codes carry no message: {v}"
     );
 }
+
+#[test]
+fn an_unknown_status_with_its_outbox_record_says_when_and_to_whom() {
+    let mut core = Core::new();
+    let s = core.call(0, "send_message", json!({"target": "s1", "body": "hi"}));
+    let id = s["message_id"].as_str().unwrap().to_string();
+    // Neither queued nor receipted (the receipt pruned), the record kept.
+    core.state.mailboxes.get_mut("s1").unwrap().clear();
+    let v = core.call(0, "message_status", json!({"message_id": id}));
+    assert_eq!(v["status"], "unknown", "{v}");
+    assert!(v["note"].is_string());
+    assert_eq!(v["target_session_id"], "s1");
+    assert_eq!(
+        v["enqueued_at"],
+        core.state.messages[&id].enqueued_ms / 1000
+    );
+}
