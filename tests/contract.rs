@@ -4,9 +4,10 @@
 //! names, so a renamed or doubled field fails here.
 //!
 //! Sections are cited as `§N`. The deviations of CONTRACT §16 ("Not kept")
-//! are not tested for their 0.32.1 behaviour. Items owned by the
-//! names/targets work (target resolution codes, list rows, read_session)
-//! are the `#[ignore]`d tests at the end.
+//! are not tested for their 0.32.1 behaviour. `read_session` (§6) against
+//! real transcripts is `tests/contract_read_session.rs`; close outcomes no
+//! real process can reach (`requester-unreachable`, `already_delivered`)
+//! are in `daemon/tests/catalog.rs`.
 
 use oxtail_tests::harness::{Agent, AgentOpts, Instance};
 use serde_json::{json, Value};
@@ -45,9 +46,16 @@ async fn call(agent: &Agent, tool: &str, args: Value) -> Value {
     parsed
 }
 
+/// A success: `ok: true`, except for the tools whose results have no `ok`
+/// (§1 list_project_sessions, §3 get_my_session, §6 read_session).
 async fn ok(agent: &Agent, tool: &str, args: Value) -> Value {
     let v = call(agent, tool, args.clone()).await;
-    assert_eq!(v["ok"], true, "{tool}({args}): {v}");
+    if ["list_project_sessions", "get_my_session", "read_session"].contains(&tool) {
+        lacks(&v, &["ok"]);
+        assert_eq!(v["error"], Value::Null, "{tool}({args}): {v}");
+    } else {
+        assert_eq!(v["ok"], true, "{tool}({args}): {v}");
+    }
     v
 }
 
@@ -61,13 +69,21 @@ async fn err(agent: &Agent, tool: &str, args: Value, code: &str, with_message: b
     v
 }
 
-/// A schema violation: an MCP error naming the field.
+/// §0 A schema violation: an `isError` result whose text is the SDK's
+/// `MCP error -32602: Input validation error: Invalid arguments for tool
+/// <t>: …` naming the field.
 async fn schema_error(agent: &Agent, tool: &str, args: Value, field: &str) {
-    let e = agent
-        .call_raw(tool, args.clone())
+    let text = agent
+        .schema_error(tool, args.clone())
         .await
-        .expect_err(&format!("{tool}({args}) should be a schema error"));
-    assert!(e.to_string().contains(field), "{tool}({args}): {e}");
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prefix =
+        format!("MCP error -32602: Input validation error: Invalid arguments for tool {tool}: ");
+    assert!(text.starts_with(&prefix), "{tool}({args}): {text}");
+    assert!(
+        text.contains(&format!("`{field}`")),
+        "{tool}({args}): {text}"
+    );
 }
 
 fn has(v: &Value, keys: &[&str]) {
@@ -160,8 +176,9 @@ async fn state_card_touch_and_limits() {
         "purpose",
     )
     .await;
-    // §0: unknown tool.
-    assert!(a.call_raw("no_such_tool", json!({})).await.is_err());
+    // §0: unknown tool: isError, "… Tool <t> not found".
+    let text = a.schema_error("no_such_tool", json!({})).await.unwrap();
+    assert_eq!(text, "MCP error -32602: Tool no_such_tool not found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -612,6 +629,24 @@ async fn session_entry_and_diagnosis() {
     assert_eq!(v["entry"]["client"]["session_id_source"], "self-register");
     assert_eq!(v["detect_diagnosis"]["winning"]["confidence"], "high");
     schema_error(&u, "claim_session", json!({}), "session_id").await;
+
+    // §3 unknown client type: all empty/null.
+    let w = ox
+        .agent(AgentOpts {
+            cwd: repo.clone(),
+            env: vec![],
+            client_name: "some-editor".into(),
+        })
+        .await
+        .unwrap();
+    let v = ok(&w, "get_my_session", json!({})).await;
+    assert_eq!(
+        v["detect_diagnosis"],
+        json!({"per_strategy": {}, "winning": null, "next_step": null}),
+        "{v}"
+    );
+    assert_eq!(v["entry"]["client"]["session_id"], Value::Null);
+    assert_eq!(v["entry"]["client"]["type"], "unknown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -703,8 +738,7 @@ async fn read_budget_defers_whole_messages() {
     assert_eq!(w["budget_truncated"], true);
 }
 
-// ---- Contract items owned by the names/targets work (issue 13): written
-// from CONTRACT.md, ignored until that branch lands.
+// ---- Targets and listing.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_not_found_codes() {
@@ -765,4 +799,352 @@ async fn list_project_sessions_rows() {
     }
     let v = call(&a, "list_project_sessions", json!({"compact": true})).await;
     assert!(v["tmux_sessions"].is_array(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_project_sessions_root_inferred_and_compact() {
+    let ox = Instance::new(BIN);
+    let (a, _b) = pair(&ox, &[], &[]).await;
+    let repo = ox.workdir("proj").canonicalize().unwrap();
+    // §1: no `ok`; project_root inferred from the caller's cwd.
+    let v = ok(&a, "list_project_sessions", json!({})).await;
+    assert_eq!(v["project_root"], repo.to_str().unwrap());
+    assert_eq!(v["inferred"], true);
+    assert_eq!(v["error"], Value::Null, "no tmux is not an error here: {v}");
+    // An empty argument counts as omitted; an explicit one is not inferred.
+    let v = ok(&a, "list_project_sessions", json!({"project_root": ""})).await;
+    assert_eq!(v["inferred"], true, "{v}");
+    let v = ok(
+        &a,
+        "list_project_sessions",
+        json!({"project_root": repo.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(v["inferred"], false, "{v}");
+    assert_eq!(v["project_root"], repo.to_str().unwrap());
+    // The real path of the argument: a directory inside, through a symlink.
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    let link = ox.workdir("links").join("src");
+    std::os::unix::fs::symlink(repo.join("src"), &link).unwrap();
+    let s = ok(
+        &a,
+        "list_project_sessions",
+        json!({"project_root": link.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(s["project_root"], repo.join("src").to_str().unwrap(), "{s}");
+    assert_eq!(s["inferred"], false);
+    // Rows: the state card as {purpose, updated_at (s)}; client facts.
+    let rows = v["sessions"].as_array().unwrap();
+    let bob = rows
+        .iter()
+        .find(|r| r["client_session_id"] == "sess-b")
+        .unwrap_or_else(|| panic!("bob listed: {v}"));
+    assert_eq!(bob["client_type"], "claude-code");
+    assert_eq!(bob["state"]["purpose"], "review");
+    assert!(
+        bob["state"]["updated_at"]
+            .as_u64()
+            .unwrap()
+            .abs_diff(now_s())
+            < 60
+    );
+    // Compact: sessions with their agents inside.
+    let v = ok(&a, "list_project_sessions", json!({"compact": true})).await;
+    lacks(&v, &["sessions"]);
+    let agents: Vec<&Value> = v["tmux_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|s| {
+            has(
+                s,
+                &[
+                    "name",
+                    "path",
+                    "attached",
+                    "created_at",
+                    "windows",
+                    "agents",
+                ],
+            )
+        })
+        .flat_map(|s| s["agents"].as_array().unwrap())
+        .collect();
+    let bob = agents
+        .iter()
+        .find(|g| g["client_session_id"] == "sess-b")
+        .unwrap_or_else(|| panic!("bob in compact: {v}"));
+    assert_eq!(bob["client_type"], "claude-code");
+    assert_eq!(bob["state"]["purpose"], "review");
+    // Another project is refused (§0 scope).
+    let other = ox.git_repo("other");
+    err(
+        &a,
+        "list_project_sessions",
+        json!({"project_root": other.to_str().unwrap()}),
+        "cross-project",
+        true,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_claim_overrides_the_environment() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox
+        .agent(AgentOpts::claude(&repo, "sess-env"))
+        .await
+        .unwrap();
+    let v = ok(&a, "get_my_session", json!({})).await;
+    assert_eq!(v["entry"]["client"]["session_id_source"], "env");
+    // §4: an explicit claim wins over an id taken from the environment …
+    let c = ok(&a, "claim_session", json!({"session_id": "sess-claimed"})).await;
+    assert_eq!(c["session_id"], "sess-claimed");
+    let v = ok(&a, "get_my_session", json!({})).await;
+    assert_eq!(v["entry"]["client"]["session_id"], "sess-claimed");
+    assert_eq!(v["entry"]["client"]["session_id_source"], "self-register");
+    // … and detection never takes it back; a later claim does.
+    let v = ok(&a, "get_my_session", json!({})).await;
+    assert_eq!(v["entry"]["client"]["session_id"], "sess-claimed");
+    ok(&a, "claim_session", json!({"session_id": "sess-again"})).await;
+    let v = ok(&a, "get_my_session", json!({})).await;
+    assert_eq!(v["entry"]["client"]["session_id"], "sess-again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegation_wake_and_correlation_defaults() {
+    let ox = Instance::new(BIN);
+    let (a, b) = pair(&ox, &[], &[]).await;
+    // §8: a delegation with wake unset implies wake auto (bob is idle, so
+    // a plain send would only say stranded_until_read).
+    ox.mark("sess-b", "idle").unwrap();
+    let d = ok(
+        &a,
+        "send_message",
+        json!({"target": "bob", "body": "task", "action_required": true}),
+    )
+    .await;
+    assert!(d["wake_status"].is_string(), "{d}");
+    lacks(&d, &["delivery_outlook"]);
+    assert!(d["request_id"].is_string());
+    // With wake "off" there is no wake and no request_id.
+    let d2 = ok(
+        &a,
+        "send_message",
+        json!({"target": "bob", "body": "task 2", "action_required": true, "wake": "off"}),
+    )
+    .await;
+    assert_eq!(d2["action_required"], true);
+    lacks(&d2, &["request_id", "wake_status", "delivery_outlook"]);
+    read_some(&b).await;
+    // §13: wake defaults to auto on a close (alice has no marker: lenient).
+    let c = ok(
+        &b,
+        "complete_work",
+        json!({"message_id": d["message_id"], "body": "done"}),
+    )
+    .await;
+    assert!(c["wake_status"].is_string(), "{c}");
+    let c2 = ok(
+        &b,
+        "block_work",
+        json!({"message_id": d2["message_id"], "reason": "no", "wake": "off"}),
+    )
+    .await;
+    lacks(&c2, &["wake_status"]);
+    assert_eq!(c2["correlation"], "uncorrelated", "no request_id: {c2}");
+    // §0 bodies: an empty reason is a schema error naming it.
+    schema_error(
+        &b,
+        "block_work",
+        json!({"message_id": d2["message_id"], "reason": ""}),
+        "reason",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_targets_and_unclaimed_callers() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
+    let _d1 = ox
+        .agent(AgentOpts::claude(&repo, "dup-aaaa-1"))
+        .await
+        .unwrap();
+    let _d2 = ox
+        .agent(AgentOpts::claude(&repo, "dup-aaaa-2"))
+        .await
+        .unwrap();
+    ok(&_d1, "set_my_state", json!({"purpose": "one"})).await;
+    ok(&_d2, "set_my_state", json!({"purpose": "two"})).await;
+    // §8 ambiguous-target: no `message`, the claimed candidates' ids.
+    let v = err(
+        &a,
+        "send_message",
+        json!({"target": "dup-aaaa-", "body": "x"}),
+        "ambiguous-target",
+        false,
+    )
+    .await;
+    let mut c: Vec<&str> = v["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    c.sort();
+    assert_eq!(c, ["dup-aaaa-1", "dup-aaaa-2"]);
+    // §6: the same ambiguity is read_session's `error`, listing the ids.
+    let r = call(&a, "read_session", json!({"name": "dup-aaaa-"})).await;
+    let e = r["error"].as_str().unwrap();
+    assert!(e.starts_with("ambiguous-target: "), "{r}");
+    assert!(e.contains("dup-aaaa-1") && e.contains("dup-aaaa-2"), "{e}");
+    assert_eq!(r["mode"], "none");
+    assert_eq!(r["resolved_session_id"], Value::Null);
+    // §10 / §13: an unclaimed caller gets no-session-id.
+    let u = ox
+        .agent(AgentOpts {
+            cwd: repo.clone(),
+            env: vec![],
+            client_name: "claude-code".into(),
+        })
+        .await
+        .unwrap();
+    for (tool, args) in [
+        ("reply_to_message", json!({"message_id": "m", "body": "x"})),
+        ("complete_work", json!({"message_id": "m", "body": "x"})),
+        ("block_work", json!({"message_id": "m", "reason": "x"})),
+    ] {
+        err(&u, tool, args, "no-session-id", true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_defaults_late_replies_and_receipts() {
+    let ox = Instance::new(BIN);
+    // §15: the default ask wait is the asking agent's own setting.
+    let (a, b) = pair(&ox, &[], &[("OXTAIL_ASK_PEER_TIMEOUT_MS", "150")]).await;
+    let ask = ok(&b, "ask_peer", json!({"target": "alice", "body": "q"})).await;
+    assert_eq!(ask["timeout_ms"], 150, "{ask}");
+    assert_eq!(ask["timed_out"], true);
+    lacks(&ask, &["timeout_clamped_from_ms"]);
+    // §11: the late reply to the pending ask wakes the asker.
+    let got = read_some(&a).await;
+    let inbound = got["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["request_id"] == ask["request_id"])
+        .cloned()
+        .unwrap_or_else(|| panic!("the ask: {got}"));
+    let late = ok(
+        &a,
+        "reply_to_message",
+        json!({"message_id": inbound["id"], "body": "late"}),
+    )
+    .await;
+    assert_eq!(late["wake_reason"], "late_reply_to_pending", "{late}");
+    assert!(late["wake_status"].is_string());
+    assert_eq!(late["correlation"], "correlated");
+
+    // §7: an ask's reply is receipted `ask_peer_reply`.
+    let asker = tokio::spawn(async move {
+        let v = ok(
+            &b,
+            "ask_peer",
+            json!({"target": "alice", "body": "now?", "timeout_ms": 20000}),
+        )
+        .await;
+        (b, v)
+    });
+    let mut inbound = Value::Null;
+    while inbound.is_null() {
+        let r = read_some(&a).await;
+        inbound = r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["body"] == "now?")
+            .cloned()
+            .unwrap_or(Value::Null);
+    }
+    let rep = ok(
+        &a,
+        "reply_to_message",
+        json!({"message_id": inbound["id"], "body": "yes"}),
+    )
+    .await;
+    let (_b, v) = asker.await.unwrap();
+    assert_eq!(v["reply"]["body"], "yes", "{v}");
+    let st = a.delivered(&rep["message_id"]).await.unwrap();
+    assert_eq!(st["via"], "ask_peer_reply", "{st}");
+    assert_eq!(st["recipient_session_id"], "sess-b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autowake_off_disables_the_strict_reply_wake() {
+    let ox = Instance::new(BIN);
+    // §15 OXTAIL_AUTOWAKE=off (the replier's own setting): a reply with
+    // wake unset is not woken.
+    let (a, b) = pair(&ox, &[], &[("OXTAIL_AUTOWAKE", "off")]).await;
+    let s = ok(&a, "send_message", json!({"target": "bob", "body": "hi"})).await;
+    read_some(&b).await;
+    let r = ok(
+        &b,
+        "reply_to_message",
+        json!({"message_id": s["message_id"], "body": "hello"}),
+    )
+    .await;
+    assert_eq!(r["wake_reason"], "reply_to_default", "{r}");
+    assert_eq!(r["wake_status"], "disabled", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_that_cannot_be_made_durable_is_delivery_failed() {
+    // A journal that is "full" after 12 000 bytes (the daemon's fault
+    // injection): the close is not written, so nothing is delivered and
+    // the obligation stays open (§13 delivery-failed).
+    let ox = Instance::with_env(BIN, &[("OXTAIL_FAULT_JOURNAL_FULL_AFTER_BYTES", "12000")]);
+    let (a, b) = pair(&ox, &[], &[]).await;
+    let d = ok(
+        &a,
+        "send_message",
+        json!({"target": "bob", "body": "task", "action_required": true, "wake": "off"}),
+    )
+    .await;
+    let mut full = false;
+    for i in 0..200 {
+        let v = call(
+            &a,
+            "send_message",
+            json!({"target": "bob", "body": format!("{i} {}", "x".repeat(400)), "wake": "off"}),
+        )
+        .await;
+        if v["ok"] == false {
+            assert_eq!(v["error"], "storage", "{v}");
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the injected full journal is reached");
+    let v = err(
+        &b,
+        "complete_work",
+        json!({"message_id": d["message_id"], "body": "done"}),
+        "delivery-failed",
+        true,
+    )
+    .await;
+    assert!(v["message"].as_str().unwrap().contains("stays open"), "{v}");
+    let inbox = ox.ctl(&["inbox", "sess-a"]).unwrap();
+    assert_eq!(inbox["queued"], json!([]), "nothing delivered: {inbox}");
+    let dump = ox.ctl(&["dump"]).unwrap();
+    let id = d["message_id"].as_str().unwrap();
+    assert_eq!(
+        dump["state"]["obligations"][id]["state"], "open",
+        "stays open"
+    );
 }

@@ -373,13 +373,17 @@ async fn non_agent_panes_are_listed_and_readable_in_pane_mode() {
         .unwrap();
     assert_eq!(r["mode"], "pane", "{r}");
     assert!(
-        r["text"].as_str().unwrap().contains("BUILD-OUTPUT-1234"),
+        r["pane_text"]
+            .as_str()
+            .unwrap()
+            .contains("BUILD-OUTPUT-1234"),
         "{r}"
     );
-    // Another project's pane is not readable from here.
+    // Another project's pane is not readable from here (CONTRACT §6).
     let r = agent
         .call("read_session", json!({"name": "foreign", "mode": "pane"}))
         .await
         .unwrap();
-    assert_eq!(r["ok"], false);
+    assert_eq!(r["error"], "session 'foreign' not in project scope", "{r}");
+    assert_eq!(r["pane_text"], serde_json::Value::Null);
 }

@@ -840,11 +840,7 @@ impl Actor {
             pending.push((
                 reply,
                 Reply::Ok {
-                    value: json!({
-                        "ok": false,
-                        "error": "storage",
-                        "message": format!("oxtail could not make this durable, so nothing changed: {e}"),
-                    }),
+                    value: tools::not_durable(&name, &e.to_string()),
                 },
             ));
             return false;

@@ -614,7 +614,7 @@ async fn dispatch(
             .await;
         }
         Request::Tool { name, args, meta } => {
-            let is_read = name == "read_session";
+            let is_read = name == oxtail_proto::tools::Tool::ReadSession.name();
             let birth_time = match shim.as_mut() {
                 Some(f) => {
                     let mut f2 = f.clone();
@@ -627,8 +627,19 @@ async fn dispatch(
                 }
                 None => None,
             };
-            let requested_scope =
-                scope_of_root(args.get("project_root").and_then(Value::as_str), edge).await;
+            let mut args = args;
+            let root = args
+                .get("project_root")
+                .and_then(Value::as_str)
+                .filter(|r| !r.trim().is_empty())
+                .map(str::to_string);
+            let requested_scope = scope_of_root(root.as_deref(), edge).await;
+            // CONTRACT §1 and §6: the answer names the argument's real path.
+            if let (Some(r), Some(_)) = (&root, &requested_scope) {
+                if let Ok(real) = tokio::fs::canonicalize(r).await {
+                    args["project_root"] = json!(real.to_string_lossy());
+                }
+            }
             let (tx, rx) = oneshot::channel();
             let sent = actor
                 .send(ToActor::Tool {
@@ -657,7 +668,12 @@ async fn dispatch(
                         Ok(Reply::Ok { value }) if value.get("plan").is_some() => {
                             let home = std::env::var_os("HOME").map(PathBuf::from);
                             let v = tokio::task::spawn_blocking(move || {
-                                crate::readsession::execute(&value["plan"], home.as_deref())
+                                match serde_json::from_value::<crate::readsession::ReadPlan>(
+                                    value["plan"].clone(),
+                                ) {
+                                    Ok(plan) => crate::readsession::execute(&plan, home.as_deref()),
+                                    Err(e) => json!({"ok": false, "error": "internal", "message": format!("read plan: {e}")}),
+                                }
                             })
                             .await
                             .unwrap_or_else(|e| json!({"ok": false, "error": "internal", "message": e.to_string()}));

@@ -22,6 +22,7 @@ use crate::state::{
     SessionId, State,
 };
 use crate::wake::{Activity, ActivityState, AgentWake, Mode, WakeConfig, WakeIntent};
+use oxtail_proto::tools::Tool;
 use oxtail_proto::{error_code, Reply};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -166,11 +167,35 @@ pub fn fail(code: &str, message: impl Into<String>, extra: Value) -> Outcome {
 }
 
 /// A malformed-arguments error naming the field (an MCP error, not a result).
+///
+/// The message is `` `field`: what ``; the shim prefixes it as CONTRACT §0
+/// says (`MCP error -32602: Input validation error: Invalid arguments for
+/// tool <t>: …`).
 pub fn invalid(field: &str, what: &str) -> Outcome {
     Outcome::reply(Reply::error(
         error_code::INVALID_PARAMS,
-        format!("invalid argument `{field}`: {what}"),
+        format!("`{field}`: {what}"),
     ))
+}
+
+/// The answer to a call whose commands could not be journaled (a full
+/// disk, an I/O error), so nothing changed: `ok: false` with `storage`, or
+/// for `complete_work` / `block_work` the contract's `delivery-failed`
+/// (CONTRACT §13: nothing was delivered and the obligation stays open).
+pub fn not_durable(tool: &str, error: &str) -> Value {
+    let closes = matches!(
+        Tool::from_name(tool),
+        Some(Tool::CompleteWork | Tool::BlockWork)
+    );
+    json!({
+        "ok": false,
+        "error": if closes { "delivery-failed" } else { "storage" },
+        "message": if closes {
+            format!("oxtail could not make the outcome durable, so nothing was delivered and the obligation stays open; try again: {error}")
+        } else {
+            format!("oxtail could not make this durable, so nothing changed: {error}")
+        },
+    })
 }
 
 /// Settings that shape one agent's calls. They follow that agent's own
@@ -201,12 +226,8 @@ impl AgentSettings {
         env: &std::collections::BTreeMap<String, String>,
         config: &Config,
     ) -> AgentSettings {
+        let ms = |k: &str| oxtail_proto::tools::env_ms(env, k);
         let env = |k: &str| env.get(k).map(|v| v.trim());
-        let ms = |k: &str| {
-            env(k)
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|v| *v > 0)
-        };
         AgentSettings {
             ask_timeout_ms: ms("OXTAIL_ASK_PEER_TIMEOUT_MS").unwrap_or(config.ask_timeout_ms),
             ask_max_timeout_ms: ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS")
@@ -235,33 +256,39 @@ fn without_message(mut o: Outcome) -> Outcome {
     o
 }
 
-/// Typed access to a tool's arguments object, rejecting unknown fields.
+/// Typed access to a tool's arguments object, already checked against the
+/// tool's schema by [`call`] ([`oxtail_proto::tools::validate`]): the
+/// accepted fields are the schema's, nowhere repeated here. Reading a field
+/// the schema lacks is a bug, caught by a debug assertion (and the catalog
+/// parity test).
 struct Args<'a> {
     map: &'a Map<String, Value>,
+    tool: Tool,
 }
 
 impl<'a> Args<'a> {
-    fn new(args: &'a Value, allowed: &[&str]) -> Result<Args<'a>, Outcome> {
+    fn new(args: &'a Value, tool: Tool) -> Args<'a> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         let map = match args {
             Value::Object(m) => m,
-            Value::Null => EMPTY.get_or_init(Map::new),
-            _ => return Err(invalid("arguments", "must be a JSON object")),
+            _ => EMPTY.get_or_init(Map::new),
         };
-        if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            let expected = if allowed.is_empty() {
-                "this tool takes no arguments".to_string()
-            } else {
-                format!("expected one of: {}", allowed.join(", "))
-            };
-            return Err(invalid(k, &format!("unknown field; {expected}")));
-        }
-        Ok(Args { map })
+        Args { map, tool }
+    }
+
+    /// The raw value of `field` (`None` when absent or null).
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        debug_assert!(
+            self.tool.fields().any(|f| f == field),
+            "{} reads `{field}`, which its schema does not declare",
+            self.tool.name()
+        );
+        self.map.get(field).filter(|v| !v.is_null())
     }
 
     fn str_opt(&self, field: &str) -> Result<Option<&'a str>, Outcome> {
-        match self.map.get(field) {
-            None | Some(Value::Null) => Ok(None),
+        match self.get(field) {
+            None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
             Some(_) => Err(invalid(field, "must be a string")),
         }
@@ -276,8 +303,8 @@ impl<'a> Args<'a> {
     }
 
     fn bool_opt(&self, field: &str) -> Result<Option<bool>, Outcome> {
-        match self.map.get(field) {
-            None | Some(Value::Null) => Ok(None),
+        match self.get(field) {
+            None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(invalid(field, "must be true or false")),
         }
@@ -304,7 +331,10 @@ macro_rules! tri {
     };
 }
 
-/// Runs tool `name` for `caller`. Unknown tools answer `unknown-tool`.
+/// Runs tool `name` for `caller`. Unknown tools answer `unknown-tool`;
+/// arguments that break the tool's schema (the catalog,
+/// [`oxtail_proto::tools`]) answer `invalid-params` naming the field, and
+/// change nothing.
 pub fn call(
     state: &State,
     caller: &Caller,
@@ -313,60 +343,63 @@ pub fn call(
     meta: Option<&Value>,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
+    let Some(tool) = Tool::from_name(name) else {
+        return Outcome::reply(Reply::error(
+            error_code::UNKNOWN_TOOL,
+            format!("Tool {name} not found"),
+        ));
+    };
+    if let Err(why) = oxtail_proto::tools::validate(tool, args) {
+        return Outcome::reply(Reply::error(error_code::INVALID_PARAMS, why));
+    }
     let quick = identity::resolve_quick(state, caller, meta);
-    let res = if quick.session_id.is_none() || name == "get_my_session" {
+    let res = if quick.session_id.is_none() || tool == Tool::GetMySession {
         identity::resolve(state, caller, meta)
     } else {
         quick
     };
-    let out = match name {
-        "list_project_sessions" => list_project_sessions(state, caller, &res, args, ctx),
-        "get_my_session" => get_my_session(state, caller, &res, args, ctx),
-        "claim_session" => claim(state, caller, args, ctx, BindingSource::Claim),
-        "register_my_session" => claim(state, caller, args, ctx, BindingSource::Register),
-        "set_my_state" => with_identity(state, caller, &res, ctx, |me, ctx| {
+    // One arm per tool: a catalog entry without a handler does not compile.
+    match tool {
+        Tool::ListProjectSessions => list_project_sessions(state, caller, &res, args, ctx),
+        Tool::GetMySession => get_my_session(state, caller, &res, ctx),
+        Tool::ClaimSession => claim(state, caller, args, ctx, BindingSource::Claim),
+        Tool::RegisterMySession => claim(state, caller, args, ctx, BindingSource::Register),
+        Tool::SetMyState => with_identity(state, caller, &res, ctx, |me, ctx| {
             set_my_state(state, caller, me, args, ctx)
         }),
-        "send_message" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::SendMessage => with_identity(state, caller, &res, ctx, |me, ctx| {
             send_message(state, caller, me, args, ctx)
         }),
-        "read_my_messages" => with_identity(state, caller, &res, ctx, |me, ctx| {
-            read_my_messages(state, me, args, ctx)
+        Tool::ReadMyMessages => with_identity(state, caller, &res, ctx, |me, ctx| {
+            read_my_messages(state, me, ctx)
         }),
-        "reply_to_message" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::ReplyToMessage => with_identity(state, caller, &res, ctx, |me, ctx| {
             reply_to_message(state, caller, me, args, ctx)
         }),
-        "message_status" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::MessageStatus => with_identity(state, caller, &res, ctx, |me, ctx| {
             message_status(state, me, args, ctx)
         }),
-        "read_session" => read_session_plan(state, caller, args, ctx),
-        "ask_peer" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::ReadSession => read_session_plan(state, caller, &res, args, ctx),
+        Tool::AskPeer => with_identity(state, caller, &res, ctx, |me, ctx| {
             ask_peer(state, caller, me, args, ctx)
         }),
-        "my_open_work" => with_identity(state, caller, &res, ctx, |me, ctx| {
-            my_open_work(state, me, args, ctx)
+        Tool::MyOpenWork => with_identity(state, caller, &res, ctx, |me, ctx| {
+            my_open_work(state, me, ctx)
         }),
-        "complete_work" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::CompleteWork => with_identity(state, caller, &res, ctx, |me, ctx| {
             close_work(state, caller, me, args, ctx, ObligationState::Done)
         }),
-        "block_work" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::BlockWork => with_identity(state, caller, &res, ctx, |me, ctx| {
             close_work(state, caller, me, args, ctx, ObligationState::Blocked)
         }),
-        "claim_files" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::ClaimFiles => with_identity(state, caller, &res, ctx, |me, ctx| {
             claim_files(state, caller, me, args, ctx)
         }),
-        "release_files" => with_identity(state, caller, &res, ctx, |me, ctx| {
+        Tool::ReleaseFiles => with_identity(state, caller, &res, ctx, |me, ctx| {
             release_files(state, caller, me, args, ctx)
         }),
-        "list_claims" => list_claims(state, caller, args, ctx),
-        _ => {
-            return Outcome::reply(Reply::error(
-                error_code::UNKNOWN_TOOL,
-                format!("no tool named `{name}`"),
-            ))
-        }
-    };
-    out
+        Tool::ListClaims => list_claims(state, caller, args, ctx),
+    }
 }
 
 /// Runs `f` with the caller's resolved session id, registering or refreshing
@@ -399,6 +432,17 @@ fn unresolved(res: &Resolution) -> Outcome {
         "oxtail does not know which client session you are yet.",
         json!({"next_step": res.next_step, "identity": res.diagnosis}),
     )
+}
+
+/// A client type as CONTRACT §1 and §3 name it: a client oxtail does not
+/// recognise (stored as `other`) is `unknown`; `claude-code` and `codex`,
+/// and oxtail's additions `gemini` and `opencode`, are themselves.
+pub fn contract_client_type(stored: &str) -> &str {
+    if stored == "other" {
+        "unknown"
+    } else {
+        stored
+    }
 }
 
 /// Whether an agent keeps its name from other live agents: it has not
@@ -498,7 +542,7 @@ fn row(
     if compact {
         // An entry of a compact `tmux_sessions[].agents` list.
         return json!({
-            "client_type": a.client_type,
+            "client_type": contract_client_type(&a.client_type),
             "client_session_id": a.session_id,
             "state": state_card,
             "name": a.name,
@@ -512,7 +556,7 @@ fn row(
     let (editing, claims) = files_of(state, &a.session_id, ctx);
     json!({
         "client_session_id": a.session_id,
-        "client_type": a.client_type,
+        "client_type": contract_client_type(&a.client_type),
         "name": a.name,
         "path": facts.map_or(a.cwd.as_str(), |f| f.path.as_str()),
         "attached": facts.is_some_and(|f| f.attached),
@@ -543,8 +587,9 @@ fn list_project_sessions(
     args: &Value,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
-    let a = tri!(Args::new(args, &["project_root", "compact"]));
-    let root = tri!(a.str_opt("project_root"));
+    let a = Args::new(args, Tool::ListProjectSessions);
+    // CONTRACT §1: an empty project_root is an omitted one (inferred).
+    let root = tri!(a.str_opt("project_root")).filter(|r| !r.trim().is_empty());
     let compact = tri!(a.bool_opt("compact")).unwrap_or(false);
     // The caller's project is computed by the I/O layer; an explicit root was
     // resolved to a scope there too and passed as `caller.requested_scope`.
@@ -646,9 +691,9 @@ fn list_project_sessions(
                 head
             })
             .collect();
+        // CONTRACT §1: no `ok`.
         json!({
-            "ok": true,
-            "project_root": scope.project_root,
+            "project_root": root.unwrap_or(&scope.project_root),
             "inferred": inferred,
             "error": error,
             "tmux_sessions": list,
@@ -656,8 +701,7 @@ fn list_project_sessions(
         })
     } else {
         json!({
-            "ok": true,
-            "project_root": scope.project_root,
+            "project_root": root.unwrap_or(&scope.project_root),
             "inferred": inferred,
             "error": error,
             "count": rows.len(),
@@ -703,6 +747,11 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
             "next_step": null,
         });
     }
+    // CONTRACT §3: for a client oxtail does not know, nothing to say.
+    let client = identity::client_type(caller, None);
+    if client == "other" {
+        return json!({"per_strategy": {}, "winning": null, "next_step": null});
+    }
     let mut per = Map::new();
     for d in &res.diagnosis {
         let key = session_id_source(d["strategy"].as_str().unwrap_or_default());
@@ -717,7 +766,7 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
             per.insert(key.to_string(), entry);
         }
     }
-    let codex = identity::client_type(caller, None) == "codex";
+    let codex = client == "codex";
     json!({
         "per_strategy": per,
         "winning": null,
@@ -729,14 +778,7 @@ fn detect_diagnosis(caller: &Caller, res: &Resolution) -> Value {
     })
 }
 
-fn get_my_session(
-    state: &State,
-    caller: &Caller,
-    res: &Resolution,
-    args: &Value,
-    ctx: &mut Ctx<'_>,
-) -> Outcome {
-    tri!(Args::new(args, &[]));
+fn get_my_session(state: &State, caller: &Caller, res: &Resolution, ctx: &mut Ctx<'_>) -> Outcome {
     let me = res.session_id.as_deref();
     let mut commands = me.map_or_else(Vec::new, |me| {
         identity::ensure_agent(state, caller, me, res, ctx.now_ms)
@@ -785,7 +827,7 @@ fn get_my_session(
     entry.insert(
         "client".into(),
         json!({
-            "type": agent.map_or_else(|| identity::client_type(caller, None).to_string(), |a| a.client_type.clone()),
+            "type": contract_client_type(agent.map_or_else(|| identity::client_type(caller, None), |a| a.client_type.as_str())),
             "session_id": me,
             "transcript_path": me.and_then(|me| identity::transcript_path(caller, me, ctx.home)),
             "session_id_source": res.strategy.map(session_id_source),
@@ -802,8 +844,8 @@ fn get_my_session(
     Outcome {
         commands,
         reply: Reply::Ok {
+            // CONTRACT §3: no `ok`.
             value: json!({
-                "ok": true,
                 "entry": entry,
                 "detect_diagnosis": detect_diagnosis(caller, res),
                 "project_root": caller.scope.project_root,
@@ -827,7 +869,7 @@ fn claim(
     ctx: &mut Ctx<'_>,
     source: BindingSource,
 ) -> Outcome {
-    let a = tri!(Args::new(args, &["session_id"]));
+    let a = Args::new(args, Tool::ClaimSession);
     let id = tri!(a.str_req("session_id")).trim();
     if !valid_session_id(id) {
         return invalid(
@@ -874,7 +916,7 @@ fn claim(
                         "started_at": state.agents.get(id).map_or(ctx.now_ms, |a| a.first_seen_ms) / 1000,
                         "tmux_session": caller.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key())).map(|p| p.session.clone()),
                         "client": {
-                            "type": identity::client_type(caller, None),
+                            "type": contract_client_type(identity::client_type(caller, None)),
                             "session_id": id,
                             "transcript_path": identity::transcript_path(caller, id, ctx.home),
                             "session_id_source": "self-register",
@@ -901,7 +943,7 @@ fn set_my_state(
     args: &Value,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
-    let a = tri!(Args::new(args, &["purpose", "name"]));
+    let a = Args::new(args, Tool::SetMyState);
     let purpose_arg = tri!(a.str_opt("purpose"));
     let name = tri!(a.str_opt("name")).map(str::trim);
     if let Some(n) = name {
@@ -1128,7 +1170,7 @@ pub fn resolve_target(
                 "candidate_details": pool.iter().map(|a| json!({
                     "client_session_id": a.session_id,
                     "name": a.name,
-                    "client_type": a.client_type,
+                    "client_type": contract_client_type(&a.client_type),
                     "worktree": a.scope.worktree,
                     "tmux_session": pane_of(a).map(|p| p.session.clone()).or_else(|| a.tmux_session.clone()),
                     "liveness": liveness(a, live),
@@ -1421,17 +1463,7 @@ fn send_message(
     args: &Value,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
-    let a = tri!(Args::new(
-        args,
-        &[
-            "target",
-            "body",
-            "wake",
-            "reply_to",
-            "source_message_id",
-            "action_required"
-        ]
-    ));
+    let a = Args::new(args, Tool::SendMessage);
     let target = tri!(a.str_req("target"));
     let body = tri!(check_body(&a));
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
@@ -1554,8 +1586,7 @@ pub fn message_json(state: &State, m: &Message, redelivered: bool) -> Value {
     Value::Object(v)
 }
 
-fn read_my_messages(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
-    tri!(Args::new(args, &[]));
+fn read_my_messages(state: &State, me: &str, ctx: &mut Ctx<'_>) -> Outcome {
     // Mail another hand-over holds (a hook printing it right now) is not
     // ours to take; it comes back if that hand-over fails. The read budget
     // (CONTRACT §9: OXTAIL_READ_MAX_MESSAGES / OXTAIL_READ_MAX_BODY_BYTES,
@@ -1650,7 +1681,7 @@ fn reply_to_message(
     args: &Value,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
-    let a = tri!(Args::new(args, &["message_id", "body", "wake"]));
+    let a = Args::new(args, Tool::ReplyToMessage);
     let message_id = tri!(a.str_req("message_id"));
     let body = tri!(check_body(&a));
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
@@ -1668,10 +1699,29 @@ fn reply_to_message(
             json!({"in_reply_to_message_id": original.message_id}),
         );
     }
-    let to = state
-        .canonical_id(&original.from)
-        .unwrap_or(&original.from)
-        .to_string();
+    // CONTRACT §10: a sender oxtail cannot reach fails with send_message's
+    // codes, naming the inbound message and its sender.
+    let to = match state.canonical_id(&original.from) {
+        Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        found => {
+            let (code, why) = if found.is_some() {
+                ("cross-project", "the sender of that message is now in another project; oxtail never crosses a project boundary")
+            } else {
+                (
+                    "target-not-found",
+                    "the sender of that message is no longer known to oxtail",
+                )
+            };
+            return without_message(fail(
+                code,
+                why,
+                json!({
+                    "in_reply_to_message_id": original.message_id,
+                    "original_from_session_id": original.from,
+                }),
+            ));
+        }
+    };
     let reply_to = original
         .request_id
         .clone()
@@ -1720,7 +1770,7 @@ pub fn contract_via(detail: &str) -> &'static str {
 }
 
 fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
-    let a = tri!(Args::new(args, &["message_id"]));
+    let a = Args::new(args, Tool::MessageStatus);
     let message_id = tri!(a.str_req("message_id"));
     let mine = |id: &str| {
         id == me
@@ -1770,11 +1820,15 @@ fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> O
         }
         return Outcome::ok(v);
     }
+    // CONTRACT §7: an unknown whose outbox record remains says when and to
+    // whom it was sent.
     Outcome::ok(json!({
         "ok": true,
         "message_id": message_id,
         "status": "unknown",
         "note": "the message is neither queued nor receipted (its receipt was pruned)",
+        "enqueued_at": m.enqueued_ms / 1000,
+        "target_session_id": m.to,
     }))
 }
 
@@ -1784,41 +1838,18 @@ fn name_of(state: &State, id: &str) -> Option<String> {
     state.agents.get(id).and_then(|a| a.name.clone())
 }
 
-/// Reads `timeout_ms` (CONTRACT §11): an integer with 0 < n <= 300 000,
-/// anything else is a schema error. Returns (effective, clamped_from): the
-/// effective wait is min(`timeout_ms` ?? the agent's
-/// `OXTAIL_ASK_PEER_TIMEOUT_MS`, the agent's
-/// `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`); `clamped_from` is the requested value
-/// when the ceiling cut it.
-fn timeout_arg(a: &Args<'_>, settings: &AgentSettings) -> Result<(u64, Option<u64>), Outcome> {
-    let requested = match a.map.get("timeout_ms") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if (1..=ASK_TIMEOUT_MAX_MS).contains(&v) => Some(v),
-            _ => {
-                return Err(invalid(
-                    "timeout_ms",
-                    &format!("must be a whole number of milliseconds from 1 to {ASK_TIMEOUT_MAX_MS}, got {n}"),
-                ))
-            }
-        },
-        Some(_) => {
-            return Err(invalid(
-                "timeout_ms",
-                &format!("must be a whole number of milliseconds from 1 to {ASK_TIMEOUT_MAX_MS}"),
-            ))
-        }
-    };
-    let max = settings.ask_max_timeout_ms;
-    Ok(match requested {
-        None => (settings.ask_timeout_ms.min(max), None),
-        Some(v) if v > max => (max, Some(v)),
-        Some(v) => (v, None),
-    })
+/// Reads `timeout_ms` (CONTRACT §11; the schema already refused anything
+/// but an integer with 0 < n <= 300 000). Returns (effective,
+/// clamped_from) by the rule the shim shares
+/// ([`oxtail_proto::tools::ask_wait_ms`]) over the agent's own settings.
+fn timeout_arg(a: &Args<'_>, settings: &AgentSettings) -> (u64, Option<u64>) {
+    let requested = a.get("timeout_ms").and_then(Value::as_u64);
+    oxtail_proto::tools::ask_wait_ms(
+        requested,
+        settings.ask_timeout_ms,
+        settings.ask_max_timeout_ms,
+    )
 }
-
-/// The largest `timeout_ms` the `ask_peer` schema accepts (CONTRACT §11).
-pub const ASK_TIMEOUT_MAX_MS: u64 = 300_000;
 
 /// An `ask_peer` answer's `reply` (CONTRACT §11): `{id, body, enqueued_at,
 /// from_session_id, reply_to, correlation}`, plus oxtail's `from_name` and
@@ -1844,11 +1875,11 @@ pub fn ask_reply_json(state: &State, m: &Message, redelivered: bool) -> Value {
 }
 
 fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
-    let a = tri!(Args::new(args, &["target", "body", "timeout_ms", "wake"]));
+    let a = Args::new(args, Tool::AskPeer);
     let target = tri!(a.str_req("target"));
     let body = tri!(check_body(&a));
     let settings = AgentSettings::of(caller, ctx.config);
-    let (timeout_ms, clamped_from) = tri!(timeout_arg(&a, &settings));
+    let (timeout_ms, clamped_from) = timeout_arg(&a, &settings);
     let wake = tri!(a.enum_opt("wake", &["auto", "off"])).map(|w| w == "auto");
     let to = match target_for(state, ctx.live, caller, me, target) {
         Ok(t) => t,
@@ -1915,8 +1946,7 @@ fn ask_peer(state: &State, caller: &Caller, me: &str, args: &Value, ctx: &mut Ct
     out
 }
 
-fn my_open_work(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
-    tri!(Args::new(args, &[]));
+fn my_open_work(state: &State, me: &str, ctx: &mut Ctx<'_>) -> Outcome {
     let mut owners = state.all_ids_of(me);
     owners.dedup();
     let mut work: Vec<&crate::state::Obligation> =
@@ -1986,10 +2016,10 @@ fn close_work(
     closing: ObligationState,
 ) -> Outcome {
     let (text_field, tool) = match closing {
-        ObligationState::Blocked => ("reason", "block_work"),
-        _ => ("body", "complete_work"),
+        ObligationState::Blocked => ("reason", Tool::BlockWork),
+        _ => ("body", Tool::CompleteWork),
     };
-    let a = tri!(Args::new(args, &["message_id", text_field, "wake"]));
+    let a = Args::new(args, tool);
     let message_id = tri!(a.str_req("message_id"));
     let text = tri!(a.str_req(text_field));
     if text.len() > BODY_MAX_BYTES {
@@ -2035,11 +2065,45 @@ fn close_work(
             "note": "this obligation was already closed; nobody was notified again",
         }));
     }
-    let requester = state
-        .canonical_id(&o.requester)
-        .unwrap_or(&o.requester)
-        .to_string();
+    // CONTRACT §13: a requester oxtail cannot deliver to (no agent of that
+    // id, or one in another project) leaves the obligation open.
+    let requester = match state.canonical_id(&o.requester) {
+        Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        found => {
+            return fail(
+                "requester-unreachable",
+                "the requester cannot be reached, so nothing was sent and the obligation stays open; tell your user, or try again later",
+                json!({
+                    "message_id": o.message_id,
+                    "requester_error": if found.is_some() { "cross-project" } else { "target-not-found" },
+                }),
+            )
+        }
+    };
     let completion_id = completion_message_id(&o.message_id);
+    if state.receipts.contains_key(&completion_id) {
+        // CONTRACT §13: the completion already reached the requester (an
+        // earlier close delivered it and was not recorded as closed, as
+        // after a journal from an older release): close without sending it
+        // again.
+        return Outcome {
+            commands: vec![Command::CloseObligation {
+                message_id: o.message_id.clone(),
+                state: closing,
+                outcome_message_id: completion_id.clone(),
+                at_ms: ctx.now_ms,
+            }],
+            ..Outcome::ok(json!({
+                "ok": true,
+                "message_id": o.message_id,
+                "obligation_state": closing,
+                "completion_message_id": completion_id,
+                "requester_session_id": requester,
+                "correlation": if o.request_id.is_some() { "correlated" } else { "uncorrelated" },
+                "already_delivered": true,
+            }))
+        };
+    }
     // CONTRACT §14: block_work sends "[blocked] " + reason.
     let body = match closing {
         ObligationState::Blocked => format!("[blocked] {text}"),
@@ -2060,7 +2124,7 @@ fn close_work(
             closes: Some(closing),
             // CONTRACT §13: wake defaults to auto.
             wake: Some(wake.unwrap_or(true)),
-            tool,
+            tool: tool.name(),
         },
         ctx,
     );
@@ -2089,99 +2153,139 @@ fn close_work(
     out
 }
 
-fn usize_arg(a: &Args<'_>, field: &str, min: u64, max: u64) -> Result<Option<u64>, Outcome> {
-    match a.map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
-            _ => Err(invalid(
-                field,
-                &format!("must be a whole number from {min} to {max}"),
-            )),
+/// An integer argument clamped into `min..=max` (CONTRACT §6: read_session's
+/// budgets clamp rather than refuse); `default` when absent. The schema
+/// already checked it is an integer.
+fn clamped_arg(a: &Args<'_>, field: &str, default: u64, min: u64, max: u64) -> u64 {
+    match a.get(field) {
+        None => default,
+        Some(v) => match v.as_i64() {
+            Some(n) if n < min as i64 => min,
+            Some(n) => (n as u64).min(max),
+            None => max,
         },
-        Some(_) => Err(invalid(
-            field,
-            &format!("must be a whole number from {min} to {max}"),
-        )),
     }
 }
 
 /// `read_session`, first half (pure): resolve the target and say where to
 /// read. The I/O half ([`crate::readsession::execute`]) reads the transcript
-/// or the pane off the actor thread.
-fn read_session_plan(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
-    let a = tri!(Args::new(
-        args,
-        &[
-            "name",
-            "session_id",
-            "mode",
-            "limit",
-            "max_bytes",
-            "include_timestamps",
-            "tail_scan",
-            "pane_lines"
-        ]
-    ));
-    let target = match (tri!(a.str_opt("session_id")), tri!(a.str_opt("name"))) {
-        (Some(s), _) if !s.trim().is_empty() => s.trim(),
-        (_, Some(n)) if !n.trim().is_empty() => n.trim(),
-        _ => return invalid("name", "give `name` or `session_id` of the peer to read"),
+/// or the pane off the actor thread. Answers `{plan}`, or a finished
+/// result: CONTRACT §6's failures (`error` with `mode: "none"`), or
+/// `ok: false, error: "cross-project"` (§16.2).
+fn read_session_plan(
+    state: &State,
+    caller: &Caller,
+    res: &Resolution,
+    args: &Value,
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
+    use crate::readsession::{self as rs, ReadMode, ReadPlan};
+    let a = Args::new(args, Tool::ReadSession);
+    let target = tri!(a.str_req("name")).trim();
+    let root = tri!(a.str_opt("project_root")).filter(|r| !r.trim().is_empty());
+    let inferred = root.is_none();
+    let scope = match (&caller.requested_scope, root) {
+        (Some(s), Some(_)) => s,
+        (None, Some(r)) => {
+            return fail(
+                "unknown-project",
+                format!("`{r}` is not a directory oxtail can read"),
+                json!({}),
+            )
+        }
+        _ => &caller.scope,
     };
-    let mode = tri!(a.enum_opt("mode", &["auto", "transcript", "pane"])).unwrap_or("auto");
-    let limit = tri!(usize_arg(&a, "limit", 1, 500)).unwrap_or(20);
-    let max_bytes = tri!(usize_arg(&a, "max_bytes", 256, 1 << 20)).unwrap_or(24 * 1024);
-    let tail_scan = tri!(usize_arg(&a, "tail_scan", 1024, 256 << 20));
-    let pane_lines = tri!(usize_arg(&a, "pane_lines", 1, 10_000)).unwrap_or(200);
-    let include_timestamps = tri!(a.bool_opt("include_timestamps")).unwrap_or(false);
-    let project = &caller.scope.project;
-    let (agent, resolved_by) = match resolve_target(state, ctx.live, project, target, None) {
-        Ok((id, how)) => (state.agents.get(&id), how.as_str()),
-        Err(o) if o.field("error") == "target-not-found" => (None, "tmux_session"),
-        Err(o) => return o,
+    if scope.project != caller.scope.project {
+        return fail(
+            "cross-project",
+            "that directory belongs to another project; oxtail never crosses a project boundary",
+            json!({}),
+        );
+    }
+    let project = scope.project.as_str();
+    // CONTRACT §6: the real path of the argument (the I/O layer resolved
+    // it), else the project's root.
+    let shown_root = root.unwrap_or(&scope.project_root);
+    let failed = |error: String| Outcome::ok(rs::failure(target, shown_root, inferred, &error));
+    let mode = match tri!(a.str_opt("mode")) {
+        Some("transcript") => ReadMode::Transcript,
+        Some("pane") => ReadMode::Pane,
+        _ => ReadMode::Auto,
     };
+    let me = res.session_id.as_deref();
+    let agent = match resolve_target(state, ctx.live, project, target, me) {
+        Ok((id, _)) => state.agents.get(&id),
+        Err(o) => match o.field("error").as_str() {
+            Some("ambiguous-target") => {
+                return failed(format!(
+                    "ambiguous-target: '{target}' matches several agents: {}",
+                    o.field("candidates")
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+            Some("cross-project") => return o,
+            _ => None,
+        },
+    };
+    let pane_of = |a: &Agent| a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key()));
     let pane = match agent {
-        Some(a) => a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key())),
+        Some(a) => pane_of(a),
         None => ctx
             .live
             .other_panes
             .iter()
             .find(|(p, proj)| {
-                proj.as_deref() == Some(project.as_str()) && (p.session == target || p.id == target)
+                proj.as_deref() == Some(project) && (p.session == target || p.id == target)
             })
             .map(|(p, _)| p),
     };
     if agent.is_none() && pane.is_none() {
-        return fail(
-            "target-not-found",
-            format!("no agent or tmux session called `{target}` in this project; list_project_sessions shows who is here"),
-            json!({}),
-        );
+        let uuid_like =
+            target.len() == 36 && target.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        return failed(if uuid_like {
+            format!("unknown-or-unclaimed-session: no live agent of this project has session id {target}")
+        } else {
+            format!("session '{target}' not in project scope")
+        });
     }
-    Outcome::ok(json!({
-        "ok": true,
-        "plan": {
-            "target": agent.map(|a| a.session_id.clone()),
-            "target_name": agent.and_then(|a| a.name.clone()),
-            "resolved_by": resolved_by,
-            "client_type": agent.map(|a| a.client_type.clone()),
-            "cwd": agent.map(|a| a.cwd.clone()),
-            "pane": pane.map(|p| json!({"id": p.id, "socket": p.socket, "session": p.session})),
-            "mode": mode,
-            "limit": limit,
-            "max_bytes": max_bytes,
-            "tail_scan": tail_scan,
-            "pane_lines": pane_lines,
-            "include_timestamps": include_timestamps,
-        }
-    }))
+    let session = pane
+        .map(|p| p.session.clone())
+        .or_else(|| agent.and_then(|a| a.tmux_session.clone()))
+        .unwrap_or_else(|| target.to_string());
+    let plan = ReadPlan {
+        session,
+        name: agent.and_then(|a| a.name.clone()),
+        client_type: agent.map(|a| contract_client_type(&a.client_type).to_string()),
+        resolved_session_id: agent.map(|a| a.session_id.clone()),
+        session_id_source: agent.map(|a| session_id_source(&a.resolved_by).to_string()),
+        cwd: agent.map(|a| a.cwd.clone()),
+        pane: pane.map(|p| rs::PaneRef {
+            id: p.id.clone(),
+            socket: p.socket.clone(),
+        }),
+        mode,
+        limit: clamped_arg(&a, "limit", 20, 1, 1000) as usize,
+        max_bytes: clamped_arg(&a, "max_bytes", 24_000, 256, 1_000_000) as usize,
+        pane_lines: clamped_arg(&a, "pane_lines", 240, 20, 2000),
+        pane_max_chars: clamped_arg(&a, "pane_max_chars", 20_000, 500, 200_000) as usize,
+        include_timestamps: tri!(a.bool_opt("include_timestamps")).unwrap_or(false),
+        tail_scan: tri!(a.bool_opt("tail_scan")).unwrap_or(false),
+        project_root: shown_root.to_string(),
+        inferred,
+    };
+    Outcome::ok(json!({"ok": true, "plan": plan}))
 }
 
 // ---- File leases and touches (issue 14; see crate::files) ----
 
 /// The caller's own work-tree relative patterns from `paths`.
 fn lease_patterns(caller: &Caller, a: &Args<'_>, required: bool) -> Result<Vec<String>, Outcome> {
-    let raw = match a.map.get("paths") {
+    let raw = match a.get("paths") {
         None | Some(Value::Null) if !required => return Ok(Vec::new()),
         None | Some(Value::Null) => return Err(invalid("paths", "is required")),
         Some(Value::Array(v)) => v,
@@ -2238,10 +2342,10 @@ fn claim_files(
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
     use crate::files::{is_live, patterns_overlap, DEFAULT_LEASE_TTL_S, MAX_LEASE_TTL_S};
-    let a = tri!(Args::new(args, &["paths", "exclusive", "ttl_s", "reason"]));
+    let a = Args::new(args, Tool::ClaimFiles);
     let patterns = tri!(lease_patterns(caller, &a, true));
     let exclusive = tri!(a.bool_opt("exclusive")).unwrap_or(false);
-    let ttl_s = match a.map.get("ttl_s") {
+    let ttl_s = match a.get("ttl_s") {
         None | Some(Value::Null) => DEFAULT_LEASE_TTL_S,
         Some(v) => match v.as_u64() {
             Some(t) if (1..=MAX_LEASE_TTL_S).contains(&t) => t,
@@ -2370,7 +2474,7 @@ fn release_files(
     args: &Value,
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
-    let a = tri!(Args::new(args, &["paths"]));
+    let a = Args::new(args, Tool::ReleaseFiles);
     let patterns = tri!(lease_patterns(caller, &a, false));
     let project = &caller.scope.project;
     let mine = |l: &&crate::state::Lease| l.holder == me && l.project == *project;
@@ -2408,7 +2512,7 @@ fn release_files(
 /// `list_claims {path?}`: live leases and recent edits in the caller's
 /// project, optionally only those covering `path`.
 fn list_claims(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx<'_>) -> Outcome {
-    let a = tri!(Args::new(args, &["path"]));
+    let a = Args::new(args, Tool::ListClaims);
     let filter = match tri!(a.str_opt("path")) {
         None => None,
         Some(p) => Some(tri!(crate::files::check_pattern(

@@ -58,34 +58,49 @@ fn env_ms(name: &str) -> Option<Duration> {
 /// out ask within a few ms of its wait).
 pub const ASK_MARGIN: Duration = Duration::from_millis(1500);
 
-/// The contract's largest `ask_peer` wait (CONTRACT §11: `timeout_ms` is
-/// at most 300 000 ms, checked by the schema).
-pub const ASK_TIMEOUT_SCHEMA_MAX_MS: u64 = 300_000;
-
-/// The budget of one tool call with arguments `args`:
-/// `OXTAIL_SHIM_CALL_TIMEOUT_MS` (default [`DEFAULT_CALL_BUDGET`]), or for
-/// `ask_peer` the longest wait the daemon can apply plus [`ASK_MARGIN`]: its
-/// `timeout_ms`, else this agent's `OXTAIL_ASK_PEER_TIMEOUT_MS` (the shim
-/// passes its environment to the daemon, which applies the same values,
-/// falling back to its own), else [`ASK_TIMEOUT_SCHEMA_MAX_MS`]; clamped to
-/// this agent's `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS` when set. The daemon can
-/// only wait less, so against a stopped daemon an ask returns within its
-/// `timeout_ms` plus the margin.
-pub fn call_budget(tool: &str, args: &Value) -> Duration {
-    if tool == "ask_peer" {
-        let schema_max = Duration::from_millis(ASK_TIMEOUT_SCHEMA_MAX_MS);
-        let wait = args
+/// The budget of one call of `tool` with arguments `args`, from the tool
+/// catalog ([`oxtail_proto::tools::ToolDef::waits`]):
+/// `OXTAIL_SHIM_CALL_TIMEOUT_MS` (default [`DEFAULT_CALL_BUDGET`]), or for a
+/// tool that waits (`ask_peer`) its wait plus [`ASK_MARGIN`]. The wait
+/// follows the one rule the daemon applies too
+/// ([`oxtail_proto::tools::ask_wait_ms`]) over the same agent environment
+/// this shim passes to the daemon (`env`); where the agent set nothing,
+/// the shim assumes the widest wait the schema allows, since the daemon's
+/// own fallbacks can only be shorter. So against a stopped daemon an ask
+/// returns within its wait plus the margin, and never before the daemon.
+pub fn call_budget(
+    tool: &str,
+    args: &Value,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Duration {
+    use oxtail_proto::tools::{ask_wait_ms, env_ms as agent_ms, Tool, ASK_TIMEOUT_SCHEMA_MAX_MS};
+    if Tool::from_name(tool).is_some_and(|t| t.def().waits) {
+        let requested = args
             .get("timeout_ms")
             .and_then(Value::as_u64)
             .filter(|v| *v > 0)
-            .map(Duration::from_millis)
-            .or_else(|| env_ms("OXTAIL_ASK_PEER_TIMEOUT_MS"))
-            .unwrap_or(schema_max);
-        let max = env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(schema_max);
-        wait.min(max).min(schema_max) + ASK_MARGIN
+            .map(|v| v.min(ASK_TIMEOUT_SCHEMA_MAX_MS));
+        let (wait, _) = ask_wait_ms(
+            requested,
+            agent_ms(env, "OXTAIL_ASK_PEER_TIMEOUT_MS").unwrap_or(ASK_TIMEOUT_SCHEMA_MAX_MS),
+            agent_ms(env, "OXTAIL_ASK_PEER_MAX_TIMEOUT_MS").unwrap_or(ASK_TIMEOUT_SCHEMA_MAX_MS),
+        );
+        Duration::from_millis(wait) + ASK_MARGIN
     } else {
         env_ms("OXTAIL_SHIM_CALL_TIMEOUT_MS").unwrap_or(DEFAULT_CALL_BUDGET)
     }
+}
+
+/// CONTRACT §0: a schema violation (or an unknown tool) never reaches the
+/// tool; it is a tool result with `isError: true` and this text, as the
+/// predecessor's MCP SDK wrote it.
+fn schema_violation(tool: &str, code: &str, message: &str) -> CallToolResult {
+    let text = if code == error_code::UNKNOWN_TOOL {
+        format!("MCP error -32602: Tool {tool} not found")
+    } else {
+        format!("MCP error -32602: Input validation error: Invalid arguments for tool {tool}: {message}")
+    };
+    CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
 /// How long a shim waits to reach (or start) the daemon, per attempt.
@@ -415,10 +430,7 @@ impl ServerHandler for Shim {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if !self.tools.iter().any(|t| t.name == request.name) {
-            return Err(McpError::invalid_params(
-                format!("no tool named `{}`", request.name),
-                None,
-            ));
+            return Ok(schema_violation(&request.name, error_code::UNKNOWN_TOOL, "").into());
         }
         let meta = request
             .meta
@@ -449,7 +461,9 @@ impl ServerHandler for Shim {
         // A waiting ask reports progress every few seconds when the client
         // asked for it (Claude Code 2.1.329 and Codex 0.169.0 both send a
         // progressToken in _meta).
-        let progress = (request.name == "ask_peer")
+        let waits =
+            oxtail_proto::tools::Tool::from_name(&request.name).is_some_and(|t| t.def().waits);
+        let progress = waits
             .then(|| context.meta.get_progress_token())
             .flatten()
             .map(|token| {
@@ -474,7 +488,7 @@ impl ServerHandler for Shim {
                     }
                 })
             });
-        let budget = call_budget(&request.name, &args);
+        let budget = call_budget(&request.name, &args, &self.link.info.env);
         let reply = self
             .link
             .call_bounded(
@@ -511,15 +525,13 @@ impl ServerHandler for Shim {
             Ok(Reply::Error { code, message })
                 if code == error_code::INVALID_PARAMS || code == error_code::UNKNOWN_TOOL =>
             {
-                Err(McpError::invalid_params(message, None))
+                Ok(schema_violation(&request.name, &code, &message).into())
             }
             Ok(Reply::Error { code, message }) => Ok(CallToolResult::structured_error(versioned(
                 serde_json::json!({"ok": false, "error": code, "message": message}),
             ))
             .into()),
-            Err(message)
-                if request.name == "ask_peer" && message.contains("did not answer within") =>
-            {
+            Err(message) if waits && message.contains("did not answer within") => {
                 // Issue 9: an ask against a stalled daemon returns within its
                 // timeout plus a margin, saying what may have happened.
                 Ok(CallToolResult::error(vec![ContentBlock::text(format!(
@@ -610,4 +622,48 @@ async fn confirms_flush(link: &Link, confirms: &stdio::Confirms) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The budget of a waiting tool follows the catalog and the wait rule
+    /// the daemon applies, over the agent's own environment.
+    #[test]
+    fn a_waiting_tool_is_bounded_by_its_wait_plus_the_margin() {
+        let ms = Duration::from_millis;
+        let ceiling = env(&[("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS", "300")]);
+        let args = json!({"timeout_ms": 5000});
+        assert_eq!(
+            call_budget("ask_peer", &args, &ceiling),
+            ms(300) + ASK_MARGIN
+        );
+        assert_eq!(
+            call_budget("ask_peer", &args, &BTreeMap::new()),
+            ms(5000) + ASK_MARGIN
+        );
+        let default = env(&[("OXTAIL_ASK_PEER_TIMEOUT_MS", "700")]);
+        assert_eq!(
+            call_budget("ask_peer", &json!({}), &default),
+            ms(700) + ASK_MARGIN
+        );
+        // Nothing set: the widest wait the schema allows (the daemon's own
+        // fallbacks can only be shorter).
+        assert_eq!(
+            call_budget("ask_peer", &json!({}), &BTreeMap::new()),
+            ms(300_000) + ASK_MARGIN
+        );
+        // A tool that does not wait gets the ordinary call budget.
+        assert!(call_budget("send_message", &args, &ceiling) < ms(300_000));
+    }
 }

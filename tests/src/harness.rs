@@ -105,6 +105,36 @@ impl Agent {
         self.service.call_tool(p).await
     }
 
+    /// Calls `tool` with arguments that break its schema and returns the
+    /// text of the answer, which CONTRACT §0 makes a tool result with
+    /// `isError: true`, no structured content, and one text item starting
+    /// `MCP error -32602: ` (then `Input validation error: Invalid
+    /// arguments for tool <tool>: ` and the issue naming the field, or
+    /// `Tool <tool> not found`).
+    ///
+    /// # Errors
+    /// An MCP-level error, or any other answer (the tool ran).
+    pub async fn schema_error(&self, tool: &str, args: Value) -> Result<String> {
+        let r = self
+            .call_raw(tool, args.clone())
+            .await
+            .with_context(|| format!("{tool}({args})"))?;
+        let text = r
+            .content
+            .first()
+            .and_then(|c| c.as_text())
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        if r.is_error != Some(true)
+            || r.content.len() != 1
+            || r.structured_content.is_some()
+            || !text.starts_with("MCP error -32602: ")
+        {
+            bail!("{tool}({args}) was not a schema violation: {r:?}");
+        }
+        Ok(text)
+    }
+
     /// Calls `tool` with `_meta` (as Codex sends it) and returns the
     /// structured result.
     ///
@@ -135,13 +165,19 @@ impl Agent {
         structured(r)
     }
 
-    /// Calls `tool` and insists on `ok: true`.
+    /// Calls `tool` and insists on success: `ok: true`, or for the tools
+    /// whose results have no `ok` (CONTRACT §1, §3, §6) no `error`.
     ///
     /// # Errors
-    /// As [`Agent::call`], or when the result says `ok: false`.
+    /// As [`Agent::call`], or when the result says `ok: false` or carries
+    /// an `error`.
     pub async fn ok(&self, tool: &str, args: Value) -> Result<Value> {
         let v = self.call(tool, args.clone()).await?;
-        if v["ok"] != json!(true) {
+        let fine = match v.get("ok") {
+            Some(ok) => *ok == json!(true),
+            None => v.get("error").is_none_or(Value::is_null),
+        };
+        if !fine {
             bail!("{tool}({args}) was not ok: {v}");
         }
         Ok(v)
