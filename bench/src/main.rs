@@ -576,8 +576,24 @@ fn bench_hooks(a: &Args, figs: &mut Vec<Fig>) {
 // ---------------------------------------------------------------- daemon
 
 fn bench_list200(a: &Args, figs: &mut Vec<Fig>) {
+    bench_list(a, figs, 200, ["list200_shim", "list200_socket"], ("< 2 ms", 2000.0));
+}
+
+fn bench_list1000(a: &Args, figs: &mut Vec<Fig>) {
+    bench_list(a, figs, 1000, ["list1000_shim", "list1000_socket"], ("≤ 5 ms", 5000.0));
+}
+
+/// `list_project_sessions` with `agents` live agents (raw connections) plus
+/// the lister, through a shim and at the daemon socket.
+fn bench_list(
+    a: &Args,
+    figs: &mut Vec<Fig>,
+    agents: usize,
+    keys: [&'static str; 2],
+    goal: (&'static str, f64),
+) {
     let env = Env::new(&a.bin);
-    let mut conns: Vec<Raw> = (0..200)
+    let mut conns: Vec<Raw> = (0..agents)
         .map(|i| {
             let mut r = env.raw(&format!("agent-{i:03}"));
             let v = r.tool(
@@ -591,25 +607,26 @@ fn bench_list200(a: &Args, figs: &mut Vec<Fig>) {
     let mut lister = env.shim("agent-lister", true);
     lister.initialize();
     lister.ok("set_my_state", json!({"purpose": "listing"}));
+    let rows = agents + 1;
     let first = lister.ok("list_project_sessions", json!({}));
-    assert_eq!(first["count"], 201, "{}", first["count"]);
+    assert_eq!(first["count"], rows, "{}", first["count"]);
     let runs = n(a, 400, 100);
     let mut v = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
         let r = lister.call("list_project_sessions", json!({}));
         v.push(us(t.elapsed()));
-        assert_eq!(r["count"], 201);
+        assert_eq!(r["count"], rows);
     }
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
-        key: "list200_shim",
-        what: "`list_project_sessions` with 200 agents (201 rows), through a shim".into(),
+        key: keys[0],
+        what: format!("`list_project_sessions` with {agents} agents ({rows} rows), through a shim"),
         median: m,
         p90: Some(p),
         unit: "µs",
         n: v.len(),
-        target: Some(("< 2 ms", 2000.0, true)),
+        target: Some((goal.0, goal.1, true)),
         method: "tools/call round trip through the shim; 200 agents connected over raw sockets, all live".into(),
     });
     let mut v = Vec::new();
@@ -622,8 +639,8 @@ fn bench_list200(a: &Args, figs: &mut Vec<Fig>) {
     }
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
-        key: "list200_socket",
-        what: "`list_project_sessions` with 200 agents, daemon socket round trip".into(),
+        key: keys[1],
+        what: format!("`list_project_sessions` with {agents} agents, daemon socket round trip"),
         median: m,
         p90: Some(p),
         unit: "µs",
@@ -1300,7 +1317,7 @@ fn main() {
                 return;
             }
             "-h" | "--help" => {
-                println!("oxtail-bench --oxtail PATH [--quick] [--json FILE] [--only shim,rtt,read50,ask,hooks,list200,throughput,deep,depth,rss,replay,recovery]");
+                println!("oxtail-bench --oxtail PATH [--quick] [--json FILE] [--only shim,rtt,read50,ask,hooks,list200,list1000,throughput,deep,depth,rss,replay,recovery]");
                 return;
             }
             other => panic!("unknown argument {other}"),
@@ -1310,12 +1327,13 @@ fn main() {
     let wanted = |k: &str| a.only.as_ref().is_none_or(|o| o.iter().any(|x| x == k));
     let mut figs = Vec::new();
     type Bench = fn(&Args, &mut Vec<Fig>);
-    let all: [(&str, Bench); 11] = [
+    let all: [(&str, Bench); 12] = [
         ("shim", bench_shim),
         ("rtt", bench_rtt),
         ("ask", bench_ask),
         ("hooks", bench_hooks),
         ("list200", bench_list200),
+        ("list1000", bench_list1000),
         ("throughput", bench_throughput),
         ("deep", bench_deep),
         ("depth", bench_depth),
