@@ -219,6 +219,13 @@ async fn an_edit_of_a_peers_file_is_warned_and_the_peer_learns() {
         .edit("PreToolUse", "src/a.rs"))
     .unwrap();
     assert_eq!(q["hookSpecificOutput"]["permissionDecision"], "ask", "{q}");
+    // off: no check at all.
+    assert_eq!(
+        out(&hb
+            .with("OXTAIL_CONFLICT", "off")
+            .edit("PreToolUse", "src/a.rs")),
+        None
+    );
 
     // `oxtail status` shows the files section, with the conflict marked.
     let st = ox

@@ -1481,7 +1481,8 @@ impl Actor {
             let Some(rel) = files::relative_to(&caller.cwd, &scope.worktree, &raw) else {
                 continue;
             };
-            if pre && kind == files::TouchKind::Edit {
+            if pre && kind == files::TouchKind::Edit && call.conflict_mode.as_deref() != Some("off")
+            {
                 let conflicts = files::conflicts_for_edit(
                     &self.state,
                     &self.live,
