@@ -51,6 +51,18 @@ fn arm_idle_wait(
     })
 }
 
+/// Waits until the daemon reports `n` askers blocked in `ask_peer`.
+fn wait_asks_in_flight(ox: &Instance, n: u64) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if ox.ctl(&["stats"]).unwrap()["asks_in_flight"] == n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("asks in flight never reached {n}");
+}
+
 /// Waits until the daemon reports `n` armed idle waiters.
 fn wait_idle_waiters(ox: &Instance, n: u64) {
     let end = Instant::now() + Duration::from_secs(5);
@@ -248,7 +260,7 @@ async fn uncorrelated_chatter_does_not_satisfy_an_ask() {
             .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_asks_in_flight(&ox, 1);
     // Chatter from the same peer: no reply_to, and a reply_to that is not the request.
     b.ok(
         "send_message",
@@ -315,8 +327,7 @@ async fn a_dead_shim_leaves_its_ask_pending() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(ox.ctl(&["stats"]).unwrap()["asks_in_flight"], 1);
+    wait_asks_in_flight(&ox, 1);
     // Kill the shim process (its sh host and itself).
     let pid = a.pid.unwrap();
     let kids =

@@ -1931,6 +1931,7 @@ impl Actor {
                         "connections": self.conns.len(),
                         "connections_by_role": by_role,
                         "foreground": self.config.idle_exit.is_none(),
+                        "idle_exit_s": self.config.idle_exit.map(|d| d.as_secs()),
                     })),
                     false,
                 )
