@@ -7,5 +7,6 @@ pub mod fake_anthropic;
 pub mod fake_openai;
 pub mod harness;
 pub mod http;
+pub mod proc;
 pub mod skip;
 pub mod tui;
