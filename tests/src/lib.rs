@@ -4,6 +4,7 @@ pub mod claude;
 pub mod codex;
 pub mod e2e;
 pub mod fake_anthropic;
+pub mod fake_model;
 pub mod fake_openai;
 pub mod harness;
 pub mod http;
