@@ -116,7 +116,7 @@ fn start_cockpit(inner: &TmuxServer, outer: &TmuxServer, home: &Path, cwd: &Path
         &attach,
     ]);
     let end = Instant::now() + Duration::from_secs(10);
-    while client(&inner).is_none() {
+    while client(inner).is_none() {
         assert!(Instant::now() < end, "the tmux client did not attach");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -127,10 +127,10 @@ fn key(inner: &TmuxServer, k: &str) {
 }
 
 fn back_to_cockpit(inner: &TmuxServer) {
-    let (client, ..) = client(&inner).expect("client");
+    let (client, ..) = client(inner).expect("client");
     inner.ok(&["switch-client", "-c", &client, "-t", "cockpit"]);
     wait_client_on(
-        &inner,
+        inner,
         &inner.ok(&["display-message", "-p", "-t", "cockpit", "#{pane_id}"]),
     );
 }
