@@ -6,11 +6,10 @@
 //! carries the reason naming the peer. Skipped when `claude` is missing.
 
 use oxtail_tests::claude::{claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer};
-use oxtail_tests::e2e::claude_edited;
+use oxtail_tests::e2e::{claude_edited, install_hooks};
 use oxtail_tests::fake_anthropic::{assistant_turns, value_contains, FakeAnthropic, ScriptedTurn};
 use oxtail_tests::harness::{AgentOpts, Instance};
 use serde_json::{json, Value};
-use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
 
@@ -35,17 +34,7 @@ async fn deny_mode_blocks_claudes_edit_of_a_peers_file_with_the_reason() {
     claude_edited(&ox, "peer-a", a.pid.unwrap(), &repo, &file).unwrap();
 
     let home = ClaudeHome::new().unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     write_mcp_json(
         &repo,
         &[McpServer::new("oxtail", BIN)

@@ -8,11 +8,12 @@
 //! Skipped with a message when `claude` is not installed.
 
 use oxtail_tests::claude::{claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer};
+use oxtail_tests::e2e::install_hooks;
 use oxtail_tests::fake_anthropic::{assistant_turns, value_contains, FakeAnthropic, ScriptedTurn};
 use oxtail_tests::harness::{AgentOpts, Instance};
 use oxtail_tests::tui::{SessionSpec, TmuxServer};
 use serde_json::{json, Value};
-use std::process::Command;
+
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,17 +54,7 @@ async fn pre_tool_use_hook_hands_peer_mail_to_claude_mid_turn() {
 
     // Claude Code's HOME, with oxtail's hooks installed the way a user does.
     let home = ClaudeHome::new().unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     let settings: Value =
         serde_json::from_str(&std::fs::read_to_string(home.settings_path()).unwrap()).unwrap();
     assert_eq!(settings["enableAllProjectMcpServers"], true, "kept");
@@ -165,17 +156,7 @@ async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     let a = ox.agent(AgentOpts::claude(&repo, "peer-a")).await.unwrap();
     let home = ClaudeHome::new().unwrap();
     home.trust_project(&repo).unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     write_mcp_json(
         &repo,
         &[McpServer::new("oxtail", BIN)
@@ -268,17 +249,7 @@ async fn stop_hook_blocks_the_turn_end_with_peer_mail() {
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "peer-a")).await.unwrap();
     let home = ClaudeHome::new().unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
 
     let body = "STOP-NOTE-55e1: before you stop, bump the version";
     let (up_tx, up_rx) = mpsc::channel::<()>();
