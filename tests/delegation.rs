@@ -53,26 +53,14 @@ fn arm_idle_wait(
 
 /// Waits until the daemon reports `n` askers blocked in `ask_peer`.
 fn wait_asks_in_flight(ox: &Instance, n: u64) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if ox.ctl(&["stats"]).unwrap()["asks_in_flight"] == n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("asks in flight never reached {n}");
+    ox.wait_stat("asks_in_flight", n, Duration::from_secs(10))
+        .unwrap();
 }
 
 /// Waits until the daemon reports `n` armed idle waiters.
 fn wait_idle_waiters(ox: &Instance, n: u64) {
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
-        if ox.ctl(&["stats"]).unwrap()["idle_waiters"] == n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("idle waiters never reached {n}");
+    ox.wait_stat("idle_waiters", n, Duration::from_secs(5))
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,18 +156,7 @@ impl World {
 
     /// Wait until the daemon counts `n` armed idle-wait hooks.
     fn wait_idle_waiters(&self, n: u64) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let stats = self.ox.ctl(&["stats"]).unwrap();
-            if stats["idle_waiters"] == n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "idle waiters never reached {n}: {stats}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.ox.wait_stat("idle_waiters", n, DEADLINE).unwrap();
     }
 }
 

@@ -136,13 +136,6 @@ async fn pre_tool_use_hook_hands_peer_mail_to_claude_mid_turn() {
     assert!(value_contains(last, body), "{last}");
 }
 
-/// The number of idle-wait (rewake) hooks the daemon counts as armed.
-fn idle_waiters(ox: &Instance) -> u64 {
-    ox.ctl(&["stats"]).unwrap()["idle_waiters"]
-        .as_u64()
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     let Some(claude) = claude_or_skip() else {
@@ -205,16 +198,28 @@ async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
         .wait_for_request_async(Duration::from_secs(90), |r| value_contains(r, "say hello"))
         .await;
     assert!(first.is_some(), "B never asked the model\n{}", screen());
-    // Wait on state: the daemon counts B's idle-wait as armed.
+    // Wait on state: B's Stop hook marked it idle and the daemon counts its
+    // async idle-wait as armed (the two hooks run side by side, so either
+    // may land first).
     let end = std::time::Instant::now() + Duration::from_secs(60);
-    while idle_waiters(&ox) == 0 {
+    loop {
+        let armed = ox.ctl(&["stats"]).unwrap()["idle_waiters"] == 1;
+        let rows = a.ok("list_project_sessions", json!({})).await.unwrap();
+        let idle = rows["sessions"].as_array().is_some_and(|r| {
+            r.iter().any(|row| {
+                row["client_session_id"] == session_b.as_str() && row["activity"]["state"] == "idle"
+            })
+        });
+        if armed && idle {
+            break;
+        }
         assert!(
             std::time::Instant::now() < end,
-            "no idle-wait armed\n{}\n{}",
+            "B never idle with its idle-wait armed (armed: {armed})\n{rows}\n{}\n{}",
             screen(),
             server.transcript()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     let sent = a
