@@ -165,12 +165,11 @@ pub type Responder = Arc<dyn Fn(&Value) -> ScriptedTurn + Send + Sync + 'static>
 /// assistant messages already in the request (see [`assistant_turns`]), and
 /// with [`SCRIPT_EXHAUSTED_REPLY`] once the script is used up.
 pub fn sequential(turns: Vec<ScriptedTurn>) -> impl Fn(&Value) -> ScriptedTurn + Send + Sync {
-    move |req| {
-        turns
-            .get(assistant_turns(req))
-            .cloned()
-            .unwrap_or_else(|| ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+    crate::fake_model::script(turns, assistant_turns, exhausted)
+}
+
+fn exhausted() -> ScriptedTurn {
+    ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY)
 }
 
 /// A responder that scripts several conversations at once.
@@ -183,18 +182,15 @@ pub fn sequential(turns: Vec<ScriptedTurn>) -> impl Fn(&Value) -> ScriptedTurn +
 pub fn by_prompt<M: Into<String>>(
     conversations: impl IntoIterator<Item = (M, Vec<ScriptedTurn>)>,
 ) -> impl Fn(&Value) -> ScriptedTurn + Send + Sync {
-    let conversations: Vec<(String, Vec<ScriptedTurn>)> = conversations
-        .into_iter()
-        .map(|(marker, turns)| (marker.into(), turns))
-        .collect();
-    move |req| {
-        let prompt = first_user_text(req);
+    crate::fake_model::scripts_by_prompt(
         conversations
-            .iter()
-            .find(|(marker, _)| prompt.contains(marker.as_str()))
-            .and_then(|(_, turns)| turns.get(assistant_turns(req)).cloned())
-            .unwrap_or_else(|| ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+            .into_iter()
+            .map(|(marker, turns)| (marker.into(), turns))
+            .collect(),
+        |req| vec![first_user_text(req)],
+        assistant_turns,
+        exhausted,
+    )
 }
 
 /// State shared between the server thread and the [`FakeAnthropic`] handle.

@@ -199,6 +199,37 @@ impl<K: Copy + std::fmt::Debug> Recorder<K> {
     }
 }
 
+/// A responder answering `turns[index(request)]` (each dialect counts the
+/// model's earlier turns in a request its own way), and `exhausted()` once
+/// the script is used up.
+pub fn script<T: Clone + Send + Sync>(
+    turns: Vec<T>,
+    index: fn(&Value) -> usize,
+    exhausted: fn() -> T,
+) -> impl Fn(&Value) -> T + Send + Sync {
+    move |req| turns.get(index(req)).cloned().unwrap_or_else(exhausted)
+}
+
+/// A responder for several conversations at once: a request belongs to the
+/// first `(marker, turns)` whose marker occurs in one of `prompts(request)`
+/// (the prompt the CLI was started with), answered like [`script`];
+/// requests matching no marker get `exhausted()`.
+pub fn scripts_by_prompt<T: Clone + Send + Sync>(
+    conversations: Vec<(String, Vec<T>)>,
+    prompts: fn(&Value) -> Vec<String>,
+    index: fn(&Value) -> usize,
+    exhausted: fn() -> T,
+) -> impl Fn(&Value) -> T + Send + Sync {
+    move |req| {
+        let prompts = prompts(req);
+        conversations
+            .iter()
+            .find(|(marker, _)| prompts.iter().any(|p| p.contains(marker.as_str())))
+            .and_then(|(_, turns)| turns.get(index(req)).cloned())
+            .unwrap_or_else(exhausted)
+    }
+}
+
 /// Runs a test's responder on `body`. A panic in it (a failed assertion in
 /// a scripted conversation) becomes `Err` with its message, logged to
 /// stderr under `server`, so the client gets an answer and the test fails

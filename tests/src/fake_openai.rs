@@ -145,12 +145,11 @@ pub type Responder = Arc<dyn Fn(&Value) -> ScriptedResponse + Send + Sync + 'sta
 pub fn sequential(
     turns: Vec<ScriptedResponse>,
 ) -> impl Fn(&Value) -> ScriptedResponse + Send + Sync {
-    move |req| {
-        turns
-            .get(response_index(req))
-            .cloned()
-            .unwrap_or_else(|| ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+    crate::fake_model::script(turns, response_index, exhausted)
+}
+
+fn exhausted() -> ScriptedResponse {
+    ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY)
 }
 
 /// A responder for several conversations: each `(marker, turns)` applies to
@@ -160,18 +159,15 @@ pub fn sequential(
 pub fn by_prompt<M: Into<String>>(
     conversations: impl IntoIterator<Item = (M, Vec<ScriptedResponse>)>,
 ) -> impl Fn(&Value) -> ScriptedResponse + Send + Sync {
-    let conversations: Vec<(String, Vec<ScriptedResponse>)> = conversations
-        .into_iter()
-        .map(|(m, t)| (m.into(), t))
-        .collect();
-    move |req| {
-        let users = user_texts(req);
+    crate::fake_model::scripts_by_prompt(
         conversations
-            .iter()
-            .find(|(marker, _)| users.iter().any(|u| u.contains(marker.as_str())))
-            .and_then(|(_, turns)| turns.get(response_index(req)).cloned())
-            .unwrap_or_else(|| ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+            .into_iter()
+            .map(|(m, t)| (m.into(), t))
+            .collect(),
+        user_texts,
+        response_index,
+        exhausted,
+    )
 }
 
 struct Shared {
