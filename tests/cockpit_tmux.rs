@@ -1,5 +1,5 @@
 //! `oxtail oxpit` in a real terminal: a pane on a private tmux server
-//! (`tmux -L oxt-test-<pid>-<n>`), with a real tmux client attached to it
+//! (`oxtail_tests::tui::TmuxServer`), with a real tmux client attached to it
 //! (itself running in a pane of a second private server), keys sent with
 //! `send-keys`, the screen read with `capture-pane`, and ⏎ checked by asking
 //! tmux which pane the client now shows. Both servers are killed by name at
@@ -14,119 +14,76 @@
 
 use oxtail_cockpit::fleet::shell_quote;
 use oxtail_tests::harness::Instance;
+use oxtail_tests::tui::TmuxServer;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
-static N: AtomicUsize = AtomicUsize::new(0);
-
-struct Server {
-    name: String,
+/// The visible screen of `target` (no scrollback: what the person sees).
+fn screen(server: &TmuxServer, target: &str) -> String {
+    String::from_utf8_lossy(&server.output(&["capture-pane", "-p", "-t", target]).stdout)
+        .into_owned()
 }
 
-impl Server {
-    fn new() -> Server {
-        Server {
-            name: format!(
-                "oxt-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst) + 100
-            ),
+/// Polls the screen of `target` until `pred` holds.
+fn wait_screen(
+    server: &TmuxServer,
+    target: &str,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = screen(server, target);
+        if pred(&s) {
+            return s;
         }
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .env_remove("TMUX")
-            .stdin(Stdio::null())
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.tmux(args);
-        assert!(
-            o.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
-    fn screen(&self, target: &str) -> String {
-        let o = self.tmux(&["capture-pane", "-p", "-t", target]);
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Polls the pane's screen until `pred` holds.
-    fn wait_screen(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen(target);
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("timed out waiting for {what}; screen of {target}:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() > end {
+            panic!("timed out waiting for {what}; screen of {target}:\n{s}");
         }
-    }
-
-    /// `(client name, session, pane id)` of the first attached client.
-    fn client(&self) -> Option<(String, String, String)> {
-        let o = self.tmux(&[
-            "list-clients",
-            "-F",
-            "#{client_name}|#{session_name}|#{pane_id}",
-        ]);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let l = out.lines().next()?;
-        let f: Vec<&str> = l.split('|').collect();
-        (f.len() == 3).then(|| (f[0].into(), f[1].into(), f[2].into()))
-    }
-
-    fn wait_client_on(&self, pane: &str) {
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let c = self.client();
-            if c.as_ref().is_some_and(|c| c.2 == pane) {
-                return;
-            }
-            if Instant::now() > end {
-                panic!(
-                    "the tmux client did not move to {pane}: {c:?}; cockpit screen:\n{}",
-                    self.screen("cockpit")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // tmux leaves the socket file behind after kill-server; remove it.
-        let path = self.tmux(&["display-message", "-p", "#{socket_path}"]);
-        let _ = self.tmux(&["kill-server"]);
-        let path = String::from_utf8_lossy(&path.stdout).trim().to_string();
-        if path.ends_with(&self.name) {
-            let _ = std::fs::remove_file(path);
+/// `(client name, session, pane id)` of the first client attached to
+/// `server`.
+fn client(server: &TmuxServer) -> Option<(String, String, String)> {
+    let o = server.output(&[
+        "list-clients",
+        "-F",
+        "#{client_name}|#{session_name}|#{pane_id}",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let l = out.lines().next()?;
+    let f: Vec<&str> = l.split('|').collect();
+    (f.len() == 3).then(|| (f[0].into(), f[1].into(), f[2].into()))
+}
+
+/// Waits until `server`'s client shows `pane`.
+fn wait_client_on(server: &TmuxServer, pane: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = client(server);
+        if c.as_ref().is_some_and(|c| c.2 == pane) {
+            return;
         }
+        if Instant::now() > end {
+            panic!(
+                "the tmux client did not move to {pane}: {c:?}; cockpit screen:\n{}",
+                screen(server, "cockpit")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Starts the cockpit in session `cockpit` of `inner` and attaches a real
 /// tmux client to it from a pane of `outer`.
-fn start_cockpit(inner: &Server, outer: &Server, home: &Path, cwd: &Path, args: &str) {
+fn start_cockpit(inner: &TmuxServer, outer: &TmuxServer, home: &Path, cwd: &Path, args: &str) {
     let cmd = format!(
         "{} oxpit {args}; echo OXPIT_EXIT=$?; sleep 600",
         shell_quote(BIN)
@@ -146,7 +103,7 @@ fn start_cockpit(inner: &Server, outer: &Server, home: &Path, cwd: &Path, args: 
         &format!("OXTAIL_HOME={}", home.display()),
         &cmd,
     ]);
-    let attach = format!("env -u TMUX tmux -L {} attach -t cockpit", inner.name);
+    let attach = format!("env -u TMUX tmux -L {} attach -t cockpit", inner.name());
     outer.ok(&[
         "new-session",
         "-d",
@@ -159,20 +116,23 @@ fn start_cockpit(inner: &Server, outer: &Server, home: &Path, cwd: &Path, args: 
         &attach,
     ]);
     let end = Instant::now() + Duration::from_secs(10);
-    while inner.client().is_none() {
+    while client(inner).is_none() {
         assert!(Instant::now() < end, "the tmux client did not attach");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-fn key(inner: &Server, k: &str) {
+fn key(inner: &TmuxServer, k: &str) {
     inner.ok(&["send-keys", "-t", "cockpit", k]);
 }
 
-fn back_to_cockpit(inner: &Server) {
-    let (client, ..) = inner.client().expect("client");
+fn back_to_cockpit(inner: &TmuxServer) {
+    let (client, ..) = client(inner).expect("client");
     inner.ok(&["switch-client", "-c", &client, "-t", "cockpit"]);
-    inner.wait_client_on(&inner.ok(&["display-message", "-p", "-t", "cockpit", "#{pane_id}"]));
+    wait_client_on(
+        inner,
+        &inner.ok(&["display-message", "-p", "-t", "cockpit", "#{pane_id}"]),
+    );
 }
 
 fn now_ms() -> u64 {
@@ -184,8 +144,8 @@ fn now_ms() -> u64 {
 
 #[test]
 fn oxpit_from_a_saved_snapshot_jumps_to_real_panes() {
-    let inner = Server::new();
-    let outer = Server::new();
+    let inner = TmuxServer::new();
+    let outer = TmuxServer::new();
     let tmp = tempfile::tempdir().unwrap();
     inner.ok(&[
         "new-session",
@@ -249,45 +209,47 @@ fn oxpit_from_a_saved_snapshot_jumps_to_real_panes() {
         tmp.path(),
         &format!("--snapshot {}", shell_quote(&file.display().to_string())),
     );
-    let s = inner.wait_screen("cockpit", "the agents", |s| {
+    let s = wait_screen(&inner, "cockpit", "the agents", |s| {
         s.contains("alpha → beta  ❓  which branch?") && s.contains("q quit")
     });
     assert!(s.contains("⚙ bash"), "{s}");
     assert!(s.contains("alpha → beta  ❓  which branch?"), "{s}");
     // The first agent is selected; j selects beta.
     key(&inner, "j");
-    inner.wait_screen("cockpit", "beta selected", |s| {
+    wait_screen(&inner, "cockpit", "beta selected", |s| {
         s.lines().any(|l| l.starts_with('›') && l.contains("beta"))
     });
     // ⏎ moves the real client to beta's pane.
     key(&inner, "Enter");
-    inner.wait_client_on(&beta);
-    let (_, session, _) = inner.client().unwrap();
+    wait_client_on(&inner, &beta);
+    let (_, session, _) = client(&inner).unwrap();
     assert_eq!(session, "agents");
     back_to_cockpit(&inner);
     // k and ⏎: alpha's pane.
     key(&inner, "k");
     key(&inner, "Enter");
-    inner.wait_client_on(&alpha);
+    wait_client_on(&inner, &alpha);
     back_to_cockpit(&inner);
     // Views: help, the log, a thread; Esc back.
     key(&inner, "?");
-    inner.wait_screen("cockpit", "help", |s| {
+    wait_screen(&inner, "cockpit", "help", |s| {
         s.contains("jump to the agent's tmux pane")
     });
     key(&inner, "l");
-    inner.wait_screen("cockpit", "the comms log", |s| {
+    wait_screen(&inner, "cockpit", "the comms log", |s| {
         s.contains("comms log · 1 shown of 1")
     });
     key(&inner, "w");
-    inner.wait_screen("cockpit", "the thread", |s| {
+    wait_screen(&inner, "cockpit", "the thread", |s| {
         s.contains("thread · 1 message")
     });
     key(&inner, "Escape");
     // q quits with status 0 and the terminal restored (the shell's echo is
     // on the normal screen again).
     key(&inner, "q");
-    let s = inner.wait_screen("cockpit", "oxpit to exit", |s| s.contains("OXPIT_EXIT="));
+    let s = wait_screen(&inner, "cockpit", "oxpit to exit", |s| {
+        s.contains("OXPIT_EXIT=")
+    });
     assert!(s.contains("OXPIT_EXIT=0"), "{s}");
     assert!(
         !s.contains("alpha at work"),
@@ -310,7 +272,7 @@ impl ClientHandler for Client {
 /// A real shim hosted in a tmux pane (its seat is the pane's shell), driven
 /// over two FIFOs by an MCP client in this process.
 async fn pane_agent(
-    inner: &Server,
+    inner: &TmuxServer,
     inst: &Instance,
     dir: &Path,
     cwd: &Path,
@@ -335,7 +297,7 @@ async fn pane_agent(
         shell_quote(&fout.display().to_string()),
     );
     let target = if inner
-        .tmux(&["has-session", "-t", "agents"])
+        .output(&["has-session", "-t", "agents"])
         .status
         .success()
     {
@@ -402,8 +364,8 @@ async fn call(
 async fn oxpit_live_against_a_real_daemon_and_shims() {
     let inst = Instance::new(BIN);
     let repo = inst.git_repo("app");
-    let inner = Server::new();
-    let outer = Server::new();
+    let inner = TmuxServer::new();
+    let outer = TmuxServer::new();
     let fifos = tempfile::tempdir().unwrap();
     let (alpha, alpha_pane) = pane_agent(
         &inner,
@@ -484,7 +446,7 @@ async fn oxpit_live_against_a_real_daemon_and_shims() {
         &repo,
         &format!("--project {}", shell_quote(&repo.display().to_string())),
     );
-    let s = inner.wait_screen("cockpit", "the live fleet", |s| {
+    let s = wait_screen(&inner, "cockpit", "the live fleet", |s| {
         s.contains("· live")
             && s.contains("alpha → beta  ·  ready for review")
             && s.contains("q quit")
@@ -498,27 +460,29 @@ async fn oxpit_live_against_a_real_daemon_and_shims() {
         json!({"target": "alpha", "body": "looking now"}),
     )
     .await;
-    inner.wait_screen("cockpit", "the pushed message", |s| {
+    wait_screen(&inner, "cockpit", "the pushed message", |s| {
         s.contains("beta → alpha  ·  looking now")
     });
     // alpha is selected first (rows sorted by name): ⏎ goes to its pane.
     key(&inner, "Enter");
-    inner.wait_client_on(&alpha_pane);
+    wait_client_on(&inner, &alpha_pane);
     back_to_cockpit(&inner);
     key(&inner, "j");
     key(&inner, "Enter");
-    inner.wait_client_on(&beta_pane);
+    wait_client_on(&inner, &beta_pane);
     back_to_cockpit(&inner);
     // n nudges beta through the wake engine and shows the wake_status.
     key(&inner, "n");
-    inner.wait_screen("cockpit", "the nudge result", |s| {
+    wait_screen(&inner, "cockpit", "the nudge result", |s| {
         s.contains("nudged beta: ") || s.contains("nudge failed")
     });
     // Read-only: beta's queued message was not drained by the cockpit.
     let inbox = inst.ctl(&["inbox", "bbbbbbbb-0002"]).unwrap();
     assert_eq!(inbox["queued"].as_array().map(Vec::len), Some(1), "{inbox}");
     key(&inner, "q");
-    let s = inner.wait_screen("cockpit", "oxpit to exit", |s| s.contains("OXPIT_EXIT="));
+    let s = wait_screen(&inner, "cockpit", "oxpit to exit", |s| {
+        s.contains("OXPIT_EXIT=")
+    });
     assert!(s.contains("OXPIT_EXIT=0"), "{s}");
     let _ = alpha.cancel().await;
     let _ = beta.cancel().await;

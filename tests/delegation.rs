@@ -51,16 +51,16 @@ fn arm_idle_wait(
     })
 }
 
+/// Waits until the daemon reports `n` askers blocked in `ask_peer`.
+fn wait_asks_in_flight(ox: &Instance, n: u64) {
+    ox.wait_stat("asks_in_flight", n, Duration::from_secs(10))
+        .unwrap();
+}
+
 /// Waits until the daemon reports `n` armed idle waiters.
 fn wait_idle_waiters(ox: &Instance, n: u64) {
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
-        if ox.ctl(&["stats"]).unwrap()["idle_waiters"] == n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("idle waiters never reached {n}");
+    ox.wait_stat("idle_waiters", n, Duration::from_secs(5))
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +248,7 @@ async fn uncorrelated_chatter_does_not_satisfy_an_ask() {
             .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_asks_in_flight(&ox, 1);
     // Chatter from the same peer: no reply_to, and a reply_to that is not the request.
     b.ok(
         "send_message",
@@ -315,8 +315,7 @@ async fn a_dead_shim_leaves_its_ask_pending() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(ox.ctl(&["stats"]).unwrap()["asks_in_flight"], 1);
+    wait_asks_in_flight(&ox, 1);
     // Kill the shim process (its sh host and itself).
     let pid = a.pid.unwrap();
     let kids =

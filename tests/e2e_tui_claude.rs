@@ -14,6 +14,11 @@
 //! * ask_peer (issue 4): a headless `claude -p` asks the idle TUI session;
 //!   the TUI is rewoken, answers with `reply_to_message`, and the asker's
 //!   tool result carries the answer.
+//! * File conflicts (issue 14): under `OXTAIL_CONFLICT=deny`, the TUI's Edit
+//!   of a file a live peer just edited is blocked by the installed
+//!   PreToolUse hook, the file is unchanged, the scripted model's next
+//!   request carries the reason naming the peer, and the comms log marks
+//!   the denied edit.
 //!
 //! Each test skips with a message when `claude` or tmux is not installed.
 
@@ -23,7 +28,9 @@ use std::time::{Duration, Instant};
 use oxtail_tests::claude::{
     claude_env, claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer,
 };
-use oxtail_tests::e2e::{install_hooks, nonce, rendered_message_id, trace_events, Gate};
+use oxtail_tests::e2e::{
+    claude_edited, install_hooks, nonce, rendered_message_id, trace_events, Gate,
+};
 use oxtail_tests::fake_anthropic::{
     assistant_turns, content_text, first_user_text, messages, value_contains, FakeAnthropic,
     ScriptedTurn,
@@ -149,18 +156,7 @@ impl World {
 
     /// Wait until the daemon counts `n` armed idle-wait hooks.
     fn wait_idle_waiters(&self, n: u64) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let stats = self.ox.ctl(&["stats"]).unwrap();
-            if stats["idle_waiters"] == n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "idle waiters never reached {n}: {stats}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.ox.wait_stat("idle_waiters", n, DEADLINE).unwrap();
     }
 }
 
@@ -562,5 +558,104 @@ async fn ask_peer_between_two_claude_sessions_completes() {
     eprintln!(
         "A's whole run (start, ask, B woken and answering) took {:.2?}",
         out.elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_mode_blocks_the_tui_edit_of_a_peers_file_with_the_reason() {
+    if claude_or_skip().is_none() || !tmux_or_skip() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let w = World::new(true);
+    let file = w.repo.join("src/a.rs");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "fn old() {}\n").unwrap();
+    // A live peer (its own shim) edited src/a.rs, as its hooks report it.
+    let alice = peer(&w).await;
+    claude_edited(&w.ox, "peer-session", alice.pid.unwrap(), &w.repo, &file).unwrap();
+
+    let path = file.to_str().unwrap().to_owned();
+    let server = FakeAnthropic::start_with(move |req: &Value| match assistant_turns(req) {
+        0 => ScriptedTurn::tool_use("Read", json!({"file_path": path})),
+        1 => ScriptedTurn::tool_use(
+            "Edit",
+            json!({"file_path": path, "old_string": "fn old() {}", "new_string": "fn new() {}"}),
+        ),
+        _ => ScriptedTurn::text("edit-was-refused"),
+    });
+    let mut env = w.env(&server);
+    env.push(("OXTAIL_CONFLICT".into(), "deny".into()));
+    let pane = tokio::task::block_in_place(|| {
+        let pane = start_claude_tui(
+            &w.tmux,
+            "editor",
+            &claude_or_skip().unwrap(),
+            &w.repo,
+            &env,
+            &[],
+            DEADLINE,
+        )
+        .unwrap();
+        submit_prompt(&w, &pane, "change old to new in src/a.rs");
+        pane
+    });
+    let after = server
+        .wait_for_request_async(DEADLINE, |r| assistant_turns(r) == 2)
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no request after the Edit:\n{}\n{}",
+                trim_screen(&w.tmux.capture(&pane).unwrap()),
+                server.transcript()
+            )
+        });
+    let last = messages(&after).last().cloned().unwrap_or_default();
+    assert!(
+        value_contains(
+            &last,
+            "File conflict: peer `peer` (claude-code) edited `src/a.rs`"
+        ),
+        "the deny reason reaches the model: {last}\n{}",
+        server.transcript()
+    );
+    assert!(
+        value_contains(&last, "ask_peer {target: \"peer\"}"),
+        "{last}"
+    );
+    tokio::task::block_in_place(|| {
+        w.tmux
+            .wait_for(&pane, DEADLINE, "the turn's end", |s| {
+                s.contains("edit-was-refused")
+            })
+            .unwrap();
+    });
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "fn old() {}\n",
+        "the edit was blocked"
+    );
+    // The comms log marks it: editor → peer, denied.
+    let st =
+        w.ox.command()
+            .args(["status", "--json"])
+            .current_dir(&w.repo)
+            .output()
+            .unwrap();
+    let snap: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let conflict = snap["comms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "conflict")
+        .cloned()
+        .unwrap_or_else(|| panic!("no conflict entry in the comms log: {snap}"));
+    assert_eq!(conflict["to"], "peer-session", "{conflict}");
+    assert!(
+        conflict["body_preview"]
+            .as_str()
+            .unwrap()
+            .ends_with("(edit denied)"),
+        "{conflict}"
     );
 }

@@ -950,8 +950,10 @@ fn invalid_environment_values_fall_back_to_defaults_with_a_logged_warning() {
             "the warning says what happens instead: {line}"
         );
     }
-    // IDLE_EXIT_S=-1 fell back to 600 s, not to "exit at once".
-    std::thread::sleep(Duration::from_millis(2500));
+    // IDLE_EXIT_S=-1 fell back to 600 s, not to "exit at once" (the
+    // daemon's own account, no waiting).
+    let stats = ox.ctl(&["stats"]).unwrap();
+    assert_eq!(stats["idle_exit_s"], 600, "{stats}");
     assert!(pid_alive(pid), "the daemon did not idle out");
     assert!(!log.contains("panicked"));
 }
@@ -981,7 +983,10 @@ async fn the_daemon_idles_out_only_without_shims_and_never_in_the_foreground() {
         .await
         .unwrap();
     let pid = ox.daemon_pid().unwrap();
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(ox.ctl(&["stats"]).unwrap()["idle_exit_s"], 1);
+    // Intentionally real time: staying alive past the 1 s window (and a
+    // 1 s tick) while a shim is connected is the behaviour under test.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(pid_alive(pid), "no idle exit while a shim is connected");
     assert_eq!(ox.daemon_pid(), Some(pid));
     a.close().await;
@@ -1003,9 +1008,11 @@ async fn the_daemon_idles_out_only_without_shims_and_never_in_the_foreground() {
         Duration::from_secs(20),
         || ox.daemon_pid() == Some(fg.id()),
     );
-    std::thread::sleep(Duration::from_millis(3500));
+    // No idle exit configured at all (so no real-time negative wait).
+    let stats = ox.ctl(&["stats"]).unwrap();
+    assert_eq!(stats["foreground"], true, "{stats}");
+    assert_eq!(stats["idle_exit_s"], Value::Null, "{stats}");
     assert!(fg.try_wait().unwrap().is_none(), "--foreground idled out");
-    assert_eq!(ox.ctl(&["stats"]).unwrap()["foreground"], true);
     ox.ctl(&["shutdown"]).unwrap();
     let status = {
         let end = Instant::now() + Duration::from_secs(20);

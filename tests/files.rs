@@ -219,6 +219,13 @@ async fn an_edit_of_a_peers_file_is_warned_and_the_peer_learns() {
         .edit("PreToolUse", "src/a.rs"))
     .unwrap();
     assert_eq!(q["hookSpecificOutput"]["permissionDecision"], "ask", "{q}");
+    // off: no check at all.
+    assert_eq!(
+        out(&hb
+            .with("OXTAIL_CONFLICT", "off")
+            .edit("PreToolUse", "src/a.rs")),
+        None
+    );
 
     // `oxtail status` shows the files section, with the conflict marked.
     let st = ox
@@ -231,10 +238,79 @@ async fn an_edit_of_a_peers_file_is_warned_and_the_peer_learns() {
     assert!(text.contains("! src/a.rs  alice  edited"), "{text}");
     assert!(text.contains("! src/a.rs  bob  edited"), "{text}");
     assert!(text.contains("  src/other.rs  bob  edited"), "{text}");
+    // The comms log marks the conflict warnings (⚠), with what each did.
+    assert!(
+        text.contains(
+            "bob → alice  ⚠  file conflict: about to edit `src/a.rs`, which the peer edited"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("(warned)") && text.contains("(edit denied)"),
+        "{text}"
+    );
+    let js = ox
+        .command()
+        .args(["status", "--json"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let snap: Value = serde_json::from_slice(&js.stdout).expect("status --json");
+    let kinds: Vec<&str> = snap["comms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "conflict")
+        .map(|e| e["body_preview"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 3, "warn, deny, ask: {snap}");
+    assert!(kinds[2].ends_with("(user asked)"), "{kinds:?}");
 
     // Once A ends, its touches go: no warning.
     ha.end();
     assert_eq!(out(&hb.edit("PreToolUse", "src/a.rs")), None);
+}
+
+/// The daemon, restarted after a kill -9, still warns of an edit made
+/// before it (edits are journaled at PostToolUse), and forgets the edits of
+/// an agent that ended before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_warn_across_a_daemon_crash() {
+    let ox = Instance::new(BIN);
+    let repo = ox.git_repo("proj");
+    let a = ox.agent(AgentOpts::claude(&repo, "sess-a")).await.unwrap();
+    let b = ox.agent(AgentOpts::claude(&repo, "sess-b")).await.unwrap();
+    let c = ox.agent(AgentOpts::claude(&repo, "sess-c")).await.unwrap();
+    a.ok("set_my_state", json!({"name": "alice"}))
+        .await
+        .unwrap();
+    c.ok("set_my_state", json!({"name": "carol"}))
+        .await
+        .unwrap();
+    let ha = claude(&ox, "sess-a", a.pid, &repo);
+    let hb = claude(&ox, "sess-b", b.pid, &repo);
+    let hc = claude(&ox, "sess-c", c.pid, &repo);
+    ha.edited("src/a.rs");
+    hc.edited("src/c.rs");
+    hc.end();
+    // A PreToolUse alone (the edit not made yet) is not journaled.
+    assert_eq!(out(&ha.edit("PreToolUse", "src/pre-only.rs")), None);
+
+    ox.kill_daemon().unwrap();
+    // Wait on state: a fresh daemon, recovered from the journal, answers.
+    let end = Instant::now() + Duration::from_secs(10);
+    while !b
+        .call("list_claims", json!({}))
+        .await
+        .is_ok_and(|v| v["ok"] == true)
+    {
+        assert!(Instant::now() < end, "no answer after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let w = context(&hb.edit("PreToolUse", "src/a.rs"));
+    assert!(w.contains("`alice` (claude-code) edited `src/a.rs`"), "{w}");
+    assert_eq!(out(&hb.edit("PreToolUse", "src/c.rs")), None, "carol ended");
+    assert_eq!(out(&hb.edit("PreToolUse", "src/pre-only.rs")), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,11 +6,10 @@
 //! carries the reason naming the peer. Skipped when `claude` is missing.
 
 use oxtail_tests::claude::{claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer};
+use oxtail_tests::e2e::{claude_edited, install_hooks};
 use oxtail_tests::fake_anthropic::{assistant_turns, value_contains, FakeAnthropic, ScriptedTurn};
 use oxtail_tests::harness::{AgentOpts, Instance};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
 
@@ -32,45 +31,10 @@ async fn deny_mode_blocks_claudes_edit_of_a_peers_file_with_the_reason() {
     .await
     .unwrap();
     // A edits src/a.rs (its real hooks, run by hand with a 2.1.329 payload).
-    for (event, arg) in [
-        ("PreToolUse", "pre-tool-use"),
-        ("PostToolUse", "post-tool-use"),
-    ] {
-        let payload = json!({
-            "session_id": "peer-a", "cwd": repo, "hook_event_name": event,
-            "transcript_path": "/nonexistent/peer-a.jsonl", "permission_mode": "default",
-            "tool_name": "Edit", "tool_use_id": "toolu_a",
-            "tool_input": {"file_path": file, "old_string": "x", "new_string": "y"},
-        });
-        let mut c = ox
-            .command()
-            .args(["hook", arg])
-            .env("CLAUDECODE", "1")
-            .env("CLAUDE_PID", a.pid.unwrap().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin
-            .take()
-            .unwrap()
-            .write_all(payload.to_string().as_bytes())
-            .unwrap();
-        assert!(c.wait_with_output().unwrap().status.success());
-    }
+    claude_edited(&ox, "peer-a", a.pid.unwrap(), &repo, &file).unwrap();
 
     let home = ClaudeHome::new().unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     write_mcp_json(
         &repo,
         &[McpServer::new("oxtail", BIN)

@@ -1,89 +1,37 @@
 //! `oxtail fleet` against a real tmux server on a private socket
-//! (`tmux -L oxt-test-<pid>-<n>`, killed by name when the test ends).
+//! (`oxtail_tests::tui::TmuxServer`, killed by name when the test ends).
 
+use oxtail_tests::tui::TmuxServer;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-/// A private tmux server, killed (by its socket name) on drop.
-struct Server {
-    name: String,
-}
-
-impl Server {
-    fn new() -> Server {
-        Server {
-            name: format!(
-                "oxt-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ),
-        }
+/// `(pane id, session, window name, @oxtail_fleet, @oxtail_agent)` of every
+/// pane of `server`, sorted by agent then pane (none when no server runs).
+fn list_panes(server: &TmuxServer) -> Vec<(String, String, String, String, String)> {
+    let o = server.output(&[
+        "list-panes",
+        "-a",
+        "-F",
+        "#{pane_id}|#{session_name}|#{window_name}|#{@oxtail_fleet}|#{@oxtail_agent}",
+    ]);
+    if !o.status.success() {
+        return Vec::new();
     }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .env_remove("TMUX")
-            .stdin(Stdio::null())
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.tmux(args);
-        assert!(
-            o.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// (pane id, session, window name, @oxtail_fleet, @oxtail_agent) of
-    /// every pane, sorted by agent then pane.
-    fn panes(&self) -> Vec<(String, String, String, String, String)> {
-        let o = self.tmux(&[
-            "list-panes",
-            "-a",
-            "-F",
-            "#{pane_id}|#{session_name}|#{window_name}|#{@oxtail_fleet}|#{@oxtail_agent}",
-        ]);
-        if !o.status.success() {
-            return Vec::new();
-        }
-        let mut v: Vec<_> = String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split('|').collect();
-                (
-                    f[0].to_string(),
-                    f[1].to_string(),
-                    f[2].to_string(),
-                    f[3].to_string(),
-                    f[4].to_string(),
-                )
-            })
-            .collect();
-        v.sort_by(|a, b| (&a.4, &a.0).cmp(&(&b.4, &b.0)));
-        v
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // tmux leaves the socket file behind after kill-server; remove it.
-        let path = self.tmux(&["display-message", "-p", "#{socket_path}"]);
-        let _ = self.tmux(&["kill-server"]);
-        let path = String::from_utf8_lossy(&path.stdout).trim().to_string();
-        if path.ends_with(&self.name) {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    let mut v: Vec<_> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].to_string(),
+                f[3].to_string(),
+                f[4].to_string(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| (&a.4, &a.0).cmp(&(&b.4, &b.0)));
+    v
 }
 
 fn project(spec: &str) -> (tempfile::TempDir, PathBuf) {
@@ -98,12 +46,12 @@ fn project(spec: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, root)
 }
 
-fn fleet(root: &Path, server: &Server, args: &[&str]) -> Output {
+fn fleet(root: &Path, server: &TmuxServer, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oxtail"))
         .arg("fleet")
         .args(args)
         .arg("--tmux-socket")
-        .arg(&server.name)
+        .arg(server.name())
         .current_dir(root)
         .env_remove("TMUX")
         .env_remove("OXTAIL_TMUX_SOCKET")
@@ -142,7 +90,7 @@ const SPEC: &str = r#"{
 
 #[test]
 fn up_then_sync_is_idempotent_and_sync_converges() {
-    let server = Server::new();
+    let server = TmuxServer::new();
     let (_tmp, root) = project(SPEC);
 
     // plan and a dry-run up change nothing.
@@ -151,11 +99,14 @@ fn up_then_sync_is_idempotent_and_sync_converges() {
     assert!(out.contains("$ sh -c 'sleep 602' x 'hello there'"), "{out}");
     assert!(out.contains("dry run: 3 changes"), "{out}");
     ok(fleet(&root, &server, &["up"]));
-    assert!(server.panes().is_empty(), "a dry run started tmux panes");
+    assert!(
+        list_panes(&server).is_empty(),
+        "a dry run started tmux panes"
+    );
 
     let out = ok(fleet(&root, &server, &["up", "--apply"]));
     assert!(out.contains("created a"), "{out}");
-    let panes = server.panes();
+    let panes = list_panes(&server);
     let summary: Vec<(&str, &str, &str, &str)> = panes
         .iter()
         .map(|p| (p.1.as_str(), p.2.as_str(), p.3.as_str(), p.4.as_str()))
@@ -183,7 +134,7 @@ fn up_then_sync_is_idempotent_and_sync_converges() {
     assert!(out.contains("nothing to change"), "{out}");
     let out = ok(fleet(&root, &server, &["up", "--apply"]));
     assert!(out.contains("nothing to change"), "{out}");
-    assert_eq!(server.panes(), panes);
+    assert_eq!(list_panes(&server), panes);
 
     // Change c's command and drop b: sync recreates c, removes b, keeps a.
     let spec2 = SPEC
@@ -199,7 +150,7 @@ fn up_then_sync_is_idempotent_and_sync_converges() {
     assert!(out.contains("recreate: the spec changed"), "{out}");
     assert!(out.contains("= keep      a"), "{out}");
     ok(fleet(&root, &server, &["sync", "--apply"]));
-    let after = server.panes();
+    let after = list_panes(&server);
     assert_eq!(after.len(), 2, "{after:?}");
     assert_eq!(after[0], panes[0], "a untouched");
     assert_eq!(after[1].4, "c");
@@ -210,10 +161,10 @@ fn up_then_sync_is_idempotent_and_sync_converges() {
 
 #[test]
 fn reset_removes_only_marked_panes() {
-    let server = Server::new();
+    let server = TmuxServer::new();
     let (_tmp, root) = project(SPEC);
     ok(fleet(&root, &server, &["up", "--apply"]));
-    let fleet_panes = server.panes();
+    let fleet_panes = list_panes(&server);
     assert_eq!(fleet_panes.len(), 3);
     // A person adds a pane to the fleet's window and a window of their own.
     let hand = server.ok(&[
@@ -247,11 +198,11 @@ fn reset_removes_only_marked_panes() {
     // Dry run first: everything stays.
     let out = ok(fleet(&root, &server, &["reset"]));
     assert!(out.contains("dry run: 3 changes"), "{out}");
-    assert_eq!(server.panes().len(), 5);
+    assert_eq!(list_panes(&server).len(), 5);
 
     let out = ok(fleet(&root, &server, &["reset", "--apply"]));
     assert!(out.contains("removed a"), "{out}");
-    let left: Vec<String> = server.panes().into_iter().map(|p| p.0).collect();
+    let left: Vec<String> = list_panes(&server).into_iter().map(|p| p.0).collect();
     let mut want = vec![hand.clone(), mine.clone()];
     want.sort();
     let mut got = left.clone();
@@ -263,7 +214,7 @@ fn reset_removes_only_marked_panes() {
 
 #[test]
 fn malformed_specs_give_clear_errors_and_touch_nothing() {
-    let server = Server::new();
+    let server = TmuxServer::new();
     let cases: &[(&str, &[&str])] = &[
         (
             r#"{"name":"t","agents":[{"name":"a","client":"claude","comand":"x"}]}"#,
@@ -323,5 +274,5 @@ fn malformed_specs_give_clear_errors_and_touch_nothing() {
         "{}",
         stderr(&o)
     );
-    assert!(server.panes().is_empty(), "nothing was started");
+    assert!(list_panes(&server).is_empty(), "nothing was started");
 }

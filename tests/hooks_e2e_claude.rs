@@ -8,10 +8,12 @@
 //! Skipped with a message when `claude` is not installed.
 
 use oxtail_tests::claude::{claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer};
+use oxtail_tests::e2e::install_hooks;
 use oxtail_tests::fake_anthropic::{assistant_turns, value_contains, FakeAnthropic, ScriptedTurn};
 use oxtail_tests::harness::{AgentOpts, Instance};
+use oxtail_tests::tui::{SessionSpec, TmuxServer};
 use serde_json::{json, Value};
-use std::process::Command;
+
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,17 +54,7 @@ async fn pre_tool_use_hook_hands_peer_mail_to_claude_mid_turn() {
 
     // Claude Code's HOME, with oxtail's hooks installed the way a user does.
     let home = ClaudeHome::new().unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     let settings: Value =
         serde_json::from_str(&std::fs::read_to_string(home.settings_path()).unwrap()).unwrap();
     assert_eq!(settings["enableAllProjectMcpServers"], true, "kept");
@@ -144,69 +136,6 @@ async fn pre_tool_use_hook_hands_peer_mail_to_claude_mid_turn() {
     assert!(value_contains(last, body), "{last}");
 }
 
-/// A private tmux server (`tmux -L <name>`), killed by name on drop.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        Tmux {
-            name: format!("oxt-hooks-{}-{}", std::process::id(), fresh_uuid()),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .env_remove("TMUX")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "b"]).stdout).into_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let path = self.run(&["display-message", "-p", "#{socket_path}"]);
-        let _ = self.run(&["kill-server"]);
-        let path = String::from_utf8_lossy(&path.stdout).trim().to_string();
-        if path.ends_with(&self.name) {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Pids of `oxtail hook idle-wait` processes of this oxtail instance.
-fn idle_waiters(oxtail_home: &std::path::Path) -> Vec<u32> {
-    let want = format!("OXTAIL_HOME={}", oxtail_home.display());
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if !cmd.split(|b| *b == 0).any(|a| a == b"idle-wait") {
-            continue;
-        }
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if env.split(|b| *b == 0).any(|a| a == want.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     let Some(claude) = claude_or_skip() else {
@@ -220,17 +149,7 @@ async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     let a = ox.agent(AgentOpts::claude(&repo, "peer-a")).await.unwrap();
     let home = ClaudeHome::new().unwrap();
     home.trust_project(&repo).unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     write_mcp_json(
         &repo,
         &[McpServer::new("oxtail", BIN)
@@ -253,53 +172,55 @@ async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     let session_b = fresh_uuid();
     let mut env = oxtail_tests::claude::claude_env(home.path(), &server.base_url());
     env.push(("OXTAIL_HOME".into(), ox.home().display().to_string()));
-    env.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
     env.push(("TERM".into(), "xterm-256color".into()));
-    let mut line = String::from("exec env -i");
-    for (k, v) in &env {
-        line.push_str(&format!(" {k}={}", shell_quote(v)));
-    }
-    line.push_str(&format!(
-        " {} --session-id {session_b} {}",
-        shell_quote(&claude.to_string_lossy()),
-        shell_quote("say hello")
-    ));
-    let tmux = Tmux::new();
-    let o = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "b",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        "-c",
-        repo.to_str().unwrap(),
-        &line,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tmux = TmuxServer::new();
+    tmux.new_session(
+        &SessionSpec::new(
+            "b",
+            &repo,
+            [
+                claude.to_string_lossy().into_owned(),
+                "--session-id".into(),
+                session_b.clone(),
+                "say hello".into(),
+            ],
+        )
+        .envs(env),
+    )
+    .unwrap();
+    let screen = || {
+        tmux.run(&["capture-pane", "-p", "-t", "b"])
+            .unwrap_or_default()
+    };
 
     // B answers its prompt, its turn ends, the async idle-wait arms.
     let first = server
         .wait_for_request_async(Duration::from_secs(90), |r| value_contains(r, "say hello"))
         .await;
-    assert!(
-        first.is_some(),
-        "B never asked the model\n{}",
-        tmux.screen()
-    );
+    assert!(first.is_some(), "B never asked the model\n{}", screen());
+    // Wait on state: B's Stop hook marked it idle and the daemon counts its
+    // async idle-wait as armed (the two hooks run side by side, so either
+    // may land first).
     let end = std::time::Instant::now() + Duration::from_secs(60);
-    while idle_waiters(&ox.home()).is_empty() {
+    loop {
+        let armed = ox.ctl(&["stats"]).unwrap()["idle_waiters"] == 1;
+        let rows = a.ok("list_project_sessions", json!({})).await.unwrap();
+        let idle = rows["sessions"].as_array().is_some_and(|r| {
+            r.iter().any(|row| {
+                row["client_session_id"] == session_b.as_str() && row["activity"]["state"] == "idle"
+            })
+        });
+        if armed && idle {
+            break;
+        }
         assert!(
             std::time::Instant::now() < end,
-            "no idle-wait armed\n{}\n{}",
-            tmux.screen(),
+            "B never idle with its idle-wait armed (armed: {armed})\n{rows}\n{}\n{}",
+            screen(),
             server.transcript()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let sent = a
         .ok(
@@ -317,7 +238,7 @@ async fn idle_claude_tui_is_woken_by_idle_wait_without_typing() {
     assert!(
         woke.is_some(),
         "the idle TUI was not woken\n{}\n{}",
-        tmux.screen(),
+        screen(),
         server.transcript()
     );
     let inbox = ox.ctl(&["inbox", &session_b]).unwrap();
@@ -333,17 +254,7 @@ async fn stop_hook_blocks_the_turn_end_with_peer_mail() {
     let repo = ox.git_repo("proj");
     let a = ox.agent(AgentOpts::claude(&repo, "peer-a")).await.unwrap();
     let home = ClaudeHome::new().unwrap();
-    let out = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
 
     let body = "STOP-NOTE-55e1: before you stop, bump the version";
     let (up_tx, up_rx) = mpsc::channel::<()>();

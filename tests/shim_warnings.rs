@@ -1,6 +1,7 @@
 //! The shim warns on stderr when the installed hooks are older than the
 //! binary, and stays quiet when they are current.
 
+use oxtail_tests::e2e::install_hooks;
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -39,17 +40,7 @@ fn warns_about_outdated_hooks_only() {
     );
 
     // After a real install the hooks are current: no warning.
-    let st = Command::new(BIN)
-        .args(["install-hook", "--client", "claude"])
-        .env("HOME", home.path())
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    install_hooks(std::path::Path::new(BIN), "claude", home.path(), None).unwrap();
     let err = shim_stderr(home.path());
     assert!(!err.contains("older than this oxtail"), "{err}");
 }

@@ -9,9 +9,10 @@
 //! agent claims about itself is never typed into.
 
 use oxtail_tests::harness::{AgentOpts, Instance};
+use oxtail_tests::tui::{tmux_or_skip, SessionSpec, TmuxServer};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -41,69 +42,12 @@ while True:
         f.write("%.6f %s\n" % (time.time(), b.hex()))
 "#;
 
-/// A private tmux server, killed by name on drop.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn new() -> Option<Tmux> {
-        if !oxtail_tests::tui::tmux_or_skip() {
-            return None;
-        }
-        let name = format!("oxt-wake-{}-{}", std::process::id(), rand_suffix());
-        Some(Tmux { name })
-    }
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-    /// Starts `cmd` in a new session; returns its pane id.
-    fn session(&self, name: &str, cwd: &Path, cmd: &str) -> String {
-        self.run(&[
-            "new-session",
-            "-d",
-            "-P",
-            "-F",
-            "#{pane_id}",
-            "-s",
-            name,
-            "-x",
-            "160",
-            "-y",
-            "40",
-            "-c",
-            cwd.to_str().unwrap(),
-            cmd,
-        ])
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .arg("kill-server")
-            .output();
-    }
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// Starts the shell command `cmd` in a new session `name` of `tmux`;
+/// returns its pane id.
+fn session(tmux: &TmuxServer, name: &str, cwd: &Path, cmd: &str) -> String {
+    tmux.new_session(&SessionSpec::new(name, cwd, [cmd]))
         .unwrap()
-        .subsec_nanos()
+        .id
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -153,7 +97,10 @@ fn fake_agent_cmd(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_reach_the_verified_pane_only_with_codex_timing() {
-    let Some(tmux) = Tmux::new() else { return };
+    if !tmux_or_skip() {
+        return;
+    }
+    let tmux = TmuxServer::new();
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
     let dir = ox.workdir("fake");
@@ -164,7 +111,8 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
         .map(|n| dir.join(format!("{n}.log")))
         .collect();
 
-    let claude_pane = tmux.session(
+    let claude_pane = session(
+        &tmux,
         "claude-sess",
         &repo,
         &fake_agent_cmd(
@@ -176,7 +124,8 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
             "sess-fake-claude",
         ),
     );
-    let codex_pane = tmux.session(
+    let codex_pane = session(
+        &tmux,
         "codex-sess",
         &repo,
         &fake_agent_cmd(
@@ -189,7 +138,8 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
         ),
     );
     // A decoy pane in the same project that hosts no agent.
-    let decoy_pane = tmux.session(
+    let decoy_pane = session(
+        &tmux,
         "decoy",
         &repo,
         &fake_agent_cmd(&ox, &script, &logs[2], "decoy-agent", "other", "sess-decoy"),
@@ -268,7 +218,7 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
 
     // A forged pane: an agent outside tmux claiming the decoy's pane in its
     // environment is never typed into.
-    let socket = tmux.run(&["display-message", "-p", "-t", &decoy_pane, "#{socket_path}"]);
+    let socket = tmux.ok(&["display-message", "-p", "-t", &decoy_pane, "#{socket_path}"]);
     let forger = ox
         .agent(AgentOpts {
             cwd: repo.clone(),
@@ -317,24 +267,33 @@ async fn keys_reach_the_verified_pane_only_with_codex_timing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_agent_panes_are_listed_and_readable_in_pane_mode() {
-    let Some(tmux) = Tmux::new() else { return };
+    if !tmux_or_skip() {
+        return;
+    }
+    let tmux = TmuxServer::new();
     let ox = Instance::new(BIN);
     let repo = ox.git_repo("proj");
     // A plain shell pane in the project, hosting no agent.
-    tmux.session(
+    session(
+        &tmux,
         "build-server",
         &repo,
         "sh -c 'echo BUILD-OUTPUT-1234; exec sleep 600'",
     );
     let other = ox.git_repo("elsewhere");
-    tmux.session("foreign", &other, "sh -c 'echo FOREIGN; exec sleep 600'");
+    session(
+        &tmux,
+        "foreign",
+        &other,
+        "sh -c 'echo FOREIGN; exec sleep 600'",
+    );
     let agent = ox
         .agent(AgentOpts::claude(&repo, "sess-reader"))
         .await
         .unwrap();
     // The daemon must learn this tmux server exists: an agent whose
     // environment names it (as every agent started inside tmux has).
-    let socket = tmux.run(&[
+    let socket = tmux.ok(&[
         "display-message",
         "-p",
         "-t",

@@ -50,6 +50,19 @@ impl Raw {
         raw
     }
 
+    /// Connects as a hook process does (no hello: each request is a
+    /// `Request::Hook`).
+    pub fn hook(socket: &Path) -> Raw {
+        let c = connect_at(socket, Role::Hook, Duration::from_secs(10)).expect("connect");
+        let s = c.into_stream();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        Raw {
+            rd: BufReader::with_capacity(1 << 16, s.try_clone().unwrap()),
+            wr: BufWriter::with_capacity(1 << 16, s),
+            next: 1,
+        }
+    }
+
     /// Queues one request (sent at the next [`Raw::flush`]).
     pub fn send(&mut self, request: Request) -> u64 {
         let id = self.next;

@@ -1,7 +1,8 @@
 //! The comms log: markers and threads.
 //!
 //! Markers: `⚑` open delegation, `⚑✓` done, `⚑✗` blocked, `❓` ask, `↩`
-//! reply, `✦` operator message, `·` plain message.
+//! reply, `✦` operator message, `⚠` file-conflict warning, `·` plain
+//! message.
 //!
 //! A thread is an ask with its replies, or a delegation with its outcome:
 //! the root message (the one no other entry in the log answers for it) and
@@ -24,6 +25,7 @@ pub fn marker(e: &CommsEntry) -> &'static str {
         CommsKind::Done => "⚑✓",
         CommsKind::Blocked => "⚑✗",
         CommsKind::Operator => "✦",
+        CommsKind::Conflict => "⚠",
         CommsKind::Message | CommsKind::Other => "·",
     }
 }

@@ -228,12 +228,17 @@ impl Actor {
                 .map_err(|e| tracing::warn!(error = %e, "cannot open MCP_TRACE_FILE"))
                 .ok()
         });
+        // Edits journaled before a restart still warn (issue 14).
+        let touches = crate::files::Touches::seed(&state, now_ms(), config.touch_window_ms);
         Actor {
             state,
             journal,
             config,
             conns: HashMap::new(),
-            live: Live::default(),
+            live: Live {
+                touches,
+                ..Live::default()
+            },
             asks: HashMap::new(),
             idle: HashMap::new(),
             subs: Vec::new(),
@@ -1389,7 +1394,15 @@ impl Actor {
                 _ => None,
             })
         });
-        let denied = self.file_touches(&call, &id, me_agent.as_ref(), &caller, now, &mut answer);
+        let denied = self.file_touches(
+            &call,
+            &id,
+            me_agent.as_ref(),
+            &caller,
+            now,
+            &mut answer,
+            &mut cmds,
+        );
         if call.event == HookEvent::SessionEnd {
             self.live.touches.end(&id);
             self.live.notices.remove(&id);
@@ -1446,9 +1459,13 @@ impl Actor {
     /// Records the files a Pre/PostToolUse touches ([`files::touched_paths`])
     /// and, for a PreToolUse edit that meets a live peer, puts the warning in
     /// `answer.context` (with `answer.decision` under `OXTAIL_CONFLICT=ask|deny`)
-    /// and queues a notice for the peer's next PreToolUse. Pending notices for
-    /// this agent go into `answer.context` too. Returns whether the edit is
-    /// denied (then it is not recorded as a touch).
+    /// and queues a notice for the peer's next PreToolUse; each real conflict
+    /// goes into the comms log ([`files::ConflictLog`]). Pending notices for
+    /// this agent go into `answer.context` too. A PostToolUse edit is
+    /// journaled into `cmds` when [`files::edit_needs_journal`] says so.
+    /// Returns whether the edit is denied (then it is not recorded as a
+    /// touch).
+    #[allow(clippy::too_many_arguments)]
     fn file_touches(
         &mut self,
         call: &HookCall,
@@ -1457,6 +1474,7 @@ impl Actor {
         caller: &Caller,
         now: u64,
         answer: &mut HookAnswer,
+        cmds: &mut Vec<Command>,
     ) -> bool {
         let pre = call.event == HookEvent::PreToolUse;
         if !pre && call.event != HookEvent::PostToolUse {
@@ -1484,12 +1502,13 @@ impl Actor {
             worktree: &scope.worktree,
         };
         let mut rels = Vec::new();
-        let mut real = false;
+        let mut met: Vec<files::Conflict> = Vec::new();
         for (kind, raw) in touched {
             let Some(rel) = files::relative_to(&caller.cwd, &scope.worktree, &raw) else {
                 continue;
             };
-            if pre && kind == files::TouchKind::Edit {
+            if pre && kind == files::TouchKind::Edit && call.conflict_mode.as_deref() != Some("off")
+            {
                 let conflicts = files::conflicts_for_edit(
                     &self.state,
                     &self.live,
@@ -1505,7 +1524,7 @@ impl Actor {
                         context.push(w);
                     }
                     for c in conflicts.iter().filter(|c| c.same_worktree) {
-                        real = true;
+                        met.push(c.clone());
                         if let Some(me) = me {
                             let n = files::render_notice(me, c, now);
                             let q = self.live.notices.entry(c.peer.clone()).or_default();
@@ -1520,10 +1539,39 @@ impl Actor {
             }
             rels.push((kind, rel));
         }
+        let real = !met.is_empty();
         let mode = call.conflict_mode.as_deref().unwrap_or("warn");
         let denied = pre && real && mode == "deny";
         if real && matches!(mode, "ask" | "deny") {
             answer.decision = Some(mode.to_string());
+        }
+        for c in &met {
+            self.live
+                .conflict_log
+                .push(&scope.project, id, c, mode, now);
+        }
+        if real {
+            self.subs_dirty = true;
+        }
+        if !pre {
+            let paths: Vec<String> = rels
+                .iter()
+                .filter(|(k, rel)| {
+                    *k == files::TouchKind::Edit
+                        && files::edit_needs_journal(&self.state, id, site, rel, now)
+                })
+                .map(|(_, rel)| rel.clone())
+                .collect();
+            if !paths.is_empty() {
+                cmds.push(Command::TouchFiles {
+                    session_id: id.to_string(),
+                    project: scope.project.clone(),
+                    worktree: scope.worktree.clone(),
+                    branch: scope.branch.clone(),
+                    paths,
+                    at_ms: now,
+                });
+            }
         }
         if !denied {
             for (kind, rel) in rels {
@@ -1664,6 +1712,18 @@ impl Actor {
             .collect();
         if !lapsed.is_empty() {
             cmds.push(Command::ReleaseFiles { lease_ids: lapsed });
+        }
+        let edits_cut = now.saturating_sub(self.config.touch_window_ms);
+        if self
+            .state
+            .edits
+            .values()
+            .flatten()
+            .any(|e| e.at_ms < edits_cut)
+        {
+            cmds.push(Command::PruneEdits {
+                before_ms: edits_cut,
+            });
         }
         if !cmds.is_empty() && self.commit(&cmds).is_ok() {
             let _ = self.journal.sync();
@@ -1885,6 +1945,7 @@ impl Actor {
                         "connections": self.conns.len(),
                         "connections_by_role": by_role,
                         "foreground": self.config.idle_exit.is_none(),
+                        "idle_exit_s": self.config.idle_exit.map(|d| d.as_secs()),
                     })),
                     false,
                 )

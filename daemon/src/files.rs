@@ -6,11 +6,18 @@
 //!   ([`touched_paths`]): edits (Claude Code `Edit`, `MultiEdit`, `Write`,
 //!   `NotebookEdit`; Codex `apply_patch`, whose patch headers
 //!   [`parse_patch`] reads) and reads (`Read`). They live in [`Touches`], an
-//!   ephemeral index by `(project, path)` held by the actor: never
-//!   journaled (after a daemon restart only leases warn), forgotten
+//!   ephemeral index by `(project, path)` held by the actor, forgotten
 //!   [`Config::touch_window_ms`](crate::config::Config) after the agent's
 //!   last touch of the file and at once when the agent ends, at most
-//!   [`TOUCHES_PER_AGENT`] per agent.
+//!   [`TOUCHES_PER_AGENT`] per agent. Journaled only as far as the warnings
+//!   need across a restart: an edit seen by PostToolUse is journaled
+//!   ([`Command::TouchFiles`](crate::state::Command::TouchFiles), into
+//!   [`State::edits`](crate::state::State)) when that agent's file has no
+//!   journaled edit younger than [`JOURNAL_EDIT_EVERY_MS`], so an agent
+//!   editing one file all afternoon writes one small record a minute at
+//!   most, and PreToolUse (the edit not made yet) writes nothing. Reads are
+//!   never journaled: they warn nobody. At start the index is seeded from
+//!   the journaled edits ([`Touches::seed`]).
 //! * **Leases**, taken on purpose with `claim_files` ([`Lease`], durable in
 //!   [`State::leases`](crate::state::State)): shared or exclusive, on a path
 //!   or a glob, with a TTL; released by `release_files` or when the holder
@@ -30,6 +37,10 @@ use std::collections::{HashMap, VecDeque};
 pub const DEFAULT_TOUCH_WINDOW_MS: u64 = 30 * 60 * 1000;
 /// Most touched files remembered per agent; the oldest go first.
 pub const TOUCHES_PER_AGENT: usize = 256;
+/// An agent's edit of a file is journaled again only when its last
+/// journaled edit of that file is older than this (1 minute): after a
+/// restart an edit may look up to this much older than it was.
+pub const JOURNAL_EDIT_EVERY_MS: u64 = 60_000;
 /// Default lease TTL, seconds (1 hour).
 pub const DEFAULT_LEASE_TTL_S: u64 = 3600;
 /// Longest lease TTL, seconds (1 day).
@@ -295,6 +306,29 @@ impl Touches {
         }
     }
 
+    /// The index after a restart: every journaled edit of
+    /// [`State::edits`] not older than `window_ms` before `now_ms`.
+    pub fn seed(state: &State, now_ms: u64, window_ms: u64) -> Touches {
+        let cut = now_ms.saturating_sub(window_ms);
+        let mut t = Touches::default();
+        for (session, list) in &state.edits {
+            for e in list.iter().filter(|e| e.at_ms >= cut) {
+                t.record(
+                    &e.project,
+                    &e.path,
+                    TouchRec {
+                        session: session.clone(),
+                        worktree: e.worktree.clone(),
+                        branch: e.branch.clone(),
+                        kind: TouchKind::Edit,
+                        at_ms: e.at_ms,
+                    },
+                );
+            }
+        }
+        t
+    }
+
     /// Forgets everything `session` touched (it ended).
     pub fn end(&mut self, session: &str) {
         if let Some(keys) = self.per_agent.remove(session) {
@@ -370,6 +404,26 @@ impl Touches {
     pub fn is_empty(&self) -> bool {
         self.by_path.is_empty()
     }
+}
+
+/// Whether an edit of `path` by `session` at `now_ms` should be journaled:
+/// no journaled edit of that file (same project and work tree) younger
+/// than [`JOURNAL_EDIT_EVERY_MS`].
+pub fn edit_needs_journal(
+    state: &State,
+    session: &str,
+    site: EditSite<'_>,
+    path: &str,
+    now_ms: u64,
+) -> bool {
+    !state.edits.get(session).is_some_and(|l| {
+        l.iter().any(|e| {
+            e.path == path
+                && e.worktree == site.worktree
+                && e.project == site.project
+                && now_ms.saturating_sub(e.at_ms) < JOURNAL_EDIT_EVERY_MS
+        })
+    })
 }
 
 /// Whether `a` is a live peer: not ended, and either connected or hosted by
@@ -506,6 +560,64 @@ pub fn conflicts_for_edit(
         });
     }
     out
+}
+
+/// Most conflict warnings kept for the comms log ([`ConflictLog`]).
+pub const CONFLICT_LOG_MAX: usize = 500;
+
+/// One file-conflict warning, as the comms log shows it (ephemeral).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictNote {
+    /// `conflict-<n>`, unique while the daemon runs.
+    pub id: String,
+    /// When the warning was given, ms since the epoch.
+    pub at_ms: u64,
+    /// The project.
+    pub project: String,
+    /// The agent about to edit.
+    pub editor: SessionId,
+    /// The live peer it met.
+    pub peer: SessionId,
+    /// One line: the file, what the peer did, what the warning did.
+    pub text: String,
+}
+
+/// The newest [`CONFLICT_LOG_MAX`] conflict warnings, oldest first, merged
+/// into the status snapshot's comms log (`CommsKind::Conflict`). Memory
+/// only: the warning reached the agent in its hook; the log is for people.
+#[derive(Debug, Clone, Default)]
+pub struct ConflictLog {
+    /// The notes, oldest first.
+    pub notes: VecDeque<ConflictNote>,
+    next: u64,
+}
+
+impl ConflictLog {
+    /// Logs that `editor` met `c` at `now_ms`; `mode` is what the hook did
+    /// (`warn`, `ask`, `deny`).
+    pub fn push(&mut self, project: &str, editor: &str, c: &Conflict, mode: &str, now_ms: u64) {
+        self.next += 1;
+        let what = match &c.cause {
+            Cause::Edited { at_ms } => format!("which the peer edited {}", ago(now_ms, *at_ms)),
+            Cause::Lease(l) => format!("under the peer's exclusive lease on `{}`", l.pattern),
+        };
+        let did = match mode {
+            "deny" => "edit denied",
+            "ask" => "user asked",
+            _ => "warned",
+        };
+        self.notes.push_back(ConflictNote {
+            id: format!("conflict-{}", self.next),
+            at_ms: now_ms,
+            project: project.to_string(),
+            editor: editor.to_string(),
+            peer: c.peer.clone(),
+            text: format!("file conflict: about to edit `{}`, {what} ({did})", c.path),
+        });
+        while self.notes.len() > CONFLICT_LOG_MAX {
+            self.notes.pop_front();
+        }
+    }
 }
 
 /// "3 min ago", "40 s ago", "2 h ago".
@@ -749,6 +861,84 @@ mod tests {
         }
         let per = start.elapsed().as_nanos() as f64 / n as f64 / 1000.0;
         eprintln!("record: {per:.2} us per touch");
+    }
+
+    #[test]
+    fn journaled_edits_are_coarse_bounded_seeded_and_pruned() {
+        use crate::state::{apply, Command};
+        let mut state = State::default();
+        let site = EditSite {
+            me: "A",
+            project: "p",
+            worktree: "/r",
+        };
+        let touch = |paths: Vec<String>, at_ms| Command::TouchFiles {
+            session_id: "A".into(),
+            project: "p".into(),
+            worktree: "/r".into(),
+            branch: Some("main".into()),
+            paths,
+            at_ms,
+        };
+        assert!(edit_needs_journal(&state, "A", site, "a.rs", 1_000));
+        apply(
+            &mut state,
+            &touch(vec!["a.rs".into()], 1_000),
+            &mut Vec::new(),
+        );
+        // Within a minute the same file is not journaled again; later it is,
+        // and elsewhere (another work tree) it is.
+        assert!(!edit_needs_journal(
+            &state,
+            "A",
+            site,
+            "a.rs",
+            1_000 + JOURNAL_EDIT_EVERY_MS - 1
+        ));
+        assert!(edit_needs_journal(
+            &state,
+            "A",
+            site,
+            "a.rs",
+            1_000 + JOURNAL_EDIT_EVERY_MS
+        ));
+        let other = EditSite {
+            worktree: "/w2",
+            ..site
+        };
+        assert!(edit_needs_journal(&state, "A", other, "a.rs", 1_001));
+        // Bounded per agent, oldest first out.
+        let many: Vec<String> = (0..TOUCHES_PER_AGENT + 5)
+            .map(|i| format!("f{i}"))
+            .collect();
+        apply(&mut state, &touch(many, 2_000), &mut Vec::new());
+        assert_eq!(state.edits["A"].len(), TOUCHES_PER_AGENT);
+        assert!(!state.edits["A"].iter().any(|e| e.path == "a.rs"));
+        // Seeding keeps what is inside the window.
+        let t = Touches::seed(&state, 3_000, 1_500);
+        assert_eq!(t.edits_of("A", 0).len(), TOUCHES_PER_AGENT);
+        assert_eq!(t.of_path("p", "f9")[0].branch.as_deref(), Some("main"));
+        assert!(Touches::seed(&state, 3_000, 500).is_empty());
+        apply(
+            &mut state,
+            &Command::PruneEdits { before_ms: 2_001 },
+            &mut Vec::new(),
+        );
+        assert!(state.edits.is_empty());
+        apply(
+            &mut state,
+            &touch(vec!["b.rs".into()], 4_000),
+            &mut Vec::new(),
+        );
+        apply(
+            &mut state,
+            &Command::EndSession {
+                session_id: "A".into(),
+                at_ms: 5_000,
+            },
+            &mut Vec::new(),
+        );
+        assert!(state.edits.is_empty(), "an ended agent's edits go");
     }
 
     #[test]

@@ -376,6 +376,31 @@ pub struct State {
     /// reader and pruned by [`Command::ReleaseFiles`].
     #[serde(default)]
     pub leases: BTreeMap<String, Lease>,
+    /// Journaled edit touches per agent ([`Command::TouchFiles`]): the last
+    /// journaled edit of each file, oldest first, at most
+    /// [`crate::files::TOUCHES_PER_AGENT`] per agent; dropped when the agent
+    /// ends and pruned past the touch window ([`Command::PruneEdits`]).
+    /// Only what the conflict warnings need across a restart: the daemon
+    /// seeds its ephemeral touch index from it at start.
+    #[serde(default)]
+    pub edits: BTreeMap<SessionId, VecDeque<EditTouch>>,
+}
+
+/// One journaled edit of a file by an agent (see [`State::edits`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EditTouch {
+    /// The project ([`Scope::project`]).
+    pub project: String,
+    /// The agent's work tree (absolute).
+    pub worktree: String,
+    /// Its branch then.
+    pub branch: Option<String>,
+    /// The file, relative to the work tree.
+    pub path: String,
+    /// When it was journaled, ms since the epoch (the live index may hold
+    /// a later edit of the same file: journaling is coarse, see
+    /// [`crate::files::JOURNAL_EDIT_EVERY_MS`]).
+    pub at_ms: u64,
 }
 
 /// Largest comms log kept.
@@ -535,6 +560,29 @@ pub enum Command {
     ReleaseFiles {
         /// Which.
         lease_ids: Vec<String>,
+    },
+    /// An agent edited files (PostToolUse of an edit tool): remembered in
+    /// [`State::edits`] so file-conflict warnings survive a restart.
+    TouchFiles {
+        /// The agent.
+        session_id: SessionId,
+        /// Its project.
+        project: String,
+        /// Its work tree (absolute).
+        worktree: String,
+        /// Its branch then.
+        #[serde(default)]
+        branch: Option<String>,
+        /// The files, relative to the work tree.
+        paths: Vec<String>,
+        /// When.
+        at_ms: u64,
+    },
+    /// Forget journaled edit touches older than `before_ms` (past the touch
+    /// window).
+    PruneEdits {
+        /// Cut-off, ms since the epoch.
+        before_ms: u64,
     },
     /// Forget wake dedupe records older than `before_ms` (retention).
     PruneWakes {
@@ -928,6 +976,7 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
         }
         Command::EndSession { session_id, at_ms } => {
             state.leases.retain(|_, l| l.holder != *session_id);
+            state.edits.remove(session_id);
             if let Some(a) = state.agents.get_mut(session_id) {
                 a.ended_ms = Some(*at_ms);
                 events.push(Event::AgentChanged {
@@ -950,6 +999,37 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
         }
         Command::PruneWakes { before_ms } => {
             state.wakes_fired.retain(|_, at| *at >= *before_ms);
+        }
+        Command::TouchFiles {
+            session_id,
+            project,
+            worktree,
+            branch,
+            paths,
+            at_ms,
+        } => {
+            let list = state.edits.entry(session_id.clone()).or_default();
+            for path in paths {
+                list.retain(|e| {
+                    !(e.path == *path && e.worktree == *worktree && e.project == *project)
+                });
+                list.push_back(EditTouch {
+                    project: project.clone(),
+                    worktree: worktree.clone(),
+                    branch: branch.clone(),
+                    path: path.clone(),
+                    at_ms: *at_ms,
+                });
+            }
+            while list.len() > crate::files::TOUCHES_PER_AGENT {
+                list.pop_front();
+            }
+        }
+        Command::PruneEdits { before_ms } => {
+            state.edits.retain(|_, list| {
+                list.retain(|e| e.at_ms >= *before_ms);
+                !list.is_empty()
+            });
         }
     }
 }

@@ -103,6 +103,45 @@ fn preview(body: &str) -> String {
     body.chars().take(200).collect()
 }
 
+fn message_entry(state: &State, m: &Message) -> CommsEntry {
+    CommsEntry {
+        at_ms: m.enqueued_ms,
+        message_id: m.message_id.clone(),
+        from: m.from.clone(),
+        from_name: crate::render::sender_name(state, m),
+        to: m.to.clone(),
+        to_name: name_of(state, &m.to),
+        kind: comms_kind(state, m),
+        body_preview: preview(&m.body),
+        body_bytes: m.body.len() as u64,
+        request_id: m.request_id.clone(),
+        reply_to: m.reply_to.clone(),
+        obligation: state
+            .obligations
+            .get(&m.message_id)
+            .map(|o| obligation(o.state)),
+        delivered: !state.is_queued(&m.message_id),
+    }
+}
+
+fn conflict_entry(state: &State, n: &crate::files::ConflictNote) -> CommsEntry {
+    CommsEntry {
+        at_ms: n.at_ms,
+        message_id: n.id.clone(),
+        from: n.editor.clone(),
+        from_name: name_of(state, &n.editor),
+        to: n.peer.clone(),
+        to_name: name_of(state, &n.peer),
+        kind: CommsKind::Conflict,
+        body_preview: preview(&n.text),
+        body_bytes: n.text.len() as u64,
+        request_id: None,
+        reply_to: None,
+        obligation: None,
+        delivered: true,
+    }
+}
+
 /// The snapshot of `project` (a project key), or of every project when
 /// `None`; `comms_limit` newest comms entries.
 pub fn build(
@@ -231,29 +270,28 @@ pub fn build(
         .filter_map(|id| state.messages.get(id))
         .filter(|m| in_scope(&m.project))
         .collect();
-    let total = scoped.len();
-    let comms: Vec<CommsEntry> = scoped
+    let notes: Vec<&crate::files::ConflictNote> = live
+        .conflict_log
+        .notes
         .iter()
-        .skip(total.saturating_sub(comms_limit))
-        .map(|m| CommsEntry {
-            at_ms: m.enqueued_ms,
-            message_id: m.message_id.clone(),
-            from: m.from.clone(),
-            from_name: crate::render::sender_name(state, m),
-            to: m.to.clone(),
-            to_name: name_of(state, &m.to),
-            kind: comms_kind(state, m),
-            body_preview: preview(&m.body),
-            body_bytes: m.body.len() as u64,
-            request_id: m.request_id.clone(),
-            reply_to: m.reply_to.clone(),
-            obligation: state
-                .obligations
-                .get(&m.message_id)
-                .map(|o| obligation(o.state)),
-            delivered: !state.is_queued(&m.message_id),
-        })
+        .filter(|n| in_scope(&n.project))
         .collect();
+    let total = scoped.len() + notes.len();
+    // Messages (send order) and conflict warnings (time order), merged by
+    // time; the newest `comms_limit` of both.
+    let mut comms: Vec<CommsEntry> = Vec::with_capacity(comms_limit.min(total));
+    let (mut mi, mut ni) = (scoped.len(), notes.len());
+    while comms.len() < comms_limit && (mi > 0 || ni > 0) {
+        let take_note = ni > 0 && (mi == 0 || notes[ni - 1].at_ms >= scoped[mi - 1].enqueued_ms);
+        if take_note {
+            ni -= 1;
+            comms.push(conflict_entry(state, notes[ni]));
+        } else {
+            mi -= 1;
+            comms.push(message_entry(state, scoped[mi]));
+        }
+    }
+    comms.reverse();
     StatusSnapshot {
         schema_version: STATUS_SCHEMA_VERSION,
         generated_at_ms: now,

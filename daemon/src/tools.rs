@@ -65,6 +65,8 @@ pub struct Live {
     pub touches: crate::files::Touches,
     /// Conflict notices for an agent, handed over at its next PreToolUse.
     pub notices: HashMap<SessionId, Vec<String>>,
+    /// Recent file-conflict warnings, for the comms log.
+    pub conflict_log: crate::files::ConflictLog,
 }
 
 /// Everything a tool call may read besides the state and the caller.

@@ -326,8 +326,10 @@ pub fn patch_headers(patch: &str) -> String {
         .join("\n")
 }
 
-/// `OXTAIL_CONFLICT` from `env`, for PreToolUse only: `warn`, `ask` or
-/// `deny` (case-insensitive); anything else is `warn`.
+/// `OXTAIL_CONFLICT` from `env`, for PreToolUse only: `warn`, `ask`,
+/// `deny` or `off` (case-insensitive; `off`: no conflict check for this
+/// agent's edits, which are still recorded so peers are warned); anything
+/// else is `warn`.
 pub fn conflict_mode(event: HookEvent, env: &BTreeMap<String, String>) -> Option<String> {
     if event != HookEvent::PreToolUse {
         return None;
@@ -337,7 +339,7 @@ pub fn conflict_mode(event: HookEvent, env: &BTreeMap<String, String>) -> Option
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     Some(match m.as_str() {
-        "ask" | "deny" => m,
+        "ask" | "deny" | "off" => m,
         _ => "warn".to_string(),
     })
 }

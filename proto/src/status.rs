@@ -325,6 +325,13 @@ pub enum CommsKind {
     Blocked,
     /// A message from the person at the cockpit (`origin: "operator"`).
     Operator,
+    /// Not a message: a file-conflict warning (issue 14). `from` is the
+    /// agent about to edit, `to` the live peer that edited the file or holds
+    /// an exclusive lease on it; `body_preview` says which file, what the
+    /// peer did and what the warning did (`warned`, `asked`, `denied`);
+    /// `message_id` is `conflict-<n>`; `delivered` is true. Kept in the
+    /// daemon's memory only (a restart forgets them). Marker ⚠.
+    Conflict,
     /// A kind this reader does not know (a newer daemon); shown as a message.
     #[serde(other)]
     Other,

@@ -212,8 +212,9 @@ pub struct HookCall {
     /// must not take the mail out of the mailbox after it. `None`: no limit.
     #[serde(default)]
     pub deliver_deadline_ms: Option<u64>,
-    /// `OXTAIL_CONFLICT` of the hook's environment: `warn` (default), `ask`
-    /// or `deny`; what a PreToolUse edit that meets a peer's file does.
+    /// `OXTAIL_CONFLICT` of the hook's environment: `warn` (default), `ask`,
+    /// `deny` or `off` (no check); what a PreToolUse edit that meets a
+    /// peer's file does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict_mode: Option<String>,
 }

@@ -14,12 +14,12 @@
 //!   yourself (e.g. in tmux).
 
 use std::collections::BTreeMap;
-use std::io::Read;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -542,87 +542,16 @@ impl ClaudeOutput {
     }
 }
 
-/// Spawn `cmd` with piped stdout/stderr and wait at most `timeout`. On timeout
-/// the whole process group is killed (the command should be a group leader,
-/// as [`ClaudeRun::command`] makes it).
-fn run_with_timeout(mut cmd: Command, timeout: Duration) -> std::io::Result<ClaudeOutput> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn()?;
-    let stdout = spawn_reader(child.stdout.take());
-    let stderr = spawn_reader(child.stderr.take());
-    let deadline = started + timeout;
-    let (status, timed_out) = loop {
-        if let Some(status) = child.try_wait()? {
-            break (Some(status), false);
-        }
-        if Instant::now() >= deadline {
-            let pid = child.id() as libc::pid_t;
-            // SAFETY: plain syscalls; the pid is our own child, which has not
-            // been reaped yet, so its process-group id is still valid.
-            unsafe {
-                if libc::getpgid(pid) == pid {
-                    libc::killpg(pid, libc::SIGKILL);
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            break (None, true);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    // A grandchild that inherited the pipes could keep them open; don't wait
-    // for EOF forever.
-    let grace = Instant::now() + Duration::from_secs(3);
+/// [`crate::proc::run_with_timeout`], as a [`ClaudeOutput`].
+fn run_with_timeout(cmd: Command, timeout: Duration) -> std::io::Result<ClaudeOutput> {
+    let o = crate::proc::run_with_timeout(cmd, timeout)?;
     Ok(ClaudeOutput {
-        status,
-        stdout: stdout.finish(grace),
-        stderr: stderr.finish(grace),
-        elapsed,
-        timed_out,
+        status: o.status,
+        stdout: o.stdout,
+        stderr: o.stderr,
+        elapsed: o.elapsed,
+        timed_out: o.timed_out,
     })
-}
-
-/// Collects a pipe's output on a background thread.
-struct PipeReader {
-    buf: Arc<Mutex<Vec<u8>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl PipeReader {
-    /// What was read, waiting for EOF until `deadline` at most.
-    fn finish(mut self, deadline: Instant) -> String {
-        if let Some(thread) = self.thread.take() {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
-        let buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-}
-
-fn spawn_reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let thread = pipe.map(|mut pipe| {
-        let buf = buf.clone();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]);
-            }
-        })
-    });
-    PipeReader { buf, thread }
 }
 
 /// How `~/.claude.json` identifies an approved API key: its last 20

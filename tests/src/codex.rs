@@ -18,11 +18,10 @@
 //!   yourself; [`CodexTui`] starts the TUI in a tmux pane and waits for the
 //!   composer.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -554,76 +553,14 @@ pub fn codex_composer_ready(screen: &str) -> bool {
     screen.contains("Ask Codex to do anything")
 }
 
-/// Spawn `cmd` with piped output and wait at most `timeout`; on timeout kill
-/// its process group (the command should lead one).
-fn run_with_timeout(mut cmd: Command, timeout: Duration) -> std::io::Result<CodexOutput> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn()?;
-    let stdout = spawn_reader(child.stdout.take());
-    let stderr = spawn_reader(child.stderr.take());
-    let deadline = started + timeout;
-    let (status, timed_out) = loop {
-        if let Some(status) = child.try_wait()? {
-            break (Some(status), false);
-        }
-        if Instant::now() >= deadline {
-            let pid = child.id() as libc::pid_t;
-            // SAFETY: plain syscalls on our own unreaped child's group.
-            unsafe {
-                if libc::getpgid(pid) == pid {
-                    libc::killpg(pid, libc::SIGKILL);
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            break (None, true);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    // A grandchild that inherited the pipes (an MCP server or hook still
-    // exiting) could hold them open; don't wait for EOF forever.
-    let grace = Instant::now() + Duration::from_secs(3);
+/// [`crate::proc::run_with_timeout`], as a [`CodexOutput`].
+fn run_with_timeout(cmd: Command, timeout: Duration) -> std::io::Result<CodexOutput> {
+    let o = crate::proc::run_with_timeout(cmd, timeout)?;
     Ok(CodexOutput {
-        status,
-        stdout: finish(stdout, grace),
-        stderr: finish(stderr, grace),
-        elapsed,
-        timed_out,
+        status: o.status,
+        stdout: o.stdout,
+        stderr: o.stderr,
+        elapsed: o.elapsed,
+        timed_out: o.timed_out,
     })
-}
-
-type Reader = (Arc<Mutex<Vec<u8>>>, Option<std::thread::JoinHandle<()>>);
-
-fn spawn_reader(pipe: Option<impl Read + Send + 'static>) -> Reader {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let thread = pipe.map(|mut pipe| {
-        let buf = buf.clone();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]);
-            }
-        })
-    });
-    (buf, thread)
-}
-
-fn finish((buf, thread): Reader, deadline: Instant) -> String {
-    if let Some(t) = thread {
-        while !t.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if t.is_finished() {
-            let _ = t.join();
-        }
-    }
-    let b = buf.lock().unwrap_or_else(|e| e.into_inner());
-    String::from_utf8_lossy(&b).into_owned()
 }

@@ -111,6 +111,71 @@ pub fn install_hooks(
     })
 }
 
+/// Runs the real `oxtail hook <event_arg>` of `ox` as Claude Code runs it
+/// for a session hosted by process `claude_pid` (`CLAUDECODE=1`,
+/// `CLAUDE_PID`), with `payload` on stdin, and returns its output.
+///
+/// # Errors
+/// When the process cannot be run.
+pub fn run_claude_hook(
+    ox: &crate::harness::Instance,
+    event_arg: &str,
+    payload: &Value,
+    claude_pid: u32,
+) -> Result<std::process::Output> {
+    use std::io::Write;
+    let mut c = ox
+        .command()
+        .args(["hook", event_arg])
+        .env("CLAUDECODE", "1")
+        .env("CLAUDE_PID", claude_pid.to_string())
+        .env_remove("OXTAIL_CONFLICT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawn oxtail hook")?;
+    c.stdin
+        .take()
+        .context("hook stdin")?
+        .write_all(payload.to_string().as_bytes())?;
+    Ok(c.wait_with_output()?)
+}
+
+/// A peer's edit of `file` (absolute) in `cwd`, reported by its real hooks
+/// (PreToolUse then PostToolUse, Claude Code 2.1.329 payloads), so the
+/// daemon counts `session` as having edited it.
+///
+/// # Errors
+/// When a hook cannot be run or fails.
+pub fn claude_edited(
+    ox: &crate::harness::Instance,
+    session: &str,
+    claude_pid: u32,
+    cwd: &Path,
+    file: &Path,
+) -> Result<()> {
+    for (event, arg) in [
+        ("PreToolUse", "pre-tool-use"),
+        ("PostToolUse", "post-tool-use"),
+    ] {
+        let payload = serde_json::json!({
+            "session_id": session, "cwd": cwd, "hook_event_name": event,
+            "transcript_path": format!("/nonexistent/{session}.jsonl"),
+            "permission_mode": "default", "tool_name": "Edit", "tool_use_id": "toolu_peer",
+            "tool_input": {"file_path": file, "old_string": "x", "new_string": "y"},
+        });
+        let out = run_claude_hook(ox, arg, &payload, claude_pid)?;
+        if !out.status.success() {
+            bail!(
+                "oxtail hook {arg} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Poll `f` every 50 ms until it yields `Some`, for at most `timeout`.
 ///
 /// # Errors

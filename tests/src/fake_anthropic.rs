@@ -43,11 +43,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::fake_model::{run_responder, truncate, Recorder};
 use crate::http::{HttpRequest, HttpResponse, HttpServer};
 
 /// Text answered to auxiliary (tool-less) model requests.
@@ -153,43 +154,9 @@ pub enum RequestKind {
     Other,
 }
 
-/// One HTTP request as received, with a summary of the answer.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    /// Arrival order, from 0.
-    pub index: usize,
-    /// Arrival time, relative to the server's start.
-    pub at: Duration,
-    /// HTTP method.
-    pub method: String,
-    /// Request target including the query string, e.g. `/v1/messages?beta=true`.
-    pub target: String,
-    /// Headers in arrival order, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The body parsed as JSON (`Value::Null` if empty or not JSON).
-    pub body: Value,
-    /// Length of the raw body in bytes.
-    pub body_len: usize,
-    /// How the request was classified.
-    pub kind: RequestKind,
-    /// One-line summary of the answer (`None` while it is being computed).
-    pub reply: Option<String>,
-}
-
-impl RecordedRequest {
-    /// The request path without the query string.
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
-    }
-
-    /// First value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// One HTTP request as received, with a summary of the answer (the shared
+/// [`crate::fake_model::RecordedRequest`]).
+pub type RecordedRequest = crate::fake_model::RecordedRequest<RequestKind>;
 
 /// Picks the answer to an agent-turn request from its JSON body.
 pub type Responder = Arc<dyn Fn(&Value) -> ScriptedTurn + Send + Sync + 'static>;
@@ -198,12 +165,11 @@ pub type Responder = Arc<dyn Fn(&Value) -> ScriptedTurn + Send + Sync + 'static>
 /// assistant messages already in the request (see [`assistant_turns`]), and
 /// with [`SCRIPT_EXHAUSTED_REPLY`] once the script is used up.
 pub fn sequential(turns: Vec<ScriptedTurn>) -> impl Fn(&Value) -> ScriptedTurn + Send + Sync {
-    move |req| {
-        turns
-            .get(assistant_turns(req))
-            .cloned()
-            .unwrap_or_else(|| ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+    crate::fake_model::script(turns, assistant_turns, exhausted)
+}
+
+fn exhausted() -> ScriptedTurn {
+    ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY)
 }
 
 /// A responder that scripts several conversations at once.
@@ -216,25 +182,21 @@ pub fn sequential(turns: Vec<ScriptedTurn>) -> impl Fn(&Value) -> ScriptedTurn +
 pub fn by_prompt<M: Into<String>>(
     conversations: impl IntoIterator<Item = (M, Vec<ScriptedTurn>)>,
 ) -> impl Fn(&Value) -> ScriptedTurn + Send + Sync {
-    let conversations: Vec<(String, Vec<ScriptedTurn>)> = conversations
-        .into_iter()
-        .map(|(marker, turns)| (marker.into(), turns))
-        .collect();
-    move |req| {
-        let prompt = first_user_text(req);
+    crate::fake_model::scripts_by_prompt(
         conversations
-            .iter()
-            .find(|(marker, _)| prompt.contains(marker.as_str()))
-            .and_then(|(_, turns)| turns.get(assistant_turns(req)).cloned())
-            .unwrap_or_else(|| ScriptedTurn::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+            .into_iter()
+            .map(|(marker, turns)| (marker.into(), turns))
+            .collect(),
+        |req| vec![first_user_text(req)],
+        assistant_turns,
+        exhausted,
+    )
 }
 
 /// State shared between the server thread and the [`FakeAnthropic`] handle.
 struct Shared {
-    started: Instant,
     responder: Responder,
-    log: Mutex<Vec<RecordedRequest>>,
+    log: Recorder<RequestKind>,
     next_id: AtomicU64,
 }
 
@@ -271,9 +233,8 @@ impl FakeAnthropic {
         responder: impl Fn(&Value) -> ScriptedTurn + Send + Sync + 'static,
     ) -> FakeAnthropic {
         let shared = Arc::new(Shared {
-            started: Instant::now(),
             responder: Arc::new(responder),
-            log: Mutex::new(Vec::new()),
+            log: Recorder::default(),
             next_id: AtomicU64::new(1),
         });
         let handler_shared = shared.clone();
@@ -303,27 +264,17 @@ impl FakeAnthropic {
     /// Bodies of every `POST /v1/messages` request (agent turns and auxiliary),
     /// in arrival order.
     pub fn requests(&self) -> Vec<Value> {
-        self.with_log(|log| {
-            log.iter()
-                .filter(|r| matches!(r.kind, RequestKind::AgentTurn | RequestKind::Auxiliary))
-                .map(|r| r.body.clone())
-                .collect()
-        })
+        self.shared.log.bodies(is_model_turn)
     }
 
     /// Bodies of the agent-turn requests only (those answered by the responder).
     pub fn agent_requests(&self) -> Vec<Value> {
-        self.with_log(|log| {
-            log.iter()
-                .filter(|r| r.kind == RequestKind::AgentTurn)
-                .map(|r| r.body.clone())
-                .collect()
-        })
+        self.shared.log.bodies(|k| k == RequestKind::AgentTurn)
     }
 
     /// Every HTTP request received, on any path, with headers and answers.
     pub fn http_log(&self) -> Vec<RecordedRequest> {
-        self.with_log(|log| log.to_vec())
+        self.shared.log.log()
     }
 
     /// Every distinct `tool_result` in the recorded requests, in the order
@@ -349,7 +300,9 @@ impl FakeAnthropic {
     /// Whether any recorded model request contains `needle` in any string
     /// (message text, tool results, system prompt, ...).
     pub fn saw(&self, needle: &str) -> bool {
-        self.with_log(|log| log.iter().any(|r| value_contains(&r.body, needle)))
+        self.shared
+            .log
+            .with_log(|log| log.iter().any(|r| value_contains(&r.body, needle)))
     }
 
     /// The recorded model request bodies that contain `needle` in any string.
@@ -370,16 +323,7 @@ impl FakeAnthropic {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = self.requests().into_iter().find(|r| pred(r)) {
-                return Some(found);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        self.shared.log.wait_for(timeout, is_model_turn, pred)
     }
 
     /// Async form of [`FakeAnthropic::wait_for_request`].
@@ -388,57 +332,36 @@ impl FakeAnthropic {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = self.requests().into_iter().find(|r| pred(r)) {
-                return Some(found);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.shared
+            .log
+            .wait_for_async(timeout, is_model_turn, pred)
+            .await
     }
 
     /// A human-readable account of every request and its answer, one line
     /// each; handy in assertion messages.
     pub fn transcript(&self) -> String {
-        let mut out = String::new();
-        for r in self.http_log() {
-            let _ = write!(
-                out,
-                "#{} +{:.3}s {} {} {:?}",
-                r.index,
-                r.at.as_secs_f64(),
-                r.method,
-                r.target,
-                r.kind
-            );
-            if matches!(r.kind, RequestKind::AgentTurn | RequestKind::Auxiliary) {
-                let last = r
-                    .body
-                    .get("messages")
-                    .and_then(Value::as_array)
-                    .and_then(|m| m.last())
+        self.shared.log.transcript(|r| {
+            is_model_turn(r.kind).then(|| {
+                let last = messages(&r.body)
+                    .last()
                     .map(describe_message)
                     .unwrap_or_default();
-                let _ = write!(
-                    out,
-                    " [{} msgs, {} tools] last: {}",
+                format!(
+                    "[{} msgs, {} tools] last: {}",
                     messages(&r.body).len(),
                     tool_names(&r.body).len(),
                     truncate(&last, 160)
-                );
-            }
-            let _ = writeln!(out, " => {}", r.reply.as_deref().unwrap_or("(pending)"));
-        }
-        out
+                )
+            })
+        })
     }
+}
 
-    fn with_log<T>(&self, f: impl FnOnce(&[RecordedRequest]) -> T) -> T {
-        let log = self.shared.log.lock().unwrap_or_else(|e| e.into_inner());
-        f(&log)
-    }
+/// Agent turns and auxiliary requests: the `POST /v1/messages` a model
+/// answers.
+fn is_model_turn(k: RequestKind) -> bool {
+    matches!(k, RequestKind::AgentTurn | RequestKind::Auxiliary)
 }
 
 impl std::fmt::Debug for FakeAnthropic {
@@ -609,14 +532,6 @@ fn describe_message(m: &Value) -> String {
     format!("{role}: {}", parts.join(", "))
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Answering requests (the HTTP layer is `crate::http`).
 // ---------------------------------------------------------------------------
@@ -652,40 +567,14 @@ fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
         ("POST", "/v1/messages/count_tokens") => RequestKind::CountTokens,
         _ => RequestKind::Other,
     };
-    let index = {
-        let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
-        let index = log.len();
-        log.push(RecordedRequest {
-            index,
-            at: shared.started.elapsed(),
-            method: request.method.clone(),
-            target: request.target.clone(),
-            headers: request.headers.clone(),
-            body: body.clone(),
-            body_len: request.body.len(),
-            kind,
-            reply: None,
-        });
-        index
-    };
+    let index = shared.log.record(&request, &body, kind);
 
     let (response, summary) = match kind {
         RequestKind::AgentTurn | RequestKind::Auxiliary => {
             let turn = if kind == RequestKind::AgentTurn {
                 let responder = &shared.responder;
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder(&body))) {
-                    Ok(turn) => turn,
-                    Err(panic) => {
-                        let why = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        let msg = format!("(fake-anthropic: responder panicked: {why})");
-                        eprintln!("[fake-anthropic] {msg}");
-                        ScriptedTurn::text(msg)
-                    }
-                }
+                run_responder("fake-anthropic", || responder(&body))
+                    .unwrap_or_else(ScriptedTurn::text)
             } else {
                 eprintln!(
                     "[fake-anthropic] auxiliary request #{index} (no tools), answering {AUXILIARY_REPLY:?}"
@@ -752,10 +641,7 @@ fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
         }
     };
 
-    let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(entry) = log.get_mut(index) {
-        entry.reply = Some(summary);
-    }
+    shared.log.answered(index, summary);
     response
 }
 

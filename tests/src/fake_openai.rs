@@ -37,11 +37,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::fake_model::{run_responder, truncate, Recorder};
 use crate::http::{HttpRequest, HttpResponse, HttpServer};
 
 /// The title answered to Codex's thread-title requests.
@@ -132,26 +133,9 @@ pub enum RequestKind {
     Other,
 }
 
-/// One HTTP request as received.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    /// Arrival order, from 0.
-    pub index: usize,
-    /// Arrival time relative to the server's start.
-    pub at: Duration,
-    /// HTTP method.
-    pub method: String,
-    /// Request target, e.g. `/v1/responses`.
-    pub target: String,
-    /// Headers in arrival order, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The body parsed as JSON (`Value::Null` if empty or not JSON).
-    pub body: Value,
-    /// How it was classified.
-    pub kind: RequestKind,
-    /// One-line summary of the answer (`None` while being computed).
-    pub reply: Option<String>,
-}
+/// One HTTP request as received (the shared
+/// [`crate::fake_model::RecordedRequest`]).
+pub type RecordedRequest = crate::fake_model::RecordedRequest<RequestKind>;
 
 /// Picks the answer to an agent-turn request from its JSON body.
 pub type Responder = Arc<dyn Fn(&Value) -> ScriptedResponse + Send + Sync + 'static>;
@@ -161,12 +145,11 @@ pub type Responder = Arc<dyn Fn(&Value) -> ScriptedResponse + Send + Sync + 'sta
 pub fn sequential(
     turns: Vec<ScriptedResponse>,
 ) -> impl Fn(&Value) -> ScriptedResponse + Send + Sync {
-    move |req| {
-        turns
-            .get(response_index(req))
-            .cloned()
-            .unwrap_or_else(|| ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+    crate::fake_model::script(turns, response_index, exhausted)
+}
+
+fn exhausted() -> ScriptedResponse {
+    ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY)
 }
 
 /// A responder for several conversations: each `(marker, turns)` applies to
@@ -176,24 +159,20 @@ pub fn sequential(
 pub fn by_prompt<M: Into<String>>(
     conversations: impl IntoIterator<Item = (M, Vec<ScriptedResponse>)>,
 ) -> impl Fn(&Value) -> ScriptedResponse + Send + Sync {
-    let conversations: Vec<(String, Vec<ScriptedResponse>)> = conversations
-        .into_iter()
-        .map(|(m, t)| (m.into(), t))
-        .collect();
-    move |req| {
-        let users = user_texts(req);
+    crate::fake_model::scripts_by_prompt(
         conversations
-            .iter()
-            .find(|(marker, _)| users.iter().any(|u| u.contains(marker.as_str())))
-            .and_then(|(_, turns)| turns.get(response_index(req)).cloned())
-            .unwrap_or_else(|| ScriptedResponse::text(SCRIPT_EXHAUSTED_REPLY))
-    }
+            .into_iter()
+            .map(|(m, t)| (m.into(), t))
+            .collect(),
+        user_texts,
+        response_index,
+        exhausted,
+    )
 }
 
 struct Shared {
-    started: Instant,
     responder: Responder,
-    log: Mutex<Vec<RecordedRequest>>,
+    log: Recorder<RequestKind>,
     serial: AtomicU64,
 }
 
@@ -221,9 +200,8 @@ impl FakeOpenAi {
         responder: impl Fn(&Value) -> ScriptedResponse + Send + Sync + 'static,
     ) -> FakeOpenAi {
         let shared = Arc::new(Shared {
-            started: Instant::now(),
             responder: Arc::new(responder),
-            log: Mutex::new(Vec::new()),
+            log: Recorder::default(),
             serial: AtomicU64::new(1),
         });
         let handler_shared = shared.clone();
@@ -252,29 +230,17 @@ impl FakeOpenAi {
 
     /// Every HTTP request received, with headers and answers.
     pub fn http_log(&self) -> Vec<RecordedRequest> {
-        self.shared
-            .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.log.log()
     }
 
     /// Bodies of every `POST /v1/responses` (agent turns and auxiliary).
     pub fn requests(&self) -> Vec<Value> {
-        self.http_log()
-            .into_iter()
-            .filter(|r| r.kind != RequestKind::Other)
-            .map(|r| r.body)
-            .collect()
+        self.shared.log.bodies(|k| k != RequestKind::Other)
     }
 
     /// Bodies of the agent-turn requests only.
     pub fn agent_requests(&self) -> Vec<Value> {
-        self.http_log()
-            .into_iter()
-            .filter(|r| r.kind == RequestKind::AgentTurn)
-            .map(|r| r.body)
-            .collect()
+        self.shared.log.bodies(|k| k == RequestKind::AgentTurn)
     }
 
     /// Whether any recorded request contains `needle` in any string.
@@ -308,16 +274,9 @@ impl FakeOpenAi {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(r) = self.agent_requests().into_iter().find(|r| pred(r)) {
-                return Some(r);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        self.shared
+            .log
+            .wait_for(timeout, |k| k == RequestKind::AgentTurn, pred)
     }
 
     /// Async form of [`FakeOpenAi::wait_for_request`].
@@ -326,44 +285,25 @@ impl FakeOpenAi {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(r) = self.agent_requests().into_iter().find(|r| pred(r)) {
-                return Some(r);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.shared
+            .log
+            .wait_for_async(timeout, |k| k == RequestKind::AgentTurn, pred)
+            .await
     }
 
     /// One line per request and its answer, for assertion messages.
     pub fn transcript(&self) -> String {
-        let mut out = String::new();
-        for r in self.http_log() {
-            let _ = write!(
-                out,
-                "#{} +{:.3}s {} {} {:?}",
-                r.index,
-                r.at.as_secs_f64(),
-                r.method,
-                r.target,
-                r.kind
-            );
-            if r.kind == RequestKind::AgentTurn {
+        self.shared.log.transcript(|r| {
+            (r.kind == RequestKind::AgentTurn).then(|| {
                 let last = input(&r.body).last().map(describe_item).unwrap_or_default();
-                let _ = write!(
-                    out,
-                    " [{} items, response #{}] last: {}",
+                format!(
+                    "[{} items, response #{}] last: {}",
                     input(&r.body).len(),
                     response_index(&r.body),
                     truncate(&last, 200)
-                );
-            }
-            let _ = writeln!(out, " => {}", r.reply.as_deref().unwrap_or("(pending)"));
-        }
-        out
+                )
+            })
+        })
     }
 }
 
@@ -552,14 +492,6 @@ fn describe_item(item: &Value) -> String {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Answering requests (the HTTP layer is `crate::http`).
 // ---------------------------------------------------------------------------
@@ -585,21 +517,7 @@ fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
     } else {
         RequestKind::Other
     };
-    let index = {
-        let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
-        let index = log.len();
-        log.push(RecordedRequest {
-            index,
-            at: shared.started.elapsed(),
-            method: request.method.clone(),
-            target: request.target.clone(),
-            headers: request.headers.clone(),
-            body: body.clone(),
-            kind,
-            reply: None,
-        });
-        index
-    };
+    let index = shared.log.record(&request, &body, kind);
     let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
     let (response, summary) = match kind {
         RequestKind::Other => {
@@ -629,11 +547,8 @@ fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
         RequestKind::AgentTurn => {
             let n = response_index(&body);
             let responder = shared.responder.clone();
-            let turn =
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder(&body))) {
-                    Ok(t) => t,
-                    Err(_) => ScriptedResponse::text("(fake-openai: responder panicked)"),
-                };
+            let turn = run_responder("fake-openai", || responder(&body))
+                .unwrap_or_else(ScriptedResponse::text);
             let items = output_items(&turn, n, serial);
             (
                 HttpResponse::new(
@@ -645,10 +560,7 @@ fn answer(request: HttpRequest, shared: &Shared) -> HttpResponse {
             )
         }
     };
-    let mut log = shared.log.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(e) = log.get_mut(index) {
-        e.reply = Some(summary);
-    }
+    shared.log.answered(index, summary);
     response
 }
 

@@ -321,6 +321,26 @@ impl Instance {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
+    /// Waits on the daemon's state instead of sleeping: polls `ctl stats`
+    /// (every 10 ms) until `stat` equals `want` (e.g. `asks_in_flight` 1:
+    /// the ask is registered; `idle_waiters` 1: the rewake hook is armed).
+    ///
+    /// # Errors
+    /// After `timeout`, with the last stats; or when `ctl stats` fails.
+    pub fn wait_stat(&self, stat: &str, want: u64, timeout: Duration) -> Result<Value> {
+        let end = Instant::now() + timeout;
+        loop {
+            let stats = self.ctl(&["stats"])?;
+            if stats[stat] == want {
+                return Ok(stats);
+            }
+            if Instant::now() >= end {
+                bail!("{stat} never reached {want} in {timeout:?}: {stats}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// A raw protocol client on this instance's socket (for requests no MCP
     /// tool makes: idle-wait, marks).
     ///

@@ -174,6 +174,28 @@ impl TmuxServer {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// [`TmuxServer::run`] for tests: the stdout with trailing whitespace
+    /// trimmed.
+    ///
+    /// # Panics
+    /// When tmux fails, with its stderr.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        match self.run(args) {
+            Ok(out) => out.trim_end().to_owned(),
+            Err(e) => panic!("{e:#}"),
+        }
+    }
+
+    /// One tmux command's whole output, success or not (for probes such as
+    /// `list-panes` on a server that may not be running).
+    ///
+    /// # Panics
+    /// When tmux cannot be run at all.
+    pub fn output(&self, args: &[&str]) -> std::process::Output {
+        self.command().args(args).output().expect("tmux runs")
+    }
+
     /// Start a detached session running `spec.argv` and return its pane.
     ///
     /// # Errors
