@@ -102,6 +102,8 @@ pub enum ToActor {
     },
     /// Once a second: liveness, retention, idle exit.
     Tick,
+    /// A report from the Codex app-server tasks ([`crate::codex_app`]).
+    CodexApp(Box<crate::codex_app::Report>),
     /// SIGTERM/SIGINT: snapshot and exit after this batch.
     Terminate,
 }
@@ -188,6 +190,21 @@ pub struct Actor {
     check_in: Option<&'static str>,
     /// Seat keys whose pane [`Actor::locate_new_seats`] already looked for.
     located: std::collections::HashSet<String>,
+    /// The Codex app-server route (issue 15); `None` until the server wires
+    /// it (and in unit tests).
+    codex: Option<crate::codex_app::CodexApp>,
+    /// Codex threads loaded in a watched app-server, by thread id: the
+    /// `CODEX_HOME` and the latest view. Ephemeral.
+    codex_threads: HashMap<String, (String, crate::codex_app::ThreadView)>,
+    /// Watched `CODEX_HOME`s whose app-server is unreachable, and why.
+    codex_down: HashMap<String, String>,
+    /// `CODEX_HOME`s already handed to the watcher.
+    codex_watched: std::collections::HashSet<String>,
+    /// Hand-overs waiting for the app-server's word, by hand-over id: the
+    /// target and the route tried.
+    codex_inflight: HashMap<u64, (String, crate::codex_app::AppRoute)>,
+    /// The route the last [`Actor::wake`] took (`wake_route`).
+    last_route: Option<&'static str>,
 }
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -237,6 +254,33 @@ impl Actor {
             next_handover: 1,
             check_in: None,
             located: std::collections::HashSet::new(),
+            codex: None,
+            codex_threads: HashMap::new(),
+            codex_down: HashMap::new(),
+            codex_watched: std::collections::HashSet::new(),
+            codex_inflight: HashMap::new(),
+            last_route: None,
+        }
+    }
+
+    /// Wires the Codex app-server route, and watches the daemon's own
+    /// `CODEX_HOME` (else `~/.codex`), so Codex TUIs there are known before
+    /// their first prompt.
+    pub fn set_codex(&mut self, app: crate::codex_app::CodexApp) {
+        self.codex = Some(app);
+        if let Some(h) = crate::codex_app::codex_home_of(
+            std::env::var("CODEX_HOME").ok().as_deref(),
+            self.home.as_deref(),
+        ) {
+            self.watch_codex(&h);
+        }
+    }
+
+    fn watch_codex(&mut self, home: &str) {
+        if let Some(app) = &self.codex {
+            if self.codex_watched.insert(home.to_string()) {
+                app.watch(home);
+            }
         }
     }
 
@@ -465,6 +509,7 @@ impl Actor {
                 out,
                 reply,
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
+            ToActor::CodexApp(r) => self.codex_report(*r, pending),
             ToActor::Tick => {
                 self.tick(pending);
                 false
@@ -819,13 +864,16 @@ impl Actor {
         let mut statuses = Vec::new();
         for intent in std::mem::take(&mut out.wakes) {
             let (status, reason) = self.wake(&intent, pending);
-            statuses.push((status, reason, intent.suppressed));
+            statuses.push((status, reason, intent.suppressed, self.last_route));
         }
         // CONTRACT §15: a wake the caller turned off (`wake: "off"` on a late
         // reply) reports its reason and no status.
-        if let Some((status, reason, suppressed)) = statuses.first() {
+        if let Some((status, reason, suppressed, route)) = statuses.first() {
             if !suppressed {
                 out.set("wake_status", json!(status));
+                if let Some(r) = route {
+                    out.set("wake_route", json!(r));
+                }
             }
             if let Some(r) = reason {
                 out.set("wake_reason", json!(r));
@@ -865,22 +913,45 @@ impl Actor {
             .as_ref()
             .is_some_and(|k| self.state.wakes_fired.contains_key(k));
         let cfg = self.config.wake.for_intent(intent);
-        let gate = wake::gate(
+        self.last_route = None;
+        // A Codex thread loaded in its app-server: its own view of the turn
+        // beats the hooks' busy mark (a busy thread is steered, not skipped).
+        let app = self.app_view(&intent.target, &cfg);
+        let gate = match wake::gate(
             intent,
             self.live.activity.get(&intent.target),
             &self.book,
             already,
             &cfg,
             now,
-        );
+        ) {
+            Err("skipped_busy")
+                if app
+                    .as_ref()
+                    .is_some_and(|(_, v)| !v.active || v.turn_id.is_some()) =>
+            {
+                Ok(())
+            }
+            g => g,
+        };
         let status = match gate {
             Err(s) => s,
             Ok(()) => {
                 self.book.last_attempt.insert(intent.target.clone(), now);
                 let route = wake::choose(self.idle.contains_key(&intent.target), &cfg);
-                let status = match route {
-                    Route::Rewake => self.rewake(&intent.target, pending),
-                    Route::Keys => self.keys(&intent.target),
+                let status = match (app, route) {
+                    (Some((home, view)), _) => {
+                        match self.app_wake(&intent.target, &home, &view) {
+                            "fired" => "fired",
+                            // Nothing the app-server could take: keys, as before.
+                            _ => self.keys(&intent.target),
+                        }
+                    }
+                    (None, Route::Rewake) => {
+                        self.last_route = Some("rewake");
+                        self.rewake(&intent.target, pending)
+                    }
+                    (None, Route::Keys) => self.keys(&intent.target),
                 };
                 if matches!(status, "fired" | "fired_unconfirmed") {
                     self.book.last_fired.insert(intent.target.clone(), now);
@@ -901,8 +972,268 @@ impl Actor {
             "tool": intent.tool,
             "wake_status": status,
             "wake_reason": intent.reason,
+            "wake_route": self.last_route,
         }));
         (status, intent.reason)
+    }
+
+    /// The app-server view of `target` when the Codex route may carry a
+    /// wake for it: strategy `auto`, a Codex agent, its thread loaded in a
+    /// reachable app-server and taking direct input.
+    fn app_view(
+        &self,
+        target: &str,
+        cfg: &wake::WakeConfig,
+    ) -> Option<(String, crate::codex_app::ThreadView)> {
+        if cfg.strategy != wake::Strategy::Auto || self.codex.is_none() {
+            return None;
+        }
+        let agent = self.state.agents.get(target)?;
+        if agent.client_type != "codex" || agent.ended_ms.is_some() {
+            return None;
+        }
+        let (home, view) = self.codex_threads.get(target)?;
+        if view.direct_input == Some(false) || self.codex_down.contains_key(home) {
+            return None;
+        }
+        // Only a thread whose TUI is running: a loaded thread outlives its
+        // TUI, and a turn started there would run for nobody.
+        if !view.tui.as_ref().is_some_and(|t| t.alive) {
+            return None;
+        }
+        Some((home.clone(), view.clone()))
+    }
+
+    /// The Codex app-server route: render `target`'s mail (framed as peer
+    /// context, operator messages as the user's words), hold it as a
+    /// hand-over, and ask the app-server to start a turn with it (idle) or
+    /// steer it into the running turn. The mail leaves the mailbox when the
+    /// app-server accepts ([`Actor::codex_report`]).
+    fn app_wake(
+        &mut self,
+        target: &str,
+        home: &str,
+        view: &crate::codex_app::ThreadView,
+    ) -> &'static str {
+        use crate::codex_app::{AppRoute, Delivery};
+        const BUDGET: usize = 9_000;
+        let Some(app) = self.codex.clone() else {
+            return "skipped_no_target";
+        };
+        let (queue, total) = self.deliverable(target, render::max_fitting(BUDGET));
+        let f = render::fit_prefix(&self.state, &queue, total, BUDGET);
+        let (route, steer_turn) = match (&view.turn_id, view.active) {
+            (Some(t), true) => (AppRoute::TurnSteer, Some(t.clone())),
+            _ => (AppRoute::TurnStart, None),
+        };
+        let id = self.next_handover;
+        self.next_handover += 1;
+        let text = if f.ids.is_empty() {
+            match self.check_in {
+                Some(t) if total == 0 => t.to_string(),
+                _ => return "skipped_no_target",
+            }
+        } else {
+            let cmd = Command::Offer {
+                session_id: target.to_string(),
+                message_ids: f.ids.clone(),
+            };
+            if self.commit(&[cmd]).is_err() {
+                return "skipped_no_target";
+            }
+            for m in &f.ids {
+                self.live.held.insert(m.clone());
+            }
+            self.handovers.insert(
+                id,
+                Handover {
+                    conn: 0,
+                    wire_id: None,
+                    session: target.to_string(),
+                    ids: f.ids.clone(),
+                    via: route.as_str().to_string(),
+                    deadline: Instant::now()
+                        + Duration::from_millis(self.config.handover_ttl_ms),
+                },
+            );
+            f.text
+        };
+        self.codex_inflight
+            .insert(id, (target.to_string(), route));
+        self.trace_event(json!({"event": "codex_app_deliver", "target": target, "route": route.as_str(), "handover": id, "count": f.ids.len()}));
+        app.deliver(Delivery {
+            handover: id,
+            home: home.to_string(),
+            thread: target.to_string(),
+            text,
+            steer_turn,
+        });
+        self.last_route = Some(route.as_str());
+        "fired"
+    }
+
+    /// Agents from the app-server's view of `home`: a thread bound to a
+    /// running TUI is an agent seated in that TUI (listed, and a valid
+    /// target, before its first prompt); a thread whose TUI is gone has
+    /// ended, although the app-server keeps it loaded.
+    fn bind_codex_tuis(&mut self, home: &str, now: u64) -> bool {
+        let mut cmds = Vec::new();
+        for (id, (h, v)) in &self.codex_threads {
+            if h != home {
+                continue;
+            }
+            let Some(tui) = &v.tui else { continue };
+            let tmux_socket = tui
+                .tmux
+                .as_deref()
+                .and_then(crate::tmux::socket_from_env)
+                .map(|p| p.display().to_string());
+            match self.state.agents.get(id) {
+                Some(a) if tui.alive => {
+                    if a.seat.as_ref() != Some(&tui.seat) && a.ended_ms.is_none() {
+                        let mut agent = a.clone();
+                        agent.seat = Some(tui.seat.clone());
+                        if tmux_socket.is_some() {
+                            agent.tmux_socket = tmux_socket;
+                        }
+                        cmds.push(Command::UpsertAgent { agent });
+                    }
+                }
+                Some(a) => {
+                    if a.ended_ms.is_none() && a.seat.as_ref() == Some(&tui.seat) {
+                        cmds.push(Command::EndSession {
+                            session_id: id.clone(),
+                            at_ms: now,
+                        });
+                    }
+                }
+                None if tui.alive => {
+                    let Some(scope) = v.scope.clone() else { continue };
+                    cmds.push(Command::UpsertAgent {
+                        agent: state::Agent {
+                            session_id: id.clone(),
+                            client_type: "codex".into(),
+                            name: None,
+                            name_source: None,
+                            launch_name: None,
+                            tmux_session: None,
+                            purpose: None,
+                            purpose_at_ms: None,
+                            scope,
+                            cwd: v.cwd.clone().unwrap_or_default(),
+                            seat: Some(tui.seat.clone()),
+                            resolved_by: "codex_app_server".into(),
+                            first_seen_ms: now,
+                            previous_ids: Vec::new(),
+                            ended_ms: None,
+                            tmux_socket,
+                        },
+                    });
+                }
+                None => {}
+            }
+        }
+        if cmds.is_empty() {
+            return false;
+        }
+        match self.commit(&cmds) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record Codex agents from the app-server");
+                false
+            }
+        }
+    }
+
+    /// A report from the Codex app-server tasks: a new view of one
+    /// `CODEX_HOME` (threads, activity), or the app-server's word on a
+    /// delivery (the hand-over's confirmation; a refusal puts the mail back
+    /// and falls back to keys).
+    fn codex_report(&mut self, r: crate::codex_app::Report, _pending: &mut Pending) -> bool {
+        use crate::codex_app::Report;
+        match r {
+            Report::Snapshot {
+                home,
+                reachable,
+                threads,
+            } => {
+                let mut old: HashMap<String, crate::codex_app::ThreadView> = HashMap::new();
+                self.codex_threads.retain(|k, (h, v)| {
+                    if *h == home {
+                        old.insert(k.clone(), v.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                match reachable {
+                    Ok(()) => {
+                        self.codex_down.remove(&home);
+                    }
+                    Err(e) => {
+                        self.codex_down.insert(home.clone(), e);
+                    }
+                }
+                let now = now_ms();
+                for t in threads {
+                    // Activity from the app-server, on change only (hooks
+                    // keep the tool detail).
+                    if old.get(&t.id).map(|o| o.active) != Some(t.active)
+                        && self.state.agents.contains_key(&t.id)
+                    {
+                        let prev = self.live.activity.get(&t.id).cloned();
+                        self.live.activity.insert(
+                            t.id.clone(),
+                            Activity {
+                                state: if t.active {
+                                    ActivityState::Busy
+                                } else {
+                                    ActivityState::Idle
+                                },
+                                at_ms: now,
+                                tool: prev.as_ref().and_then(|p| p.tool.clone()).filter(|_| t.active),
+                                tool_path: prev.and_then(|p| p.tool_path).filter(|_| t.active),
+                            },
+                        );
+                    }
+                    self.codex_threads.insert(t.id.clone(), (home.clone(), t));
+                }
+                let wrote = self.bind_codex_tuis(&home, now);
+                self.subs_dirty = true;
+                wrote
+            }
+            Report::Delivered {
+                handover,
+                thread,
+                result,
+            } => {
+                let Some((target, tried)) = self.codex_inflight.remove(&handover) else {
+                    return false;
+                };
+                match result {
+                    Ok(route) => {
+                        self.trace_event(json!({"event": "codex_app_accepted", "target": target, "thread": thread, "route": route.as_str(), "handover": handover}));
+                        let Some(h) = self.handovers.remove(&handover) else {
+                            // Expired already: the mail was put back and goes
+                            // out again, flagged redelivered.
+                            return false;
+                        };
+                        for m in &h.ids {
+                            self.live.held.remove(m);
+                        }
+                        self.trace_event(json!({"event": "handover_confirmed", "session": h.session, "count": h.ids.len(), "via": route.as_str()}));
+                        self.drain_now(&h.session, &h.ids, route.as_str())
+                    }
+                    Err(e) => {
+                        self.release_handover(handover, &e);
+                        let fallback = self.keys(&target);
+                        tracing::info!(target = %target, route = tried.as_str(), error = %e, fallback, "Codex app-server refused the turn input; falling back to keys");
+                        self.trace_event(json!({"event": "codex_app_refused", "target": target, "route": tried.as_str(), "error": e, "fallback": fallback}));
+                        false
+                    }
+                }
+            }
+        }
     }
 
     /// ` (from api, web)`: the names of who wrote `target`'s queued mail, in
@@ -1027,6 +1358,7 @@ impl Actor {
         self.trace_event(
             json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}),
         );
+        self.last_route = Some("keys");
         std::thread::spawn(move || {
             if let Err(e) =
                 crate::tmux::send_wake(&pane, &text, delay, Duration::from_millis(1200), 2)
@@ -1181,6 +1513,16 @@ impl Actor {
             );
         };
         let now = now_ms();
+        if call.client == "codex" {
+            // Its app-server lives under the hook's CODEX_HOME (hooks run
+            // inside the app-server, with its environment).
+            if let Some(h) = crate::codex_app::codex_home_of(
+                call.env.get("CODEX_HOME").map(String::as_str),
+                None,
+            ) {
+                self.watch_codex(&h);
+            }
+        }
         let cwd = call
             .payload
             .get("cwd")

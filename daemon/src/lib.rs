@@ -12,6 +12,7 @@
 //! * [`files`]: file touches, leases and conflict warnings (pure).
 
 pub mod actor;
+pub mod codex_app;
 pub mod config;
 pub mod files;
 pub mod identity;

@@ -83,14 +83,15 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let (tx, rx) = std_mpsc::sync_channel::<ToActor>(CORE_QUEUE);
     let tx = CoreTx(tx);
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<i32>();
-    let actor = Actor::new(state, journal, config, exit_tx);
-    std::thread::Builder::new()
-        .name("oxtail-core".into())
-        .spawn(move || actor.run(rx))?;
+    let mut actor = Actor::new(state, journal, config, exit_tx);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    actor.set_codex(crate::codex_app::CodexApp::spawn(rt.handle(), tx.clone()));
+    std::thread::Builder::new()
+        .name("oxtail-core".into())
+        .spawn(move || actor.run(rx))?;
     let code = rt.block_on(async move {
         let listener = UnixListener::from_std(listener)?;
         let tick_tx = tx.clone();
@@ -868,7 +869,8 @@ fn forward(rx: oneshot::Receiver<Reply>, id: u64, out: Outbox) {
     });
 }
 
-fn per_worktree() -> bool {
+/// `OXTAIL_SCOPE=worktree`: each work tree is its own project.
+pub(crate) fn per_worktree() -> bool {
     std::env::var("OXTAIL_SCOPE").is_ok_and(|v| v == "worktree")
 }
 
@@ -890,7 +892,7 @@ fn hook_context(call: &oxtail_proto::HookCall) -> (Option<state::Seat>, Option<S
         .get("CLAUDE_PID")
         .and_then(|p| p.parse::<u32>().ok())
         .unwrap_or(call.ppid);
-    let seat = crate::procinfo::seat_of(pid);
+    let seat = crate::procinfo::client_seat_of(pid);
     let scope = call
         .payload
         .get("cwd")
@@ -910,7 +912,7 @@ fn caller_from(info: oxtail_proto::ShimInfo) -> Caller {
         branch: None,
     });
     Caller {
-        seat: crate::procinfo::seat_of(info.ppid),
+        seat: crate::procinfo::client_seat_of(info.ppid),
         scope,
         requested_scope: None,
         shim_pid: info.pid,

@@ -168,10 +168,20 @@ pub fn pane_for_seat(seat_pid: u32, socket: Option<&Path>) -> Option<Pane> {
 
 /// The pane among `panes` whose process is `seat_pid` or its nearest
 /// ancestor (a pane running the client beats the pane of an outer shell).
+///
+/// A seat at or under a Codex app-server has no pane: that server hosts
+/// several TUIs' threads, and the tree above it leads only to the TUI that
+/// started it (see [`crate::procinfo::is_codex_app_server`]).
 pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
-    ancestry(seat_pid)
-        .iter()
-        .find_map(|pid| panes.iter().find(|p| p.pid == *pid))
+    for pid in ancestry(seat_pid) {
+        if let Some(p) = panes.iter().find(|p| p.pid == pid) {
+            return Some(p);
+        }
+        if crate::procinfo::is_codex_app_server(pid) {
+            return None;
+        }
+    }
+    None
 }
 
 /// The composer line of a TUI screen: the text after the last line that

@@ -1,0 +1,859 @@
+//! The Codex app-server route (issue 15): wake an idle Codex with
+//! `turn/start` and reach a busy one with `turn/steer`, with nothing typed
+//! into its terminal.
+//!
+//! Codex 0.169 TUIs (with the default `daemon_auto_start`) host their
+//! threads in one shared background app-server per `CODEX_HOME`, listening
+//! on `$CODEX_HOME/app-server-control/app-server-control.sock` (a symlink
+//! into a 0700 directory). The protocol is WebSocket (`GET /rpc`,
+//! `Host: localhost`) over that Unix socket, one JSON-RPC message per text
+//! frame, with no token: access rests on file permissions, so
+//! [`check_socket`] insists the socket is the user's own and closed to
+//! everyone else.
+//!
+//! All I/O runs here, on tokio tasks, never on the actor's thread: one task
+//! per watched `CODEX_HOME` keeps a connection, lists the loaded threads
+//! (`thread/loaded/list`) once a second, subscribes to each
+//! (`thread/resume {excludeTurns: true}`) to follow `turn/started`,
+//! `turn/completed` and `thread/status/changed`, and posts the whole view
+//! to the actor as [`Report::Snapshot`] whenever it changes. The actor
+//! decides from that cached view and sends a [`Delivery`]; the task answers
+//! with [`Report::Delivered`] once the app-server accepted or refused the
+//! turn input (the hand-over's confirmation).
+
+use crate::actor::ToActor;
+use crate::server::CoreTx;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// The control socket, relative to `CODEX_HOME`.
+pub const SOCKET_REL: &str = "app-server-control/app-server-control.sock";
+
+/// How long connecting plus the `initialize` handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the app-server may take to accept or refuse turn input; well
+/// below the hand-over TTL (30 s by default).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(8);
+/// Pause between reconnection attempts to an unreachable app-server.
+const RETRY: Duration = Duration::from_secs(2);
+/// How often the loaded threads are listed.
+const LIST_EVERY: Duration = Duration::from_millis(1000);
+
+/// `$CODEX_HOME/app-server-control/app-server-control.sock`.
+pub fn socket_path(codex_home: &Path) -> PathBuf {
+    codex_home.join(SOCKET_REL)
+}
+
+/// The `CODEX_HOME` a process with environment `env` uses: its
+/// `CODEX_HOME`, else `$HOME/.codex`. `None` when neither is set.
+pub fn codex_home_of(codex_home: Option<&str>, home: Option<&str>) -> Option<String> {
+    match (codex_home, home) {
+        (Some(c), _) if !c.is_empty() => Some(c.to_string()),
+        (_, Some(h)) if !h.is_empty() => Some(format!("{}/.codex", h.trim_end_matches('/'))),
+        _ => None,
+    }
+}
+
+/// Checks that the control socket under `codex_home` may be trusted: the
+/// link (if it is one) and the socket it names are owned by this user, the
+/// target is a Unix socket, and the socket grants nothing to group or
+/// others. Returns the resolved socket path.
+///
+/// # Errors
+/// A sentence saying what is missing or wrong (for statuses and `doctor`).
+pub fn check_socket(codex_home: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let link = socket_path(codex_home);
+    let uid = unsafe { libc::geteuid() };
+    let lmeta = std::fs::symlink_metadata(&link).map_err(|e| {
+        format!(
+            "no Codex app-server socket at {} ({e}): is a Codex TUI running with the default daemon?",
+            link.display()
+        )
+    })?;
+    if lmeta.uid() != uid {
+        return Err(format!("{} is not owned by this user", link.display()));
+    }
+    let target = std::fs::canonicalize(&link)
+        .map_err(|e| format!("{} points nowhere ({e})", link.display()))?;
+    let meta = std::fs::metadata(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    if !meta.file_type().is_socket() {
+        return Err(format!("{} is not a socket", target.display()));
+    }
+    if meta.uid() != uid {
+        return Err(format!("{} is not owned by this user", target.display()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is open to other users (mode {:o})",
+            target.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(target)
+}
+
+/// One loaded Codex thread as the app-server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadView {
+    /// The thread id (Codex's session id, the oxtail session id).
+    pub id: String,
+    /// In a turn (`thread/status/changed` `active`, or a turn started and not
+    /// completed).
+    pub active: bool,
+    /// The running turn, when known (`turn/started`, `thread/turns/list`).
+    pub turn_id: Option<String>,
+    /// The thread's working directory (`thread.cwd`).
+    pub cwd: Option<String>,
+    /// `thread.createdAt`, seconds since the epoch.
+    pub created_at: Option<i64>,
+    /// `thread.canAcceptDirectInput` (`None`: not said).
+    pub direct_input: Option<bool>,
+    /// The project scope of `cwd` (looked up here, off the actor).
+    pub scope: Option<crate::state::Scope>,
+    /// The TUI this thread belongs to, when [`bind_tuis`] could tell.
+    pub tui: Option<TuiBinding>,
+}
+
+/// A thread's TUI: its process, found by [`bind_tuis`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuiBinding {
+    /// The TUI process (the agent's seat).
+    pub seat: crate::state::Seat,
+    /// Its `TMUX` variable, when set (which tmux server to search).
+    pub tmux: Option<String>,
+    /// Still running (as of the last scan, once a second).
+    pub alive: bool,
+}
+
+/// Binds loaded threads to their TUI processes, and refreshes the liveness
+/// of earlier bindings. Returns true when anything changed.
+///
+/// No file or protocol field maps a thread to its TUI (Codex 0.169), so the
+/// binding rests on facts that single one out: a TUI of the same
+/// `CODEX_HOME`, in the thread's `cwd`, started before the thread was
+/// created (at most 10 minutes before, at most 2 s after: `createdAt` is in
+/// whole seconds) and not bound to another thread; the earliest such TUI
+/// wins, threads taken oldest first. A thread is left unbound (no pane, no
+/// app-server route) when another unbound thread in the same `cwd` was
+/// created within a second of it: then the order says nothing. A binding,
+/// once made, is kept: the TUI is that thread's for life.
+pub fn bind_tuis(
+    threads: &mut HashMap<String, ThreadView>,
+    bound: &mut HashMap<String, TuiBinding>,
+    tuis: &[crate::procinfo::CodexTuiProc],
+) -> bool {
+    let mut changed = false;
+    for b in bound.values_mut() {
+        let alive = tuis.iter().any(|p| p.seat == b.seat);
+        if b.alive != alive {
+            b.alive = alive;
+            changed = true;
+        }
+    }
+    let claimed: Vec<crate::state::Seat> = bound.values().map(|b| b.seat.clone()).collect();
+    let mut open: Vec<(i64, String, String)> = threads
+        .values()
+        .filter(|t| !bound.contains_key(&t.id))
+        .filter_map(|t| Some((t.created_at?, t.id.clone(), t.cwd.clone()?)))
+        .collect();
+    open.sort();
+    let mut taken = claimed;
+    for (created, id, cwd) in &open {
+        let tie = open
+            .iter()
+            .any(|(c, i, w)| i != id && w == cwd && (c - created).abs() <= 1);
+        if tie {
+            continue;
+        }
+        let pick = tuis
+            .iter()
+            .filter(|p| p.cwd == *cwd && !taken.contains(&p.seat))
+            .filter(|p| {
+                let start = p.seat.start_time as i64;
+                start <= created + 2 && created - start <= 600
+            })
+            .min_by_key(|p| p.seat.start_time);
+        if let Some(p) = pick {
+            taken.push(p.seat.clone());
+            bound.insert(
+                id.clone(),
+                TuiBinding {
+                    seat: p.seat.clone(),
+                    tmux: p.tmux.clone(),
+                    alive: true,
+                },
+            );
+            changed = true;
+        }
+    }
+    for v in threads.values_mut() {
+        let b = bound.get(&v.id).cloned();
+        if v.tui != b {
+            v.tui = b;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// How the app-server took a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppRoute {
+    /// `turn/start` on an idle thread.
+    TurnStart,
+    /// `turn/steer` into the running turn.
+    TurnSteer,
+}
+
+impl AppRoute {
+    /// `app_server_turn_start` / `app_server_turn_steer` (the `wake_route`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppRoute::TurnStart => "app_server_turn_start",
+            AppRoute::TurnSteer => "app_server_turn_steer",
+        }
+    }
+}
+
+/// What the tasks tell the actor.
+#[derive(Debug)]
+pub enum Report {
+    /// The whole view of one `CODEX_HOME`'s app-server: `Err` when it cannot
+    /// be reached (then `threads` is empty).
+    Snapshot {
+        home: String,
+        reachable: Result<(), String>,
+        threads: Vec<ThreadView>,
+    },
+    /// The app-server's word on a [`Delivery`].
+    Delivered {
+        handover: u64,
+        thread: String,
+        result: Result<AppRoute, String>,
+    },
+}
+
+/// Turn input for one thread.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The actor's hand-over id, echoed in [`Report::Delivered`].
+    pub handover: u64,
+    /// The `CODEX_HOME` whose app-server hosts the thread.
+    pub home: String,
+    /// The thread.
+    pub thread: String,
+    /// The rendered mail.
+    pub text: String,
+    /// The running turn, to steer into; `None` starts a turn.
+    pub steer_turn: Option<String>,
+}
+
+enum Cmd {
+    Watch(String),
+    Deliver(Delivery),
+}
+
+/// The actor's handle on the app-server tasks (cheap to clone).
+#[derive(Clone)]
+pub struct CodexApp {
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl CodexApp {
+    /// Starts the dispatcher on `rt`; reports go to the actor through
+    /// `core` as [`ToActor::CodexApp`].
+    pub fn spawn(rt: &tokio::runtime::Handle, core: CoreTx) -> CodexApp {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+        rt.spawn(async move {
+            let mut homes: HashMap<String, mpsc::UnboundedSender<Delivery>> = HashMap::new();
+            while let Some(cmd) = rx.recv().await {
+                let home = match &cmd {
+                    Cmd::Watch(h) => h.clone(),
+                    Cmd::Deliver(d) => d.home.clone(),
+                };
+                let entry = homes.entry(home.clone()).or_insert_with(|| {
+                    let (dtx, drx) = mpsc::unbounded_channel();
+                    tokio::spawn(watch_home(home.clone(), drx, core.clone()));
+                    dtx
+                });
+                if let Cmd::Deliver(d) = cmd {
+                    let _ = entry.send(d);
+                }
+            }
+        });
+        CodexApp { tx }
+    }
+
+    /// Keeps a connection to `home`'s app-server (idempotent).
+    pub fn watch(&self, home: &str) {
+        let _ = self.tx.send(Cmd::Watch(home.to_string()));
+    }
+
+    /// Hands `d` to its home's task; the answer comes as
+    /// [`Report::Delivered`].
+    pub fn deliver(&self, d: Delivery) {
+        let _ = self.tx.send(Cmd::Deliver(d));
+    }
+}
+
+async fn post(core: &CoreTx, r: Report) {
+    let _ = core.send(ToActor::CodexApp(Box::new(r))).await;
+}
+
+/// One `CODEX_HOME`: connect, follow, deliver; reconnect while it is down.
+async fn watch_home(home: String, mut rx: mpsc::UnboundedReceiver<Delivery>, core: CoreTx) {
+    let mut last_err: Option<String> = None;
+    let mut bound: HashMap<String, TuiBinding> = HashMap::new();
+    loop {
+        let err = match Session::connect(&home).await {
+            Ok(s) => {
+                last_err = None;
+                match s.run(&mut rx, &core, &mut bound).await {
+                    Ok(()) => return,
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        if last_err.as_deref() != Some(err.as_str()) {
+            tracing::info!(home = %home, error = %err, "Codex app-server not reachable");
+            post(
+                &core,
+                Report::Snapshot {
+                    home: home.clone(),
+                    reachable: Err(err.clone()),
+                    threads: Vec::new(),
+                },
+            )
+            .await;
+        }
+        last_err = Some(err.clone());
+        // Down: refuse deliveries at once (the actor falls back), retry later.
+        let until = tokio::time::sleep(RETRY);
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                _ = &mut until => break,
+                d = rx.recv() => match d {
+                    None => return,
+                    Some(d) => post(&core, Report::Delivered {
+                        handover: d.handover,
+                        thread: d.thread,
+                        result: Err(format!("Codex app-server unreachable: {err}")),
+                    }).await,
+                },
+            }
+        }
+    }
+}
+
+enum Pend {
+    List,
+    Resume(String),
+    Turns(String),
+    Deliver {
+        d: Delivery,
+        route: AppRoute,
+        retried: bool,
+        deadline: Instant,
+    },
+}
+
+struct Session {
+    home: String,
+    ws: WebSocketStream<UnixStream>,
+    next_id: u64,
+    pending: HashMap<u64, Pend>,
+    threads: HashMap<String, ThreadView>,
+    listing: bool,
+}
+
+impl Session {
+    async fn connect(home: &str) -> Result<Session, String> {
+        let path = check_socket(Path::new(home))?;
+        let fut = async {
+            let stream = UnixStream::connect(&path)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+            let (ws, _) = tokio_tungstenite::client_async("ws://localhost/rpc", stream)
+                .await
+                .map_err(|e| format!("WebSocket handshake with the Codex app-server failed: {e}"))?;
+            let mut s = Session {
+                home: home.to_string(),
+                ws,
+                next_id: 1,
+                pending: HashMap::new(),
+                threads: HashMap::new(),
+                listing: false,
+            };
+            let init = s
+                .call(
+                    "initialize",
+                    json!({
+                        "clientInfo": {"name": "oxtail", "title": "oxtail", "version": oxtail_proto::version()},
+                        "capabilities": {"experimentalApi": true},
+                    }),
+                )
+                .await?;
+            if let Some(h) = init.get("codexHome").and_then(Value::as_str) {
+                let (a, b) = (std::fs::canonicalize(h).ok(), std::fs::canonicalize(home).ok());
+                if a.is_some() && a != b {
+                    return Err(format!(
+                        "the app-server under {home} serves CODEX_HOME {h}, not this one"
+                    ));
+                }
+            }
+            s.notify("initialized", Value::Null).await?;
+            Ok(s)
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, fut)
+            .await
+            .map_err(|_| "the Codex app-server did not answer within 3 s".to_string())?
+    }
+
+    async fn send(&mut self, v: Value) -> Result<(), String> {
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .map_err(|e| format!("Codex app-server connection lost: {e}"))
+    }
+
+    async fn notify(&mut self, method: &str, params: Value) -> Result<(), String> {
+        let mut v = json!({"jsonrpc": "2.0", "method": method});
+        if !params.is_null() {
+            v["params"] = params;
+        }
+        self.send(v).await
+    }
+
+    async fn request(&mut self, method: &str, params: Value, pend: Pend) -> Result<(), String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, pend);
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await
+    }
+
+    /// A request answered before anything else is read (the handshake).
+    async fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await?;
+        while let Some(msg) = self.ws.next().await {
+            let msg = msg.map_err(|e| format!("Codex app-server connection lost: {e}"))?;
+            let Message::Text(t) = msg else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+                continue;
+            };
+            if v.get("id").and_then(Value::as_u64) == Some(id) {
+                if let Some(e) = v.get("error") {
+                    return Err(format!("{method} refused: {}", error_text(e)));
+                }
+                return Ok(v.get("result").cloned().unwrap_or(Value::Null));
+            }
+        }
+        Err("the Codex app-server closed the connection".into())
+    }
+
+    async fn snapshot(&self, core: &CoreTx) {
+        let mut threads: Vec<ThreadView> = self.threads.values().cloned().collect();
+        threads.sort_by(|a, b| a.id.cmp(&b.id));
+        post(
+            core,
+            Report::Snapshot {
+                home: self.home.clone(),
+                reachable: Ok(()),
+                threads,
+            },
+        )
+        .await;
+    }
+
+    async fn run(
+        mut self,
+        rx: &mut mpsc::UnboundedReceiver<Delivery>,
+        core: &CoreTx,
+        bound: &mut HashMap<String, TuiBinding>,
+    ) -> Result<(), String> {
+        self.snapshot(core).await;
+        let mut tick = tokio::time::interval(LIST_EVERY);
+        let canon = |h: &str| std::fs::canonicalize(h).ok();
+        let me = canon(&self.home);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if !self.threads.is_empty() || !bound.is_empty() {
+                        let tuis: Vec<_> = tokio::task::spawn_blocking(crate::procinfo::codex_tuis)
+                            .await
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|p| p.codex_home.as_deref().and_then(canon) == me)
+                            .collect();
+                        if bind_tuis(&mut self.threads, bound, &tuis) {
+                            self.snapshot(core).await;
+                        }
+                    }
+                    if !self.listing {
+                        self.listing = true;
+                        self.request("thread/loaded/list", json!({}), Pend::List).await?;
+                    }
+                    self.expire_deliveries(core).await;
+                }
+                d = rx.recv() => match d {
+                    None => return Ok(()),
+                    Some(d) => self.start_delivery(d, false).await?,
+                },
+                msg = self.ws.next() => {
+                    let msg = match msg {
+                        None => return Err("the Codex app-server closed the connection".into()),
+                        Some(Err(e)) => return Err(format!("Codex app-server connection lost: {e}")),
+                        Some(Ok(m)) => m,
+                    };
+                    let Message::Text(t) = msg else { continue };
+                    let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else { continue };
+                    if self.on_message(v, core).await? {
+                        self.snapshot(core).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn start_delivery(&mut self, d: Delivery, retried: bool) -> Result<(), String> {
+        let input = json!([{"type": "text", "text": d.text, "text_elements": []}]);
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        match d.steer_turn.clone() {
+            Some(turn) => {
+                let params = json!({"threadId": d.thread, "expectedTurnId": turn, "input": input});
+                let pend = Pend::Deliver {
+                    d,
+                    route: AppRoute::TurnSteer,
+                    retried,
+                    deadline,
+                };
+                self.request("turn/steer", params, pend).await
+            }
+            None => {
+                let params = json!({"threadId": d.thread, "input": input});
+                let pend = Pend::Deliver {
+                    d,
+                    route: AppRoute::TurnStart,
+                    retried,
+                    deadline,
+                };
+                self.request("turn/start", params, pend).await
+            }
+        }
+    }
+
+    async fn expire_deliveries(&mut self, core: &CoreTx) {
+        let now = Instant::now();
+        let late: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches!(p, Pend::Deliver { deadline, .. } if *deadline <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in late {
+            if let Some(Pend::Deliver { d, .. }) = self.pending.remove(&id) {
+                post(
+                    core,
+                    Report::Delivered {
+                        handover: d.handover,
+                        thread: d.thread,
+                        result: Err("the Codex app-server did not answer in time".into()),
+                    },
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Handles one incoming message; true when the view changed.
+    async fn on_message(&mut self, v: Value, core: &CoreTx) -> Result<bool, String> {
+        let method = v.get("method").and_then(Value::as_str);
+        let id = v.get("id").and_then(Value::as_u64);
+        match (method, id) {
+            // A request from the server (approvals): the TUI answers those.
+            (Some(_), Some(_)) => Ok(false),
+            (Some(m), None) => Ok(self.on_notification(m, v.get("params").unwrap_or(&Value::Null))),
+            (None, Some(id)) => {
+                let Some(p) = self.pending.remove(&id) else {
+                    return Ok(false);
+                };
+                let res = match v.get("error") {
+                    Some(e) => Err(error_text(e)),
+                    None => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+                };
+                self.on_response(p, res, core).await
+            }
+            (None, None) => Ok(false),
+        }
+    }
+
+    fn on_notification(&mut self, method: &str, p: &Value) -> bool {
+        let thread = p.get("threadId").and_then(Value::as_str).unwrap_or("");
+        match method {
+            "turn/started" => {
+                let turn = p.pointer("/turn/id").and_then(Value::as_str);
+                self.threads.get_mut(thread).is_some_and(|t| {
+                    let was = (t.active, t.turn_id.clone());
+                    t.active = true;
+                    t.turn_id = turn.map(str::to_string);
+                    was != (t.active, t.turn_id.clone())
+                })
+            }
+            "turn/completed" => self.threads.get_mut(thread).is_some_and(|t| {
+                let was = (t.active, t.turn_id.clone());
+                t.active = false;
+                t.turn_id = None;
+                was != (t.active, t.turn_id.clone())
+            }),
+            "thread/status/changed" => {
+                let active = p.pointer("/status/type").and_then(Value::as_str) == Some("active");
+                self.threads.get_mut(thread).is_some_and(|t| {
+                    let changed = t.active != active;
+                    t.active = active;
+                    if !active {
+                        t.turn_id = None;
+                    }
+                    changed
+                })
+            }
+            "thread/closed" => self.threads.remove(thread).is_some(),
+            _ => false,
+        }
+    }
+
+    async fn on_response(
+        &mut self,
+        p: Pend,
+        res: Result<Value, String>,
+        core: &CoreTx,
+    ) -> Result<bool, String> {
+        match p {
+            Pend::List => {
+                self.listing = false;
+                let Ok(v) = res else { return Ok(false) };
+                let ids: Vec<String> = v
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let before = self.threads.len();
+                self.threads.retain(|k, _| ids.contains(k));
+                let changed = before != self.threads.len();
+                let subscribing: Vec<String> = self
+                    .pending
+                    .values()
+                    .filter_map(|p| match p {
+                        Pend::Resume(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                for id in ids {
+                    if !self.threads.contains_key(&id) && !subscribing.contains(&id) {
+                        self.request(
+                            "thread/resume",
+                            json!({"threadId": id, "excludeTurns": true}),
+                            Pend::Resume(id.clone()),
+                        )
+                        .await?;
+                    }
+                }
+                Ok(changed)
+            }
+            Pend::Resume(id) => {
+                let Ok(v) = res else { return Ok(false) };
+                let t = v.get("thread").cloned().unwrap_or(Value::Null);
+                let active = t.pointer("/status/type").and_then(Value::as_str) == Some("active");
+                let cwd = t.get("cwd").and_then(Value::as_str).map(str::to_string);
+                let scope = match cwd.clone() {
+                    Some(c) => tokio::task::spawn_blocking(move || {
+                        crate::scope::scope_of(Path::new(&c), crate::server::per_worktree()).ok()
+                    })
+                    .await
+                    .ok()
+                    .flatten(),
+                    None => None,
+                };
+                let view = ThreadView {
+                    id: id.clone(),
+                    active,
+                    turn_id: None,
+                    cwd,
+                    created_at: t.get("createdAt").and_then(Value::as_i64),
+                    direct_input: t.get("canAcceptDirectInput").and_then(Value::as_bool),
+                    scope,
+                    tui: None,
+                };
+                self.threads.insert(id.clone(), view);
+                if active {
+                    self.request(
+                        "thread/turns/list",
+                        json!({"threadId": id, "limit": 1, "sortDirection": "desc", "itemsView": "notLoaded"}),
+                        Pend::Turns(id),
+                    )
+                    .await?;
+                }
+                Ok(true)
+            }
+            Pend::Turns(id) => {
+                let Ok(v) = res else { return Ok(false) };
+                let turn = v
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .filter(|t| t.get("status").and_then(Value::as_str) == Some("inProgress"))
+                    .and_then(|t| t.get("id").and_then(Value::as_str))
+                    .map(str::to_string);
+                Ok(self.threads.get_mut(&id).is_some_and(|t| {
+                    if t.active && t.turn_id.is_none() && turn.is_some() {
+                        t.turn_id = turn;
+                        true
+                    } else {
+                        false
+                    }
+                }))
+            }
+            Pend::Deliver {
+                mut d,
+                route,
+                retried,
+                ..
+            } => match res {
+                Ok(v) => {
+                    let turn = match route {
+                        AppRoute::TurnStart => v.pointer("/turn/id"),
+                        AppRoute::TurnSteer => v.get("turnId"),
+                    }
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                    let mut changed = false;
+                    if let Some(t) = self.threads.get_mut(&d.thread) {
+                        changed = !t.active || (turn.is_some() && t.turn_id != turn);
+                        t.active = true;
+                        if turn.is_some() {
+                            t.turn_id = turn;
+                        }
+                    }
+                    post(
+                        core,
+                        Report::Delivered {
+                            handover: d.handover,
+                            thread: d.thread,
+                            result: Ok(route),
+                        },
+                    )
+                    .await;
+                    Ok(changed)
+                }
+                Err(e) => {
+                    // The turn ended (or began) between the actor's look and
+                    // the request: try once the other way, from this task's
+                    // fresher view.
+                    let now = self.threads.get(&d.thread).cloned();
+                    let other = match (route, now) {
+                        (AppRoute::TurnSteer, Some(t)) if !t.active => Some(None),
+                        (AppRoute::TurnStart, Some(t)) if t.active && t.turn_id.is_some() => {
+                            Some(t.turn_id)
+                        }
+                        _ => None,
+                    };
+                    match other {
+                        Some(turn) if !retried => {
+                            d.steer_turn = turn;
+                            self.start_delivery(d, true).await?;
+                        }
+                        _ => {
+                            post(
+                                core,
+                                Report::Delivered {
+                                    handover: d.handover,
+                                    thread: d.thread,
+                                    result: Err(format!("{} refused: {e}", route.method())),
+                                },
+                            )
+                            .await
+                        }
+                    }
+                    Ok(false)
+                }
+            },
+        }
+    }
+}
+
+impl AppRoute {
+    fn method(self) -> &'static str {
+        match self {
+            AppRoute::TurnStart => "turn/start",
+            AppRoute::TurnSteer => "turn/steer",
+        }
+    }
+}
+
+fn error_text(e: &Value) -> String {
+    e.get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_from_env() {
+        assert_eq!(
+            codex_home_of(Some("/x/c"), Some("/h")).as_deref(),
+            Some("/x/c")
+        );
+        assert_eq!(
+            codex_home_of(None, Some("/h/")).as_deref(),
+            Some("/h/.codex")
+        );
+        assert_eq!(codex_home_of(Some(""), None), None);
+    }
+
+    #[test]
+    fn socket_checks_refuse_what_is_not_ours_or_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_socket(dir.path()).unwrap_err();
+        assert!(err.contains("no Codex app-server socket"), "{err}");
+        let ctl = dir.path().join("app-server-control");
+        std::fs::create_dir_all(&ctl).unwrap();
+        let real = dir.path().join("real.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&real).unwrap();
+        std::os::unix::fs::symlink(&real, ctl.join("app-server-control.sock")).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = check_socket(dir.path()).unwrap_err();
+        assert!(err.contains("open to other users"), "{err}");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            check_socket(dir.path()).unwrap(),
+            std::fs::canonicalize(&real).unwrap()
+        );
+        // A regular file is not a socket.
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        std::fs::remove_file(ctl.join("app-server-control.sock")).unwrap();
+        std::os::unix::fs::symlink(&file, ctl.join("app-server-control.sock")).unwrap();
+        assert!(check_socket(dir.path()).unwrap_err().contains("not a socket"));
+    }
+}
