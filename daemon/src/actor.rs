@@ -1175,7 +1175,20 @@ impl Actor {
                     }
                 }
                 let now = now_ms();
+                let ids: Vec<String> = threads.iter().map(|t| t.id.clone()).collect();
                 for t in threads {
+                    self.codex_threads.insert(t.id.clone(), (home.clone(), t));
+                }
+                let wrote = self.bind_codex_tuis(&home, now);
+                for id in ids {
+                    let Some((_, t)) = self.codex_threads.get(&id).cloned() else {
+                        continue;
+                    };
+                    if let Some(tui) = &t.tui {
+                        // A fresh fact about the seat: no need to wait for
+                        // the next seat check.
+                        self.live.seat_alive.insert(tui.seat.key(), tui.alive);
+                    }
                     // Activity from the app-server, on change only (hooks
                     // keep the tool detail).
                     if old.get(&t.id).map(|o| o.active) != Some(t.active)
@@ -1196,9 +1209,7 @@ impl Actor {
                             },
                         );
                     }
-                    self.codex_threads.insert(t.id.clone(), (home.clone(), t));
                 }
-                let wrote = self.bind_codex_tuis(&home, now);
                 self.subs_dirty = true;
                 wrote
             }

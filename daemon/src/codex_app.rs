@@ -315,6 +315,7 @@ async fn watch_home(home: String, mut rx: mpsc::UnboundedReceiver<Delivery>, cor
     loop {
         let err = match Session::connect(&home).await {
             Ok(s) => {
+                tracing::info!(home = %home, "connected to the Codex app-server");
                 last_err = None;
                 match s.run(&mut rx, &core, &mut bound).await {
                     Ok(()) => return,
@@ -357,6 +358,7 @@ async fn watch_home(home: String, mut rx: mpsc::UnboundedReceiver<Delivery>, cor
 
 enum Pend {
     List,
+    Read(String),
     Resume(String),
     Turns(String),
     Deliver {
@@ -373,6 +375,9 @@ struct Session {
     next_id: u64,
     pending: HashMap<u64, Pend>,
     threads: HashMap<String, ThreadView>,
+    /// Threads whose events this connection receives (`thread/resume`
+    /// succeeded).
+    subscribed: std::collections::HashSet<String>,
     listing: bool,
 }
 
@@ -392,6 +397,7 @@ impl Session {
                 next_id: 1,
                 pending: HashMap::new(),
                 threads: HashMap::new(),
+                subscribed: std::collections::HashSet::new(),
                 listing: false,
             };
             let init = s
@@ -580,6 +586,7 @@ impl Session {
 
     /// Handles one incoming message; true when the view changed.
     async fn on_message(&mut self, v: Value, core: &CoreTx) -> Result<bool, String> {
+        tracing::trace!(home = %self.home, message = %v, "Codex app-server message");
         let method = v.get("method").and_then(Value::as_str);
         let id = v.get("id").and_then(Value::as_u64);
         match (method, id) {
@@ -634,6 +641,62 @@ impl Session {
         }
     }
 
+    /// Inserts or refreshes the view of thread `id` from a `Thread` object
+    /// (`thread/read`, `thread/resume`); asks for the running turn's id when
+    /// it is active and unknown. True when the view changed.
+    async fn apply_thread(&mut self, id: &str, t: &Value) -> Result<bool, String> {
+        let active = t.pointer("/status/type").and_then(Value::as_str) == Some("active");
+        let changed = match self.threads.get_mut(id) {
+            Some(v) => {
+                let changed = v.active != active;
+                v.active = active;
+                if !active {
+                    v.turn_id = None;
+                }
+                changed
+            }
+            None => {
+                let cwd = t.get("cwd").and_then(Value::as_str).map(str::to_string);
+                let scope = match cwd.clone() {
+                    Some(c) => tokio::task::spawn_blocking(move || {
+                        crate::scope::scope_of(Path::new(&c), crate::server::per_worktree()).ok()
+                    })
+                    .await
+                    .ok()
+                    .flatten(),
+                    None => None,
+                };
+                self.threads.insert(
+                    id.to_string(),
+                    ThreadView {
+                        id: id.to_string(),
+                        active,
+                        turn_id: None,
+                        cwd,
+                        created_at: t.get("createdAt").and_then(Value::as_i64),
+                        direct_input: t.get("canAcceptDirectInput").and_then(Value::as_bool),
+                        scope,
+                        tui: None,
+                    },
+                );
+                true
+            }
+        };
+        let asking = self
+            .pending
+            .values()
+            .any(|p| matches!(p, Pend::Turns(t) if t == id));
+        if active && !asking && self.threads.get(id).is_some_and(|v| v.turn_id.is_none()) {
+            self.request(
+                "thread/turns/list",
+                json!({"threadId": id, "limit": 1, "sortDirection": "desc", "itemsView": "notLoaded"}),
+                Pend::Turns(id.to_string()),
+            )
+            .await?;
+        }
+        Ok(changed)
+    }
+
     async fn on_response(
         &mut self,
         p: Pend,
@@ -643,7 +706,13 @@ impl Session {
         match p {
             Pend::List => {
                 self.listing = false;
-                let Ok(v) = res else { return Ok(false) };
+                let v = match res {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::info!(home = %self.home, error = %e, "thread/loaded/list refused");
+                        return Ok(false);
+                    }
+                };
                 let ids: Vec<String> = v
                     .get("data")
                     .and_then(Value::as_array)
@@ -655,61 +724,62 @@ impl Session {
                     .unwrap_or_default();
                 let before = self.threads.len();
                 self.threads.retain(|k, _| ids.contains(k));
+                self.subscribed.retain(|k| ids.contains(k));
                 let changed = before != self.threads.len();
-                let subscribing: Vec<String> = self
+                let asking: Vec<String> = self
                     .pending
                     .values()
                     .filter_map(|p| match p {
-                        Pend::Resume(t) => Some(t.clone()),
+                        Pend::Read(t) | Pend::Resume(t) => Some(t.clone()),
                         _ => None,
                     })
                     .collect();
+                // New threads are read; threads not subscribed yet (a new
+                // thread has no rollout until its first turn, and
+                // `thread/resume` needs one) are read again: that is their
+                // status until the subscription takes.
                 for id in ids {
-                    if !self.threads.contains_key(&id) && !subscribing.contains(&id) {
+                    if !self.subscribed.contains(&id) && !asking.contains(&id) {
                         self.request(
-                            "thread/resume",
-                            json!({"threadId": id, "excludeTurns": true}),
-                            Pend::Resume(id.clone()),
+                            "thread/read",
+                            json!({"threadId": id, "includeTurns": false}),
+                            Pend::Read(id.clone()),
                         )
                         .await?;
                     }
                 }
                 Ok(changed)
             }
-            Pend::Resume(id) => {
-                let Ok(v) = res else { return Ok(false) };
-                let t = v.get("thread").cloned().unwrap_or(Value::Null);
-                let active = t.pointer("/status/type").and_then(Value::as_str) == Some("active");
-                let cwd = t.get("cwd").and_then(Value::as_str).map(str::to_string);
-                let scope = match cwd.clone() {
-                    Some(c) => tokio::task::spawn_blocking(move || {
-                        crate::scope::scope_of(Path::new(&c), crate::server::per_worktree()).ok()
-                    })
-                    .await
-                    .ok()
-                    .flatten(),
-                    None => None,
+            Pend::Read(id) => {
+                let v = match res {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(home = %self.home, thread = %id, error = %e, "thread/read refused");
+                        return Ok(false);
+                    }
                 };
-                let view = ThreadView {
-                    id: id.clone(),
-                    active,
-                    turn_id: None,
-                    cwd,
-                    created_at: t.get("createdAt").and_then(Value::as_i64),
-                    direct_input: t.get("canAcceptDirectInput").and_then(Value::as_bool),
-                    scope,
-                    tui: None,
-                };
-                self.threads.insert(id.clone(), view);
-                if active {
+                let changed = self.apply_thread(&id, v.get("thread").unwrap_or(&Value::Null)).await?;
+                if !self.subscribed.contains(&id) {
                     self.request(
-                        "thread/turns/list",
-                        json!({"threadId": id, "limit": 1, "sortDirection": "desc", "itemsView": "notLoaded"}),
-                        Pend::Turns(id),
+                        "thread/resume",
+                        json!({"threadId": id, "excludeTurns": true}),
+                        Pend::Resume(id.clone()),
                     )
                     .await?;
                 }
-                Ok(true)
+                Ok(changed)
+            }
+            Pend::Resume(id) => {
+                let v = match res {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(home = %self.home, thread = %id, error = %e, "not subscribed to a Codex thread yet");
+                        return Ok(false);
+                    }
+                };
+                tracing::debug!(home = %self.home, thread = %id, "subscribed to a Codex thread");
+                self.subscribed.insert(id.clone());
+                self.apply_thread(&id, v.get("thread").unwrap_or(&Value::Null)).await
             }
             Pend::Turns(id) => {
                 let Ok(v) = res else { return Ok(false) };

@@ -116,6 +116,7 @@ pub struct CodexHome {
     base_url: String,
     extra: Mutex<String>,
     approval_never: std::sync::atomic::AtomicBool,
+    app_server_daemon: std::sync::atomic::AtomicBool,
 }
 
 impl CodexHome {
@@ -134,6 +135,7 @@ impl CodexHome {
             base_url: base_url.to_owned(),
             extra: Mutex::new(String::new()),
             approval_never: std::sync::atomic::AtomicBool::new(true),
+            app_server_daemon: std::sync::atomic::AtomicBool::new(false),
         };
         std::fs::create_dir_all(home.codex_home()).context("create CODEX_HOME")?;
         home.write_config()?;
@@ -211,6 +213,69 @@ impl CodexHome {
         self.write_config()
     }
 
+    /// Keep Codex's default `daemon_auto_start`: the first TUI starts the
+    /// shared background app-server (its control socket under
+    /// `CODEX_HOME/app-server-control/`), later TUIs attach to it. The
+    /// daemon outlives the TUIs; dropping the home kills it (and its
+    /// `pid-update-loop`) by the pids in `CODEX_HOME/app-server-daemon/`.
+    ///
+    /// # Errors
+    /// When the config cannot be written.
+    pub fn use_app_server_daemon(&self) -> Result<()> {
+        self.app_server_daemon
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.write_config()
+    }
+
+    /// The pids of the app-server daemon and its updater loop Codex started
+    /// for this home (`app-server-daemon/daemon.pid` and
+    /// `daemon-updater.pid`, JSON `{"pid": N, …}`), those that exist.
+    pub fn app_server_pids(&self) -> Vec<u32> {
+        ["daemon.pid", "daemon-updater.pid"]
+            .iter()
+            .filter_map(|f| {
+                let p = self.codex_home().join("app-server-daemon").join(f);
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+                v["pid"].as_u64().map(|n| n as u32)
+            })
+            .collect()
+    }
+
+    /// Kills the app-server daemon and updater loop this home started
+    /// (SIGTERM, then SIGKILL after 2 s), by the pids Codex recorded, and
+    /// only when their command line names this home (a recycled pid is left
+    /// alone).
+    pub fn kill_app_server(&self) {
+        let home = self.codex_home().to_string_lossy().into_owned();
+        let ours: Vec<u32> = self
+            .app_server_pids()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&home))
+            })
+            .collect();
+        for pid in &ours {
+            // SAFETY: a plain kill(2) on a pid whose command line names our home.
+            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && ours
+                .iter()
+                .any(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists() && !zombie(*p))
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for pid in &ours {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() && !zombie(*pid) {
+                // SAFETY: as above.
+                unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+
     /// Append raw TOML tables to `config.toml` (after the base settings).
     ///
     /// # Errors
@@ -267,9 +332,7 @@ stream_max_retries = 0
 plugins = false
 remote_plugin = false
 apps = false
-# on by default: the TUI hosts its threads in a shared background app-server outside any pane
-daemon_auto_start = false
-
+{daemon}
 [analytics]
 enabled = false
 
@@ -296,10 +359,37 @@ screen_reader_detection_done = true
             },
             base_url = toml_str(&self.base_url),
             key = toml_str(FAKE_KEY_ENV),
+            daemon = if self
+                .app_server_daemon
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                ""
+            } else {
+                "# on by default: the TUI hosts its threads in a shared background app-server outside any pane\ndaemon_auto_start = false\n"
+            },
         );
         std::fs::write(self.config_path(), text)
             .with_context(|| format!("write {}", self.config_path().display()))
     }
+}
+
+impl Drop for CodexHome {
+    fn drop(&mut self) {
+        if self
+            .app_server_daemon
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.kill_app_server();
+        }
+    }
+}
+
+/// Whether `pid` is a zombie (exited, not reaped: nothing left to kill).
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).
