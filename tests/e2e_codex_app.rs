@@ -64,6 +64,7 @@ async fn setup(codex_home: &Path, trace: &Path) -> (Instance, std::path::PathBuf
         &[
             ("CODEX_HOME", codex_home.to_str().unwrap()),
             ("MCP_TRACE_FILE", trace.to_str().unwrap()),
+            ("OXTAIL_LOG", "info,oxtail_daemon::codex_app=debug"),
         ],
     );
     ox.ctl(&["ping"]).expect("daemon starts");
@@ -335,7 +336,12 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
         )
         .await
         .unwrap();
-    assert_eq!(sent["wake_status"], "fired", "{sent}");
+    assert_eq!(
+        sent["wake_status"],
+        "fired",
+        "{sent}\n{}",
+        std::fs::read_to_string(ox.home().join("daemon.log")).unwrap_or_default()
+    );
     assert_eq!(sent["wake_route"], "app_server_turn_steer", "{sent}");
     let after = server
         .wait_for_request_async(DEADLINE, |r| response_index(r) == 1)

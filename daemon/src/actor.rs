@@ -925,13 +925,7 @@ impl Actor {
             &cfg,
             now,
         ) {
-            Err("skipped_busy")
-                if app
-                    .as_ref()
-                    .is_some_and(|(_, v)| !v.active || v.turn_id.is_some()) =>
-            {
-                Ok(())
-            }
+            Err("skipped_busy") if app.is_some() => Ok(()),
             g => g,
         };
         let status = match gate {
@@ -1024,6 +1018,7 @@ impl Actor {
         let f = render::fit_prefix(&self.state, &queue, total, BUDGET);
         let (route, steer_turn) = match (&view.turn_id, view.active) {
             (Some(t), true) => (AppRoute::TurnSteer, Some(t.clone())),
+            (None, true) => (AppRoute::TurnSteer, None),
             _ => (AppRoute::TurnStart, None),
         };
         let id = self.next_handover;
@@ -1067,6 +1062,7 @@ impl Actor {
             thread: target.to_string(),
             text,
             steer_turn,
+            active: view.active,
         });
         self.last_route = Some(route.as_str());
         "fired"

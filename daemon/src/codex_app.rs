@@ -252,8 +252,12 @@ pub struct Delivery {
     pub thread: String,
     /// The rendered mail.
     pub text: String,
-    /// The running turn, to steer into; `None` starts a turn.
+    /// The running turn, to steer into; `None` starts a turn, unless
+    /// `active`.
     pub steer_turn: Option<String>,
+    /// The thread is in a turn whose id the actor does not know: this task
+    /// looks it up (`thread/turns/list`, then `thread/read`) and steers.
+    pub active: bool,
 }
 
 enum Cmd {
@@ -366,6 +370,12 @@ enum Pend {
         route: AppRoute,
         retried: bool,
         deadline: Instant,
+    },
+    /// Looking up the running turn of a delivery's thread (`full`: by
+    /// `thread/read` with turns, after `thread/turns/list` found none).
+    Lookup {
+        d: Delivery,
+        full: bool,
     },
 }
 
@@ -534,7 +544,17 @@ impl Session {
         }
     }
 
-    async fn start_delivery(&mut self, d: Delivery, retried: bool) -> Result<(), String> {
+    async fn start_delivery(&mut self, mut d: Delivery, retried: bool) -> Result<(), String> {
+        if d.steer_turn.is_none() && d.active {
+            if let Some(t) = self.threads.get(&d.thread).and_then(|v| v.turn_id.clone()) {
+                d.steer_turn = Some(t);
+            } else {
+                let params = json!({"threadId": d.thread, "limit": 1, "sortDirection": "desc", "itemsView": "notLoaded"});
+                return self
+                    .request("thread/turns/list", params, Pend::Lookup { d, full: false })
+                    .await;
+            }
+        }
         let input = json!([{"type": "text", "text": d.text, "text_elements": []}]);
         let deadline = Instant::now() + DELIVERY_TIMEOUT;
         match d.steer_turn.clone() {
@@ -782,6 +802,7 @@ impl Session {
                 self.apply_thread(&id, v.get("thread").unwrap_or(&Value::Null)).await
             }
             Pend::Turns(id) => {
+                tracing::debug!(home = %self.home, thread = %id, answer = ?res, "thread/turns/list");
                 let Ok(v) = res else { return Ok(false) };
                 let turn = v
                     .get("data")
@@ -798,6 +819,55 @@ impl Session {
                         false
                     }
                 }))
+            }
+            Pend::Lookup { mut d, full } => {
+                tracing::debug!(home = %self.home, thread = %d.thread, full, answer = ?res, "running turn lookup");
+                let turns = res.ok().and_then(|v| {
+                    if full {
+                        v.pointer("/thread/turns").cloned()
+                    } else {
+                        v.get("data").cloned()
+                    }
+                });
+                let running = turns
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .and_then(|a| {
+                        a.iter().rev().find(|t| {
+                            t.get("status").and_then(Value::as_str) == Some("inProgress")
+                        })
+                    })
+                    .and_then(|t| t.get("id").and_then(Value::as_str))
+                    .map(str::to_string);
+                match (running, full) {
+                    (Some(t), _) => {
+                        if let Some(v) = self.threads.get_mut(&d.thread) {
+                            if v.active && v.turn_id.is_none() {
+                                v.turn_id = Some(t.clone());
+                            }
+                        }
+                        d.steer_turn = Some(t);
+                        d.active = false;
+                        self.start_delivery(d, false).await?;
+                    }
+                    (None, false) => {
+                        let params = json!({"threadId": d.thread, "includeTurns": true});
+                        self.request("thread/read", params, Pend::Lookup { d, full: true })
+                            .await?;
+                    }
+                    (None, true) => {
+                        post(
+                            core,
+                            Report::Delivered {
+                                handover: d.handover,
+                                thread: d.thread,
+                                result: Err("the thread is in a turn whose id the app-server does not tell yet".into()),
+                            },
+                        )
+                        .await
+                    }
+                }
+                Ok(false)
             }
             Pend::Deliver {
                 mut d,
