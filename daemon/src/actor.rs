@@ -1176,6 +1176,16 @@ impl Actor {
                     self.codex_threads.insert(t.id.clone(), (home.clone(), t));
                 }
                 let wrote = self.bind_codex_tuis(&home, now);
+                self.live.codex_app = self
+                    .codex_threads
+                    .iter()
+                    .filter(|(_, (h, v))| {
+                        !self.codex_down.contains_key(h)
+                            && v.direct_input != Some(false)
+                            && v.tui.as_ref().is_some_and(|t| t.alive)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for id in ids {
                     let Some((_, t)) = self.codex_threads.get(&id).cloned() else {
                         continue;

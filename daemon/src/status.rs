@@ -169,6 +169,7 @@ pub fn build(
                 worktree: Some(a.scope.worktree.clone()),
                 branch: a.scope.branch.clone(),
                 tmux: pane.map(location),
+                wake_route: Some(crate::tools::wake_route_of(a, live).to_string()),
             }
         })
         .collect();
