@@ -1047,14 +1047,12 @@ impl Actor {
                     session: target.to_string(),
                     ids: f.ids.clone(),
                     via: route.as_str().to_string(),
-                    deadline: Instant::now()
-                        + Duration::from_millis(self.config.handover_ttl_ms),
+                    deadline: Instant::now() + Duration::from_millis(self.config.handover_ttl_ms),
                 },
             );
             f.text
         };
-        self.codex_inflight
-            .insert(id, (target.to_string(), route));
+        self.codex_inflight.insert(id, (target.to_string(), route));
         self.trace_event(json!({"event": "codex_app_deliver", "target": target, "route": route.as_str(), "handover": id, "count": f.ids.len()}));
         app.deliver(Delivery {
             handover: id,
@@ -1104,7 +1102,9 @@ impl Actor {
                     }
                 }
                 None if tui.alive => {
-                    let Some(scope) = v.scope.clone() else { continue };
+                    let Some(scope) = v.scope.clone() else {
+                        continue;
+                    };
                     cmds.push(Command::UpsertAgent {
                         agent: state::Agent {
                             session_id: id.clone(),
@@ -1210,7 +1210,10 @@ impl Actor {
                                     ActivityState::Idle
                                 },
                                 at_ms: now,
-                                tool: prev.as_ref().and_then(|p| p.tool.clone()).filter(|_| t.active),
+                                tool: prev
+                                    .as_ref()
+                                    .and_then(|p| p.tool.clone())
+                                    .filter(|_| t.active),
                                 tool_path: prev.and_then(|p| p.tool_path).filter(|_| t.active),
                             },
                         );

@@ -33,8 +33,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-/// The control socket, relative to `CODEX_HOME`.
-pub const SOCKET_REL: &str = "app-server-control/app-server-control.sock";
+pub use oxtail_proto::paths::CODEX_SOCKET_REL as SOCKET_REL;
 
 /// How long connecting plus the `initialize` handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -46,58 +45,11 @@ const RETRY: Duration = Duration::from_secs(2);
 /// How often the loaded threads are listed.
 const LIST_EVERY: Duration = Duration::from_millis(1000);
 
+pub use oxtail_proto::paths::{check_codex_socket as check_socket, codex_home_of};
+
 /// `$CODEX_HOME/app-server-control/app-server-control.sock`.
 pub fn socket_path(codex_home: &Path) -> PathBuf {
     codex_home.join(SOCKET_REL)
-}
-
-/// The `CODEX_HOME` a process with environment `env` uses: its
-/// `CODEX_HOME`, else `$HOME/.codex`. `None` when neither is set.
-pub fn codex_home_of(codex_home: Option<&str>, home: Option<&str>) -> Option<String> {
-    match (codex_home, home) {
-        (Some(c), _) if !c.is_empty() => Some(c.to_string()),
-        (_, Some(h)) if !h.is_empty() => Some(format!("{}/.codex", h.trim_end_matches('/'))),
-        _ => None,
-    }
-}
-
-/// Checks that the control socket under `codex_home` may be trusted: the
-/// link (if it is one) and the socket it names are owned by this user, the
-/// target is a Unix socket, and the socket grants nothing to group or
-/// others. Returns the resolved socket path.
-///
-/// # Errors
-/// A sentence saying what is missing or wrong (for statuses and `doctor`).
-pub fn check_socket(codex_home: &Path) -> Result<PathBuf, String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let link = socket_path(codex_home);
-    let uid = unsafe { libc::geteuid() };
-    let lmeta = std::fs::symlink_metadata(&link).map_err(|e| {
-        format!(
-            "no Codex app-server socket at {} ({e}): is a Codex TUI running with the default daemon?",
-            link.display()
-        )
-    })?;
-    if lmeta.uid() != uid {
-        return Err(format!("{} is not owned by this user", link.display()));
-    }
-    let target = std::fs::canonicalize(&link)
-        .map_err(|e| format!("{} points nowhere ({e})", link.display()))?;
-    let meta = std::fs::metadata(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-    if !meta.file_type().is_socket() {
-        return Err(format!("{} is not a socket", target.display()));
-    }
-    if meta.uid() != uid {
-        return Err(format!("{} is not owned by this user", target.display()));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} is open to other users (mode {:o})",
-            target.display(),
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(target)
 }
 
 /// One loaded Codex thread as the app-server reports it.
@@ -400,7 +352,9 @@ impl Session {
                 .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
             let (ws, _) = tokio_tungstenite::client_async("ws://localhost/rpc", stream)
                 .await
-                .map_err(|e| format!("WebSocket handshake with the Codex app-server failed: {e}"))?;
+                .map_err(|e| {
+                    format!("WebSocket handshake with the Codex app-server failed: {e}")
+                })?;
             let mut s = Session {
                 home: home.to_string(),
                 ws,
@@ -420,7 +374,10 @@ impl Session {
                 )
                 .await?;
             if let Some(h) = init.get("codexHome").and_then(Value::as_str) {
-                let (a, b) = (std::fs::canonicalize(h).ok(), std::fs::canonicalize(home).ok());
+                let (a, b) = (
+                    std::fs::canonicalize(h).ok(),
+                    std::fs::canonicalize(home).ok(),
+                );
                 if a.is_some() && a != b {
                     return Err(format!(
                         "the app-server under {home} serves CODEX_HOME {h}, not this one"
@@ -778,7 +735,9 @@ impl Session {
                         return Ok(false);
                     }
                 };
-                let changed = self.apply_thread(&id, v.get("thread").unwrap_or(&Value::Null)).await?;
+                let changed = self
+                    .apply_thread(&id, v.get("thread").unwrap_or(&Value::Null))
+                    .await?;
                 if !self.subscribed.contains(&id) {
                     self.request(
                         "thread/resume",
@@ -799,7 +758,8 @@ impl Session {
                 };
                 tracing::debug!(home = %self.home, thread = %id, "subscribed to a Codex thread");
                 self.subscribed.insert(id.clone());
-                self.apply_thread(&id, v.get("thread").unwrap_or(&Value::Null)).await
+                self.apply_thread(&id, v.get("thread").unwrap_or(&Value::Null))
+                    .await
             }
             Pend::Turns(id) => {
                 tracing::debug!(home = %self.home, thread = %id, answer = ?res, "thread/turns/list");
@@ -833,9 +793,9 @@ impl Session {
                     .as_ref()
                     .and_then(Value::as_array)
                     .and_then(|a| {
-                        a.iter().rev().find(|t| {
-                            t.get("status").and_then(Value::as_str) == Some("inProgress")
-                        })
+                        a.iter()
+                            .rev()
+                            .find(|t| t.get("status").and_then(Value::as_str) == Some("inProgress"))
                     })
                     .and_then(|t| t.get("id").and_then(Value::as_str))
                     .map(str::to_string);
@@ -855,17 +815,18 @@ impl Session {
                         self.request("thread/read", params, Pend::Lookup { d, full: true })
                             .await?;
                     }
-                    (None, true) => {
-                        post(
-                            core,
-                            Report::Delivered {
-                                handover: d.handover,
-                                thread: d.thread,
-                                result: Err("the thread is in a turn whose id the app-server does not tell yet".into()),
-                            },
-                        )
-                        .await
-                    }
+                    (None, true) => post(
+                        core,
+                        Report::Delivered {
+                            handover: d.handover,
+                            thread: d.thread,
+                            result: Err(
+                                "the thread is in a turn whose id the app-server does not tell yet"
+                                    .into(),
+                            ),
+                        },
+                    )
+                    .await,
                 }
                 Ok(false)
             }
@@ -994,6 +955,8 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         std::fs::remove_file(ctl.join("app-server-control.sock")).unwrap();
         std::os::unix::fs::symlink(&file, ctl.join("app-server-control.sock")).unwrap();
-        assert!(check_socket(dir.path()).unwrap_err().contains("not a socket"));
+        assert!(check_socket(dir.path())
+            .unwrap_err()
+            .contains("not a socket"));
     }
 }

@@ -75,7 +75,11 @@ pub fn wake_route_of(a: &crate::state::Agent, live: &Live) -> &'static str {
         "app_server"
     } else if live.idle_waiters.contains(&a.session_id) {
         "rewake"
-    } else if a.seat.as_ref().is_some_and(|s| live.panes.contains_key(&s.key())) {
+    } else if a
+        .seat
+        .as_ref()
+        .is_some_and(|s| live.panes.contains_key(&s.key()))
+    {
         "keys"
     } else {
         "hooks_only"

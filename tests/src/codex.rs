@@ -262,9 +262,9 @@ impl CodexHome {
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline
-            && ours
-                .iter()
-                .any(|p| std::path::Path::new(&format!("/proc/{p}/cmdline")).exists() && !zombie(*p))
+            && ours.iter().any(|p| {
+                std::path::Path::new(&format!("/proc/{p}/cmdline")).exists() && !zombie(*p)
+            })
         {
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -388,7 +388,10 @@ impl Drop for CodexHome {
 fn zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
