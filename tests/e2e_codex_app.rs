@@ -255,8 +255,34 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     })
     .await;
     assert_eq!(row_a_end["liveness"], "live", "{row_a_end}");
+    assert_eq!(row_a_end["wake_route"], "app_server", "{row_a_end}");
     let loaded = events_of(&trace, "codex_app_deliver");
     assert_eq!(loaded.len(), 1, "{loaded:?}");
+
+    // Fallback: the app-server goes away; a wake for A says so and falls
+    // back to keys into A's own pane (or says why it cannot).
+    home.kill_app_server();
+    let row = wait_row(&peer, "A's route no longer the app-server", |r| {
+        r["client_session_id"] == json!(a_id) && r["wake_route"] != "app_server"
+    })
+    .await;
+    eprintln!("after the app-server died, A: {row}");
+    let sent = peer
+        .ok(
+            "send_message",
+            json!({"target": a_id, "body": nonce("to-a"), "wake": "auto"}),
+        )
+        .await
+        .unwrap();
+    assert_ne!(sent["wake_route"], "app_server_turn_start", "{sent}");
+    let note = sent["wake_note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("app-server is unreachable") && note.contains("fell back to keys"),
+        "{sent}"
+    );
+    for k in events_of(&trace, "keys") {
+        assert_eq!(k["pane"], json!(pane_a.id), "keys went elsewhere: {k}");
+    }
     drop(tmux);
 }
 

@@ -205,6 +205,9 @@ pub struct Actor {
     codex_inflight: HashMap<u64, (String, crate::codex_app::AppRoute)>,
     /// The route the last [`Actor::wake`] took (`wake_route`).
     last_route: Option<&'static str>,
+    /// What the last [`Actor::wake`] wants the caller to know about its
+    /// route (`wake_note`), e.g. a fallback.
+    last_note: Option<String>,
 }
 
 type Pending = Vec<(oneshot::Sender<Reply>, Reply)>;
@@ -260,6 +263,7 @@ impl Actor {
             codex_watched: std::collections::HashSet::new(),
             codex_inflight: HashMap::new(),
             last_route: None,
+            last_note: None,
         }
     }
 
@@ -864,15 +868,24 @@ impl Actor {
         let mut statuses = Vec::new();
         for intent in std::mem::take(&mut out.wakes) {
             let (status, reason) = self.wake(&intent, pending);
-            statuses.push((status, reason, intent.suppressed, self.last_route));
+            statuses.push((
+                status,
+                reason,
+                intent.suppressed,
+                self.last_route,
+                self.last_note.take(),
+            ));
         }
         // CONTRACT §15: a wake the caller turned off (`wake: "off"` on a late
         // reply) reports its reason and no status.
-        if let Some((status, reason, suppressed, route)) = statuses.first() {
+        if let Some((status, reason, suppressed, route, note)) = statuses.first() {
             if !suppressed {
                 out.set("wake_status", json!(status));
                 if let Some(r) = route {
                     out.set("wake_route", json!(r));
+                }
+                if let Some(n) = note {
+                    out.set("wake_note", json!(n));
                 }
             }
             if let Some(r) = reason {
@@ -914,6 +927,7 @@ impl Actor {
             .is_some_and(|k| self.state.wakes_fired.contains_key(k));
         let cfg = self.config.wake.for_intent(intent);
         self.last_route = None;
+        self.last_note = None;
         // A Codex thread loaded in its app-server: its own view of the turn
         // beats the hooks' busy mark (a busy thread is steered, not skipped).
         let app = self.app_view(&intent.target, &cfg);
@@ -934,12 +948,18 @@ impl Actor {
                 self.book.last_attempt.insert(intent.target.clone(), now);
                 let route = wake::choose(self.idle.contains_key(&intent.target), &cfg);
                 let status = match (app, route) {
-                    (Some((home, view)), _) => {
-                        match self.app_wake(&intent.target, &home, &view) {
-                            "fired" => "fired",
-                            // Nothing the app-server could take: keys, as before.
-                            _ => self.keys(&intent.target),
-                        }
+                    (Some((home, view)), _) => self.app_wake(&intent.target, &home, &view),
+                    (None, _)
+                        if cfg.strategy == wake::Strategy::Auto
+                            && self.codex_unreachable(&intent.target).is_some() =>
+                    {
+                        let why = self.codex_unreachable(&intent.target).unwrap_or_default();
+                        let status = self.keys(&intent.target);
+                        self.last_note = Some(format!(
+                            "the Codex app-server is unreachable ({why}); fell back to keys: {}",
+                            oxtail_proto::status::wake_status_text(status)
+                        ));
+                        status
                     }
                     (None, Route::Rewake) => {
                         self.last_route = Some("rewake");
@@ -969,6 +989,13 @@ impl Actor {
             "wake_route": self.last_route,
         }));
         (status, intent.reason)
+    }
+
+    /// Why the app-server route cannot reach Codex agent `target` although
+    /// its thread was seen there: the app-server is unreachable now.
+    fn codex_unreachable(&self, target: &str) -> Option<String> {
+        let (home, _) = self.codex_threads.get(target)?;
+        self.codex_down.get(home).cloned()
     }
 
     /// The app-server view of `target` when the Codex route may carry a
@@ -1014,6 +1041,7 @@ impl Actor {
         let Some(app) = self.codex.clone() else {
             return "skipped_no_target";
         };
+        self.last_route = Some("app_server");
         let (queue, total) = self.deliverable(target, render::max_fitting(BUDGET));
         let f = render::fit_prefix(&self.state, &queue, total, BUDGET);
         let (route, steer_turn) = match (&view.turn_id, view.active) {
@@ -1026,7 +1054,9 @@ impl Actor {
         let text = if f.ids.is_empty() {
             match self.check_in {
                 Some(t) if total == 0 => t.to_string(),
-                _ => return "skipped_no_target",
+                // Everything queued is in a hand-over on its way already.
+                _ if total > 0 => return "skipped_debounced",
+                _ => return "nothing_to_deliver",
             }
         } else {
             let cmd = Command::Offer {
@@ -1034,7 +1064,7 @@ impl Actor {
                 message_ids: f.ids.clone(),
             };
             if self.commit(&[cmd]).is_err() {
-                return "skipped_no_target";
+                return "skipped_store_error";
             }
             for m in &f.ids {
                 self.live.held.insert(m.clone());
@@ -1153,6 +1183,17 @@ impl Actor {
                 reachable,
                 threads,
             } => {
+                if let Err(e) = reachable {
+                    // Keep the last views (stale, never routed to while
+                    // down): they say which agents lost the route, and why.
+                    self.codex_down.insert(home.clone(), e);
+                    self.live.codex_app.retain(|id| {
+                        self.codex_threads.get(id).is_none_or(|(h, _)| *h != home)
+                    });
+                    self.subs_dirty = true;
+                    return false;
+                }
+                self.codex_down.remove(&home);
                 let mut old: HashMap<String, crate::codex_app::ThreadView> = HashMap::new();
                 self.codex_threads.retain(|k, (h, v)| {
                     if *h == home {
@@ -1162,14 +1203,6 @@ impl Actor {
                         true
                     }
                 });
-                match reachable {
-                    Ok(()) => {
-                        self.codex_down.remove(&home);
-                    }
-                    Err(e) => {
-                        self.codex_down.insert(home.clone(), e);
-                    }
-                }
                 let now = now_ms();
                 let ids: Vec<String> = threads.iter().map(|t| t.id.clone()).collect();
                 for t in threads {
@@ -1197,7 +1230,8 @@ impl Actor {
                     }
                     // Activity from the app-server, on change only (hooks
                     // keep the tool detail).
-                    if old.get(&t.id).map(|o| o.active) != Some(t.active)
+                    if (old.get(&t.id).map(|o| o.active) != Some(t.active)
+                        || !self.live.activity.contains_key(&t.id))
                         && self.state.agents.contains_key(&t.id)
                     {
                         let prev = self.live.activity.get(&t.id).cloned();
