@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use oxtail_tests::claude::McpServer;
 use oxtail_tests::codex::{codex_or_skip, CodexHome, CodexTui};
-use oxtail_tests::e2e::{nonce, trace_events, Gate};
+use oxtail_tests::e2e::{install_hooks, nonce, trace_events, Gate};
 use oxtail_tests::fake_openai::{
     item_text, items_after_last_call, response_index, thread_id, user_texts, value_contains,
     FakeOpenAi, ScriptedResponse,
@@ -83,7 +83,12 @@ async fn setup(codex_home: &Path, trace: &Path) -> (Instance, std::path::PathBuf
 }
 
 /// Polls the peer's `list_project_sessions` until a row satisfies `pred`.
-async fn wait_row(peer: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn wait_row(
+    ox: &Instance,
+    peer: &Agent,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
@@ -95,7 +100,11 @@ async fn wait_row(peer: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Va
         {
             return row.clone();
         }
-        assert!(Instant::now() < deadline, "{what}: not in time: {list}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not in time: {list}\ndaemon log:\n{}",
+            std::fs::read_to_string(ox.home().join("daemon.log")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -123,17 +132,30 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     let home = daemon_home(&server);
     let (ox, repo, peer) = setup(&home.codex_home(), &trace).await;
     add_oxtail(&home, &ox, &repo);
+    // oxtail's hooks too: in daemon mode they run inside the app-server,
+    // with the environment (TMUX_PANE) of the TUI that started it.
+    install_hooks(
+        Path::new(BIN),
+        "codex",
+        home.path(),
+        Some(&home.codex_home()),
+    )
+    .unwrap();
+    // Trusted as a person would (a TUI given --dangerously-bypass-hook-trust
+    // does not use the shared app-server).
+    let trusted = home.trust_hooks(&codex, &repo).unwrap();
+    assert!(trusted >= 3, "trusted {trusted} hooks");
 
     let tmux = TmuxServer::new();
     let tui = CodexTui::new(&codex, &home, &repo).env("OXTAIL_HOME", ox.home().to_string_lossy());
     let pane_a = start_tui(&tmux, &tui, "cdx-a");
     // Presence before the first prompt, seated in its own pane.
-    let row_a = wait_row(&peer, "the first Codex listed with its pane", |r| {
+    let row_a = wait_row(&ox, &peer, "the first Codex listed with its pane", |r| {
         r["client_type"] == "codex" && r["tmux_pane"] == json!(pane_a.id)
     })
     .await;
     let pane_b = start_tui(&tmux, &tui, "cdx-b");
-    let row_b = wait_row(&peer, "the second Codex listed with its own pane", |r| {
+    let row_b = wait_row(&ox, &peer, "the second Codex listed with its own pane", |r| {
         r["client_type"] == "codex" && r["tmux_pane"] == json!(pane_b.id)
     })
     .await;
@@ -143,7 +165,7 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     );
     assert_ne!(a_id, b_id, "{row_a}\n{row_b}");
     assert_eq!(row_b["liveness"], "live", "{row_b}");
-    let row_a_now = wait_row(&peer, "the first Codex row", |r| {
+    let row_a_now = wait_row(&ox, &peer, "the first Codex row", |r| {
         r["client_session_id"] == json!(a_id)
     })
     .await;
@@ -206,6 +228,23 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     assert_eq!(st["via_detail"], "app_server_turn_start", "{st}");
     let inbox = ox.ctl(&["inbox", &b_id]).unwrap();
     assert_eq!(inbox["queued"], json!([]), "{inbox}");
+    // B's hooks ran inside the app-server (started from A's pane): B keeps
+    // its own pane.
+    let row_b_after = wait_row(&ox, &peer, "B after its turn, idle", |r| {
+        r["client_session_id"] == json!(b_id) && r["activity"]["state"] == "idle"
+    })
+    .await;
+    assert_eq!(row_b_after["tmux_pane"], json!(pane_b.id), "{row_b_after}");
+    let hooks: Vec<Value> = events_of(&trace, "hook")
+        .into_iter()
+        .filter(|e| e["session"] == json!(b_id))
+        .collect();
+    assert!(
+        hooks.iter().any(|e| e["hook_event"] == "Stop"),
+        "B's Stop hook never reached oxtail: {hooks:?}"
+    );
+    // They ran inside the shared app-server, which is nobody's seat.
+    assert!(hooks.iter().all(|e| e["seat"].is_null()), "{hooks:?}");
 
     // Nothing was typed anywhere: no keys route, and A never saw it.
     let events = trace_events(&trace);
@@ -250,7 +289,7 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     }
     eprintln!("TUI closed -> agent ended: {:.2?}", closed.elapsed());
     // A is untouched and still live.
-    let row_a_end = wait_row(&peer, "A still listed", |r| {
+    let row_a_end = wait_row(&ox, &peer, "A still listed", |r| {
         r["client_session_id"] == json!(a_id)
     })
     .await;
@@ -262,7 +301,7 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     // Fallback: the app-server goes away; a wake for A says so and falls
     // back to keys into A's own pane (or says why it cannot).
     home.kill_app_server();
-    let row = wait_row(&peer, "A's route no longer the app-server", |r| {
+    let row = wait_row(&ox, &peer, "A's route no longer the app-server", |r| {
         r["client_session_id"] == json!(a_id) && r["wake_route"] != "app_server"
     })
     .await;
@@ -322,7 +361,7 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
     let tmux = TmuxServer::new();
     let tui = CodexTui::new(&codex, &home, &repo).env("OXTAIL_HOME", ox.home().to_string_lossy());
     let pane = start_tui(&tmux, &tui, "cdx");
-    let row = wait_row(&peer, "the Codex listed", |r| {
+    let row = wait_row(&ox, &peer, "the Codex listed", |r| {
         r["client_type"] == "codex" && r["tmux_pane"] == json!(pane.id)
     })
     .await;
@@ -349,7 +388,7 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
     assert!(ok, "no first model request:\n{}", server.transcript());
     // The shell command runs now (6 s). Let the app-server's turn/started
     // reach oxtail (the row shows it busy), then send.
-    wait_row(&peer, "the Codex busy", |r| {
+    wait_row(&ox, &peer, "the Codex busy", |r| {
         r["client_session_id"] == json!(id) && r["activity"]["state"] == "busy"
     })
     .await;

@@ -1567,6 +1567,7 @@ impl Actor {
             );
         };
         let now = now_ms();
+        self.trace_event(json!({"event": "hook", "hook_event": call.event, "session": session, "client": call.client, "seat": seat.as_ref().map(|s| s.key())}));
         if call.client == "codex" {
             // Its app-server lives under the hook's CODEX_HOME (hooks run
             // inside the app-server, with its environment).

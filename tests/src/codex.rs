@@ -276,6 +276,79 @@ impl CodexHome {
         }
     }
 
+    /// Trust every hook Codex finds for `cwd`, as a person does in the TUI's
+    /// `/hooks`: asks `codex app-server` (stdio, one JSON-RPC message a
+    /// line) for `hooks/list` and appends a `[hooks.state."<key>"]
+    /// trusted_hash = "<currentHash>"` record for each. Needed where
+    /// `--dangerously-bypass-hook-trust` is not an option: a TUI given that
+    /// flag does not use the shared app-server daemon. Returns how many
+    /// hooks it trusted.
+    ///
+    /// # Errors
+    /// When Codex does not answer within 20 s, or the config cannot be
+    /// written.
+    pub fn trust_hooks(&self, binary: &Path, cwd: &Path) -> Result<usize> {
+        use std::io::{BufRead, Write};
+        let mut cmd = Command::new(binary);
+        cmd.arg("app-server")
+            .env_clear()
+            .envs(codex_env(self))
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Some(p) = std::env::var_os("PATH") {
+            cmd.env("PATH", p);
+        }
+        let mut child = cmd.spawn().context("spawn codex app-server")?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let cwd_s = cwd.to_string_lossy().into_owned();
+        let msgs = [
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"clientInfo": {"name": "oxtail-tests", "version": "1"}, "capabilities": {"experimentalApi": true}}}),
+            serde_json::json!({"jsonrpc": "2.0", "method": "initialized"}),
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "hooks/list", "params": {"cwds": [cwd_s]}}),
+        ];
+        for m in msgs {
+            writeln!(stdin, "{m}").context("write to codex app-server")?;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["id"] == 2 {
+                        let _ = tx.send(v);
+                        return;
+                    }
+                }
+            }
+        });
+        let answer = rx.recv_timeout(Duration::from_secs(20));
+        drop(stdin);
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: kill(2) on the process group of our own unreaped child.
+        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        let _ = child.wait();
+        let answer = answer.context("codex app-server did not answer hooks/list")?;
+        let mut toml = String::new();
+        let mut n = 0;
+        for entry in answer["result"]["data"].as_array().into_iter().flatten() {
+            for h in entry["hooks"].as_array().into_iter().flatten() {
+                if let (Some(key), Some(hash)) = (h["key"].as_str(), h["currentHash"].as_str()) {
+                    toml.push_str(&format!(
+                        "\n[hooks.state.{}]\ntrusted_hash = {}\n",
+                        toml_str(key),
+                        toml_str(hash)
+                    ));
+                    n += 1;
+                }
+            }
+        }
+        self.append_config(&toml)?;
+        Ok(n)
+    }
+
     /// Append raw TOML tables to `config.toml` (after the base settings).
     ///
     /// # Errors
