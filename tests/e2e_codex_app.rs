@@ -178,6 +178,7 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     let watch_a = tmux.watch(&pane_a, Duration::from_millis(100));
     let watch_b = tmux.watch(&pane_b, Duration::from_millis(100));
     let body = nonce("hello-codex-b");
+    let sent_ms = now_ms();
     let sent_at = Instant::now();
     let sent = peer
         .ok(
@@ -218,6 +219,10 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     })
     .unwrap();
     eprintln!("peer send -> model request with the mail (idle, turn/start): {elapsed:.2?}");
+    eprintln!(
+        "peer send -> app-server accepted turn/start: {} ms",
+        accepted_ms(&trace).saturating_sub(sent_ms)
+    );
 
     // Handed over on the app-server's acceptance.
     let st = peer
@@ -325,6 +330,21 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     drop(tmux);
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// When the daemon saw the app-server accept the (one) delivery, ms since
+/// the epoch (its `codex_app_accepted` trace event).
+fn accepted_ms(trace: &Path) -> u64 {
+    let ev = events_of(trace, "codex_app_accepted");
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    ev[0]["at_ms"].as_u64().unwrap()
+}
+
 fn events_of(trace: &Path, event: &str) -> Vec<Value> {
     trace_events(trace)
         .into_iter()
@@ -393,6 +413,7 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
     })
     .await;
     let body = nonce("steer-note");
+    let sent_ms = now_ms();
     let sent_at = Instant::now();
     let sent = peer
         .ok(
@@ -413,8 +434,12 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
         .await
         .unwrap_or_else(|| panic!("no request after the tool call:\n{}", server.transcript()));
     eprintln!(
-        "peer send -> model request with the mail (mid-turn, turn/steer): {:.2?}",
+        "peer send -> model request with the mail (mid-turn, turn/steer, during a 6 s tool call): {:.2?}",
         sent_at.elapsed()
+    );
+    eprintln!(
+        "peer send -> app-server accepted turn/steer: {} ms",
+        accepted_ms(&trace).saturating_sub(sent_ms)
     );
     // Same turn: the request after the tool output, with the mail after it.
     let delivered: Vec<String> = items_after_last_call(&after)
