@@ -931,6 +931,95 @@ mod tests {
         assert_eq!(codex_home_of(Some(""), None), None);
     }
 
+    fn view(id: &str, created: i64, cwd: &str) -> ThreadView {
+        ThreadView {
+            id: id.into(),
+            active: false,
+            turn_id: None,
+            cwd: Some(cwd.into()),
+            created_at: Some(created),
+            direct_input: Some(true),
+            scope: None,
+            tui: None,
+        }
+    }
+
+    fn tui(pid: u32, start: u64, cwd: &str) -> crate::procinfo::CodexTuiProc {
+        crate::procinfo::CodexTuiProc {
+            seat: crate::state::Seat {
+                pid,
+                start_time: start,
+            },
+            cwd: cwd.into(),
+            codex_home: Some("/h/.codex".into()),
+            tmux: None,
+        }
+    }
+
+    fn bound_pid(threads: &HashMap<String, ThreadView>, id: &str) -> Option<u32> {
+        threads[id].tui.as_ref().map(|t| t.seat.pid)
+    }
+
+    #[test]
+    fn threads_bind_to_the_tui_that_started_before_them() {
+        // Two TUIs in one directory, started in turn; the shared app-server
+        // came up 6 s after the first (as observed), so both threads are
+        // younger than both TUIs' start by different amounts.
+        let tuis = [tui(10, 1000, "/p"), tui(20, 1009, "/p"), tui(30, 1000, "/q")];
+        let mut threads: HashMap<String, ThreadView> = [
+            view("a", 1006, "/p"),
+            view("b", 1010, "/p"),
+            view("q", 1001, "/q"),
+        ]
+        .into_iter()
+        .map(|v| (v.id.clone(), v))
+        .collect();
+        let mut bound = HashMap::new();
+        assert!(bind_tuis(&mut threads, &mut bound, &tuis));
+        assert_eq!(bound_pid(&threads, "a"), Some(10));
+        assert_eq!(bound_pid(&threads, "b"), Some(20));
+        assert_eq!(bound_pid(&threads, "q"), Some(30));
+        // Nothing new: no change.
+        assert!(!bind_tuis(&mut threads, &mut bound, &tuis));
+        // B's TUI closes: its binding stays, marked gone; A's is untouched.
+        let left = [tui(10, 1000, "/p"), tui(30, 1000, "/q")];
+        assert!(bind_tuis(&mut threads, &mut bound, &left));
+        assert!(!threads["b"].tui.as_ref().unwrap().alive);
+        assert!(threads["a"].tui.as_ref().unwrap().alive);
+        // A recycled pid with another start time is not the same TUI.
+        let recycled = [tui(10, 2000, "/p"), tui(30, 1000, "/q")];
+        bind_tuis(&mut threads, &mut bound, &recycled);
+        assert!(!threads["a"].tui.as_ref().unwrap().alive);
+    }
+
+    #[test]
+    fn ambiguous_or_impossible_threads_stay_unbound() {
+        // Two threads of one directory created in the same second: the
+        // order cannot tell which TUI is whose.
+        let tuis = [tui(10, 1000, "/p"), tui(20, 1000, "/p")];
+        let mut threads: HashMap<String, ThreadView> =
+            [view("a", 1005, "/p"), view("b", 1005, "/p")]
+                .into_iter()
+                .map(|v| (v.id.clone(), v))
+                .collect();
+        let mut bound = HashMap::new();
+        assert!(!bind_tuis(&mut threads, &mut bound, &tuis));
+        assert!(bound.is_empty());
+        // A thread older than every TUI (a resumed session), one in another
+        // directory, and one created long after: none binds.
+        let mut threads: HashMap<String, ThreadView> = [
+            view("old", 900, "/p"),
+            view("elsewhere", 1005, "/r"),
+            view("late", 1000 + 601, "/p"),
+        ]
+        .into_iter()
+        .map(|v| (v.id.clone(), v))
+        .collect();
+        let tuis = [tui(10, 1000, "/p")];
+        assert!(!bind_tuis(&mut threads, &mut bound, &tuis));
+        assert!(bound.is_empty());
+    }
+
     #[test]
     fn socket_checks_refuse_what_is_not_ours_or_open() {
         use std::os::unix::fs::PermissionsExt;

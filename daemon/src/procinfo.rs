@@ -152,3 +152,40 @@ pub fn codex_tuis() -> Vec<CodexTuiProc> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_codex_app_server_is_nobodys_seat() {
+        // This test process is not a Codex app-server.
+        let me = std::process::id();
+        assert!(!is_codex_app_server(me));
+        assert!(client_seat_of(me).is_some());
+        // A process whose argv is `codex app-server …` is (argv[0] is what
+        // counts; `exec -a` sets it).
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("bash")
+            .args([
+                "-c",
+                "exec -a /x/codex bash -c 'sleep 30; :' app-server --listen unix://",
+            ])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !is_codex_app_server(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let seen = is_codex_app_server(pid);
+        let seat = client_seat_of(pid);
+        // SAFETY: kill(2) on the process group of our own unreaped child
+        // (it and its `sleep`).
+        unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+        let _ = child.wait();
+        assert!(seen);
+        assert!(seat.is_none());
+    }
+}
