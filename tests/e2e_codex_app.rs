@@ -83,12 +83,7 @@ async fn setup(codex_home: &Path, trace: &Path) -> (Instance, std::path::PathBuf
 }
 
 /// Polls the peer's `list_project_sessions` until a row satisfies `pred`.
-async fn wait_row(
-    ox: &Instance,
-    peer: &Agent,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
+async fn wait_row(ox: &Instance, peer: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
@@ -155,9 +150,12 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     })
     .await;
     let pane_b = start_tui(&tmux, &tui, "cdx-b");
-    let row_b = wait_row(&ox, &peer, "the second Codex listed with its own pane", |r| {
-        r["client_type"] == "codex" && r["tmux_pane"] == json!(pane_b.id)
-    })
+    let row_b = wait_row(
+        &ox,
+        &peer,
+        "the second Codex listed with its own pane",
+        |r| r["client_type"] == "codex" && r["tmux_pane"] == json!(pane_b.id),
+    )
     .await;
     let (a_id, b_id) = (
         row_a["client_session_id"].as_str().unwrap().to_string(),

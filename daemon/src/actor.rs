@@ -1187,9 +1187,9 @@ impl Actor {
                     // Keep the last views (stale, never routed to while
                     // down): they say which agents lost the route, and why.
                     self.codex_down.insert(home.clone(), e);
-                    self.live.codex_app.retain(|id| {
-                        self.codex_threads.get(id).is_none_or(|(h, _)| *h != home)
-                    });
+                    self.live
+                        .codex_app
+                        .retain(|id| self.codex_threads.get(id).is_none_or(|(h, _)| *h != home));
                     self.subs_dirty = true;
                     return false;
                 }

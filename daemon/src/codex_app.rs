@@ -965,7 +965,11 @@ mod tests {
         // Two TUIs in one directory, started in turn; the shared app-server
         // came up 6 s after the first (as observed), so both threads are
         // younger than both TUIs' start by different amounts.
-        let tuis = [tui(10, 1000, "/p"), tui(20, 1009, "/p"), tui(30, 1000, "/q")];
+        let tuis = [
+            tui(10, 1000, "/p"),
+            tui(20, 1009, "/p"),
+            tui(30, 1000, "/q"),
+        ];
         let mut threads: HashMap<String, ThreadView> = [
             view("a", 1006, "/p"),
             view("b", 1010, "/p"),

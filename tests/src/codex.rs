@@ -315,7 +315,10 @@ impl CodexHome {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     if v["id"] == 2 {
                         let _ = tx.send(v);
