@@ -1113,24 +1113,28 @@ impl Actor {
                 .and_then(crate::tmux::socket_from_env)
                 .map(|p| p.display().to_string());
             match self.state.agents.get(id) {
-                Some(a) if tui.alive => {
-                    if a.seat.as_ref() != Some(&tui.seat) && a.ended_ms.is_none() {
-                        let mut agent = a.clone();
-                        agent.seat = Some(tui.seat.clone());
-                        if tmux_socket.is_some() {
-                            agent.tmux_socket = tmux_socket;
-                        }
-                        cmds.push(Command::UpsertAgent { agent });
+                // Seat it in its TUI (hooks and shims run inside the
+                // app-server and bring no seat).
+                Some(a)
+                    if tui.alive && a.ended_ms.is_none() && a.seat.as_ref() != Some(&tui.seat) =>
+                {
+                    let mut agent = a.clone();
+                    agent.seat = Some(tui.seat.clone());
+                    if tmux_socket.is_some() {
+                        agent.tmux_socket = tmux_socket;
                     }
+                    cmds.push(Command::UpsertAgent { agent });
                 }
-                Some(a) => {
-                    if a.ended_ms.is_none() && a.seat.as_ref() == Some(&tui.seat) {
-                        cmds.push(Command::EndSession {
-                            session_id: id.clone(),
-                            at_ms: now,
-                        });
-                    }
+                // Its TUI is gone: the agent ended (the thread stays loaded).
+                Some(a)
+                    if !tui.alive && a.ended_ms.is_none() && a.seat.as_ref() == Some(&tui.seat) =>
+                {
+                    cmds.push(Command::EndSession {
+                        session_id: id.clone(),
+                        at_ms: now,
+                    });
                 }
+                Some(_) => {}
                 None if tui.alive => {
                     let Some(scope) = v.scope.clone() else {
                         continue;

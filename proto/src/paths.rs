@@ -160,61 +160,6 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_log_rotates_past_its_limit() {
-        let dir = tempfile_dir();
-        std::env::set_var("OXTAIL_HOME", &dir);
-        std::fs::write(log_path(), vec![b'x'; LOG_ROTATE_BYTES as usize + 1]).unwrap();
-        rotate_log();
-        assert!(!log_path().exists());
-        assert!(dir.join("daemon.log.1").exists());
-        std::fs::write(log_path(), b"small").unwrap();
-        rotate_log();
-        assert!(log_path().exists());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("oxtail-paths-test-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    #[test]
-    fn long_paths_are_shortened_stably() {
-        let long = PathBuf::from(format!("/{}/daemon.sock", "x".repeat(120)));
-        let a = shorten_socket_path(&long);
-        assert!(a.as_os_str().len() <= MAX_SOCKET_PATH, "{a:?}");
-        assert_eq!(a, shorten_socket_path(&long));
-        let short = PathBuf::from("/tmp/a/daemon.sock");
-        assert_eq!(shorten_socket_path(&short), short);
-        let base = PathBuf::from("/some/base");
-        let f = fallback_socket_path(&base, &long);
-        assert_eq!(f.parent().unwrap(), base.join(format!("oxtail-{}", uid())));
-        assert_eq!(f.file_name(), a.file_name());
-    }
-
-    #[test]
-    fn socket_dirs_must_be_private_and_ours() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile_dir().join("sockdir");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        check_socket_dir(&dir).unwrap();
-        for mode in [0o770, 0o777, 0o1777, 0o702] {
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
-            let e = check_socket_dir(&dir).unwrap_err();
-            assert!(e.to_string().contains("writable by group or others"), "{e}");
-        }
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        check_socket_dir(&dir).unwrap();
-    }
-}
-
 /// The Codex app-server control socket, relative to `CODEX_HOME`.
 pub const CODEX_SOCKET_REL: &str = "app-server-control/app-server-control.sock";
 
@@ -273,4 +218,59 @@ pub fn check_codex_socket(codex_home: &Path) -> Result<PathBuf, String> {
         ));
     }
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_rotates_past_its_limit() {
+        let dir = tempfile_dir();
+        std::env::set_var("OXTAIL_HOME", &dir);
+        std::fs::write(log_path(), vec![b'x'; LOG_ROTATE_BYTES as usize + 1]).unwrap();
+        rotate_log();
+        assert!(!log_path().exists());
+        assert!(dir.join("daemon.log.1").exists());
+        std::fs::write(log_path(), b"small").unwrap();
+        rotate_log();
+        assert!(log_path().exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("oxtail-paths-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn long_paths_are_shortened_stably() {
+        let long = PathBuf::from(format!("/{}/daemon.sock", "x".repeat(120)));
+        let a = shorten_socket_path(&long);
+        assert!(a.as_os_str().len() <= MAX_SOCKET_PATH, "{a:?}");
+        assert_eq!(a, shorten_socket_path(&long));
+        let short = PathBuf::from("/tmp/a/daemon.sock");
+        assert_eq!(shorten_socket_path(&short), short);
+        let base = PathBuf::from("/some/base");
+        let f = fallback_socket_path(&base, &long);
+        assert_eq!(f.parent().unwrap(), base.join(format!("oxtail-{}", uid())));
+        assert_eq!(f.file_name(), a.file_name());
+    }
+
+    #[test]
+    fn socket_dirs_must_be_private_and_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile_dir().join("sockdir");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        check_socket_dir(&dir).unwrap();
+        for mode in [0o770, 0o777, 0o1777, 0o702] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = check_socket_dir(&dir).unwrap_err();
+            assert!(e.to_string().contains("writable by group or others"), "{e}");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_socket_dir(&dir).unwrap();
+    }
 }
