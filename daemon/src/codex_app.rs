@@ -13,13 +13,20 @@
 //!
 //! All I/O runs here, on tokio tasks, never on the actor's thread: one task
 //! per watched `CODEX_HOME` keeps a connection, lists the loaded threads
-//! (`thread/loaded/list`) once a second, subscribes to each
-//! (`thread/resume {excludeTurns: true}`) to follow `turn/started`,
-//! `turn/completed` and `thread/status/changed`, and posts the whole view
-//! to the actor as [`Report::Snapshot`] whenever it changes. The actor
-//! decides from that cached view and sends a [`Delivery`]; the task answers
-//! with [`Report::Delivered`] once the app-server accepted or refused the
-//! turn input (the hand-over's confirmation).
+//! (`thread/loaded/list`) once a second, reads each new one (`thread/read`:
+//! cwd, creation time, status) and subscribes to it (`thread/resume
+//! {excludeTurns: true}`) to follow `turn/started`, `turn/completed` and
+//! `thread/status/changed`. Codex 0.169 refuses the subscription ("no
+//! rollout found") until the thread's first turn wrote its rollout, so
+//! unsubscribed threads are read again each second instead, and the id of a
+//! turn that started before the subscription is looked up
+//! (`thread/turns/list`, then `thread/read {includeTurns}`). Each second the
+//! process table is scanned to bind threads to their TUIs ([`bind_tuis`]).
+//! The whole view goes to the actor as [`Report::Snapshot`] whenever it
+//! changes. The actor decides from that cached view and sends a
+//! [`Delivery`]; the task answers with [`Report::Delivered`] once the
+//! app-server accepted or refused the turn input (the hand-over's
+//! confirmation), or after 8 s without an answer.
 
 use crate::actor::ToActor;
 use crate::server::CoreTx;
