@@ -2475,6 +2475,16 @@ impl Actor {
                     }
                 }
             }
+            Ctl::Interrupt { target, .. } => {
+                let project = Self::project_of(requested_scope.as_ref());
+                match self.resolve_ctl_target(project.as_deref(), &target) {
+                    Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
+                    Ok(id) => {
+                        let a = self.interrupt(&id);
+                        (ok(serde_json::to_value(a).unwrap_or_default()), false)
+                    }
+                }
+            }
             Ctl::OperatorMessage { target, body, .. } => {
                 let project = Self::project_of(requested_scope.as_ref());
                 match self.resolve_ctl_target(project.as_deref(), &target) {
@@ -2593,6 +2603,54 @@ impl Actor {
             wake_status: Some(status.to_string()),
             wake_status_text: Some(st::wake_status_text(status)),
             message_id,
+            ..Default::default()
+        }
+    }
+
+    /// A person asked to interrupt `id`'s running turn (cockpit `i`):
+    /// `turn/interrupt` through its app-server, when it is a Codex reached
+    /// that way and in a turn whose id is known.
+    fn interrupt(&mut self, id: &str) -> st::ActionAnswer {
+        let name = self.state.agents.get(id).and_then(|a| a.name.clone());
+        let refuse = |error: &str, message: String| st::ActionAnswer {
+            ok: false,
+            target: Some(id.to_string()),
+            target_name: name.clone(),
+            error: Some(error.into()),
+            message: Some(message),
+            ..Default::default()
+        };
+        let (Some(app), Some((home, view))) = (self.codex.clone(), self.codex_threads.get(id))
+        else {
+            return refuse(
+                "not-interruptible",
+                "only a Codex reached through its app-server can be interrupted from here".into(),
+            );
+        };
+        if !self.live.codex_app.contains(id) {
+            return refuse(
+                "not-interruptible",
+                "its Codex app-server is not reachable, or its TUI is gone".into(),
+            );
+        }
+        let Some(turn) = view.turn_id.clone().filter(|_| view.active) else {
+            return refuse(
+                "not-in-a-turn",
+                if view.active {
+                    "its running turn is not known yet; try again in a second".into()
+                } else {
+                    "it is not in a turn".into()
+                },
+            );
+        };
+        let home = home.clone();
+        self.trace_event(json!({"event": "codex_app_interrupt", "target": id, "turn": turn}));
+        app.interrupt(&home, id, &turn);
+        st::ActionAnswer {
+            ok: true,
+            target: Some(id.to_string()),
+            target_name: name,
+            message: Some(format!("asked Codex to interrupt turn {turn}")),
             ..Default::default()
         }
     }

@@ -222,6 +222,17 @@ pub struct Delivery {
 enum Cmd {
     Watch(String),
     Deliver(Delivery),
+    Interrupt {
+        home: String,
+        thread: String,
+        turn: String,
+    },
+}
+
+/// Work for one `CODEX_HOME`'s task.
+enum HomeCmd {
+    Deliver(Delivery),
+    Interrupt { thread: String, turn: String },
 }
 
 /// The actor's handle on the app-server tasks (cheap to clone).
@@ -236,19 +247,26 @@ impl CodexApp {
     pub fn spawn(rt: &tokio::runtime::Handle, core: CoreTx) -> CodexApp {
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
         rt.spawn(async move {
-            let mut homes: HashMap<String, mpsc::UnboundedSender<Delivery>> = HashMap::new();
+            let mut homes: HashMap<String, mpsc::UnboundedSender<HomeCmd>> = HashMap::new();
             while let Some(cmd) = rx.recv().await {
                 let home = match &cmd {
                     Cmd::Watch(h) => h.clone(),
                     Cmd::Deliver(d) => d.home.clone(),
+                    Cmd::Interrupt { home, .. } => home.clone(),
                 };
                 let entry = homes.entry(home.clone()).or_insert_with(|| {
                     let (dtx, drx) = mpsc::unbounded_channel();
                     tokio::spawn(watch_home(home.clone(), drx, core.clone()));
                     dtx
                 });
-                if let Cmd::Deliver(d) = cmd {
-                    let _ = entry.send(d);
+                match cmd {
+                    Cmd::Watch(_) => {}
+                    Cmd::Deliver(d) => {
+                        let _ = entry.send(HomeCmd::Deliver(d));
+                    }
+                    Cmd::Interrupt { thread, turn, .. } => {
+                        let _ = entry.send(HomeCmd::Interrupt { thread, turn });
+                    }
                 }
             }
         });
@@ -265,6 +283,17 @@ impl CodexApp {
     pub fn deliver(&self, d: Delivery) {
         let _ = self.tx.send(Cmd::Deliver(d));
     }
+
+    /// `turn/interrupt {threadId, turnId}` on `home`'s app-server: only
+    /// for a person's explicit request (cockpit `i`). The outcome is
+    /// logged; the turn's end shows as the thread going idle.
+    pub fn interrupt(&self, home: &str, thread: &str, turn: &str) {
+        let _ = self.tx.send(Cmd::Interrupt {
+            home: home.to_string(),
+            thread: thread.to_string(),
+            turn: turn.to_string(),
+        });
+    }
 }
 
 async fn post(core: &CoreTx, r: Report) {
@@ -272,7 +301,7 @@ async fn post(core: &CoreTx, r: Report) {
 }
 
 /// One `CODEX_HOME`: connect, follow, deliver; reconnect while it is down.
-async fn watch_home(home: String, mut rx: mpsc::UnboundedReceiver<Delivery>, core: CoreTx) {
+async fn watch_home(home: String, mut rx: mpsc::UnboundedReceiver<HomeCmd>, core: CoreTx) {
     let mut last_err: Option<String> = None;
     let mut bound: HashMap<String, TuiBinding> = HashMap::new();
     loop {
@@ -308,11 +337,14 @@ async fn watch_home(home: String, mut rx: mpsc::UnboundedReceiver<Delivery>, cor
                 _ = &mut until => break,
                 d = rx.recv() => match d {
                     None => return,
-                    Some(d) => post(&core, Report::Delivered {
+                    Some(HomeCmd::Deliver(d)) => post(&core, Report::Delivered {
                         handover: d.handover,
                         thread: d.thread,
                         result: Err(format!("Codex app-server unreachable: {err}")),
                     }).await,
+                    Some(HomeCmd::Interrupt { thread, .. }) => {
+                        tracing::warn!(home = %home, thread = %thread, error = %err, "cannot interrupt: the Codex app-server is unreachable");
+                    }
                 },
             }
         }
@@ -336,6 +368,8 @@ enum Pend {
         d: Delivery,
         full: bool,
     },
+    /// A person's `turn/interrupt`.
+    Interrupt(String),
 }
 
 struct Session {
@@ -460,7 +494,7 @@ impl Session {
 
     async fn run(
         mut self,
-        rx: &mut mpsc::UnboundedReceiver<Delivery>,
+        rx: &mut mpsc::UnboundedReceiver<HomeCmd>,
         core: &CoreTx,
         bound: &mut HashMap<String, TuiBinding>,
     ) -> Result<(), String> {
@@ -490,7 +524,11 @@ impl Session {
                 }
                 d = rx.recv() => match d {
                     None => return Ok(()),
-                    Some(d) => self.start_delivery(d, false).await?,
+                    Some(HomeCmd::Deliver(d)) => self.start_delivery(d, false).await?,
+                    Some(HomeCmd::Interrupt { thread, turn }) => {
+                        let params = json!({"threadId": thread, "turnId": turn});
+                        self.request("turn/interrupt", params, Pend::Interrupt(thread)).await?;
+                    }
                 },
                 msg = self.ws.next() => {
                     let msg = match msg {
@@ -786,6 +824,17 @@ impl Session {
                         false
                     }
                 }))
+            }
+            Pend::Interrupt(thread) => {
+                match res {
+                    Ok(_) => {
+                        tracing::info!(home = %self.home, thread = %thread, "turn interrupted at the operator's request")
+                    }
+                    Err(e) => {
+                        tracing::warn!(home = %self.home, thread = %thread, error = %e, "turn/interrupt refused")
+                    }
+                }
+                Ok(false)
             }
             Pend::Lookup { mut d, full } => {
                 tracing::debug!(home = %self.home, thread = %d.thread, full, answer = ?res, "running turn lookup");

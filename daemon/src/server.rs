@@ -822,6 +822,7 @@ async fn dispatch(
                 Ctl::Status { project_root, .. }
                 | Ctl::Subscribe { project_root, .. }
                 | Ctl::Nudge { project_root, .. }
+                | Ctl::Interrupt { project_root, .. }
                 | Ctl::OperatorMessage { project_root, .. } => project_root.clone(),
                 _ => None,
             };
