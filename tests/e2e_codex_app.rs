@@ -12,6 +12,11 @@
 //!   the app-server keeps its thread loaded.
 //! * Mid-turn: a Codex running a slow shell command gets a peer message,
 //!   delivered with `turn/steer` into the same turn's next model request.
+//! * A person interrupts a Codex turn (what cockpit `i` sends once
+//!   confirmed): the turn ends; nothing else can be interrupted.
+//! * With the app-server gone, a wake falls back to keys into the agent's
+//!   own pane and says why (`wake_note`). (`daemon_auto_start = false`: the
+//!   keys test in tests/e2e_codex.rs.)
 //!
 //! Each test skips with a message when `codex` (or tmux) is not installed,
 //! and fails instead under `OXTAIL_E2E_REQUIRED=1`. The app-server daemon
@@ -474,5 +479,127 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
     assert_eq!(st["status"], "delivered", "{st}");
     assert_eq!(st["via_detail"], "app_server_turn_steer", "{st}");
     assert!(events_of(&trace, "keys").is_empty());
+    drop(tmux);
+}
+
+/// `Ctl::Interrupt` (what cockpit `i` sends after the person confirms)
+/// through the daemon's socket.
+fn interrupt(ox: &Instance, target: &str) -> Value {
+    use oxtail_proto::client::connect_at;
+    use oxtail_proto::{Ctl, Reply, Request, Role};
+    let sock = ox.home().join("run").join("daemon.sock");
+    let mut c = connect_at(&sock, Role::Ctl, Duration::from_secs(5)).unwrap();
+    match c
+        .call(Request::Ctl(Ctl::Interrupt {
+            target: target.to_string(),
+            project_root: None,
+        }))
+        .unwrap()
+    {
+        Reply::Ok { value } => value,
+        other => panic!("interrupt refused: {other:?}"),
+    }
+}
+
+/// A person interrupts a Codex turn (a 30 s shell call) through the
+/// app-server: the turn ends and the model is not asked again; a turn is
+/// never interrupted otherwise, and only Codex agents on the app-server
+/// can be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_interrupts_a_codex_turn_through_the_app_server() {
+    let Some(codex) = codex_or_skip() else {
+        return;
+    };
+    if !tmux_or_skip() {
+        return;
+    }
+    let started = Gate::new();
+    let server = {
+        let started = started.clone();
+        FakeOpenAi::start_with(move |req| match response_index(req) {
+            0 => {
+                started.open();
+                ScriptedResponse::shell("sleep 30")
+            }
+            _ => ScriptedResponse::text("(not interrupted)"),
+        })
+    };
+    let trace_dir = tempfile::tempdir().unwrap();
+    let trace = trace_dir.path().join("trace.ndjson");
+    let home = daemon_home(&server);
+    let (ox, repo, peer) = setup(&home.codex_home(), &trace).await;
+    add_oxtail(&home, &ox, &repo);
+    let tmux = TmuxServer::new();
+    let tui = CodexTui::new(&codex, &home, &repo).env("OXTAIL_HOME", ox.home().to_string_lossy());
+    let pane = start_tui(&tmux, &tui, "cdx");
+    let row = wait_row(&ox, &peer, "the Codex listed", |r| {
+        r["client_type"] == "codex" && r["tmux_pane"] == json!(pane.id)
+    })
+    .await;
+    let id = row["client_session_id"].as_str().unwrap().to_string();
+    // Not a Codex on the app-server: refused.
+    let refused = tokio::task::block_in_place(|| interrupt(&ox, "peer-session"));
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["error"], "not-interruptible", "{refused}");
+    // Idle: nothing to interrupt.
+    let idle = tokio::task::block_in_place(|| interrupt(&ox, &id));
+    assert_eq!(idle["error"], "not-in-a-turn", "{idle}");
+
+    tokio::task::block_in_place(|| {
+        tmux.submit_verified(
+            &pane,
+            "agent-X: run the long check",
+            Duration::from_millis(600),
+            |s| {
+                oxtail_tests::tui::composer_line(s, '›')
+                    .is_some_and(|l| l.contains("agent-X: run the long check"))
+            },
+            DEADLINE,
+        )
+    })
+    .unwrap();
+    let ok = {
+        let started = started.clone();
+        tokio::task::spawn_blocking(move || started.wait(DEADLINE))
+            .await
+            .unwrap()
+    };
+    assert!(ok, "no first model request:\n{}", server.transcript());
+    wait_row(&ox, &peer, "the Codex busy", |r| {
+        r["client_session_id"] == json!(id) && r["activity"]["state"] == "busy"
+    })
+    .await;
+    // The turn id may take a tick to be known (the thread subscribes once
+    // its first turn wrote its rollout).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let a = tokio::task::block_in_place(|| interrupt(&ox, &id));
+        if a["ok"] == true || Instant::now() >= deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(answer["ok"], true, "{answer}");
+    let asked = Instant::now();
+    wait_row(&ox, &peer, "the Codex idle after the interrupt", |r| {
+        r["client_session_id"] == json!(id) && r["activity"]["state"] == "idle"
+    })
+    .await;
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "the turn ran on for {took:?}: not interrupted"
+    );
+    eprintln!("interrupt -> idle: {took:.2?}");
+    assert!(
+        !server.saw("(not interrupted)")
+            && server
+                .agent_requests()
+                .iter()
+                .all(|r| response_index(r) == 0),
+        "the model was asked again:\n{}",
+        server.transcript()
+    );
+    assert_eq!(events_of(&trace, "codex_app_interrupt").len(), 1);
     drop(tmux);
 }
