@@ -1571,8 +1571,10 @@ impl Actor {
             );
         };
         let now = now_ms();
-        self.trace_event(json!({"event": "hook", "hook_event": call.event, "session": session, "client": call.client, "seat": seat.as_ref().map(|s| s.key())}));
         if call.client == "codex" {
+            // Which seat a Codex hook brought (none from inside the shared
+            // app-server): for `oxtail diagnose` and the e2e tests.
+            self.trace_event(json!({"event": "hook", "hook_event": call.event, "session": session, "client": call.client, "seat": seat.as_ref().map(|s| s.key())}));
             // Its app-server lives under the hook's CODEX_HOME (hooks run
             // inside the app-server, with its environment).
             if let Some(h) = crate::codex_app::codex_home_of(
