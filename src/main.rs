@@ -239,7 +239,8 @@ struct SetupCmdArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Also set Codex `features.daemon_auto_start = false` (one Codex process per terminal).
+    /// Not recommended: set Codex `features.daemon_auto_start = false` (one Codex process per
+    /// terminal; oxtail then wakes Codex only by typing into its pane).
     #[arg(long, hide = true)]
     codex_no_daemon: bool,
     /// Register the MCP server only; leave hooks alone.

@@ -88,6 +88,7 @@ fn full() -> StatusSnapshot {
             worktree: Some("/p".into()),
             branch: Some("main".into()),
             tmux: Some(loc.clone()),
+            wake_route: Some("app_server".into()),
         }],
         panes: vec![PaneRow {
             tmux: loc,

@@ -285,3 +285,68 @@ fn a_bare_oxtail_on_a_terminal_says_what_it_is() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("oxtail setup"), "{err}");
 }
+
+/// Issue 15: doctor says whether oxtail can reach Codex through its
+/// app-server: usable with Codex's default daemon, a warning (keys only)
+/// under `daemon_auto_start = false`, a failure when the control socket is
+/// open to other users.
+#[test]
+fn doctor_says_whether_the_codex_app_server_route_is_usable() {
+    use std::os::unix::fs::PermissionsExt;
+    let ox = Instance::new(BIN);
+    let home = tempfile::tempdir().unwrap();
+    let path = path_with_oxtail(home.path());
+    let o = run(
+        &ox,
+        home.path(),
+        &path,
+        home.path(),
+        &["setup", "--client", "codex"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = std::fs::read_to_string(home.path().join(".codex/config.toml")).unwrap();
+    assert!(!config.contains("daemon_auto_start"), "{config}");
+
+    let (_, v) = doctor(&ox, home.path(), &path, home.path());
+    assert_eq!(status(&v, "codex_app_server"), "ok", "{v:#}");
+    let detail = check(&v, "codex_app_server")["detail"].as_str().unwrap();
+    assert!(detail.starts_with("usable"), "{detail}");
+    assert!(detail.contains("turn/start"), "{detail}");
+
+    // A socket as Codex makes it (a symlink to a private socket), but open
+    // to everyone: oxtail will not use it.
+    let ctl = home.path().join(".codex/app-server-control");
+    std::fs::create_dir_all(&ctl).unwrap();
+    let real = home.path().join("daemon.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&real).unwrap();
+    std::os::unix::fs::symlink(&real, ctl.join("app-server-control.sock")).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, v) = doctor(&ox, home.path(), &path, home.path());
+    assert_eq!(status(&v, "codex_app_server"), "ok", "{v:#}");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, v) = doctor(&ox, home.path(), &path, home.path());
+    assert_eq!(status(&v, "codex_app_server"), "fail", "{v:#}");
+    assert!(check(&v, "codex_app_server")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("open to other users"));
+    assert_eq!(code, Some(1));
+
+    // The hidden --codex-no-daemon still works, and doctor warns about it.
+    let o = run(
+        &ox,
+        home.path(),
+        &path,
+        home.path(),
+        &["setup", "--client", "codex", "--codex-no-daemon"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, v) = doctor(&ox, home.path(), &path, home.path());
+    assert_eq!(status(&v, "codex_app_server"), "warn", "{v:#}");
+    let c = check(&v, "codex_app_server");
+    assert!(c["detail"].as_str().unwrap().contains("typing"), "{c}");
+    assert!(
+        c["fix"].as_str().unwrap().contains("daemon_auto_start"),
+        "{c}"
+    );
+}

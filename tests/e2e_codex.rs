@@ -395,6 +395,10 @@ async fn idle_codex_tui_is_woken_by_keys_and_its_stop_hook_delivers() {
                 server.transcript()
             )
         });
+    eprintln!(
+        "peer send -> model request with the typed wake line (keys): {:.2?}",
+        sent_at.elapsed()
+    );
     let typed = user_texts(&woken).last().cloned().unwrap_or_default();
     assert!(typed.starts_with("[oxtail]"), "woken by {typed:?}");
     assert!(typed.contains("read_my_messages"), "woken by {typed:?}");

@@ -59,6 +59,7 @@ fn fleet(agents: usize, comms: usize) -> StatusSnapshot {
                 window_index: i as u32,
                 window_name: None,
             }),
+            wake_route: Some("keys".into()),
         })
         .collect();
     let waits = (0..agents / 5)

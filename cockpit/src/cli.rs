@@ -46,7 +46,8 @@ pub struct StatusArgs {
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
 Keys: ↑↓/jk select · ⏎ jump to the agent's tmux pane · n nudge (wake) ·
-m operator message · l comms log · w thread · ? help · q/Ctrl-C quit.
+m operator message · i interrupt a Codex turn (y confirms) · l comms log ·
+w thread · ? help · q/Ctrl-C quit.
 
 The daemon pushes every change; the cockpit never polls it and never drains
 a mailbox. ⏎ inside tmux switches your client to the agent's pane; outside

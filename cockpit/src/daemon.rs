@@ -187,6 +187,18 @@ pub fn nudge(
     })
 }
 
+/// Asks the daemon to interrupt `target`'s running turn (a Codex agent
+/// reached through its app-server; cockpit `i`, confirmed).
+///
+/// # Errors
+/// As [`status`].
+pub fn interrupt(target: &str, project_root: Option<String>) -> Result<ActionAnswer, DaemonError> {
+    action(Ctl::Interrupt {
+        target: target.to_string(),
+        project_root,
+    })
+}
+
 /// Sends an operator message to `target`.
 ///
 /// # Errors

@@ -53,6 +53,18 @@ pub fn client_short(t: &str) -> &str {
     }
 }
 
+/// A short word for an agent's wake route ([`AgentRow::wake_route`]):
+/// `app` (Codex app-server), `hook` (idle-wait rewake), `keys`, `hooks`
+/// (hooks only: no wake).
+pub fn route_short(route: &str) -> &str {
+    match route {
+        "app_server" => "app",
+        "rewake" => "hook",
+        "hooks_only" => "hooks",
+        other => other,
+    }
+}
+
 /// A display name: the agent's name, else the first 8 characters of its
 /// session id.
 pub fn display_name(a: &AgentRow) -> String {

@@ -229,6 +229,22 @@ fn event_loop(
                         let _ = tx.send(Msg::Flash(line));
                     });
                 }
+                Action::Interrupt { target, name } => {
+                    app.flash = Some(format!("interrupting {name}…"));
+                    let tx = tx.clone();
+                    let root = opts.scope.project_root.clone();
+                    std::thread::spawn(move || {
+                        let line = match daemon::interrupt(&target, root) {
+                            Ok(a) if a.ok => format!(
+                                "interrupt {name}: {}",
+                                a.message.as_deref().unwrap_or("sent")
+                            ),
+                            Ok(a) => daemon::describe("interrupt", &name, &a),
+                            Err(e) => format!("interrupt failed: {e}"),
+                        };
+                        let _ = tx.send(Msg::Flash(line));
+                    });
+                }
                 Action::Send { target, name, body } => {
                     app.flash = Some(format!("sending to {name}…"));
                     let tx = tx.clone();

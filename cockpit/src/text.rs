@@ -31,7 +31,10 @@ pub fn agent_cells(a: &AgentRow, now_ms: u64) -> AgentCells {
     AgentCells {
         glyph: model::liveness_glyph(a.liveness.state),
         name: model::display_name(a),
-        client: model::client_short(&a.client_type).to_string(),
+        client: match a.wake_route.as_deref().map(model::route_short) {
+            Some(r) => format!("{} {r}", model::client_short(&a.client_type)),
+            None => model::client_short(&a.client_type).to_string(),
+        },
         status: format!(
             "{} {}",
             model::liveness_word(a.liveness.state),
@@ -176,7 +179,7 @@ pub fn column_widths(cells: &[AgentCells]) -> [usize; 5] {
     };
     [
         w(&|c| &c.name, 5, 16),
-        w(&|c| &c.client, 4, 8),
+        w(&|c| &c.client, 4, 12),
         w(&|c| &c.status, 6, 12),
         w(&|c| &c.tool, 4, 18),
         w(&|c| &c.badges, 6, 12),

@@ -65,6 +65,14 @@ pub enum Action {
         /// `N`: ask it to check in even with nothing queued.
         check_in: bool,
     },
+    /// Interrupt this Codex agent's running turn through its app-server
+    /// (`i`, then `y` to confirm).
+    Interrupt {
+        /// client_session_id.
+        target: String,
+        /// Display name.
+        name: String,
+    },
     /// Deliver an operator message.
     Send {
         /// client_session_id.
@@ -89,6 +97,8 @@ pub struct App {
     pub view: View,
     /// The message being composed (`m`), if any: (target id, name, text).
     pub compose: Option<(String, String, String)>,
+    /// An interrupt waiting for the person's `y` (`i`): (target id, name).
+    pub confirm_interrupt: Option<(String, String)>,
     /// A one-line notice (action results, errors), shown in the footer.
     pub flash: Option<String>,
     /// The selected agent's pane tail (from `tmux capture-pane`).
@@ -108,6 +118,7 @@ impl App {
             log_selected: 0,
             view: View::Agents,
             compose: None,
+            confirm_interrupt: None,
             flash: None,
             pane_tail: Vec::new(),
             pane_tail_for: None,
@@ -190,6 +201,13 @@ impl App {
             }
             return Action::None;
         }
+        if let Some((target, name)) = self.confirm_interrupt.take() {
+            if key.code == KeyCode::Char('y') {
+                return Action::Interrupt { target, name };
+            }
+            self.flash = Some("interrupt cancelled".into());
+            return Action::None;
+        }
         self.flash = None;
         match key.code {
             KeyCode::Char('q') => return Action::Quit,
@@ -239,6 +257,29 @@ impl App {
                     };
                 }
                 self.flash = Some("no agent selected".into());
+            }
+            KeyCode::Char('i') => {
+                let sel = self.selected_agent().map(|a| {
+                    (
+                        a.client_session_id.clone(),
+                        model::display_name(a),
+                        a.wake_route.as_deref() == Some("app_server"),
+                    )
+                });
+                match sel {
+                    Some((id, name, true)) => {
+                        self.flash = Some(format!(
+                            "interrupt {name}'s running turn? y to confirm, any other key cancels"
+                        ));
+                        self.confirm_interrupt = Some((id, name));
+                    }
+                    Some((_, name, false)) => {
+                        self.flash = Some(format!(
+                            "{name} cannot be interrupted from here: only a Codex reached through its app-server"
+                        ))
+                    }
+                    None => self.flash = Some("no agent selected".into()),
+                }
             }
             KeyCode::Char('m') => match self.selected_agent() {
                 Some(a) => {
@@ -624,6 +665,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "⏎           jump to the agent's tmux pane (switch-client inside tmux, attach outside)",
         "n           nudge: wake the agent to read its queued mail (none queued: no wake)",
         "N           ask the agent to check in: wakes it even with nothing queued",
+        "i           interrupt a Codex agent's running turn (through its app-server; y confirms)",
         "m           message the agent as its user (framed as your own words)",
         "l           the comms log · w the thread of the selected entry",
         "f           files: leases and recent edits, conflicts marked !",
@@ -634,7 +676,6 @@ fn draw_help(f: &mut Frame, area: Rect) {
         "✉N unread  ⚑N open obligations  ⏳ awaiting a reply",
         "⛔ DEADLOCK  a wait cycle whose members are all alive",
         "⚑ open  ⚑✓ done  ⚑✗ blocked  ❓ ask  ↩ reply  ✦ operator",
-        "",
         "Read-only: the cockpit never drains a mailbox.",
     ];
     f.render_widget(Clear, area);

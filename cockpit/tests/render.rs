@@ -512,3 +512,45 @@ fn help_and_compose() {
         }
     );
 }
+
+/// `i` interrupts only a Codex reached through its app-server, and only
+/// after `y`; any other key cancels. The route shows beside the client.
+#[test]
+fn interrupt_asks_for_confirmation_and_only_for_app_server_codex() {
+    use oxtail_cockpit::tui::Action;
+    let mut s = three();
+    s.agents[1].wake_route = Some("app_server".into());
+    s.agents[0].wake_route = Some("keys".into());
+    let mut app = App::new(Feed::Live);
+    app.set_snapshot(s);
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    // The first row (main, Claude Code over keys) cannot be interrupted.
+    let first = app.selected_agent().unwrap().client_session_id.clone();
+    assert_eq!(first, "11111111-aaaa");
+    assert_eq!(app.on_key(key('i')), Action::None);
+    assert!(app.confirm_interrupt.is_none());
+    assert!(app
+        .flash
+        .as_deref()
+        .unwrap()
+        .contains("cannot be interrupted"));
+    let rows = screen(&app, 120, 24);
+    assert!(rows.contains("claude keys"), "{rows}");
+    assert!(rows.contains("codex app"), "{rows}");
+    // The Codex row: i asks, n cancels, i then y interrupts.
+    while app.selected_agent().unwrap().client_session_id != "22222222-bbbb" {
+        app.on_key(key('j'));
+    }
+    assert_eq!(app.on_key(key('i')), Action::None);
+    assert!(app.flash.as_deref().unwrap().contains("y to confirm"));
+    assert_eq!(app.on_key(key('n')), Action::None);
+    assert_eq!(app.flash.as_deref(), Some("interrupt cancelled"));
+    assert_eq!(app.on_key(key('i')), Action::None);
+    assert_eq!(
+        app.on_key(key('y')),
+        Action::Interrupt {
+            target: "22222222-bbbb".into(),
+            name: "codex".into()
+        }
+    );
+}

@@ -104,6 +104,8 @@ pub enum ToActor {
     /// What the probe worker found (panes, seat liveness, gone idle-wait
     /// clients): see [`crate::probe`].
     Probe(Box<crate::probe::ProbeReport>),
+    /// A report from the Codex app-server tasks ([`crate::codex_app`]).
+    CodexApp(Box<crate::codex_app::Report>),
     /// SIGTERM/SIGINT: snapshot and exit after this batch.
     Terminate,
 }
@@ -200,6 +202,24 @@ pub struct Actor {
     /// The worker that looks at tmux and processes for us (none in unit
     /// uses: then panes stay unknown).
     probe: Option<crate::probe::Probe>,
+    /// The Codex app-server route (issue 15); `None` until the server wires
+    /// it (and in unit tests).
+    codex: Option<crate::codex_app::CodexApp>,
+    /// Codex threads loaded in a watched app-server, by thread id: the
+    /// `CODEX_HOME` and the latest view. Ephemeral.
+    codex_threads: HashMap<String, (String, crate::codex_app::ThreadView)>,
+    /// Watched `CODEX_HOME`s whose app-server is unreachable, and why.
+    codex_down: HashMap<String, String>,
+    /// `CODEX_HOME`s already handed to the watcher.
+    codex_watched: std::collections::HashSet<String>,
+    /// Hand-overs waiting for the app-server's word, by hand-over id: the
+    /// target and the route tried.
+    codex_inflight: HashMap<u64, (String, crate::codex_app::AppRoute)>,
+    /// The route the last [`Actor::wake`] took (`wake_route`).
+    last_route: Option<&'static str>,
+    /// What the last [`Actor::wake`] wants the caller to know about its
+    /// route (`wake_note`), e.g. a fallback.
+    last_note: Option<String>,
 }
 
 /// A snapshot thread's result: the ticket to finish, and the state bytes
@@ -261,6 +281,34 @@ impl Actor {
             located: std::collections::HashSet::new(),
             bg_snapshot: None,
             probe: None,
+            codex: None,
+            codex_threads: HashMap::new(),
+            codex_down: HashMap::new(),
+            codex_watched: std::collections::HashSet::new(),
+            codex_inflight: HashMap::new(),
+            last_route: None,
+            last_note: None,
+        }
+    }
+
+    /// Wires the Codex app-server route, and watches the daemon's own
+    /// `CODEX_HOME` (else `~/.codex`), so Codex TUIs there are known before
+    /// their first prompt.
+    pub fn set_codex(&mut self, app: crate::codex_app::CodexApp) {
+        self.codex = Some(app);
+        if let Some(h) = crate::codex_app::codex_home_of(
+            std::env::var("CODEX_HOME").ok().as_deref(),
+            self.home.as_deref(),
+        ) {
+            self.watch_codex(&h);
+        }
+    }
+
+    fn watch_codex(&mut self, home: &str) {
+        if let Some(app) = &self.codex {
+            if self.codex_watched.insert(home.to_string()) {
+                app.watch(home);
+            }
         }
     }
 
@@ -586,6 +634,7 @@ impl Actor {
                 out,
                 reply,
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
+            ToActor::CodexApp(r) => self.codex_report(*r, pending),
             ToActor::Tick => {
                 self.tick();
                 self.retry_unjournaled_wakes()
@@ -917,13 +966,25 @@ impl Actor {
         let mut statuses = Vec::new();
         for intent in std::mem::take(&mut out.wakes) {
             let (status, reason) = self.wake(&intent, pending);
-            statuses.push((status, reason, intent.suppressed));
+            statuses.push((
+                status,
+                reason,
+                intent.suppressed,
+                self.last_route,
+                self.last_note.take(),
+            ));
         }
         // CONTRACT §15: a wake the caller turned off (`wake: "off"` on a late
         // reply) reports its reason and no status.
-        if let Some((status, reason, suppressed)) = statuses.first() {
+        if let Some((status, reason, suppressed, route, note)) = statuses.first() {
             if !suppressed {
                 out.set("wake_status", json!(status));
+                if let Some(r) = route {
+                    out.set("wake_route", json!(r));
+                }
+                if let Some(n) = note {
+                    out.set("wake_note", json!(n));
+                }
             }
             if let Some(r) = reason {
                 out.set("wake_reason", json!(r));
@@ -962,18 +1023,39 @@ impl Actor {
             self.state.wakes_fired.contains_key(k) || self.unjournaled_wakes.contains_key(k)
         });
         let cfg = self.config.wake.for_intent(intent);
+        let app = self.app_view(&intent.target, &cfg);
         let facts = WakeFacts {
             activity: self.live.activity.get(&intent.target),
             already_fired: already,
             rewake_armed: self.idle.contains_key(&intent.target),
+            app_server: app.is_some(),
         };
+        self.last_route = None;
+        self.last_note = None;
         let status = match self.book.decide(intent, &facts, &cfg, now) {
             Decision::Skip(s) => s,
             Decision::Go(route) => {
                 // Carrying it out is the only I/O of a wake.
-                let status = match route {
-                    Route::Rewake => self.rewake(&intent.target, pending),
-                    Route::Keys => self.keys(&intent.target),
+                let status = match (route, app) {
+                    (Route::AppServer, Some((home, view))) => {
+                        self.app_wake(&intent.target, &home, &view)
+                    }
+                    (Route::Rewake, _) => {
+                        self.last_route = Some("rewake");
+                        self.rewake(&intent.target, pending)
+                    }
+                    _ if cfg.strategy == crate::wake::Strategy::Auto
+                        && self.codex_unreachable(&intent.target).is_some() =>
+                    {
+                        let why = self.codex_unreachable(&intent.target).unwrap_or_default();
+                        let status = self.keys(&intent.target);
+                        self.last_note = Some(format!(
+                            "the Codex app-server is unreachable ({why}); fell back to keys: {}",
+                            oxtail_proto::status::wake_status_text(status.as_str())
+                        ));
+                        status
+                    }
+                    _ => self.keys(&intent.target),
                 };
                 self.book.fired(&intent.target, status, now);
                 if status.fired() {
@@ -991,6 +1073,7 @@ impl Actor {
             "tool": intent.tool,
             "wake_status": status,
             "wake_reason": intent.reason,
+            "wake_route": self.last_route,
         }));
         (status, intent.reason)
     }
@@ -1029,6 +1112,309 @@ impl Actor {
             }
         }
         dirty
+    }
+
+    /// Why the app-server route cannot reach Codex agent `target` although
+    /// its thread was seen there: the app-server is unreachable now.
+    fn codex_unreachable(&self, target: &str) -> Option<String> {
+        let (home, _) = self.codex_threads.get(target)?;
+        self.codex_down.get(home).cloned()
+    }
+
+    /// The app-server view of `target` when the Codex route may carry a
+    /// wake for it: strategy `auto`, a Codex agent, its thread loaded in a
+    /// reachable app-server and taking direct input.
+    fn app_view(
+        &self,
+        target: &str,
+        cfg: &crate::wake::WakeConfig,
+    ) -> Option<(String, crate::codex_app::ThreadView)> {
+        if cfg.strategy != crate::wake::Strategy::Auto || self.codex.is_none() {
+            return None;
+        }
+        let agent = self.state.agents.get(target)?;
+        if agent.client_type != "codex" || agent.ended_ms.is_some() {
+            return None;
+        }
+        let (home, view) = self.codex_threads.get(target)?;
+        if view.direct_input == Some(false) || self.codex_down.contains_key(home) {
+            return None;
+        }
+        // Only a thread whose TUI is running: a loaded thread outlives its
+        // TUI, and a turn started there would run for nobody.
+        if !view.tui.as_ref().is_some_and(|t| t.alive) {
+            return None;
+        }
+        Some((home.clone(), view.clone()))
+    }
+
+    /// The Codex app-server route: render `target`'s mail (framed as peer
+    /// context, operator messages as the user's words), hold it as a
+    /// hand-over, and ask the app-server to start a turn with it (idle) or
+    /// steer it into the running turn. The mail leaves the mailbox when the
+    /// app-server accepts ([`Actor::codex_report`]).
+    fn app_wake(
+        &mut self,
+        target: &str,
+        home: &str,
+        view: &crate::codex_app::ThreadView,
+    ) -> WakeStatus {
+        use crate::codex_app::{AppRoute, Delivery};
+        const BUDGET: usize = 9_000;
+        let Some(app) = self.codex.clone() else {
+            return WakeStatus::SkippedNoTarget;
+        };
+        self.last_route = Some("app_server");
+        let (queue, total) = self.deliverable(target, render::max_fitting(BUDGET));
+        let f = render::fit_prefix(&self.state, &queue, total, BUDGET);
+        let (route, steer_turn) = match (&view.turn_id, view.active) {
+            (Some(t), true) => (AppRoute::TurnSteer, Some(t.clone())),
+            (None, true) => (AppRoute::TurnSteer, None),
+            _ => (AppRoute::TurnStart, None),
+        };
+        let id = self.next_handover;
+        self.next_handover += 1;
+        let text = if f.ids.is_empty() {
+            match self.check_in {
+                Some(t) if total == 0 => t.to_string(),
+                // Everything queued is in a hand-over on its way already.
+                _ if total > 0 => return WakeStatus::SkippedDebounced,
+                _ => return WakeStatus::NothingToDeliver,
+            }
+        } else {
+            let cmd = Command::Offer {
+                session_id: target.to_string(),
+                message_ids: f.ids.clone(),
+            };
+            if self.commit(&[cmd]).is_err() {
+                return WakeStatus::SkippedStoreError;
+            }
+            for m in &f.ids {
+                self.live.held.insert(m.clone());
+            }
+            self.handovers.insert(
+                id,
+                Handover {
+                    conn: 0,
+                    wire_id: None,
+                    session: target.to_string(),
+                    ids: f.ids.clone(),
+                    via: route.as_str().to_string(),
+                    deadline: Instant::now() + Duration::from_millis(self.config.handover_ttl_ms),
+                },
+            );
+            f.text
+        };
+        self.codex_inflight.insert(id, (target.to_string(), route));
+        self.trace_event(json!({"event": "codex_app_deliver", "target": target, "route": route.as_str(), "handover": id, "count": f.ids.len()}));
+        app.deliver(Delivery {
+            handover: id,
+            home: home.to_string(),
+            thread: target.to_string(),
+            text,
+            steer_turn,
+            active: view.active,
+        });
+        self.last_route = Some(route.as_str());
+        WakeStatus::Fired
+    }
+
+    /// Agents from the app-server's view of `home`: a thread bound to a
+    /// running TUI is an agent seated in that TUI (listed, and a valid
+    /// target, before its first prompt); a thread whose TUI is gone has
+    /// ended, although the app-server keeps it loaded.
+    fn bind_codex_tuis(&mut self, home: &str, now: u64) -> bool {
+        let mut cmds = Vec::new();
+        for (id, (h, v)) in &self.codex_threads {
+            if h != home {
+                continue;
+            }
+            let Some(tui) = &v.tui else { continue };
+            let tmux_socket = tui
+                .tmux
+                .as_deref()
+                .and_then(crate::tmux::socket_from_env)
+                .map(|p| p.display().to_string());
+            match self.state.agents.get(id) {
+                // Seat it in its TUI (hooks and shims run inside the
+                // app-server and bring no seat).
+                Some(a)
+                    if tui.alive && a.ended_ms.is_none() && a.seat.as_ref() != Some(&tui.seat) =>
+                {
+                    let mut agent = a.clone();
+                    agent.seat = Some(tui.seat.clone());
+                    if tmux_socket.is_some() {
+                        agent.tmux_socket = tmux_socket;
+                    }
+                    cmds.push(Command::UpsertAgent { agent });
+                }
+                // Its TUI is gone: the agent ended (the thread stays loaded).
+                Some(a)
+                    if !tui.alive && a.ended_ms.is_none() && a.seat.as_ref() == Some(&tui.seat) =>
+                {
+                    cmds.push(Command::EndSession {
+                        session_id: id.clone(),
+                        at_ms: now,
+                    });
+                }
+                Some(_) => {}
+                None if tui.alive => {
+                    let Some(scope) = v.scope.clone() else {
+                        continue;
+                    };
+                    cmds.push(Command::UpsertAgent {
+                        agent: state::Agent {
+                            session_id: id.clone(),
+                            client_type: "codex".into(),
+                            name: None,
+                            name_source: None,
+                            launch_name: None,
+                            tmux_session: None,
+                            purpose: None,
+                            purpose_at_ms: None,
+                            scope,
+                            cwd: v.cwd.clone().unwrap_or_default(),
+                            seat: Some(tui.seat.clone()),
+                            resolved_by: "codex_app_server".into(),
+                            first_seen_ms: now,
+                            previous_ids: Vec::new(),
+                            ended_ms: None,
+                            tmux_socket,
+                        },
+                    });
+                }
+                None => {}
+            }
+        }
+        if cmds.is_empty() {
+            return false;
+        }
+        match self.commit(&cmds) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record Codex agents from the app-server");
+                false
+            }
+        }
+    }
+
+    /// A report from the Codex app-server tasks: a new view of one
+    /// `CODEX_HOME` (threads, activity), or the app-server's word on a
+    /// delivery (the hand-over's confirmation; a refusal puts the mail back
+    /// and falls back to keys).
+    fn codex_report(&mut self, r: crate::codex_app::Report, _pending: &mut Pending) -> bool {
+        use crate::codex_app::Report;
+        match r {
+            Report::Snapshot {
+                home,
+                reachable,
+                threads,
+            } => {
+                if let Err(e) = reachable {
+                    // Keep the last views (stale, never routed to while
+                    // down): they say which agents lost the route, and why.
+                    self.codex_down.insert(home.clone(), e);
+                    self.live
+                        .codex_app
+                        .retain(|id| self.codex_threads.get(id).is_none_or(|(h, _)| *h != home));
+                    self.subs_dirty = true;
+                    return false;
+                }
+                self.codex_down.remove(&home);
+                let mut old: HashMap<String, crate::codex_app::ThreadView> = HashMap::new();
+                self.codex_threads.retain(|k, (h, v)| {
+                    if *h == home {
+                        old.insert(k.clone(), v.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                let now = now_ms();
+                let ids: Vec<String> = threads.iter().map(|t| t.id.clone()).collect();
+                for t in threads {
+                    self.codex_threads.insert(t.id.clone(), (home.clone(), t));
+                }
+                let wrote = self.bind_codex_tuis(&home, now);
+                self.live.codex_app = self
+                    .codex_threads
+                    .iter()
+                    .filter(|(_, (h, v))| {
+                        !self.codex_down.contains_key(h)
+                            && v.direct_input != Some(false)
+                            && v.tui.as_ref().is_some_and(|t| t.alive)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for id in ids {
+                    let Some((_, t)) = self.codex_threads.get(&id).cloned() else {
+                        continue;
+                    };
+                    if let Some(tui) = &t.tui {
+                        // A fresh fact about the seat: no need to wait for
+                        // the next seat check.
+                        self.live.seat_alive.insert(tui.seat.key(), tui.alive);
+                    }
+                    // Activity from the app-server, on change only (hooks
+                    // keep the tool detail).
+                    if (old.get(&t.id).map(|o| o.active) != Some(t.active)
+                        || !self.live.activity.contains_key(&t.id))
+                        && self.state.agents.contains_key(&t.id)
+                    {
+                        let prev = self.live.activity.get(&t.id).cloned();
+                        self.live.activity.insert(
+                            t.id.clone(),
+                            Activity {
+                                state: if t.active {
+                                    ActivityState::Busy
+                                } else {
+                                    ActivityState::Idle
+                                },
+                                at_ms: now,
+                                tool: prev
+                                    .as_ref()
+                                    .and_then(|p| p.tool.clone())
+                                    .filter(|_| t.active),
+                                tool_path: prev.and_then(|p| p.tool_path).filter(|_| t.active),
+                            },
+                        );
+                    }
+                }
+                self.subs_dirty = true;
+                wrote
+            }
+            Report::Delivered {
+                handover,
+                thread,
+                result,
+            } => {
+                let Some((target, tried)) = self.codex_inflight.remove(&handover) else {
+                    return false;
+                };
+                match result {
+                    Ok(route) => {
+                        self.trace_event(json!({"event": "codex_app_accepted", "target": target, "thread": thread, "route": route.as_str(), "handover": handover}));
+                        let Some(h) = self.handovers.remove(&handover) else {
+                            // Expired already: the mail was put back and goes
+                            // out again, flagged redelivered.
+                            return false;
+                        };
+                        for m in &h.ids {
+                            self.live.held.remove(m);
+                        }
+                        self.trace_event(json!({"event": "handover_confirmed", "session": h.session, "count": h.ids.len(), "via": route.as_str()}));
+                        self.drain_now(&h.session, &h.ids, route.as_str())
+                    }
+                    Err(e) => {
+                        self.release_handover(handover, &e);
+                        let fallback = self.keys(&target);
+                        tracing::info!(target = %target, route = tried.as_str(), error = %e, fallback = fallback.as_str(), "Codex app-server refused the turn input; falling back to keys");
+                        self.trace_event(json!({"event": "codex_app_refused", "target": target, "route": tried.as_str(), "error": e, "fallback": fallback}));
+                        false
+                    }
+                }
+            }
+        }
     }
 
     /// ` (from api, web)`: the names of who wrote `target`'s queued mail, in
@@ -1159,6 +1545,7 @@ impl Actor {
             json!({"event": "keys", "target": target, "pane": pane.id, "session": pane.session}),
         );
         let limit = self.config.tmux_timeout;
+        self.last_route = Some("keys");
         std::thread::spawn(move || {
             // The cache may be up to 5 s old: type only if the seat is still
             // the same process and the pane still hosts it.
@@ -1317,6 +1704,19 @@ impl Actor {
             caller,
             commands: mut cmds,
         } = plan;
+        if call.client == "codex" {
+            // Which seat a Codex hook brought (none from inside the shared
+            // app-server): for `oxtail diagnose` and the e2e tests.
+            self.trace_event(json!({"event": "hook", "hook_event": call.event, "session": id, "client": call.client, "seat": caller.seat.as_ref().map(|s| s.key())}));
+            // Its app-server lives under the hook's CODEX_HOME (hooks run
+            // inside the app-server, with its environment).
+            if let Some(h) = crate::codex_app::codex_home_of(
+                call.env.get("CODEX_HOME").map(String::as_str),
+                None,
+            ) {
+                self.watch_codex(&h);
+            }
+        }
         // Activity marks (ephemeral).
         let tool = call
             .payload
@@ -2149,6 +2549,16 @@ impl Actor {
                     }
                 }
             }
+            Ctl::Interrupt { target, .. } => {
+                let project = Self::project_of(requested_scope.as_ref());
+                match self.resolve_ctl_target(project.as_deref(), &target) {
+                    Err(a) => (ok(serde_json::to_value(a).unwrap_or_default()), false),
+                    Ok(id) => {
+                        let a = self.interrupt(&id);
+                        (ok(serde_json::to_value(a).unwrap_or_default()), false)
+                    }
+                }
+            }
             Ctl::OperatorMessage { target, body, .. } => {
                 let project = Self::project_of(requested_scope.as_ref());
                 match self.resolve_ctl_target(project.as_deref(), &target) {
@@ -2267,6 +2677,54 @@ impl Actor {
             wake_status: Some(status.to_string()),
             wake_status_text: Some(st::wake_status_text(status.as_str())),
             message_id,
+            ..Default::default()
+        }
+    }
+
+    /// A person asked to interrupt `id`'s running turn (cockpit `i`):
+    /// `turn/interrupt` through its app-server, when it is a Codex reached
+    /// that way and in a turn whose id is known.
+    fn interrupt(&mut self, id: &str) -> st::ActionAnswer {
+        let name = self.state.agents.get(id).and_then(|a| a.name.clone());
+        let refuse = |error: &str, message: String| st::ActionAnswer {
+            ok: false,
+            target: Some(id.to_string()),
+            target_name: name.clone(),
+            error: Some(error.into()),
+            message: Some(message),
+            ..Default::default()
+        };
+        let (Some(app), Some((home, view))) = (self.codex.clone(), self.codex_threads.get(id))
+        else {
+            return refuse(
+                "not-interruptible",
+                "only a Codex reached through its app-server can be interrupted from here".into(),
+            );
+        };
+        if !self.live.codex_app.contains(id) {
+            return refuse(
+                "not-interruptible",
+                "its Codex app-server is not reachable, or its TUI is gone".into(),
+            );
+        }
+        let Some(turn) = view.turn_id.clone().filter(|_| view.active) else {
+            return refuse(
+                "not-in-a-turn",
+                if view.active {
+                    "its running turn is not known yet; try again in a second".into()
+                } else {
+                    "it is not in a turn".into()
+                },
+            );
+        };
+        let home = home.clone();
+        self.trace_event(json!({"event": "codex_app_interrupt", "target": id, "turn": turn}));
+        app.interrupt(&home, id, &turn);
+        st::ActionAnswer {
+            ok: true,
+            target: Some(id.to_string()),
+            target_name: name,
+            message: Some(format!("asked Codex to interrupt turn {turn}")),
             ..Default::default()
         }
     }

@@ -365,9 +365,17 @@ pub fn ensure_agent(
             } else {
                 client_type
             };
+            // A Codex call from inside the shared app-server has no seat of
+            // its own: keep the TUI seat bound by the app-server route.
+            let keep_seat = caller.seat.is_none() && refreshed_type == "codex";
+            let seat = if keep_seat {
+                a.seat.clone()
+            } else {
+                caller.seat.clone()
+            };
             if a.scope != caller.scope
                 || a.cwd != caller.cwd
-                || a.seat != caller.seat
+                || a.seat != seat
                 || a.client_type != refreshed_type
                 || a.ended_ms.is_some()
                 || (tmux_socket.is_some() && a.tmux_socket != tmux_socket)
@@ -376,7 +384,7 @@ pub fn ensure_agent(
                 let mut agent = a.clone();
                 agent.scope = caller.scope.clone();
                 agent.cwd = caller.cwd.clone();
-                agent.seat = caller.seat.clone();
+                agent.seat = seat;
                 agent.client_type = refreshed_type;
                 agent.ended_ms = None;
                 if tmux_socket.is_some() {

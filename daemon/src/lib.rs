@@ -40,6 +40,7 @@ pub mod transcript;
 
 mod actor;
 mod clock;
+mod codex_app;
 mod outbox;
 mod probe;
 mod procinfo;

@@ -180,7 +180,13 @@ impl Worker {
             let alive = crate::procinfo::seat_alive_with(&mut self.inspector, seat);
             seat_alive.insert(key.clone(), alive);
             let chain = self.inspector.ancestry(seat.pid);
-            if let Some(p) = tmux::match_chain(&chain, &all) {
+            let inspector = &mut self.inspector;
+            let chain = tmux::until_codex_app_server(&chain, |pid| {
+                inspector
+                    .cmdline(pid)
+                    .is_some_and(|argv| crate::procinfo::argv_is_codex_app_server(&argv))
+            });
+            if let Some(p) = tmux::match_chain(chain, &all) {
                 seat_panes.insert(key.clone(), p.clone());
             }
         }

@@ -100,14 +100,20 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let probe = crate::probe::Probe::spawn(move |report| {
         probe_tx.send(ToActor::Probe(Box::new(report))).is_ok()
     })?;
-    let actor = Actor::new(state, journal, config, exit_tx).with_probe(probe);
-    std::thread::Builder::new()
-        .name("oxtail-core".into())
-        .spawn(move || actor.run(rx))?;
+    let scope_worktree = config.scope_worktree;
+    let mut actor = Actor::new(state, journal, config, exit_tx).with_probe(probe);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    actor.set_codex(crate::codex_app::CodexApp::spawn(
+        rt.handle(),
+        tx.clone(),
+        scope_worktree,
+    ));
+    std::thread::Builder::new()
+        .name("oxtail-core".into())
+        .spawn(move || actor.run(rx))?;
     let code = rt.block_on(async move {
         let listener = UnixListener::from_std(listener)?;
         let tick_tx = tx.clone();
@@ -719,6 +725,7 @@ async fn dispatch(
                 Ctl::Status { project_root, .. }
                 | Ctl::Subscribe { project_root, .. }
                 | Ctl::Nudge { project_root, .. }
+                | Ctl::Interrupt { project_root, .. }
                 | Ctl::OperatorMessage { project_root, .. } => project_root.clone(),
                 _ => None,
             };
@@ -794,7 +801,7 @@ fn hook_context(call: &oxtail_proto::HookCall, edge: Edge) -> (Option<state::Sea
         .get("CLAUDE_PID")
         .and_then(|p| p.parse::<u32>().ok())
         .unwrap_or(call.ppid);
-    let seat = crate::procinfo::seat_of(pid);
+    let seat = crate::procinfo::client_seat_of(pid);
     let scope = call
         .payload
         .get("cwd")
@@ -826,7 +833,7 @@ fn caller_from(info: oxtail_proto::ShimInfo, edge: Edge) -> Caller {
         branch: None,
     });
     Caller {
-        seat: crate::procinfo::seat_of(info.ppid),
+        seat: crate::procinfo::client_seat_of(info.ppid),
         scope,
         requested_scope: None,
         shim_pid: info.pid,

@@ -36,7 +36,10 @@ where
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a map")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
             let n = a.size_hint().unwrap_or(0).min(1 << 24);
             let mut m = Map::with_capacity_and_hasher(n, Default::default());
             while let Some((k, v)) = a.next_entry()? {

@@ -208,6 +208,7 @@ pub fn build(
                 worktree: Some(a.scope.worktree.clone()),
                 branch: a.scope.branch.clone(),
                 tmux: pane.map(location),
+                wake_route: Some(crate::tools::wake_route_of(a, live).to_string()),
             }
         })
         .collect();

@@ -189,8 +189,28 @@ pub fn list_panes(socket: Option<&Path>, limit: Duration) -> io::Result<Vec<Pane
 
 /// The pane among `panes` whose process is `seat_pid` or its nearest
 /// ancestor (a pane running the client beats the pane of an outer shell).
+///
+/// A seat at or under a Codex app-server has no pane: that server hosts
+/// several TUIs' threads, and the tree above it leads only to the TUI that
+/// started it (see [`crate::procinfo::is_codex_app_server`]).
 pub fn match_seat(seat_pid: u32, panes: &[Pane]) -> Option<&Pane> {
-    match_chain(&oxtail_proto::process::ancestry(seat_pid), panes)
+    let chain = oxtail_proto::process::ancestry(seat_pid);
+    match_chain(
+        until_codex_app_server(&chain, crate::procinfo::is_codex_app_server),
+        panes,
+    )
+}
+
+/// `chain` (a pid and its ancestors, nearest first) up to and including the
+/// first Codex app-server: above it is the TUI that happened to start the
+/// shared server, not this agent's (issue 15). Every pane binding walks
+/// only this much of a seat's ancestry.
+pub fn until_codex_app_server(chain: &[u32], mut is_app_server: impl FnMut(u32) -> bool) -> &[u32] {
+    let end = chain
+        .iter()
+        .position(|p| is_app_server(*p))
+        .map_or(chain.len(), |i| i + 1);
+    &chain[..end]
 }
 
 /// The pane among `panes` whose process comes first in `chain` (a seat pid

@@ -67,6 +67,30 @@ pub struct Live {
     pub notices: HashMap<SessionId, Vec<String>>,
     /// Recent file-conflict warnings, for the comms log.
     pub conflict_log: crate::files::ConflictLog,
+    /// Codex agents the app-server route reaches now: the thread is loaded
+    /// in a reachable app-server, bound to its running TUI
+    /// ([`crate::codex_app`]).
+    pub codex_app: HashSet<SessionId>,
+}
+
+/// How a wake would reach agent `a` now: `app_server` (Codex: `turn/start`
+/// or `turn/steer`), `rewake` (an armed Claude Code idle-wait hook), `keys`
+/// (typed into its verified tmux pane) or `hooks_only` (no wake; mail waits
+/// for its hooks or `read_my_messages`).
+pub fn wake_route_of(a: &crate::state::Agent, live: &Live) -> &'static str {
+    if live.codex_app.contains(&a.session_id) {
+        "app_server"
+    } else if live.idle_waiters.contains(&a.session_id) {
+        "rewake"
+    } else if a
+        .seat
+        .as_ref()
+        .is_some_and(|s| live.panes.contains_key(&s.key()))
+    {
+        "keys"
+    } else {
+        "hooks_only"
+    }
 }
 
 /// Everything a tool call may read besides the state and the caller.
@@ -567,6 +591,7 @@ fn row(
         "name_source": a.name_origin(),
         "tmux_session": tmux_session,
         "tmux_pane": pane.map(|p| p.id.clone()),
+        "wake_route": wake_route_of(a, ctx.live),
         "state": state_card,
         "activity": activity_json,
         "liveness": liveness,

@@ -199,6 +199,9 @@ pub enum WakeStatus {
     SkippedNoTarget,
     /// An operator nudge with no mail queued (the cockpit's own status).
     NothingToDeliver,
+    /// The hand-over of the mail could not be journaled, so no wake carried
+    /// it (the mail stays queued).
+    SkippedStoreError,
 }
 
 impl WakeStatus {
@@ -215,6 +218,7 @@ impl WakeStatus {
             WakeStatus::SkippedRateLimited => "skipped_rate_limited",
             WakeStatus::SkippedNoTarget => "skipped_no_target",
             WakeStatus::NothingToDeliver => "nothing_to_deliver",
+            WakeStatus::SkippedStoreError => "skipped_store_error",
         }
     }
 
@@ -293,6 +297,10 @@ pub struct WakeFacts<'a> {
     pub already_fired: bool,
     /// An idle-wait (rewake) hook is armed for it.
     pub rewake_armed: bool,
+    /// It is a Codex thread its app-server can take input for now (issue
+    /// 15): the app-server knows the turn, so a busy mark does not skip it
+    /// (the mail is steered into the running turn).
+    pub app_server: bool,
 }
 
 /// The wake engine's verdict on one intent.
@@ -315,7 +323,7 @@ impl WakeBook {
         cfg: &WakeConfig,
         now_ms: u64,
     ) -> Decision {
-        match gate(
+        let gated = match gate(
             intent,
             facts.activity,
             self,
@@ -323,10 +331,18 @@ impl WakeBook {
             cfg,
             now_ms,
         ) {
+            Err(WakeStatus::SkippedBusy) if facts.app_server => Ok(()),
+            g => g,
+        };
+        match gated {
             Err(s) => Decision::Skip(s),
             Ok(()) => {
                 self.last_attempt.insert(intent.target.clone(), now_ms);
-                Decision::Go(choose(facts.rewake_armed, cfg))
+                Decision::Go(if facts.app_server && cfg.strategy == Strategy::Auto {
+                    Route::AppServer
+                } else {
+                    choose(facts.rewake_armed, cfg)
+                })
             }
         }
     }
@@ -348,6 +364,8 @@ pub enum Route {
     Rewake,
     /// Type into the verified tmux pane.
     Keys,
+    /// Start or steer a turn through the Codex app-server (issue 15).
+    AppServer,
 }
 
 /// Picks the route: the rewake hook when one is armed and the strategy is
@@ -550,6 +568,7 @@ mod tests {
                 activity: Some(&idle),
                 already_fired: false,
                 rewake_armed: armed,
+                app_server: false,
             };
             match book.decide(&intent(Mode::Explicit), &facts, &cfg, at) {
                 Decision::Skip(s) => s,

@@ -78,7 +78,8 @@ pub struct SetupArgs {
     pub dry_run: bool,
     /// JSON report.
     pub json: bool,
-    /// Set Codex `features.daemon_auto_start = false`.
+    /// Set Codex `features.daemon_auto_start = false` (not recommended:
+    /// without its app-server Codex is woken only by keys).
     pub codex_no_daemon: bool,
     /// Register the MCP server only.
     pub no_hooks: bool,

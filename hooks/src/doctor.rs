@@ -14,6 +14,7 @@
 //! | `codex_approval` | `default_tools_approval_mode = "approve"` in that table |
 //! | `codex_hooks` | every hook in `$CODEX_HOME/hooks.json`, of this version |
 //! | `codex_hooks_trusted` | a `[hooks.state."<hooks.json>:<event>:<group>:<handler>"]` trust record for each of them (Codex 0.169 runs only trusted hooks; the hash itself is not recomputed) |
+//! | `codex_app_server` | Codex's default `daemon_auto_start` is on (not `false`), and the app-server control socket under `$CODEX_HOME`, once a TUI started it, is the user's own and private: then oxtail wakes an idle Codex with `turn/start` and reaches a busy one with `turn/steer`, nothing typed |
 //! | `daemon` | the daemon answers on its socket (never started by doctor), and its version |
 //! | `state_dir` | the state dir is writable |
 //! | `tmux` | `tmux -V` runs (wakes by keys and the cockpit's panes need it) |
@@ -157,6 +158,7 @@ pub fn run(opts: &DoctorOptions) -> Doctor {
             hooks_text.as_deref(),
             doc.as_ref(),
         ));
+        checks.push(check_codex_app_server(&opts.paths, &config, doc.as_ref()));
     }
     checks.push(check_daemon());
     checks.push(check_state_dir());
@@ -575,6 +577,67 @@ fn check_codex_approval(doc: Option<&toml_edit::DocumentMut>) -> Check {
                 other.map_or("unset".to_string(), |m| format!("\"{m}\""))
             ),
             "oxtail setup --client codex",
+        ),
+    }
+}
+
+/// Whether oxtail can reach Codex through its app-server (issue 15): Codex's
+/// default `daemon_auto_start` is on, and the control socket, when a TUI
+/// has started the app-server, is this user's own and closed to others.
+fn check_codex_app_server(
+    paths: &ClientPaths,
+    config: &Path,
+    doc: Option<&toml_edit::DocumentMut>,
+) -> Check {
+    const N: &str = "codex_app_server";
+    let auto_start = doc
+        .and_then(|d| d.get("features"))
+        .and_then(|f| f.get("daemon_auto_start"))
+        .and_then(|v| v.as_bool());
+    if auto_start == Some(false) {
+        return bad(
+            N,
+            Status::Warn,
+            format!(
+                "[features] daemon_auto_start = false in {}: Codex runs without its app-server, so oxtail \
+                 wakes an idle Codex only by typing into its tmux pane, and reaches a busy one only at its hooks",
+                paths.display(config)
+            ),
+            format!(
+                "remove `daemon_auto_start = false` from [features] in {} (`oxtail setup \
+                 --codex-no-daemon` sets it), then restart your Codex TUIs",
+                paths.display(config)
+            ),
+        );
+    }
+    let home = config.parent().unwrap_or(Path::new("."));
+    let socket = oxtail_proto::paths::codex_socket_path(home);
+    if std::fs::symlink_metadata(&socket).is_err() {
+        return ok(
+            N,
+            format!(
+                "usable: the first Codex TUI starts its app-server ({} appears then); oxtail wakes an idle \
+                 Codex with turn/start and reaches a busy one with turn/steer, nothing typed",
+                paths.display(&socket)
+            ),
+        );
+    }
+    match oxtail_proto::paths::check_codex_socket(home) {
+        Ok(target) => ok(
+            N,
+            format!(
+                "usable: {} ({}) is yours and private; oxtail wakes an idle Codex with turn/start and reaches a \
+                 busy one with turn/steer, nothing typed",
+                paths.display(&socket),
+                target.display()
+            ),
+        ),
+        Err(e) => bad(
+            N,
+            Status::Fail,
+            format!("oxtail will not use the Codex app-server: {e}"),
+            "close every Codex TUI and stop the app-server (the pid is in \
+             $CODEX_HOME/app-server-daemon/daemon.pid); the next TUI recreates the socket",
         ),
     }
 }

@@ -12,8 +12,12 @@
 //!   behind tool search (verified with Claude Code 2.1.329, SPEC §10).
 //! * Codex: `[mcp_servers.oxtail]` with `command` and `args` in
 //!   `$CODEX_HOME/config.toml`, edited with toml_edit so comments and layout
-//!   survive. `--codex-no-daemon` also sets `[features] daemon_auto_start =
-//!   false` (one Codex process per terminal; kept for those who want it).
+//!   survive. Codex's default app-server daemon is kept: through it oxtail
+//!   wakes an idle Codex (`turn/start`) and reaches a busy one
+//!   (`turn/steer`) with nothing typed (issue 15); setup notes when the
+//!   config turned it off. The hidden `--codex-no-daemon` still sets
+//!   `[features] daemon_auto_start = false` (one Codex process per
+//!   terminal), not recommended: Codex is then woken only by keys.
 //! * Permissions (unless `--no-allow`): agents call oxtail's tools without
 //!   a prompt. Claude Code: `"mcp__oxtail"` in `permissions.allow` of
 //!   `~/.claude/settings.json` (without it, the default permission mode
@@ -70,7 +74,8 @@ pub struct SetupOptions {
     /// The directory setup runs in (project scope looks for its project
     /// root from here).
     pub cwd: PathBuf,
-    /// Also set Codex `features.daemon_auto_start = false`.
+    /// Also set Codex `features.daemon_auto_start = false` (not
+    /// recommended: without its app-server Codex is woken only by keys).
     pub codex_no_daemon: bool,
     /// Skip installing hooks (MCP registration only).
     pub skip_hooks: bool,
@@ -517,7 +522,20 @@ pub fn setup_command(paths: &ClientPaths, opts: &SetupOptions) -> Result<Report,
             opts.codex_no_daemon,
             opts.allow,
         )?;
+        let off = new.parse::<toml_edit::DocumentMut>().ok().and_then(|d| {
+            d.get("features")
+                .and_then(|f| f.get("daemon_auto_start"))
+                .and_then(toml_edit::Item::as_bool)
+        }) == Some(false);
         report.push_file(&p, old.as_deref(), new, d);
+        if off && !opts.codex_no_daemon {
+            report.notes.push(format!(
+                "Codex's app-server is off ([features] daemon_auto_start = false in {}): oxtail wakes an idle \
+                 Codex only by typing into its tmux pane. Remove that line to let oxtail wake Codex and reach it \
+                 mid-turn with nothing typed (Codex's default).",
+                paths.display(&p)
+            ));
+        }
     }
     let hopts = HookOptions {
         clients: opts.clients,

@@ -212,6 +212,66 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
+/// The Codex app-server control socket, relative to `CODEX_HOME`.
+pub const CODEX_SOCKET_REL: &str = "app-server-control/app-server-control.sock";
+
+/// The Codex app-server's control socket (Codex 0.169, default
+/// `daemon_auto_start`): `$CODEX_HOME/app-server-control/app-server-control.sock`,
+/// a symlink into a private directory under `/tmp`.
+pub fn codex_socket_path(codex_home: &Path) -> PathBuf {
+    codex_home.join(CODEX_SOCKET_REL)
+}
+
+/// The `CODEX_HOME` a process uses, from its `CODEX_HOME` and `HOME`
+/// variables: the first, else `$HOME/.codex`. `None` when neither is set.
+pub fn codex_home_of(codex_home: Option<&str>, home: Option<&str>) -> Option<String> {
+    match (codex_home, home) {
+        (Some(c), _) if !c.is_empty() => Some(c.to_string()),
+        (_, Some(h)) if !h.is_empty() => Some(format!("{}/.codex", h.trim_end_matches('/'))),
+        _ => None,
+    }
+}
+
+/// Checks that the control socket under `codex_home` may be trusted: the
+/// link (if it is one) and the socket it names are owned by this user, the
+/// target is a Unix socket, and the socket grants nothing to group or
+/// others. Returns the resolved socket path.
+///
+/// # Errors
+/// A sentence saying what is missing or wrong (for statuses and `doctor`).
+pub fn check_codex_socket(codex_home: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let link = codex_socket_path(codex_home);
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let lmeta = std::fs::symlink_metadata(&link).map_err(|e| {
+        format!(
+            "no Codex app-server socket at {} ({e}): is a Codex TUI running with the default daemon?",
+            link.display()
+        )
+    })?;
+    if lmeta.uid() != uid {
+        return Err(format!("{} is not owned by this user", link.display()));
+    }
+    let target = std::fs::canonicalize(&link)
+        .map_err(|e| format!("{} points nowhere ({e})", link.display()))?;
+    let meta = std::fs::metadata(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    if !meta.file_type().is_socket() {
+        return Err(format!("{} is not a socket", target.display()));
+    }
+    if meta.uid() != uid {
+        return Err(format!("{} is not owned by this user", target.display()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is open to other users (mode {:o})",
+            target.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

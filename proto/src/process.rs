@@ -70,6 +70,28 @@ impl Inspector {
         })
     }
 
+    /// The command line (argv) of `pid`, or `None` when no such process
+    /// exists or the platform does not show it.
+    pub fn cmdline(&mut self, pid: u32) -> Option<Vec<String>> {
+        if pid == 0 {
+            return None;
+        }
+        let sys = self.sys.as_mut()?;
+        let p = Pid::from_u32(pid);
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[p]),
+            true,
+            ProcessRefreshKind::nothing().with_cmd(sysinfo::UpdateKind::Always),
+        );
+        sys.process(p).map(|proc_| {
+            proc_
+                .cmd()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        })
+    }
+
     /// `pid` and its ancestors, nearest first, stopping before pid 1 (init
     /// or launchd) and after 64 steps. A pid that does not exist gives just
     /// `[pid]`.
@@ -93,6 +115,11 @@ impl Inspector {
 /// exist. See [`Inspector::facts`].
 pub fn start_time(pid: u32) -> Option<u64> {
     Inspector::new().facts(pid).map(|f| f.start_time)
+}
+
+/// The command line of `pid`. See [`Inspector::cmdline`].
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    Inspector::new().cmdline(pid)
 }
 
 /// `pid` and its ancestors, nearest first. See [`Inspector::ancestry`].

@@ -105,6 +105,12 @@ pub struct AgentRow {
     /// Where the agent's seat lives in tmux, when the live process tree
     /// verified it (never from what the agent says about itself).
     pub tmux: Option<TmuxLocation>,
+    /// How a wake reaches it now: `app_server` (Codex app-server
+    /// `turn/start`/`turn/steer`), `rewake` (Claude Code idle-wait hook),
+    /// `keys` (typed into its verified pane) or `hooks_only`. Absent from
+    /// older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_route: Option<String>,
 }
 
 /// Whether an agent is alive, and active.

@@ -369,6 +369,19 @@ pub enum Ctl {
         #[serde(default)]
         check_in: bool,
     },
+    /// Interrupt the running turn of a Codex agent reached through its
+    /// app-server (`turn/interrupt`): only when a person asks (cockpit `i`,
+    /// after confirming); oxtail never interrupts a turn by itself. Answers
+    /// a [`crate::status::ActionAnswer`]: `ok` with a `message` when the
+    /// request went out, else `error` `not-interruptible` or `not-in-a-turn`
+    /// with the reason.
+    Interrupt {
+        /// A client_session_id or a unique agent name in the project.
+        target: String,
+        /// The project to resolve a name in (any directory inside it).
+        #[serde(default)]
+        project_root: Option<String>,
+    },
     /// An operator message (cockpit `m`, `oxtail send`): from the person at
     /// the keyboard, who is the user. Delivered through the normal path
     /// with `origin: "operator"`, framed to the receiver as the user's own

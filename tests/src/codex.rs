@@ -115,6 +115,7 @@ pub struct CodexHome {
     base_url: String,
     extra: Mutex<String>,
     approval_never: std::sync::atomic::AtomicBool,
+    app_server_daemon: std::sync::atomic::AtomicBool,
 }
 
 impl CodexHome {
@@ -133,6 +134,7 @@ impl CodexHome {
             base_url: base_url.to_owned(),
             extra: Mutex::new(String::new()),
             approval_never: std::sync::atomic::AtomicBool::new(true),
+            app_server_daemon: std::sync::atomic::AtomicBool::new(false),
         };
         std::fs::create_dir_all(home.codex_home()).context("create CODEX_HOME")?;
         home.write_config()?;
@@ -210,6 +212,145 @@ impl CodexHome {
         self.write_config()
     }
 
+    /// Keep Codex's default `daemon_auto_start`: the first TUI starts the
+    /// shared background app-server (its control socket under
+    /// `CODEX_HOME/app-server-control/`), later TUIs attach to it. The
+    /// daemon outlives the TUIs; dropping the home kills it (and its
+    /// `pid-update-loop`) by the pids in `CODEX_HOME/app-server-daemon/`.
+    ///
+    /// # Errors
+    /// When the config cannot be written.
+    pub fn use_app_server_daemon(&self) -> Result<()> {
+        self.app_server_daemon
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.write_config()
+    }
+
+    /// The pids of the app-server daemon and its updater loop Codex started
+    /// for this home (`app-server-daemon/daemon.pid` and
+    /// `daemon-updater.pid`, JSON `{"pid": N, …}`), those that exist.
+    pub fn app_server_pids(&self) -> Vec<u32> {
+        ["daemon.pid", "daemon-updater.pid"]
+            .iter()
+            .filter_map(|f| {
+                let p = self.codex_home().join("app-server-daemon").join(f);
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+                v["pid"].as_u64().map(|n| n as u32)
+            })
+            .collect()
+    }
+
+    /// Kills the app-server daemon and updater loop this home started
+    /// (SIGTERM, then SIGKILL after 2 s), by the pids Codex recorded, and
+    /// only when their command line names this home (a recycled pid is left
+    /// alone).
+    pub fn kill_app_server(&self) {
+        let home = self.codex_home().to_string_lossy().into_owned();
+        let ours: Vec<u32> = self
+            .app_server_pids()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&home))
+            })
+            .collect();
+        for pid in &ours {
+            // SAFETY: a plain kill(2) on a pid whose command line names our home.
+            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && ours.iter().any(|p| {
+                std::path::Path::new(&format!("/proc/{p}/cmdline")).exists() && !zombie(*p)
+            })
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for pid in &ours {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() && !zombie(*pid) {
+                // SAFETY: as above.
+                unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+
+    /// Trust every hook Codex finds for `cwd`, as a person does in the TUI's
+    /// `/hooks`: asks `codex app-server` (stdio, one JSON-RPC message a
+    /// line) for `hooks/list` and appends a `[hooks.state."<key>"]
+    /// trusted_hash = "<currentHash>"` record for each. Needed where
+    /// `--dangerously-bypass-hook-trust` is not an option: a TUI given that
+    /// flag does not use the shared app-server daemon. Returns how many
+    /// hooks it trusted.
+    ///
+    /// # Errors
+    /// When Codex does not answer within 20 s, or the config cannot be
+    /// written.
+    pub fn trust_hooks(&self, binary: &Path, cwd: &Path) -> Result<usize> {
+        use std::io::{BufRead, Write};
+        let mut cmd = Command::new(binary);
+        cmd.arg("app-server")
+            .env_clear()
+            .envs(codex_env(self))
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Some(p) = std::env::var_os("PATH") {
+            cmd.env("PATH", p);
+        }
+        let mut child = cmd.spawn().context("spawn codex app-server")?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let cwd_s = cwd.to_string_lossy().into_owned();
+        let msgs = [
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"clientInfo": {"name": "oxtail-tests", "version": "1"}, "capabilities": {"experimentalApi": true}}}),
+            serde_json::json!({"jsonrpc": "2.0", "method": "initialized"}),
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "hooks/list", "params": {"cwds": [cwd_s]}}),
+        ];
+        for m in msgs {
+            writeln!(stdin, "{m}").context("write to codex app-server")?;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["id"] == 2 {
+                        let _ = tx.send(v);
+                        return;
+                    }
+                }
+            }
+        });
+        let answer = rx.recv_timeout(Duration::from_secs(20));
+        drop(stdin);
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: kill(2) on the process group of our own unreaped child.
+        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        let _ = child.wait();
+        let answer = answer.context("codex app-server did not answer hooks/list")?;
+        let mut toml = String::new();
+        let mut n = 0;
+        for entry in answer["result"]["data"].as_array().into_iter().flatten() {
+            for h in entry["hooks"].as_array().into_iter().flatten() {
+                if let (Some(key), Some(hash)) = (h["key"].as_str(), h["currentHash"].as_str()) {
+                    toml.push_str(&format!(
+                        "\n[hooks.state.{}]\ntrusted_hash = {}\n",
+                        toml_str(key),
+                        toml_str(hash)
+                    ));
+                    n += 1;
+                }
+            }
+        }
+        self.append_config(&toml)?;
+        Ok(n)
+    }
+
     /// Append raw TOML tables to `config.toml` (after the base settings).
     ///
     /// # Errors
@@ -266,9 +407,7 @@ stream_max_retries = 0
 plugins = false
 remote_plugin = false
 apps = false
-# on by default: the TUI hosts its threads in a shared background app-server outside any pane
-daemon_auto_start = false
-
+{daemon}
 [analytics]
 enabled = false
 
@@ -295,10 +434,40 @@ screen_reader_detection_done = true
             },
             base_url = toml_str(&self.base_url),
             key = toml_str(FAKE_KEY_ENV),
+            daemon = if self
+                .app_server_daemon
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                ""
+            } else {
+                "# on by default: the TUI hosts its threads in a shared background app-server outside any pane\ndaemon_auto_start = false\n"
+            },
         );
         std::fs::write(self.config_path(), text)
             .with_context(|| format!("write {}", self.config_path().display()))
     }
+}
+
+impl Drop for CodexHome {
+    fn drop(&mut self) {
+        if self
+            .app_server_daemon
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.kill_app_server();
+        }
+    }
+}
+
+/// Whether `pid` is a zombie (exited, not reaped: nothing left to kill).
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).
