@@ -84,7 +84,16 @@ async fn a_hung_tmux_never_stalls_tool_calls() {
     while Instant::now() < end {
         let t = Instant::now();
         let v = match i % 3 {
-            0 => caller.ok("list_project_sessions", json!({})).await.unwrap(),
+            // The list answers with `error` naming the hung tmux (CONTRACT
+            // §1: it carries no `ok`), so `call`, not `ok`.
+            0 => {
+                let v = caller
+                    .call("list_project_sessions", json!({}))
+                    .await
+                    .unwrap();
+                assert!(v["sessions"].is_array(), "{v}");
+                v
+            }
             1 => caller
                 .ok(
                     "send_message",
