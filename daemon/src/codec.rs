@@ -21,6 +21,19 @@ use serde_json::Value;
 
 /// The first byte of a v2 (postcard) payload. JSON (v1) payloads start with
 /// `[` or `{` (or whitespace), never with this byte.
+///
+/// # The v2 layout is positional
+///
+/// postcard writes fields in declaration order with no names, and enum
+/// variants by index. So any change to a type inside [`Command`] or
+/// [`State`] changes the format: a field added, removed or reordered, a
+/// variant inserted anywhere but at the end, `skip_serializing_if` (which
+/// drops a field some of the time), `flatten` or an internally tagged enum.
+/// `tests::v2_layout_is_pinned` fails on such a change. Then either keep
+/// the layout (new `Command` variants go at the end; a new field goes into
+/// a new command), or make the change a new format: a new version byte,
+/// with this version's types kept (frozen) to decode journals written
+/// before it, as v1 JSON is read today.
 pub const V2: u8 = 0x02;
 
 /// Encodes one journal record: the batch of commands of one request.
@@ -353,5 +366,42 @@ mod tests {
         // A seq beyond what the files hold is refused, not guessed.
         let err = state_as_of(ticket.dir(), ticket.seq() + 5).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    /// The v2 layout, pinned: the encoding of a fixed sample must not
+    /// change (see [`V2`] for why and what to do when this fails). Bless a
+    /// deliberate new format with `OXTAIL_BLESS_CODEC=1`.
+    #[test]
+    fn v2_layout_is_pinned() {
+        let cmds = sample();
+        // One entry per hash map: their iteration order is seeded per map,
+        // and the pin is of the layout, not of an order.
+        let mut state = State::default();
+        let mut events = Vec::new();
+        for (i, c) in cmds.iter().enumerate() {
+            if i != 1 {
+                apply(&mut state, c, &mut events);
+            }
+        }
+        assert_eq!(state.messages.len(), 1);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let got = format!(
+            "record {}\nsnapshot {}\n",
+            hex(&encode_record(&cmds).unwrap()),
+            hex(&encode_snapshot(&state).unwrap())
+        );
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codec_v2.txt");
+        if std::env::var_os("OXTAIL_BLESS_CODEC").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            got == want,
+            "the v2 journal layout changed (daemon/src/codec.rs, `V2`, says why this \
+             matters and what to do); journals written before would no longer decode.\n\
+             want: {want}\ngot:  {got}"
+        );
     }
 }
