@@ -363,6 +363,62 @@ async fn send_read_reply_status() {
     .await;
 }
 
+/// §11: "After a 500 ms grace, an answer already there → `skipped_busy`, no
+/// keys; else [the] wake". The grace is widened here
+/// (`OXTAIL_ASK_WAKE_GRACE_MS`, a daemon setting) so the answer surely
+/// comes within it on a loaded machine; the default is the contract's
+/// 500 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_answered_within_the_grace_wakes_nobody() {
+    let ox = Instance::with_env(BIN, &[("OXTAIL_ASK_WAKE_GRACE_MS", "3000")]);
+    let (a, b) = pair(&ox, &[], &[]).await;
+    let asker = tokio::spawn(async move {
+        let v = ok(
+            &b,
+            "ask_peer",
+            json!({"target": "alice", "body": "quick one?", "timeout_ms": 20000}),
+        )
+        .await;
+        (b, v)
+    });
+    let mut ask = Value::Null;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ask.is_null() {
+        let r = ok(&a, "read_my_messages", json!({})).await;
+        ask = r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["body"] == "quick one?")
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert!(std::time::Instant::now() < deadline, "ask never arrived");
+    }
+    ok(
+        &a,
+        "reply_to_message",
+        json!({"message_id": ask["id"], "body": "yes"}),
+    )
+    .await;
+    let (b, v) = asker.await.unwrap();
+    assert_eq!(v["correlation"], "correlated", "{v}");
+    assert_eq!(
+        v["wake_status"], "skipped_busy",
+        "answered within the grace: {v}"
+    );
+
+    // Unanswered past the grace: the wake runs (alice has no pane and no
+    // armed hook, so it finds no target) and says so.
+    let v = ok(
+        &b,
+        "ask_peer",
+        json!({"target": "alice", "body": "slow one?", "timeout_ms": 3500}),
+    )
+    .await;
+    assert_eq!(v["timed_out"], true, "{v}");
+    assert_eq!(v["wake_status"], "skipped_no_target", "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_peer_contract_and_agent_settings() {
     let ox = Instance::new(BIN);

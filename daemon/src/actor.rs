@@ -128,6 +128,38 @@ struct AskWaiter {
     base: Value,
     deadline: Instant,
     started: Instant,
+    /// The ask's wakes, held for `OXTAIL_ASK_WAKE_GRACE_MS` (500 ms): an
+    /// answer that comes first needs no wake (CONTRACT §11: "after a 500 ms
+    /// grace, an answer already there → `skipped_busy`, no keys").
+    deferred: Vec<WakeIntent>,
+    /// When the deferred wakes run.
+    wake_at: Instant,
+}
+
+/// Puts one wake's outcome into a tool result (CONTRACT §15: a wake the
+/// caller turned off reports its reason and no status).
+fn set_wake_fields(
+    set: &mut dyn FnMut(&str, Value),
+    (status, reason, suppressed, route, note): (
+        WakeStatus,
+        Option<&'static str>,
+        bool,
+        Option<&'static str>,
+        Option<String>,
+    ),
+) {
+    if !suppressed {
+        set("wake_status", json!(status));
+        if let Some(r) = route {
+            set("wake_route", json!(r));
+        }
+        if let Some(n) = note {
+            set("wake_note", json!(n));
+        }
+    }
+    if let Some(r) = reason {
+        set("wake_reason", json!(r));
+    }
 }
 
 /// Mail handed to a connection, held until its client acks it.
@@ -399,7 +431,17 @@ impl Actor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let a = self.asks.values().map(|w| w.deadline).min();
+        let a = self
+            .asks
+            .values()
+            .map(|w| {
+                if w.deferred.is_empty() {
+                    w.deadline
+                } else {
+                    w.deadline.min(w.wake_at)
+                }
+            })
+            .min();
         let i = self.idle.values().map(|w| w.deadline).min();
         let h = self.handovers.values().map(|h| h.deadline).min();
         let push = (self.subs_dirty && !self.subs.is_empty())
@@ -939,6 +981,10 @@ impl Actor {
                     .map(|m| m.to.clone())
                     .unwrap_or_default();
                 let mut v = w.base;
+                if !w.deferred.is_empty() {
+                    // Answered within the grace: nobody was woken.
+                    v["wake_status"] = json!(WakeStatus::SkippedBusy);
+                }
                 if let Some(hid) = self.hold(
                     w.conn,
                     Some(w.wire_id),
@@ -963,6 +1009,19 @@ impl Actor {
                 out.set("handover", json!(hid));
             }
         }
+        // An ask that waits holds its wakes for the grace (CONTRACT §11).
+        let deferred = if tool == "ask_peer"
+            && out.wait.is_some()
+            && origin.is_some()
+            && matches!(out.reply, Reply::Ok { .. })
+        {
+            std::mem::take(&mut out.wakes)
+        } else {
+            Vec::new()
+        };
+        if let Some(reason) = deferred.first().and_then(|i| i.reason) {
+            out.set("wake_reason", json!(reason));
+        }
         let mut statuses = Vec::new();
         for intent in std::mem::take(&mut out.wakes) {
             let (status, reason) = self.wake(&intent, pending);
@@ -974,21 +1033,8 @@ impl Actor {
                 self.last_note.take(),
             ));
         }
-        // CONTRACT §15: a wake the caller turned off (`wake: "off"` on a late
-        // reply) reports its reason and no status.
-        if let Some((status, reason, suppressed, route, note)) = statuses.first() {
-            if !suppressed {
-                out.set("wake_status", json!(status));
-                if let Some(r) = route {
-                    out.set("wake_route", json!(r));
-                }
-                if let Some(n) = note {
-                    out.set("wake_note", json!(n));
-                }
-            }
-            if let Some(r) = reason {
-                out.set("wake_reason", json!(r));
-            }
+        if let Some(first) = statuses.into_iter().next() {
+            set_wake_fields(&mut |k, v| out.set(k, v), first);
         }
         match (out.wait.take(), origin, out.reply) {
             (Some(w), Some((conn, wire_id)), Reply::Ok { value }) => {
@@ -1003,6 +1049,9 @@ impl Actor {
                         base: value,
                         deadline: Instant::now() + Duration::from_millis(w.timeout_ms),
                         started: Instant::now(),
+                        deferred,
+                        wake_at: Instant::now()
+                            + Duration::from_millis(self.config.ask_wake_grace_ms),
                     },
                 );
                 self.subs_dirty = true;
@@ -1593,6 +1642,32 @@ impl Actor {
         self.release_where("no ack within OXTAIL_HANDOVER_TTL_MS", |h| {
             h.deadline <= now
         });
+        // Asks still unanswered after the grace (or at their timeout, so a
+        // peer still learns of an ask that outlives its wait) wake the peer.
+        let wake_due: Vec<String> = self
+            .asks
+            .iter()
+            .filter(|(_, w)| !w.deferred.is_empty() && (w.wake_at <= now || w.deadline <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut dirty = false;
+        for k in wake_due {
+            let intents = self
+                .asks
+                .get_mut(&k)
+                .map(|w| std::mem::take(&mut w.deferred))
+                .unwrap_or_default();
+            let mut first = None;
+            for intent in intents {
+                let (status, reason) = self.wake(&intent, pending);
+                dirty = true;
+                let note = self.last_note.take();
+                first.get_or_insert((status, reason, intent.suppressed, self.last_route, note));
+            }
+            if let (Some(f), Some(w)) = (first, self.asks.get_mut(&k)) {
+                set_wake_fields(&mut |key, v| w.base[key] = v, f);
+            }
+        }
         let due: Vec<String> = self
             .asks
             .iter()
@@ -1619,7 +1694,7 @@ impl Actor {
             }
         }
         self.live.idle_waiters = self.idle.keys().cloned().collect();
-        false
+        dirty
     }
 
     fn idle_wait(

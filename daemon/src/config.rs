@@ -36,6 +36,10 @@ pub struct Config {
     /// `OXTAIL_ASK_PEER_MAX_TIMEOUT_MS`: a per-call `timeout_ms` is clamped
     /// to this (100 000 ms).
     pub ask_max_timeout_ms: u64,
+    /// `OXTAIL_ASK_WAKE_GRACE_MS`: how long an `ask_peer` waits for an
+    /// answer before it wakes the peer (500 ms, CONTRACT §11); an answer
+    /// within it reports `wake_status: "skipped_busy"` and types nothing.
+    pub ask_wake_grace_ms: u64,
     /// `OXTAIL_PENDING_ASK_TTL_MS`: how long an unanswered ask waits for a
     /// late reply after its wait ended (3 600 000 ms).
     pub pending_ask_ttl_ms: u64,
@@ -76,6 +80,7 @@ impl Default for Config {
             ask_timeout_ms: 50_000,
             ask_max_timeout_ms: 100_000,
             pending_ask_ttl_ms: 3_600_000,
+            ask_wake_grace_ms: 500,
             hook_budget_chars: 9000,
             handover_ttl_ms: 30_000,
             touch_window_ms: crate::files::DEFAULT_TOUCH_WINDOW_MS,
@@ -138,6 +143,7 @@ impl Config {
                 .unwrap_or(d.ask_max_timeout_ms),
             pending_ask_ttl_ms: env_u64("OXTAIL_PENDING_ASK_TTL_MS")
                 .unwrap_or(d.pending_ask_ttl_ms),
+            ask_wake_grace_ms: env_u64("OXTAIL_ASK_WAKE_GRACE_MS").unwrap_or(d.ask_wake_grace_ms),
             hook_budget_chars: env_u64("OXTAIL_HOOK_BUDGET_CHARS")
                 .map_or(d.hook_budget_chars, |v| v as usize),
             handover_ttl_ms: env_u64("OXTAIL_HANDOVER_TTL_MS").unwrap_or(d.handover_ttl_ms),
