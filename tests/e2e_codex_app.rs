@@ -418,20 +418,17 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
     let body = nonce("steer-note");
     let sent_ms = now_ms();
     let sent_at = Instant::now();
+    // A plain send, no wake asked for: mail for a Codex that is mid-turn
+    // is delivered into the turn all the same, as Claude Code's PreToolUse
+    // hook hands mail over mid-turn.
     let sent = peer
-        .ok(
-            "send_message",
-            json!({"target": id, "body": body, "wake": "auto"}),
-        )
+        .ok("send_message", json!({"target": id, "body": body}))
         .await
         .unwrap();
-    assert_eq!(
-        sent["wake_status"],
-        "fired",
-        "{sent}\n{}",
-        std::fs::read_to_string(ox.home().join("daemon.log")).unwrap_or_default()
+    assert_ne!(
+        sent["wake_status"], "fired",
+        "no wake was asked for: {sent}"
     );
-    assert_eq!(sent["wake_route"], "app_server_turn_steer", "{sent}");
     let after = server
         .wait_for_request_async(DEADLINE, |r| response_index(r) == 1)
         .await

@@ -247,6 +247,9 @@ pub struct Actor {
     /// Hand-overs waiting for the app-server's word, by hand-over id: the
     /// target and the route tried.
     codex_inflight: HashMap<u64, (String, crate::codex_app::AppRoute)>,
+    /// Codex agents that got mail in this batch: delivered mid-turn by
+    /// [`Actor::steer_mid_turn`] when their turn is running.
+    steer_candidates: std::collections::HashSet<String>,
     /// The route the last [`Actor::wake`] took (`wake_route`).
     last_route: Option<&'static str>,
     /// What the last [`Actor::wake`] wants the caller to know about its
@@ -318,6 +321,7 @@ impl Actor {
             codex_down: HashMap::new(),
             codex_watched: std::collections::HashSet::new(),
             codex_inflight: HashMap::new(),
+            steer_candidates: std::collections::HashSet::new(),
             last_route: None,
             last_note: None,
         }
@@ -887,6 +891,34 @@ impl Actor {
         if !events.is_empty() {
             self.subs_dirty = true;
         }
+        for e in events {
+            if let Event::Enqueued { to, .. } = e {
+                if self.codex_threads.contains_key(to) {
+                    self.steer_candidates.insert(to.clone());
+                }
+            }
+        }
+    }
+
+    /// Mail for a Codex that is mid-turn goes into that turn with
+    /// `turn/steer`, wake or no wake, as Claude Code's PreToolUse hook
+    /// hands mail over mid-turn (issue 15): it is delivery, not a wake, so
+    /// no gate applies. An idle Codex is left to the wake engine.
+    fn steer_mid_turn(&mut self) {
+        for target in std::mem::take(&mut self.steer_candidates) {
+            let Some((home, view)) = self.app_view(&target, &self.config.wake.clone()) else {
+                continue;
+            };
+            let in_flight = self.codex_inflight.values().any(|(t, _)| *t == target);
+            if view.active && !in_flight {
+                let status = self.app_wake(&target, &home, &view);
+                self.trace_event(
+                    json!({"event": "codex_mid_turn_delivery", "target": target, "status": status}),
+                );
+            }
+        }
+        self.last_route = None;
+        self.last_note = None;
     }
 
     fn ctx_parts(&self) -> (u64, Option<String>) {
@@ -1036,6 +1068,7 @@ impl Actor {
         if let Some(first) = statuses.into_iter().next() {
             set_wake_fields(&mut |k, v| out.set(k, v), first);
         }
+        self.steer_mid_turn();
         match (out.wait.take(), origin, out.reply) {
             (Some(w), Some((conn, wire_id)), Reply::Ok { value }) => {
                 self.live.ask_waiters.insert(w.request_id.clone());
