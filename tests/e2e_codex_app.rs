@@ -4,11 +4,11 @@
 //! nothing typed into a terminal. Offline: Codex talks to a scripted
 //! Responses-API server on 127.0.0.1 (tests/src/fake_openai.rs).
 //!
-//! * Two TUIs sharing one app-server: each is listed (a valid target) with
-//!   its own pane before its first prompt; a peer's message to the idle
-//!   second one starts its turn through `turn/start` (the model request
-//!   carries the framed mail; no keys are sent; the first TUI sees
-//!   nothing); after its TUI closes the agent is ended within 5 s although
+//! * Two TUIs sharing one app-server, beside a real Claude Code TUI: each
+//!   is listed (a valid target) with its own pane before its first prompt;
+//!   a peer's message to the idle second one starts its turn through
+//!   `turn/start` (the model request carries the framed mail; no keys are
+//!   sent; neither the first Codex nor Claude Code sees anything); after its TUI closes the agent is ended within 5 s although
 //!   the app-server keeps its thread loaded.
 //! * Mid-turn: a Codex running a slow shell command gets a peer message,
 //!   delivered with `turn/steer` into the same turn's next model request.
@@ -26,15 +26,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oxtail_tests::claude::McpServer;
+use oxtail_tests::claude::{claude_env, claude_or_skip, write_mcp_json, ClaudeHome, McpServer};
 use oxtail_tests::codex::{codex_or_skip, CodexHome, CodexTui};
 use oxtail_tests::e2e::{install_hooks, nonce, trace_events, Gate};
+use oxtail_tests::fake_anthropic::{FakeAnthropic, ScriptedTurn};
 use oxtail_tests::fake_openai::{
     item_text, items_after_last_call, response_index, thread_id, user_texts, value_contains,
     FakeOpenAi, ScriptedResponse,
 };
 use oxtail_tests::harness::{Agent, AgentOpts, Instance};
-use oxtail_tests::tui::{tmux_or_skip, trim_screen, Pane, TmuxServer};
+use oxtail_tests::tui::{start_claude_tui, tmux_or_skip, trim_screen, Pane, TmuxServer};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -118,6 +119,9 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
     let Some(codex) = codex_or_skip() else {
         return;
     };
+    let Some(claude) = claude_or_skip() else {
+        return;
+    };
     if !tmux_or_skip() {
         return;
     }
@@ -178,6 +182,36 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
         "the first Codex lost its pane: {row_a_now}"
     );
 
+    // A real Claude Code TUI in the same project and tmux server, with
+    // oxtail as its MCP server: seated in its own pane, never confused with
+    // the Codex panes, and untouched by the Codex wake.
+    let anthropic = FakeAnthropic::start(vec![ScriptedTurn::text("claude-idle")]);
+    let claude_home = ClaudeHome::new().unwrap();
+    claude_home.trust_project(&repo).unwrap();
+    write_mcp_json(
+        &repo,
+        &[McpServer::new("oxtail", BIN)
+            .arg("mcp")
+            .env("OXTAIL_HOME", ox.home())],
+    )
+    .unwrap();
+    let mut claude_env = claude_env(claude_home.path(), &anthropic.base_url());
+    claude_env.push((
+        "OXTAIL_HOME".into(),
+        ox.home().to_string_lossy().into_owned(),
+    ));
+    let pane_c = tokio::task::block_in_place(|| {
+        start_claude_tui(&tmux, "cc", &claude, &repo, &claude_env, &[], DEADLINE)
+    })
+    .unwrap();
+    let row_c = wait_row(&ox, &peer, "Claude Code listed with its own pane", |r| {
+        r["client_type"] == "claude-code" && r["tmux_pane"] == json!(pane_c.id)
+    })
+    .await;
+    assert_ne!(pane_c.id, pane_a.id);
+    assert_ne!(pane_c.id, pane_b.id);
+    assert_ne!(row_c["client_session_id"], json!(b_id), "{row_c}");
+    let watch_c = tmux.watch(&pane_c, Duration::from_millis(100));
     let watch_a = tmux.watch(&pane_a, Duration::from_millis(100));
     let watch_b = tmux.watch(&pane_b, Duration::from_millis(100));
     let body = nonce("hello-codex-b");
@@ -264,6 +298,13 @@ async fn idle_second_codex_is_woken_by_turn_start_with_nothing_typed() {
             .iter()
             .any(|s| s.contains(&body) || s.contains("[oxtail]")),
         "the first TUI's pane showed oxtail text"
+    );
+    let c_screens = watch_c.stop();
+    assert!(
+        !c_screens
+            .iter()
+            .any(|s| s.contains(&body) || s.contains("[oxtail]")),
+        "the Claude Code pane showed oxtail text"
     );
     let b_screens = watch_b.stop();
     assert!(
