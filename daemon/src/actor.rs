@@ -250,6 +250,9 @@ pub struct Actor {
     /// Codex agents that got mail in this batch: delivered mid-turn by
     /// [`Actor::steer_mid_turn`] when their turn is running.
     steer_candidates: std::collections::HashSet<String>,
+    /// App-server deliveries whose `Offer` is journaled but not yet
+    /// fsynced: sent once the batch is durable.
+    codex_outbox: Vec<crate::codex_app::Delivery>,
     /// The route the last [`Actor::wake`] took (`wake_route`).
     last_route: Option<&'static str>,
     /// What the last [`Actor::wake`] wants the caller to know about its
@@ -322,6 +325,7 @@ impl Actor {
             codex_watched: std::collections::HashSet::new(),
             codex_inflight: HashMap::new(),
             steer_candidates: std::collections::HashSet::new(),
+            codex_outbox: Vec::new(),
             last_route: None,
             last_note: None,
         }
@@ -497,6 +501,21 @@ impl Actor {
                     && self.journal.bytes_since_snapshot() > self.config.compact_bytes
                 {
                     self.start_snapshot();
+                }
+            }
+            if !self.codex_outbox.is_empty() {
+                // Their Offers were appended in this batch; make sure they
+                // are durable before Codex sees the mail.
+                if !dirty {
+                    if let Err(e) = self.journal.sync() {
+                        tracing::error!(error = %e, "journal fsync failed; exiting so recovery restores a consistent state");
+                        std::process::exit(70);
+                    }
+                }
+                if let Some(app) = &self.codex {
+                    for d in self.codex_outbox.drain(..) {
+                        app.deliver(d);
+                    }
                 }
             }
             for (tx, reply) in pending.drain(..) {
@@ -1243,9 +1262,9 @@ impl Actor {
     ) -> WakeStatus {
         use crate::codex_app::{AppRoute, Delivery};
         const BUDGET: usize = 9_000;
-        let Some(app) = self.codex.clone() else {
+        if self.codex.is_none() {
             return WakeStatus::SkippedNoTarget;
-        };
+        }
         self.last_route = Some("app_server");
         let (queue, total) = self.deliverable(target, render::max_fitting(BUDGET));
         let f = render::fit_prefix(&self.state, &queue, total, BUDGET);
@@ -1289,7 +1308,10 @@ impl Actor {
         };
         self.codex_inflight.insert(id, (target.to_string(), route));
         self.trace_event(json!({"event": "codex_app_deliver", "target": target, "route": route.as_str(), "handover": id, "count": f.ids.len()}));
-        app.deliver(Delivery {
+        // Sent after this batch's fsync (`Actor::run`): the Offer must be
+        // durable before Codex can see the mail, so a crash in between
+        // flags the repeat `redelivered`.
+        self.codex_outbox.push(Delivery {
             handover: id,
             home: home.to_string(),
             thread: target.to_string(),
