@@ -120,7 +120,9 @@ pub fn tool(name: &str, args: Value) -> Request {
     }
 }
 
-/// Whether a reply is a tool success.
+/// Whether a reply is a tool success: `ok: true`, or no `ok` and no error
+/// code (the tools whose contract result carries no `ok`, CONTRACT §1, §3).
 pub fn is_ok(r: &Reply) -> bool {
-    matches!(r, Reply::Ok { value } if value["ok"] == true)
+    matches!(r, Reply::Ok { value }
+        if value["ok"] == true || (value.get("ok").is_none() && !value["error"].is_string()))
 }
