@@ -607,6 +607,37 @@ fn row(
     })
 }
 
+/// The scope a `project_root` argument names (the I/O layer resolved it to
+/// `caller.requested_scope`), else the caller's own.
+///
+/// # Errors
+/// `unknown-project` when the root could not be resolved, `cross-project`
+/// when it belongs to another project (CONTRACT §1, §6).
+fn root_scope<'a>(
+    caller: &'a Caller,
+    root: Option<&str>,
+) -> Result<&'a crate::state::Scope, Outcome> {
+    let scope = match (&caller.requested_scope, root) {
+        (Some(s), Some(_)) => s,
+        (None, Some(r)) => {
+            return Err(fail(
+                "unknown-project",
+                format!("`{r}` is not a directory oxtail can read"),
+                json!({}),
+            ))
+        }
+        _ => &caller.scope,
+    };
+    if scope.project != caller.scope.project {
+        return Err(fail(
+            "cross-project",
+            "that directory belongs to another project; oxtail never crosses a project boundary",
+            json!({}),
+        ));
+    }
+    Ok(scope)
+}
+
 fn list_project_sessions(
     state: &State,
     caller: &Caller,
@@ -621,24 +652,10 @@ fn list_project_sessions(
     // The caller's project is computed by the I/O layer; an explicit root was
     // resolved to a scope there too and passed as `caller.requested_scope`.
     let inferred = root.is_none();
-    let scope = match (&caller.requested_scope, root) {
-        (Some(s), Some(_)) => s,
-        (None, Some(r)) => {
-            return fail(
-                "unknown-project",
-                format!("`{r}` is not a directory oxtail can read"),
-                json!({}),
-            )
-        }
-        _ => &caller.scope,
+    let scope = match root_scope(caller, root) {
+        Ok(s) => s,
+        Err(out) => return out,
     };
-    if scope.project != caller.scope.project {
-        return fail(
-            "cross-project",
-            "that directory belongs to another project; oxtail never crosses a project boundary",
-            json!({}),
-        );
-    }
     let me = res.session_id.as_deref();
     let mut commands = Vec::new();
     if let Some(me) = me {
@@ -2211,24 +2228,10 @@ fn read_session_plan(
     let target = tri!(a.str_req("name")).trim();
     let root = tri!(a.str_opt("project_root")).filter(|r| !r.trim().is_empty());
     let inferred = root.is_none();
-    let scope = match (&caller.requested_scope, root) {
-        (Some(s), Some(_)) => s,
-        (None, Some(r)) => {
-            return fail(
-                "unknown-project",
-                format!("`{r}` is not a directory oxtail can read"),
-                json!({}),
-            )
-        }
-        _ => &caller.scope,
+    let scope = match root_scope(caller, root) {
+        Ok(s) => s,
+        Err(out) => return out,
     };
-    if scope.project != caller.scope.project {
-        return fail(
-            "cross-project",
-            "that directory belongs to another project; oxtail never crosses a project boundary",
-            json!({}),
-        );
-    }
     let project = scope.project.as_str();
     // CONTRACT §6: the real path of the argument (the I/O layer resolved
     // it), else the project's root.
