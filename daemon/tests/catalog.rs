@@ -5,37 +5,13 @@
 //! run). Also CONTRACT §13's close outcomes that real processes cannot
 //! reach: `requester-unreachable` and `already_delivered`.
 
-use oxtail_daemon::config::Config;
-use oxtail_daemon::identity::Caller;
-use oxtail_daemon::state::{apply, Receipt, Scope, Seat, State};
-use oxtail_daemon::tools::{self, Ctx, Live};
+mod common;
+
+use oxtail_daemon::state::{apply, Receipt, State};
+use oxtail_daemon::tools::{self};
 use oxtail_proto::tools::{validate, Tool};
 use oxtail_proto::{error_code, Reply};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
-
-fn caller(i: usize) -> Caller {
-    let mut env = BTreeMap::new();
-    env.insert("CLAUDE_CODE_SESSION_ID".to_string(), format!("s{i}"));
-    Caller {
-        seat: Some(Seat {
-            pid: 1000 + i as u32,
-            start_time: 7,
-        }),
-        scope: Scope {
-            project: "git:/p/.git".into(),
-            project_root: "/p".into(),
-            worktree: "/p".into(),
-            branch: Some("main".into()),
-        },
-        requested_scope: None,
-        shim_pid: 0,
-        cwd: "/p".into(),
-        env,
-        client_name: Some("claude-code".into()),
-        birth_time: None,
-    }
-}
 
 struct Core {
     state: State,
@@ -62,23 +38,8 @@ impl Core {
     /// Runs `tool` for agent `who` and applies its commands; the answer as
     /// JSON (a wire error as `{ok:false, error, message}`).
     fn call(&mut self, who: usize, tool: &str, args: Value) -> Value {
-        let config = Config::default();
-        let live = Live::default();
-        let mut next = self.next;
-        let mut new_id = |p: &str| {
-            next += 1;
-            format!("{p}_{next}")
-        };
         self.now += 1;
-        let mut ctx = Ctx {
-            now_ms: self.now,
-            config: &config,
-            live: &live,
-            home: None,
-            new_id: &mut new_id,
-        };
-        let out = tools::call(&self.state, &caller(who), tool, &args, None, &mut ctx);
-        self.next = next;
+        let out = common::plan(&self.state, self.now, &mut self.next, who, tool, &args);
         for c in &out.commands {
             apply(&mut self.state, c, &mut Vec::new());
         }

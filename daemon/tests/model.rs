@@ -4,9 +4,11 @@
 //! journaled commands (through their JSON encoding) must rebuild the same
 //! state.
 
+mod common;
+
 use oxtail_daemon::config::Config;
 use oxtail_daemon::identity::Caller;
-use oxtail_daemon::state::{apply, Command, Scope, Seat, State};
+use oxtail_daemon::state::{apply, Command, Seat, State};
 use oxtail_daemon::tools::{self, Ctx, Live};
 use oxtail_proto::Reply;
 use proptest::prelude::*;
@@ -56,29 +58,6 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn caller(i: usize) -> Caller {
-    let mut env = BTreeMap::new();
-    env.insert("CLAUDE_CODE_SESSION_ID".to_string(), format!("s{i}"));
-    Caller {
-        seat: Some(Seat {
-            pid: 1000 + i as u32,
-            start_time: 7,
-        }),
-        scope: Scope {
-            project: "git:/p/.git".into(),
-            project_root: "/p".into(),
-            worktree: "/p".into(),
-            branch: Some("main".into()),
-        },
-        requested_scope: None,
-        shim_pid: 0,
-        cwd: "/p".into(),
-        env,
-        client_name: Some("claude-code".into()),
-        birth_time: None,
-    }
-}
-
 /// The reference model: what each agent should see.
 #[derive(Default)]
 struct Model {
@@ -101,23 +80,8 @@ struct Harness {
 
 impl Harness {
     fn call(&mut self, who: usize, tool: &str, args: Value) -> Reply {
-        let config = Config::default();
-        let live = Live::default();
-        let mut next = self.next;
-        let mut new_id = |p: &str| {
-            next += 1;
-            format!("{p}_{next}")
-        };
         self.now += 1;
-        let mut ctx = Ctx {
-            now_ms: self.now,
-            config: &config,
-            live: &live,
-            home: None,
-            new_id: &mut new_id,
-        };
-        let out = tools::call(&self.state, &caller(who), tool, &args, None, &mut ctx);
-        self.next = next;
+        let out = common::plan(&self.state, self.now, &mut self.next, who, tool, &args);
         self.offer = out.offer.clone();
         let is_error = matches!(&out.reply, Reply::Error { .. })
             || matches!(&out.reply, Reply::Ok { value } if value["ok"] == false);
@@ -355,7 +319,7 @@ fn seat(i: usize) -> Seat {
 
 /// A tool caller speaking as session `id` from agent `i`'s seat.
 fn caller_as(i: usize, id: &str) -> Caller {
-    let mut c = caller(i);
+    let mut c = common::caller(i);
     c.env
         .insert("CLAUDE_CODE_SESSION_ID".to_string(), id.to_string());
     c
@@ -419,7 +383,7 @@ impl HookHarness {
             &self.state,
             &call,
             Some(seat(who)),
-            Some(caller(who).scope),
+            Some(common::caller(who).scope),
             self.now,
         )
         .expect("a payload with a session_id plans");
