@@ -110,6 +110,32 @@ async fn wait_row(ox: &Instance, peer: &Agent, what: &str, pred: impl Fn(&Value)
     }
 }
 
+/// Submits `prompt` in the Codex TUI in `pane` and waits until its turn's
+/// first model request reached `server` (the script opens `started` then).
+async fn start_turn(
+    tmux: &TmuxServer,
+    pane: &Pane,
+    prompt: &str,
+    started: &Gate,
+    server: &FakeOpenAi,
+) {
+    tokio::task::block_in_place(|| {
+        tmux.submit_verified(
+            pane,
+            prompt,
+            Duration::from_millis(600),
+            |s| oxtail_tests::tui::composer_line(s, '›').is_some_and(|l| l.contains(prompt)),
+            DEADLINE,
+        )
+    })
+    .unwrap();
+    let started = started.clone();
+    let ok = tokio::task::spawn_blocking(move || started.wait(DEADLINE))
+        .await
+        .unwrap();
+    assert!(ok, "no first model request:\n{}", server.transcript());
+}
+
 fn start_tui(tmux: &TmuxServer, tui: &CodexTui, session: &str) -> Pane {
     tokio::task::block_in_place(|| tui.start(tmux, session, DEADLINE)).unwrap()
 }
@@ -430,28 +456,16 @@ async fn mid_turn_codex_gets_mail_by_turn_steer_in_the_same_turn() {
     })
     .await;
     let id = row["client_session_id"].as_str().unwrap().to_string();
-    tokio::task::block_in_place(|| {
-        tmux.submit_verified(
-            &pane,
-            "agent-X: run the slow check",
-            Duration::from_millis(600),
-            |s| {
-                oxtail_tests::tui::composer_line(s, '›')
-                    .is_some_and(|l| l.contains("agent-X: run the slow check"))
-            },
-            DEADLINE,
-        )
-    })
-    .unwrap();
-    let ok = {
-        let started = started.clone();
-        tokio::task::spawn_blocking(move || started.wait(DEADLINE))
-            .await
-            .unwrap()
-    };
-    assert!(ok, "no first model request:\n{}", server.transcript());
     // The shell command runs now (6 s). Let the app-server's turn/started
     // reach oxtail (the row shows it busy), then send.
+    start_turn(
+        &tmux,
+        &pane,
+        "agent-X: run the slow check",
+        &started,
+        &server,
+    )
+    .await;
     wait_row(&ox, &peer, "the Codex busy", |r| {
         r["client_session_id"] == json!(id) && r["activity"]["state"] == "busy"
     })
@@ -583,26 +597,14 @@ async fn a_person_interrupts_a_codex_turn_through_the_app_server() {
     let idle = tokio::task::block_in_place(|| interrupt(&ox, &id));
     assert_eq!(idle["error"], "not-in-a-turn", "{idle}");
 
-    tokio::task::block_in_place(|| {
-        tmux.submit_verified(
-            &pane,
-            "agent-X: run the long check",
-            Duration::from_millis(600),
-            |s| {
-                oxtail_tests::tui::composer_line(s, '›')
-                    .is_some_and(|l| l.contains("agent-X: run the long check"))
-            },
-            DEADLINE,
-        )
-    })
-    .unwrap();
-    let ok = {
-        let started = started.clone();
-        tokio::task::spawn_blocking(move || started.wait(DEADLINE))
-            .await
-            .unwrap()
-    };
-    assert!(ok, "no first model request:\n{}", server.transcript());
+    start_turn(
+        &tmux,
+        &pane,
+        "agent-X: run the long check",
+        &started,
+        &server,
+    )
+    .await;
     wait_row(&ox, &peer, "the Codex busy", |r| {
         r["client_session_id"] == json!(id) && r["activity"]["state"] == "busy"
     })
