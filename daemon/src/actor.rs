@@ -136,17 +136,21 @@ struct AskWaiter {
     wake_at: Instant,
 }
 
+/// What one carried-out wake reports in a tool result: status, reason,
+/// whether the caller turned it off, route and note.
+type WakeFields = (
+    WakeStatus,
+    Option<&'static str>,
+    bool,
+    Option<&'static str>,
+    Option<String>,
+);
+
 /// Puts one wake's outcome into a tool result (CONTRACT §15: a wake the
 /// caller turned off reports its reason and no status).
 fn set_wake_fields(
     set: &mut dyn FnMut(&str, Value),
-    (status, reason, suppressed, route, note): (
-        WakeStatus,
-        Option<&'static str>,
-        bool,
-        Option<&'static str>,
-        Option<String>,
-    ),
+    (status, reason, suppressed, route, note): WakeFields,
 ) {
     if !suppressed {
         set("wake_status", json!(status));
@@ -924,8 +928,12 @@ impl Actor {
     /// hands mail over mid-turn (issue 15): it is delivery, not a wake, so
     /// no gate applies. An idle Codex is left to the wake engine.
     fn steer_mid_turn(&mut self) {
+        if self.steer_candidates.is_empty() {
+            return;
+        }
+        let cfg = self.config.wake.clone();
         for target in std::mem::take(&mut self.steer_candidates) {
-            let Some((home, view)) = self.app_view(&target, &self.config.wake.clone()) else {
+            let Some((home, view)) = self.app_view(&target, &cfg) else {
                 continue;
             };
             let in_flight = self.codex_inflight.values().any(|(t, _)| *t == target);
@@ -1073,18 +1081,7 @@ impl Actor {
         if let Some(reason) = deferred.first().and_then(|i| i.reason) {
             out.set("wake_reason", json!(reason));
         }
-        let mut statuses = Vec::new();
-        for intent in std::mem::take(&mut out.wakes) {
-            let (status, reason) = self.wake(&intent, pending);
-            statuses.push((
-                status,
-                reason,
-                intent.suppressed,
-                self.last_route,
-                self.last_note.take(),
-            ));
-        }
-        if let Some(first) = statuses.into_iter().next() {
+        if let Some(first) = self.run_wakes(std::mem::take(&mut out.wakes), pending) {
             set_wake_fields(&mut |k, v| out.set(k, v), first);
         }
         self.steer_mid_turn();
@@ -1110,6 +1107,18 @@ impl Actor {
             }
             (_, _, r) => pending.push((reply, r)),
         }
+    }
+
+    /// Runs every intent through [`Actor::wake`]; what the first reports
+    /// (a tool result carries one wake's fields).
+    fn run_wakes(&mut self, intents: Vec<WakeIntent>, pending: &mut Pending) -> Option<WakeFields> {
+        let mut first = None;
+        for intent in intents {
+            let (status, reason) = self.wake(&intent, pending);
+            let note = self.last_note.take();
+            first.get_or_insert((status, reason, intent.suppressed, self.last_route, note));
+        }
+        first
     }
 
     /// Runs one wake intent through the funnel and carries it out. Returns
@@ -1712,13 +1721,8 @@ impl Actor {
                 .get_mut(&k)
                 .map(|w| std::mem::take(&mut w.deferred))
                 .unwrap_or_default();
-            let mut first = None;
-            for intent in intents {
-                let (status, reason) = self.wake(&intent, pending);
-                dirty = true;
-                let note = self.last_note.take();
-                first.get_or_insert((status, reason, intent.suppressed, self.last_route, note));
-            }
+            dirty |= !intents.is_empty();
+            let first = self.run_wakes(intents, pending);
             if let (Some(f), Some(w)) = (first, self.asks.get_mut(&k)) {
                 set_wake_fields(&mut |key, v| w.base[key] = v, f);
             }

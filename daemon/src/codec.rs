@@ -106,30 +106,6 @@ fn decode_record_v1(payload: &[u8]) -> Result<Vec<Command>, String> {
         .collect()
 }
 
-/// Encodes `cmds` as a v1 (JSON, internally tagged) record, as oxtail wrote
-/// before v2. Only for tests and tools that must produce an old journal (the
-/// upgrade tests); the daemon never writes v1.
-pub fn encode_record_v1(cmds: &[Command]) -> Vec<u8> {
-    let items: Vec<Value> = cmds
-        .iter()
-        .map(
-            |c| match serde_json::to_value(c).expect("commands serialize") {
-                Value::Object(outer) => {
-                    let (tag, inner) = outer.into_iter().next().expect("one variant");
-                    let mut fields = match inner {
-                        Value::Object(f) => f,
-                        _ => serde_json::Map::new(),
-                    };
-                    fields.insert("cmd".into(), Value::String(tag));
-                    Value::Object(fields)
-                }
-                other => other,
-            },
-        )
-        .collect();
-    serde_json::to_vec(&items).expect("values serialize")
-}
-
 /// The state as of record `seq`, rebuilt from the journal files alone (the
 /// newest snapshot and the records after it), for a snapshot written off the
 /// core thread: the caller took `seq` from
@@ -189,6 +165,29 @@ pub fn state_as_of(dir: &std::path::Path, seq: u64) -> std::io::Result<State> {
 mod tests {
     use super::*;
     use crate::state::{apply, Message, ObligationState, Origin};
+
+    /// `cmds` as a v1 (JSON, internally tagged) record, as oxtail wrote
+    /// before v2 (the daemon never writes v1).
+    fn encode_record_v1(cmds: &[Command]) -> Vec<u8> {
+        let items: Vec<Value> = cmds
+            .iter()
+            .map(
+                |c| match serde_json::to_value(c).expect("commands serialize") {
+                    Value::Object(outer) => {
+                        let (tag, inner) = outer.into_iter().next().expect("one variant");
+                        let mut fields = match inner {
+                            Value::Object(f) => f,
+                            _ => serde_json::Map::new(),
+                        };
+                        fields.insert("cmd".into(), Value::String(tag));
+                        Value::Object(fields)
+                    }
+                    other => other,
+                },
+            )
+            .collect();
+        serde_json::to_vec(&items).expect("values serialize")
+    }
 
     fn message(id: &str, offers: u32) -> Message {
         Message {
