@@ -169,20 +169,19 @@ impl Drop for Env {
             .stderr(Stdio::null())
             .status();
         let end = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < end
-            && std::path::Path::new(&format!("/proc/{}", self.daemon)).exists()
-        {
-            let st =
-                std::fs::read_to_string(format!("/proc/{}/stat", self.daemon)).unwrap_or_default();
-            if st
-                .rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-            {
-                break;
-            }
+        while Instant::now() < end && !exited(self.daemon) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Whether process `pid` is gone or a zombie (exited, not yet reaped).
+fn exited(pid: u32) -> bool {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    st.is_empty()
+        || st
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
 }
 
 struct Args {
@@ -823,11 +822,23 @@ fn bench_conflicts(a: &Args, figs: &mut Vec<Fig>) {
 }
 
 fn bench_list200(a: &Args, figs: &mut Vec<Fig>) {
-    bench_list(a, figs, 200, ["list200_shim", "list200_socket"], ("< 2 ms", 2000.0));
+    bench_list(
+        a,
+        figs,
+        200,
+        ["list200_shim", "list200_socket"],
+        ("< 2 ms", 2000.0),
+    );
 }
 
 fn bench_list1000(a: &Args, figs: &mut Vec<Fig>) {
-    bench_list(a, figs, 1000, ["list1000_shim", "list1000_socket"], ("≤ 5 ms", 5000.0));
+    bench_list(
+        a,
+        figs,
+        1000,
+        ["list1000_shim", "list1000_socket"],
+        ("≤ 5 ms", 5000.0),
+    );
 }
 
 /// `list_project_sessions` with `agents` live agents (raw connections) plus
@@ -1050,13 +1061,21 @@ fn bench_depth(a: &Args, figs: &mut Vec<Fig>) {
     let mut tx = env.raw("depth-sender");
     let mut rx = env.raw("depth-idle");
     for r in [&mut tx, &mut rx] {
-        assert_eq!(r.tool("set_my_state", json!({"purpose": "depth"}))["ok"], true);
+        assert_eq!(
+            r.tool("set_my_state", json!({"purpose": "depth"}))["ok"],
+            true
+        );
     }
     let (rss0, _) = rss_kib(env.daemon);
     let body = "d".repeat(100);
     let send = json!({"target": "depth-idle", "body": body});
     let steps: &[(usize, &'static str, &'static str)] = if a.quick {
-        &[(0, "send_depth_0", "0"), (1_000, "send_depth_1k", "1 k"), (10_000, "send_depth_10k", "10 k"), (100_000, "send_depth_100k", "100 k")]
+        &[
+            (0, "send_depth_0", "0"),
+            (1_000, "send_depth_1k", "1 k"),
+            (10_000, "send_depth_10k", "10 k"),
+            (100_000, "send_depth_100k", "100 k"),
+        ]
     } else {
         &[
             (0, "send_depth_0", "0"),
@@ -1090,7 +1109,7 @@ fn bench_depth(a: &Args, figs: &mut Vec<Fig>) {
             if queued >= 100_000 && fill_100k.is_none() {
                 fill_100k = Some(fill);
             }
-            if queued > 100_000 && batches % 8 == 0 {
+            if queued > 100_000 && batches.is_multiple_of(8) {
                 let t = Instant::now();
                 assert!(is_ok(&tx.call(tool("send_message", send.clone()))));
                 during.push(us(t.elapsed()) / 1000.0);
@@ -1132,13 +1151,18 @@ fn bench_depth(a: &Args, figs: &mut Vec<Fig>) {
     let per = (rss.saturating_sub(rss0) as f64 * 1024.0) / queued as f64;
     figs.push(Fig {
         key: "bytes_per_queued_message",
-        what: format!("daemon memory per queued 100-byte message beyond the body, at {queued} queued"),
+        what: format!(
+            "daemon memory per queued 100-byte message beyond the body, at {queued} queued"
+        ),
         median: per - 100.0,
         p90: None,
         unit: "B",
         n: 1,
         target: Some(("≤ 300 B", 300.0, true)),
-        method: format!("(VmRSS after − VmRSS before) / queued − 100; VmRSS {:.0} MiB", rss as f64 / 1024.0),
+        method: format!(
+            "(VmRSS after − VmRSS before) / queued − 100; VmRSS {:.0} MiB",
+            rss as f64 / 1024.0
+        ),
     });
     let log = std::fs::read_to_string(env.home.join("daemon.log")).unwrap_or_default();
     let snaps: Vec<u64> = log
@@ -1175,11 +1199,7 @@ fn bench_depth(a: &Args, figs: &mut Vec<Fig>) {
     // SAFETY: kill has no memory-safety preconditions; the pid is our daemon.
     unsafe { libc::kill(env.daemon as i32, libc::SIGKILL) };
     let t = Instant::now();
-    while std::path::Path::new(&format!("/proc/{}", env.daemon)).exists() {
-        let st = std::fs::read_to_string(format!("/proc/{}/stat", env.daemon)).unwrap_or_default();
-        if st.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')) {
-            break;
-        }
+    while !exited(env.daemon) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let dead = t.elapsed();
