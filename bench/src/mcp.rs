@@ -137,11 +137,11 @@ impl Shim {
 
     /// Waits for the answer to `id`; returns its structured content.
     pub fn finish(&mut self, id: u64) -> Value {
-        let r = self.read_response(id);
+        let mut r = self.read_response(id);
         if let Some(e) = r.get("error") {
             panic!("tools/call {id} failed: {e}");
         }
-        r["result"]["structuredContent"].clone()
+        r["result"]["structuredContent"].take()
     }
 
     /// Calls `tool` and returns its structured content.

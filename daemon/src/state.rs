@@ -418,14 +418,14 @@ pub struct WorkIndex<'a> {
     pub asks: HashMap<&'a str, Vec<&'a Ask>>,
 }
 
-impl WorkIndex<'_> {
+impl<'a> WorkIndex<'a> {
     /// Open obligations owned by `id`.
     pub fn open_of(&self, id: &str) -> usize {
         self.open.get(id).copied().unwrap_or(0)
     }
 
     /// Unanswered asks by `id`, oldest first.
-    pub fn asks_of(&self, id: &str) -> &[&Ask] {
+    pub fn asks_of(&self, id: &str) -> &[&'a Ask] {
         self.asks.get(id).map_or(&[], Vec::as_slice)
     }
 }

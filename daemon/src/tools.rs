@@ -517,94 +517,223 @@ pub fn liveness(a: &Agent, live: &Live) -> &'static str {
     }
 }
 
-fn row(
-    state: &State,
-    work: &crate::state::WorkIndex<'_>,
-    a: &Agent,
-    me: Option<&str>,
-    ctx: &Ctx<'_>,
-    compact: bool,
-) -> Value {
-    let shims = ctx.live.shims.get(&a.session_id).copied().unwrap_or(0);
-    let liveness = liveness(a, ctx.live);
+/// A `list_project_sessions` row (CONTRACT §1 plus oxtail's additions),
+/// borrowed from the state and the live facts and serialized once. Fields
+/// are declared in key order, so the JSON matches what a map of the same
+/// keys would print.
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    activity: ActivityRow<'a>,
+    attached: bool,
+    /// `null` when the agent awaits no answer.
+    awaiting: Option<Vec<AwaitingRow<'a>>>,
+    branch: Option<&'a str>,
+    claims: Vec<ClaimRow<'a>>,
+    client_session_id: &'a str,
+    client_type: &'a str,
+    connected_shims: usize,
+    /// Unix seconds (tmux's `session_created`).
+    created_at: Option<u64>,
+    editing: Vec<EditRow>,
+    is_you: bool,
+    liveness: &'static str,
+    name: Option<&'a str>,
+    name_source: Option<crate::state::NameSource>,
+    open_obligations: usize,
+    path: &'a str,
+    state: Option<CardRow<'a>>,
+    tmux_pane: Option<&'a str>,
+    tmux_session: Option<&'a str>,
+    unread: usize,
+    wake_route: &'static str,
+    windows: Option<u64>,
+    worktree: &'a str,
+}
+
+/// An entry of a compact `tmux_sessions[].agents` list.
+#[derive(serde::Serialize)]
+struct CompactRow<'a> {
+    client_session_id: &'a str,
+    client_type: &'a str,
+    liveness: &'static str,
+    name: Option<&'a str>,
+    state: Option<CardRow<'a>>,
+    unread: usize,
+}
+
+/// A row's `activity`: `{state, age_ms, tool, tool_path}` once marked,
+/// `{state: "unknown", age_ms: null}` before.
+#[derive(serde::Serialize)]
+struct ActivityRow<'a> {
+    /// ms since the mark.
+    age_ms: Option<u64>,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_path: Option<Option<&'a str>>,
+}
+
+/// An ask the agent awaits an answer to.
+#[derive(serde::Serialize)]
+struct AwaitingRow<'a> {
+    in_flight: bool,
+    request_id: &'a str,
+    /// ms since the epoch.
+    since_ms: u64,
+    target: &'a str,
+    target_name: Option<&'a str>,
+}
+
+/// CONTRACT §1's state card: `{purpose, updated_at}` (Unix seconds).
+#[derive(serde::Serialize)]
+struct CardRow<'a> {
+    purpose: &'a str,
+    updated_at: Option<u64>,
+}
+
+/// A file the agent edited within the touch window.
+#[derive(serde::Serialize)]
+struct EditRow {
+    /// Seconds since the edit.
+    age_s: u64,
+    path: String,
+}
+
+/// A live lease the agent holds.
+#[derive(serde::Serialize)]
+struct ClaimRow<'a> {
+    exclusive: bool,
+    /// ms since the epoch.
+    expires_ms: u64,
+    path: &'a str,
+}
+
+/// What every row of one `list_project_sessions` call reads besides the
+/// agent: built once per call, so a row costs no scan of the state.
+struct RowFacts<'a> {
+    state: &'a State,
+    work: crate::state::WorkIndex<'a>,
+    /// Live leases by holder.
+    claims: HashMap<&'a str, Vec<ClaimRow<'a>>>,
+    me: Option<&'a str>,
+}
+
+impl<'a> RowFacts<'a> {
+    fn new(state: &'a State, me: Option<&'a str>, now_ms: u64) -> RowFacts<'a> {
+        let mut claims: HashMap<&str, Vec<ClaimRow<'_>>> = HashMap::new();
+        for l in state.leases.values().filter(|l| l.expires_ms > now_ms) {
+            claims.entry(l.holder.as_str()).or_default().push(ClaimRow {
+                exclusive: l.exclusive,
+                expires_ms: l.expires_ms,
+                path: &l.pattern,
+            });
+        }
+        RowFacts {
+            state,
+            work: state.work_index(),
+            claims,
+            me,
+        }
+    }
+}
+
+fn card(a: &Agent) -> Option<CardRow<'_>> {
+    a.purpose.as_deref().map(|p| CardRow {
+        purpose: p,
+        updated_at: a.purpose_at_ms.map(|t| t / 1000),
+    })
+}
+
+fn compact_row<'a>(f: &RowFacts<'a>, a: &'a Agent, live: &Live) -> CompactRow<'a> {
+    CompactRow {
+        client_type: contract_client_type(&a.client_type),
+        client_session_id: &a.session_id,
+        state: card(a),
+        name: a.name.as_deref(),
+        liveness: liveness(a, live),
+        unread: f.state.queued(&a.session_id),
+    }
+}
+
+fn row<'a>(f: &mut RowFacts<'a>, a: &'a Agent, ctx: &'a Ctx<'_>) -> Row<'a> {
+    let state = f.state;
     let pane = a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key()));
-    let tmux_session = pane
-        .map(|p| p.session.clone())
-        .or_else(|| a.tmux_session.clone());
-    let unread = state.queued(&a.session_id);
-    let activity = ctx.live.activity.get(&a.session_id);
-    let activity_json = match activity {
-        Some(act) => json!({
-            "state": if act.state == ActivityState::Busy
-                && ctx.now_ms.saturating_sub(act.at_ms) >= ctx.config.wake.busy_ttl_ms { "busy_stale" } else {
-                match act.state { ActivityState::Busy => "busy", ActivityState::Idle => "idle" } },
-            "age_ms": ctx.now_ms.saturating_sub(act.at_ms),
-            "tool": act.tool,
-            "tool_path": act.tool_path,
-        }),
-        None => json!({"state": "unknown", "age_ms": null}),
+    let activity = match ctx.live.activity.get(&a.session_id) {
+        Some(act) => ActivityRow {
+            state: match act.state {
+                ActivityState::Busy
+                    if ctx.now_ms.saturating_sub(act.at_ms) >= ctx.config.wake.busy_ttl_ms =>
+                {
+                    "busy_stale"
+                }
+                ActivityState::Busy => "busy",
+                ActivityState::Idle => "idle",
+            },
+            age_ms: Some(ctx.now_ms.saturating_sub(act.at_ms)),
+            tool: Some(act.tool.as_deref()),
+            tool_path: Some(act.tool_path.as_deref()),
+        },
+        None => ActivityRow {
+            state: "unknown",
+            age_ms: None,
+            tool: None,
+            tool_path: None,
+        },
     };
-    let open_obligations = work.open_of(&a.session_id);
-    let awaiting: Vec<Value> = work
+    let awaiting: Vec<AwaitingRow<'a>> = f
+        .work
         .asks_of(&a.session_id)
         .iter()
-        .map(|k| {
-            json!({
-                "request_id": k.request_id,
-                "target": k.to,
-                "target_name": state.agents.get(&k.to).and_then(|t| t.name.clone()),
-                "since_ms": k.created_ms,
-                "in_flight": ctx.live.ask_waiters.contains(&k.request_id),
-            })
+        .map(|k| AwaitingRow {
+            request_id: &k.request_id,
+            target: &k.to,
+            target_name: state.agents.get(&k.to).and_then(|t| t.name.as_deref()),
+            since_ms: k.created_ms,
+            in_flight: ctx.live.ask_waiters.contains(&k.request_id),
         })
         .collect();
-    // CONTRACT §1: the card is `{purpose, updated_at}` (seconds).
-    let state_card = a.purpose.as_ref().map(|p| {
-        json!({
-            "purpose": p,
-            "updated_at": a.purpose_at_ms.map(|t| t / 1000),
-        })
-    });
-    if compact {
-        // An entry of a compact `tmux_sessions[].agents` list.
-        return json!({
-            "client_type": contract_client_type(&a.client_type),
-            "client_session_id": a.session_id,
-            "state": state_card,
-            "name": a.name,
-            "liveness": liveness,
-            "unread": unread,
-        });
-    }
     // CONTRACT §1's session facts: from the agent's tmux session when it
     // has one, else its working directory and no tmux facts.
     let facts = pane.map(|p| &p.session_facts);
-    let (editing, claims) = files_of(state, &a.session_id, ctx);
-    json!({
-        "client_session_id": a.session_id,
-        "client_type": contract_client_type(&a.client_type),
-        "name": a.name,
-        "path": facts.map_or(a.cwd.as_str(), |f| f.path.as_str()),
-        "attached": facts.is_some_and(|f| f.attached),
-        "created_at": facts.and_then(|f| f.created_at),
-        "windows": facts.and_then(|f| f.windows),
-        "name_source": a.name_origin(),
-        "tmux_session": tmux_session,
-        "tmux_pane": pane.map(|p| p.id.clone()),
-        "wake_route": wake_route_of(a, ctx.live),
-        "state": state_card,
-        "activity": activity_json,
-        "liveness": liveness,
-        "connected_shims": shims,
-        "unread": unread,
-        "open_obligations": open_obligations,
-        "awaiting": if awaiting.is_empty() { Value::Null } else { json!(awaiting) },
-        "worktree": a.scope.worktree,
-        "branch": a.scope.branch,
-        "is_you": me == Some(a.session_id.as_str()),
-        "editing": editing,
-        "claims": claims,
-    })
+    let since = ctx.now_ms.saturating_sub(ctx.config.touch_window_ms);
+    let editing = ctx
+        .live
+        .touches
+        .edits_of(&a.session_id, since)
+        .into_iter()
+        .map(|(path, at)| EditRow {
+            path,
+            age_s: ctx.now_ms.saturating_sub(at) / 1000,
+        })
+        .collect();
+    Row {
+        client_session_id: &a.session_id,
+        client_type: contract_client_type(&a.client_type),
+        name: a.name.as_deref(),
+        path: facts.map_or(a.cwd.as_str(), |f| f.path.as_str()),
+        attached: facts.is_some_and(|f| f.attached),
+        created_at: facts.and_then(|f| f.created_at),
+        windows: facts.and_then(|f| f.windows),
+        name_source: a.name_origin(),
+        tmux_session: pane
+            .map(|p| p.session.as_str())
+            .or(a.tmux_session.as_deref()),
+        tmux_pane: pane.map(|p| p.id.as_str()),
+        wake_route: wake_route_of(a, ctx.live),
+        state: card(a),
+        activity,
+        liveness: liveness(a, ctx.live),
+        connected_shims: ctx.live.shims.get(&a.session_id).copied().unwrap_or(0),
+        unread: state.queued(&a.session_id),
+        open_obligations: f.work.open_of(&a.session_id),
+        awaiting: (!awaiting.is_empty()).then_some(awaiting),
+        worktree: &a.scope.worktree,
+        branch: a.scope.branch.as_deref(),
+        is_you: f.me == Some(a.session_id.as_str()),
+        editing,
+        claims: f.claims.remove(a.session_id.as_str()).unwrap_or_default(),
+    }
 }
 
 /// The scope a `project_root` argument names (the I/O layer resolved it to
@@ -669,15 +798,11 @@ fn list_project_sessions(
         view = view_with_names(state, &mut commands, ctx.live);
         &view
     };
-    let work = st.work_index();
+    let mut facts = RowFacts::new(st, me, ctx.now_ms);
     let agents: Vec<&Agent> = st
         .agents
         .values()
         .filter(|a| a.scope.project == scope.project && a.ended_ms.is_none())
-        .collect();
-    let rows: Vec<Value> = agents
-        .iter()
-        .map(|a| row(st, &work, a, me, ctx, false))
         .collect();
     // tmux panes in the project that host no agent (shells, servers…),
     // readable with read_session {name: <tmux session>, mode: "pane"}.
@@ -694,11 +819,11 @@ fn list_project_sessions(
     let value = if compact {
         // CONTRACT §1 compact: one entry per tmux session, its agents
         // inside; agents outside tmux under a `null` session.
-        let mut sessions: Vec<(Option<String>, Value, Vec<Value>)> = Vec::new();
+        let mut sessions: Vec<(Option<String>, Value, Vec<CompactRow<'_>>)> = Vec::new();
         for a in &agents {
             let pane = a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key()));
             let key = pane.map(|p| p.session.clone());
-            let entry = row(st, &work, a, me, ctx, true);
+            let entry = compact_row(&facts, a, ctx.live);
             match sessions.iter_mut().find(|(k, ..)| *k == key) {
                 Some((.., list)) => list.push(entry),
                 None => {
@@ -744,6 +869,7 @@ fn list_project_sessions(
             "you": me,
         })
     } else {
+        let rows: Vec<Row<'_>> = agents.iter().map(|a| row(&mut facts, a, ctx)).collect();
         json!({
             "project_root": root.unwrap_or(&scope.project_root),
             "inferred": inferred,
@@ -842,8 +968,8 @@ fn get_my_session(state: &State, caller: &Caller, res: &Resolution, ctx: &mut Ct
     // in without the row's names for facts the entry already carries.
     let mut entry = Map::new();
     if let Some(a) = agent {
-        let work = st.work_index();
-        if let Value::Object(row) = row(st, &work, a, me, ctx, false) {
+        let mut facts = RowFacts::new(st, me, ctx.now_ms);
+        if let Ok(Value::Object(row)) = serde_json::to_value(row(&mut facts, a, ctx)) {
             for (k, v) in row {
                 if !matches!(
                     k.as_str(),
@@ -2590,24 +2716,4 @@ fn list_claims(state: &State, caller: &Caller, args: &Value, ctx: &mut Ctx<'_>) 
         "recent_edits": edits,
         "window_s": ctx.config.touch_window_ms / 1000,
     }))
-}
-
-/// A `list_project_sessions` row's `editing` (files edited within the
-/// touch window, newest first) and `claims` (live leases).
-fn files_of(state: &State, id: &str, ctx: &Ctx<'_>) -> (Value, Value) {
-    let since = ctx.now_ms.saturating_sub(ctx.config.touch_window_ms);
-    let editing: Vec<Value> = ctx
-        .live
-        .touches
-        .edits_of(id, since)
-        .into_iter()
-        .map(|(p, at)| json!({"path": p, "age_s": ctx.now_ms.saturating_sub(at) / 1000}))
-        .collect();
-    let claims: Vec<Value> = state
-        .leases
-        .values()
-        .filter(|l| l.holder == id && l.expires_ms > ctx.now_ms)
-        .map(|l| json!({"path": l.pattern, "exclusive": l.exclusive, "expires_ms": l.expires_ms}))
-        .collect();
-    (json!(editing), json!(claims))
 }

@@ -76,6 +76,19 @@ pub async fn read_async<T: DeserializeOwned>(
     r: &mut (impl tokio::io::AsyncRead + Unpin),
     max: usize,
 ) -> Result<T, FrameError> {
+    decode(&read_payload_async(r, max).await?)
+}
+
+/// As [`read_async`], but returns the payload undecoded (for
+/// [`crate::ServerFrame::from_slice`]).
+///
+/// # Errors
+/// As [`read_async`], except [`FrameError::Malformed`].
+#[cfg(feature = "async")]
+pub async fn read_payload_async(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
     use tokio::io::AsyncReadExt;
     let mut prefix = [0u8; 4];
     match r.read_exact(&mut prefix).await {
@@ -86,7 +99,7 @@ pub async fn read_async<T: DeserializeOwned>(
     let len = check_len(prefix, max)?;
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload).await?;
-    decode(&payload)
+    Ok(payload)
 }
 
 /// Parses a frame payload (without its length prefix).

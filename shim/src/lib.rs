@@ -331,7 +331,8 @@ fn libc_getppid() -> u32 {
 }
 
 async fn read_server_frame(r: &mut (impl AsyncReadExt + Unpin)) -> Result<ServerFrame, FrameError> {
-    frame::read_async(r, MAX_SERVER_FRAME).await
+    let payload = frame::read_payload_async(r, MAX_SERVER_FRAME).await?;
+    ServerFrame::from_slice(&payload).map_err(FrameError::Malformed)
 }
 
 /// The MCP server handler.

@@ -158,9 +158,14 @@ impl AsyncWrite for LineOut {
         _cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        // Only the new bytes can hold a newline: scanning the whole buffer
+        // on every write made a large response quadratic in its chunks.
+        let mut from = self.buf.len();
         self.buf.extend_from_slice(data);
-        while let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+        while let Some(nl) = self.buf[from..].iter().position(|b| *b == b'\n') {
+            let rest = self.buf.split_off(from + nl + 1);
+            let line = std::mem::replace(&mut self.buf, rest);
+            from = 0;
             if self.tx.send(line).is_err() {
                 return Poll::Ready(Err(std::io::Error::new(
                     std::io::ErrorKind::BrokenPipe,
