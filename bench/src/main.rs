@@ -1288,6 +1288,170 @@ fn bench_rss(a: &Args, figs: &mut Vec<Fig>) {
     });
 }
 
+/// Bytes of the snapshot files (`*.snap`) under `dir`, recursively.
+fn snapshot_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                snapshot_bytes(&p)
+            } else if p.extension().is_some_and(|x| x == "snap") {
+                e.metadata().map_or(0, |m| m.len())
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+/// The soak (issue 12): a constant fleet of agents sends and drains at a
+/// steady rate for `OXTAIL_SOAK_SECS` (1 800 s; 120 s with `--quick`),
+/// while the daemon's memory, snapshot size and journal size are sampled
+/// every 10 s. The state is bounded by the retention caps, so each should
+/// reach a plateau: the figures compare the last third of the run with the
+/// end of the middle third.
+fn bench_soak(a: &Args, figs: &mut Vec<Fig>) {
+    let secs: u64 = std::env::var("OXTAIL_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if a.quick { 120 } else { 1800 });
+    let agents = 10usize;
+    // Per agent: one send every 20 ms at most (≤ 50/s each, 500/s in
+    // all), draining its own mailbox every 50 sends: the default retention
+    // cap (100 k delivered messages) is reached after about 200 s.
+    let pace = Duration::from_millis(20);
+    let env = Env::new(&a.bin);
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let body = "s".repeat(100);
+    let conns: Vec<Raw> = (0..agents)
+        .map(|i| {
+            let mut c = env.raw(&format!("soak-{i}"));
+            assert_eq!(
+                c.tool("set_my_state", json!({"purpose": "soak"}))["ok"],
+                true
+            );
+            c
+        })
+        .collect();
+    let handles: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let target = format!("soak-{}", (i + 1) % agents);
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut sent = 0u64;
+                while Instant::now() < stop {
+                    let t = Instant::now();
+                    let r = c.call(tool(
+                        "send_message",
+                        json!({"target": target, "body": body}),
+                    ));
+                    lat.push(us(t.elapsed()) / 1000.0);
+                    assert!(is_ok(&r), "{r:?}");
+                    sent += 1;
+                    if sent.is_multiple_of(50) {
+                        let r = c.drain();
+                        assert!(r["ok"] == true || r["count"].is_u64(), "{r}");
+                    }
+                    if let Some(rest) = pace.checked_sub(t.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                }
+                (sent, lat)
+            })
+        })
+        .collect();
+    // (elapsed s, RSS KiB, snapshot bytes, journal bytes, retained)
+    let mut samples: Vec<(f64, u64, u64, u64, u64)> = Vec::new();
+    let started = Instant::now();
+    while Instant::now() < stop {
+        std::thread::sleep(Duration::from_secs(10).min(stop - Instant::now()));
+        let st = env.ctl(&["stats"]);
+        let (rss, _) = rss_kib(env.daemon);
+        let s = (
+            started.elapsed().as_secs_f64(),
+            rss,
+            snapshot_bytes(&env.home),
+            st["journal_bytes"].as_u64().unwrap_or(0),
+            st["retained_messages"].as_u64().unwrap_or(0),
+        );
+        eprintln!(
+            "  soak {:>5.0}s rss {:>7.1} MiB snapshots {:>7.1} MiB journal {:>7.1} MiB retained {}",
+            s.0,
+            s.1 as f64 / 1024.0,
+            s.2 as f64 / 1048576.0,
+            s.3 as f64 / 1048576.0,
+            s.4
+        );
+        samples.push(s);
+    }
+    let mut lat = Vec::new();
+    let mut sent = 0;
+    for h in handles {
+        let (n, l) = h.join().unwrap();
+        sent += n;
+        lat.extend(l);
+    }
+    let last = *samples.last().expect("a sample");
+    let mid = samples
+        .iter()
+        .rev()
+        .find(|s| s.0 <= last.0 * 2.0 / 3.0)
+        .copied()
+        .unwrap_or(samples[0]);
+    let peak = |f: fn(&(f64, u64, u64, u64, u64)) -> u64| {
+        samples
+            .iter()
+            .filter(|s| s.0 > mid.0)
+            .map(f)
+            .max()
+            .unwrap_or(0)
+    };
+    let method = format!(
+        "{agents} agents over raw daemon sockets, each sending one 100-byte message at most every 20 ms to the next and draining every 50 sends, for {secs} s ({sent} messages); sampled every 10 s; growth = peak over the last third / value at 2/3 of the run"
+    );
+    let mib = |b: u64| b as f64 / 1048576.0;
+    for (key, what, at_mid, pk) in [
+        ("soak_rss", "daemon RSS", mid.1 * 1024, peak(|s| s.1) * 1024),
+        ("soak_snapshot", "snapshot files", mid.2, peak(|s| s.2)),
+        ("soak_journal", "journal segments", mid.3, peak(|s| s.3)),
+    ] {
+        let growth = (pk as f64 / (at_mid.max(1)) as f64 - 1.0) * 100.0;
+        figs.push(Fig {
+            key,
+            what: format!(
+                "soak: growth of the {what} over the last third of {secs} s ({:.1} MiB at 2/3, peak {:.1} MiB after)",
+                mib(at_mid),
+                mib(pk)
+            ),
+            median: growth.max(0.0),
+            p90: None,
+            unit: "%",
+            n: samples.len(),
+            target: Some(("plateau: ≤ 10 % growth", 10.0, true)),
+            method: method.clone(),
+        });
+    }
+    let (m, p) = median_p90(&mut lat);
+    lat.sort_by(f64::total_cmp);
+    let p99 = lat[(lat.len() * 99 / 100).min(lat.len() - 1)];
+    figs.push(Fig {
+        key: "soak_send",
+        what: format!("soak: `send_message` round trip over {secs} s (p99 {p99:.2} ms)"),
+        median: m,
+        p90: Some(p),
+        unit: "ms",
+        n: lat.len(),
+        target: None,
+        method,
+    });
+}
+
 // --------------------------------------------------------------- journal
 
 fn bench_replay(a: &Args, figs: &mut Vec<Fig>) {
@@ -1594,7 +1758,7 @@ fn main() {
     let wanted = |k: &str| a.only.as_ref().is_none_or(|o| o.iter().any(|x| x == k));
     let mut figs = Vec::new();
     type Bench = fn(&Args, &mut Vec<Fig>);
-    let all: [(&str, Bench); 13] = [
+    let all: [(&str, Bench); 14] = [
         ("shim", bench_shim),
         ("rtt", bench_rtt),
         ("ask", bench_ask),
@@ -1606,6 +1770,7 @@ fn main() {
         ("deep", bench_deep),
         ("depth", bench_depth),
         ("rss", bench_rss),
+        ("soak", bench_soak),
         ("replay", bench_replay),
         ("recovery", bench_recovery),
     ];
