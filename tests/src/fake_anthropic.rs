@@ -544,7 +544,7 @@ fn with_request_id(response: HttpResponse) -> HttpResponse {
     response.with_header("request-id", format!("req_fake_{id:06}"))
 }
 
-/// The answer to a request the HTTP layer could not parse.
+/// The answer to a request whose body the HTTP layer could not read.
 fn bad_request(e: &std::io::Error) -> HttpResponse {
     with_request_id(HttpResponse::json(
         400,
@@ -848,13 +848,19 @@ mod tests {
     #[test]
     fn malformed_requests_get_an_anthropic_error() {
         let server = FakeAnthropic::start(vec![]);
-        let out = roundtrip(&server, b"POST /v1/messages HTTP/1.1\r\nno colon\r\n\r\n");
+        let out = roundtrip(
+            &server,
+            b"POST /v1/messages HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+        );
         assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
         assert!(out.contains("\r\nrequest-id: req_fake_"), "{out}");
         let body: Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "invalid_request_error");
-        assert_eq!(body["error"]["message"], "malformed header");
+        assert_eq!(body["error"]["message"], "body too large");
+        // What the HTTP layer cannot parse gets its plain 400.
+        let out = roundtrip(&server, b"POST /v1/messages HTTP/1.1\r\nno colon\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
         assert!(server.http_log().is_empty());
     }
 
