@@ -249,7 +249,8 @@ async fn idle_wait_wakes_with_mail_and_a_newer_waiter_retires_the_older() {
     // B's turn ends: the sync Stop marks it idle, the async idle-wait arms.
     assert_eq!(stdout_json(&run_hook(&ox, "stop", &stop, &env)), None);
     let mut first = spawn_hook(&ox, "idle-wait", &stop, &env);
-    std::thread::sleep(Duration::from_millis(400));
+    ox.wait_stat("idle_waiters", 1, Duration::from_secs(5))
+        .expect("the first waiter arms");
     let mut second = spawn_hook(&ox, "idle-wait", &stop, &env);
     let st = wait_exit(&mut first, Duration::from_secs(5)).expect("older waiter retired");
     assert_eq!(st.code(), Some(0));
