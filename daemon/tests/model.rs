@@ -125,6 +125,20 @@ impl Harness {
     }
 }
 
+/// The state the journal's records rebuild, each record through its JSON
+/// encoding first (as recovery reads it).
+fn replay(journal: &[Vec<Command>]) -> State {
+    let mut state = State::default();
+    let mut ev = Vec::new();
+    for rec in journal {
+        let back: Vec<Command> = serde_json::from_slice(&serde_json::to_vec(rec).unwrap()).unwrap();
+        for c in &back {
+            apply(&mut state, c, &mut ev);
+        }
+    }
+    state
+}
+
 fn value(r: Reply) -> Value {
     match r {
         Reply::Ok { value } => value,
@@ -263,16 +277,7 @@ proptest! {
             }
         }
         // Replay through the journal encoding rebuilds the identical state.
-        let mut replayed = State::default();
-        let mut ev = Vec::new();
-        for rec in &h.journal {
-            let bytes = serde_json::to_vec(rec).unwrap();
-            let back: Vec<Command> = serde_json::from_slice(&bytes).unwrap();
-            for c in &back {
-                apply(&mut replayed, c, &mut ev);
-            }
-        }
-        prop_assert_eq!(&replayed, &h.state);
+        prop_assert_eq!(&replay(&h.journal), &h.state);
         // And a snapshot round-trips.
         let snap: State = serde_json::from_slice(&serde_json::to_vec(&h.state).unwrap()).unwrap();
         prop_assert_eq!(&snap, &h.state);
@@ -327,71 +332,15 @@ fn caller_as(i: usize, id: &str) -> Caller {
     c
 }
 
-struct HookHarness {
-    state: State,
-    journal: Vec<Vec<Command>>,
-    next: u64,
-    now: u64,
-}
-
-impl HookHarness {
-    fn commit(&mut self, cmds: Vec<Command>) {
-        if cmds.is_empty() {
-            return;
-        }
-        let mut ev = Vec::new();
-        for c in &cmds {
-            apply(&mut self.state, c, &mut ev);
-        }
-        self.journal.push(cmds);
-    }
-
-    fn tool(&mut self, caller: &Caller, tool: &str, args: Value) -> (Value, Option<tools::Offer>) {
-        let config = Config::default();
-        let live = Live::default();
-        let mut next = self.next;
-        let mut new_id = |p: &str| {
-            next += 1;
-            format!("{p}_{next}")
-        };
-        self.now += 1;
-        let mut ctx = Ctx {
-            now_ms: self.now,
-            config: &config,
-            live: &live,
-            home: None,
-            new_id: &mut new_id,
-        };
-        let out = tools::call(&self.state, caller, tool, &args, None, &mut ctx);
-        self.next = next;
-        let offer = out.offer.clone();
-        self.commit(out.commands);
-        (value(out.reply), offer)
-    }
-
-    fn hook(&mut self, who: usize, event: oxtail_proto::HookEvent, payload: Value) -> String {
-        self.now += 1;
-        let call = oxtail_proto::HookCall {
-            event,
-            client: "claude-code".into(),
-            payload,
-            env: BTreeMap::new(),
-            ppid: 1,
-            deliver_budget_chars: None,
-            deliver_deadline_ms: None,
-            conflict_mode: None,
-        };
-        let plan = oxtail_daemon::hookplan::plan_identity(
-            &self.state,
-            &call,
-            Some(seat(who)),
-            Some(common::caller(who).scope),
-            self.now,
-        )
-        .expect("a payload with a session_id plans");
-        self.commit(plan.commands);
-        plan.session
-    }
+/// A SessionStart or PreToolUse hook of agent `who`'s seat speaking as
+/// the payload's session (no client environment), through the whole hook
+/// planner; returns the session it resolved to.
+fn seat_hook(h: &mut Life, who: usize, event: oxtail_proto::HookEvent, payload: Value) -> String {
+    let mut call = hook_call(event, payload);
+    call.env = BTreeMap::new();
+    h.hook(who, &call)
+        .expect("a payload with a session_id plans")
+        .session
 }
 
 proptest! {
@@ -402,7 +351,7 @@ proptest! {
     #[test]
     fn hooks_move_seats_without_losing_mail(ops in proptest::collection::vec(hook_op(), 1..50)) {
         use oxtail_proto::HookEvent;
-        let mut h = HookHarness { state: State::default(), journal: Vec::new(), next: 0, now: 1_000 };
+        let mut h = Life { state: State::default(), live: Live::default(), journal: Vec::new(), next: 0, now: 1_000 };
         // Each agent's current session id, and every id it had before.
         let mut cur: Vec<String> = (0..AGENTS).map(|i| format!("s{i}")).collect();
         let mut old: Vec<Vec<String>> = vec![Vec::new(); AGENTS];
@@ -410,9 +359,9 @@ proptest! {
         let mut names: Vec<Option<String>> = vec![None; AGENTS];
         for i in 0..AGENTS {
             // The client starts: its SessionStart hook registers and binds.
-            let id = h.hook(i, HookEvent::SessionStart, json!({"session_id": cur[i], "cwd": "/p", "source": "startup"}));
+            let id = seat_hook(&mut h, i, HookEvent::SessionStart, json!({"session_id": cur[i], "cwd": "/p", "source": "startup"}));
             prop_assert_eq!(&id, &cur[i]);
-            let (v, _) = h.tool(&caller_as(i, &cur[i]), "set_my_state", json!({"purpose": format!("agent {i}"), "name": format!("a{i}")}));
+            let (v, _) = h.tool_as(&caller_as(i, &cur[i]), "set_my_state", json!({"purpose": format!("agent {i}"), "name": format!("a{i}")}));
             prop_assert_eq!(&v["ok"], &json!(true), "{}", v);
             names[i] = h.state.agents.get(&cur[i]).and_then(|a| a.name.clone());
             prop_assert_eq!(names[i].clone(), Some(format!("a{i}")));
@@ -425,7 +374,7 @@ proptest! {
                         (true, Some(o)) => o.clone(),
                         _ => cur[to].clone(),
                     };
-                    let (v, _) = h.tool(&caller_as(from, &cur[from]), "send_message", json!({"target": target, "body": "hi", "wake": "off"}));
+                    let (v, _) = h.tool_as(&caller_as(from, &cur[from]), "send_message", json!({"target": target, "body": "hi", "wake": "off"}));
                     if from == to {
                         prop_assert_eq!(&v["error"], &json!("self-send"), "{}", v);
                         continue;
@@ -436,7 +385,7 @@ proptest! {
                     queued[to] += 1;
                 }
                 HookOp::Read { who } => {
-                    let (v, offer) = h.tool(&caller_as(who, &cur[who]), "read_my_messages", json!({}));
+                    let (v, offer) = h.tool_as(&caller_as(who, &cur[who]), "read_my_messages", json!({}));
                     let n = v["messages"].as_array().map_or(0, Vec::len);
                     prop_assert_eq!(n, queued[who].min(Config::default().read_max_messages), "{}", v);
                     if let Some(o) = offer {
@@ -449,7 +398,7 @@ proptest! {
                 HookOp::Start { who, source, same_id } => {
                     let source = ["clear", "compact", "resume", "fork"][source];
                     let id = if same_id { cur[who].clone() } else { moves += 1; format!("s{who}m{moves}") };
-                    let got = h.hook(who, HookEvent::SessionStart, json!({"session_id": id, "cwd": "/p", "source": source}));
+                    let got = seat_hook(&mut h, who, HookEvent::SessionStart, json!({"session_id": id, "cwd": "/p", "source": source}));
                     prop_assert_eq!(&got, &id);
                     if id != cur[who] {
                         old[who].push(std::mem::replace(&mut cur[who], id));
@@ -458,7 +407,7 @@ proptest! {
                 HookOp::PreToolUse { who } => {
                     // A hook speaking an old id resolves to the current one.
                     let speak = old[who].first().cloned().unwrap_or_else(|| cur[who].clone());
-                    let got = h.hook(who, HookEvent::PreToolUse, json!({"session_id": speak, "cwd": "/p", "tool_name": "Bash"}));
+                    let got = seat_hook(&mut h, who, HookEvent::PreToolUse, json!({"session_id": speak, "cwd": "/p", "tool_name": "Bash"}));
                     prop_assert_eq!(&got, &cur[who]);
                 }
             }
@@ -476,15 +425,7 @@ proptest! {
             }
         }
         // Replay through the journal encoding rebuilds the identical state.
-        let mut replayed = State::default();
-        let mut ev = Vec::new();
-        for rec in &h.journal {
-            let back: Vec<Command> = serde_json::from_slice(&serde_json::to_vec(rec).unwrap()).unwrap();
-            for c in &back {
-                apply(&mut replayed, c, &mut ev);
-            }
-        }
-        prop_assert_eq!(&replayed, &h.state);
+        prop_assert_eq!(&replay(&h.journal), &h.state);
     }
 }
 
@@ -623,6 +564,15 @@ impl Life {
     }
 
     fn tool(&mut self, who: usize, tool: &str, args: Value) -> (Value, Option<tools::Offer>) {
+        self.tool_as(&common::caller(who), tool, args)
+    }
+
+    fn tool_as(
+        &mut self,
+        caller: &Caller,
+        tool: &str,
+        args: Value,
+    ) -> (Value, Option<tools::Offer>) {
         self.now += 1;
         let config = Config::default();
         let mut next = self.next;
@@ -637,14 +587,7 @@ impl Life {
             home: None,
             new_id: &mut new_id,
         };
-        let out = tools::call(
-            &self.state,
-            &common::caller(who),
-            tool,
-            &args,
-            None,
-            &mut ctx,
-        );
+        let out = tools::call(&self.state, caller, tool, &args, None, &mut ctx);
         self.next = next;
         let offer = out.offer.clone();
         self.commit(out.commands);
@@ -912,14 +855,6 @@ proptest! {
             }
         }
         // Replay through the journal encoding rebuilds the identical state.
-        let mut replayed = State::default();
-        let mut ev = Vec::new();
-        for rec in &h.journal {
-            let back: Vec<Command> = serde_json::from_slice(&serde_json::to_vec(rec).unwrap()).unwrap();
-            for c in &back {
-                apply(&mut replayed, c, &mut ev);
-            }
-        }
-        prop_assert_eq!(&replayed, &h.state);
+        prop_assert_eq!(&replay(&h.journal), &h.state);
     }
 }

@@ -440,6 +440,31 @@ pub fn latest_tool_results(req: &Value) -> Vec<ToolResult> {
     collect_tool_results(&all[start..], all)
 }
 
+/// All text of the messages after the last assistant message, blocks
+/// joined with newlines (a `tool_result`'s content included): what Claude
+/// Code added since the model's last turn (tool results, hook context).
+pub fn text_after_last_assistant(req: &Value) -> String {
+    let all = messages(req);
+    let start = all
+        .iter()
+        .rposition(|m| m["role"] == "assistant")
+        .map_or(0, |i| i + 1);
+    all[start..]
+        .iter()
+        .flat_map(|m| match &m["content"] {
+            Value::Array(blocks) => blocks
+                .iter()
+                .map(|b| match b["type"].as_str() {
+                    Some("tool_result") => content_text(&b["content"]),
+                    _ => b["text"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            other => vec![content_text(other)],
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether any string inside `value` (keys excluded) contains `needle`.
 pub fn value_contains(value: &Value, needle: &str) -> bool {
     match value {
