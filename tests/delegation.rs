@@ -78,17 +78,11 @@ async fn ask_answered_by_reply_to_message() {
             .unwrap()
         })
     };
-    // b sees the ask (with its request_id) and answers by id.
-    let mut got = None;
-    for _ in 0..200 {
-        let v = b.ok("read_my_messages", json!({})).await.unwrap();
-        if v["count"].as_u64() > Some(0) {
-            got = Some(v);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let v = got.expect("the ask reached b");
+    // b sees the ask (with its request_id) once it is registered, and
+    // answers by id.
+    wait_asks_in_flight(&ox, 1);
+    let v = b.ok("read_my_messages", json!({})).await.unwrap();
+    assert_eq!(v["count"], 1, "the ask reached b: {v}");
     let ask = &v["messages"][0];
     assert_eq!(ask["body"], "what is 6*7?");
     assert!(ask["request_id"].as_str().unwrap().starts_with("req_"));
@@ -289,16 +283,10 @@ async fn a_cancelled_ask_becomes_pending() {
     )
     .await;
     assert!(r.is_err(), "the ask should still be waiting");
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let s = ox.ctl(&["stats"]).unwrap();
-        if s["asks_in_flight"] == 0 {
-            assert_eq!(s["pending_asks"], 1);
-            break;
-        }
-        assert!(Instant::now() < end, "cancel never reached the daemon: {s}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let s = ox
+        .wait_stat("asks_in_flight", 0, Duration::from_secs(5))
+        .expect("the cancel reaches the daemon");
+    assert_eq!(s["pending_asks"], 1);
     let d = ox.ctl(&["dump"]).unwrap();
     assert_eq!(d["state"]["asks"].as_object().unwrap().len(), 1);
 }
@@ -324,12 +312,10 @@ async fn a_dead_shim_leaves_its_ask_pending() {
         oxtail_tests::harness::kill_pid(k.parse().unwrap(), libc::SIGKILL);
     }
     let _ = waiting.await;
-    let end = Instant::now() + Duration::from_secs(5);
-    while ox.ctl(&["stats"]).unwrap()["asks_in_flight"] != 0 {
-        assert!(Instant::now() < end);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(ox.ctl(&["stats"]).unwrap()["pending_asks"], 1);
+    let s = ox
+        .wait_stat("asks_in_flight", 0, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(s["pending_asks"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,14 +542,31 @@ async fn bad_ask_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_wake_status_branch() {
+    // The gate's time windows are unit-tested on an injected clock
+    // (`wake::tests::time_windows_on_an_injected_clock`); here each status
+    // is reached through real shims without waiting a window out: the
+    // debounce is a minute, so a second attempt on a target is debounced
+    // whatever the machine's speed, and each later branch uses a target
+    // with no attempt yet. The rate limit, which needs an attempt past the
+    // debounce, is `a_fired_wake_rate_limits_the_next`.
     let ox = Instance::with_env(
         BIN,
         &[
-            ("OXTAIL_WAKE_DEBOUNCE_MS", "300"),
-            ("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS", "3000"),
+            ("OXTAIL_WAKE_DEBOUNCE_MS", "60000"),
+            ("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS", "60000"),
         ],
     );
     let (a, b) = pair(&ox).await;
+    let c = ox
+        .agent(AgentOpts::claude(&ox.workdir("proj"), "helper2"))
+        .await
+        .unwrap();
+    c.ok(
+        "set_my_state",
+        json!({"purpose": "helping too", "name": "c"}),
+    )
+    .await
+    .unwrap();
     let status = |v: &Value| v["wake_status"].as_str().unwrap().to_string();
 
     // wake off: no wake, so no status (`disabled` is the kill switches').
@@ -608,13 +611,16 @@ async fn every_wake_status_branch() {
         .unwrap();
     assert_eq!(status(&v), "skipped_debounced");
     // fired: with the rewake hook armed, the mail goes straight to it.
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let w = arm_idle_wait(&ox, "helper", 20_000);
+    ox.mark("helper2", "idle").unwrap();
+    a.ok("send_message", json!({"target": "c", "body": "5"}))
+        .await
+        .unwrap();
+    let w = arm_idle_wait(&ox, "helper2", 20_000);
     wait_idle_waiters(&ox, 1);
     let v = a
         .ok(
             "send_message",
-            json!({"target": "b", "body": "5", "wake": "auto"}),
+            json!({"target": "c", "body": "6", "wake": "auto"}),
         )
         .await
         .unwrap();
@@ -624,24 +630,11 @@ async fn every_wake_status_branch() {
         IdleWaitAnswer::Mail {
             deliver, delivered, ..
         } => {
-            assert_eq!(delivered, 5, "every queued message fits the budget");
-            assert!(deliver.contains("[peer] 5"));
+            assert_eq!(delivered, 2, "every queued message fits the budget");
+            assert!(deliver.contains("[peer] 6"));
         }
         other => panic!("{other:?}"),
     }
-    // skipped_rate_limited: past the debounce, within the 3 s interval.
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let w2 = arm_idle_wait(&ox, "helper", 2_000);
-    wait_idle_waiters(&ox, 1);
-    let v = a
-        .ok(
-            "send_message",
-            json!({"target": "b", "body": "6", "wake": "auto"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status(&v), "skipped_rate_limited");
-    assert_eq!(w2.join().unwrap(), IdleWaitAnswer::Timeout);
 
     // The strict reply rule: a reply wakes its requester only if it went
     // idle recently; with no activity mark at all it does not.
@@ -671,7 +664,7 @@ async fn every_wake_status_branch() {
         .unwrap();
     assert_eq!(status(&v), "fired");
     assert!(matches!(wa.join().unwrap(), IdleWaitAnswer::Mail { .. }));
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // The dedupe gate comes before the debounce: no window to wait out.
     let v = b
         .ok(
             "reply_to_message",
@@ -690,7 +683,6 @@ async fn every_wake_status_branch() {
         "skipped_no_target",
         "skipped_debounced",
         "fired",
-        "skipped_rate_limited",
         "skipped_no_fresh_idle",
         "skipped_deduped",
     ] {
@@ -701,6 +693,45 @@ async fn every_wake_status_branch() {
     }
     assert!(d["wakes_by_tool"]["send_message"].is_object());
     assert!(d["wakes_by_tool"]["reply_to_message"].is_object());
+}
+
+/// skipped_rate_limited: a fired wake starts the target's minimum interval;
+/// the next attempt (the debounce is 1 ms, the least the variable takes,
+/// and arming a hook in between takes longer) is refused, and the armed
+/// rewake hook gets no mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fired_wake_rate_limits_the_next() {
+    let ox = Instance::with_env(
+        BIN,
+        &[
+            ("OXTAIL_WAKE_DEBOUNCE_MS", "1"),
+            ("OXTAIL_AUTOWAKE_MIN_INTERVAL_MS", "60000"),
+        ],
+    );
+    let (a, _b) = pair(&ox).await;
+    ox.mark("helper", "idle").unwrap();
+    let send = |body: &'static str| {
+        let a = a.clone();
+        async move {
+            a.ok(
+                "send_message",
+                json!({"target": "b", "body": body, "wake": "auto"}),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let w = arm_idle_wait(&ox, "helper", 20_000);
+    wait_idle_waiters(&ox, 1);
+    assert_eq!(send("1").await["wake_status"], "fired");
+    assert!(matches!(w.join().unwrap(), IdleWaitAnswer::Mail { .. }));
+    let w2 = arm_idle_wait(&ox, "helper", 300);
+    wait_idle_waiters(&ox, 1);
+    assert_eq!(send("2").await["wake_status"], "skipped_rate_limited");
+    assert_eq!(w2.join().unwrap(), IdleWaitAnswer::Timeout);
+    let out = ox.command().args(["diagnose", "--json"]).output().unwrap();
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["wakes_by_status"]["skipped_rate_limited"], 1, "{d}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -782,7 +813,7 @@ async fn trace_file_records_identity_and_wakes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_ask_sends_progress_when_the_call_asked_for_it() {
-    let ox = Instance::with_env(BIN, &[("OXTAIL_ASK_PROGRESS_MS", "150")]);
+    let ox = Instance::with_env(BIN, &[("OXTAIL_ASK_PROGRESS_MS", "100")]);
     let (a, _b) = pair(&ox).await;
     // Claude Code 2.1.329 sends `_meta.progressToken` with every tools/call.
     let v = a
@@ -797,8 +828,9 @@ async fn a_waiting_ask_sends_progress_when_the_call_asked_for_it() {
     let got = a.progress_messages();
     assert!(got.len() >= 3, "progress while waiting: {got:?}");
     assert!(got[0].contains("waiting for b"), "{got:?}");
-    // They stop when the ask returns.
+    // They stop when the ask returns: none in the next two and a half
+    // periods (a negative check, so a bounded wait).
     let after = a.progress_messages().len();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(a.progress_messages().len(), after);
 }

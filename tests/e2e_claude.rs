@@ -5,8 +5,8 @@
 //! installed (`.ci/run` installs it).
 
 use oxtail_tests::claude::{claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer};
+use oxtail_tests::e2e::instance_with_peer;
 use oxtail_tests::fake_anthropic::{FakeAnthropic, ScriptedTurn};
-use oxtail_tests::harness::{AgentOpts, Instance};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -16,19 +16,8 @@ async fn claude_code_sets_state_and_messages_a_peer() {
     let Some(claude) = claude_or_skip() else {
         return;
     };
-    let ox = Instance::new(BIN);
-    let repo = ox.git_repo("proj");
     // The peer is already here, so Claude's send has a target.
-    let peer = ox
-        .agent(AgentOpts::claude(&repo, "peer-session"))
-        .await
-        .unwrap();
-    peer.ok(
-        "set_my_state",
-        json!({"purpose": "waiting for mail", "name": "peer"}),
-    )
-    .await
-    .unwrap();
+    let (ox, repo, peer) = instance_with_peer(BIN, &[], "waiting for mail").await;
 
     let server = FakeAnthropic::start(vec![
         ScriptedTurn::tool_use(

@@ -16,7 +16,7 @@ use std::time::Duration;
 use oxtail_tests::claude::{claude_or_skip, write_mcp_json, ClaudeHome, ClaudeRun, McpServer};
 use oxtail_tests::e2e::{install_hooks, nonce, Gate};
 use oxtail_tests::fake_anthropic::{
-    assistant_turns, content_text, first_user_text, messages, value_contains, FakeAnthropic,
+    assistant_turns, first_user_text, text_after_last_assistant, value_contains, FakeAnthropic,
     ScriptedTurn,
 };
 use oxtail_tests::harness::Instance;
@@ -26,30 +26,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
 
 /// Generous bound for anything a Claude Code process does.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// All text of the messages after the last assistant message: what Claude
-/// Code added since the model's last tool call (tool results, hook context).
-fn text_after_last_assistant(req: &Value) -> String {
-    let all = messages(req);
-    let start = all
-        .iter()
-        .rposition(|m| m["role"] == "assistant")
-        .map_or(0, |i| i + 1);
-    all[start..]
-        .iter()
-        .flat_map(|m| match &m["content"] {
-            Value::Array(blocks) => blocks
-                .iter()
-                .map(|b| match b["type"].as_str() {
-                    Some("tool_result") => content_text(&b["content"]),
-                    _ => b["text"].as_str().unwrap_or_default().to_owned(),
-                })
-                .collect(),
-            other => vec![content_text(other)],
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_mail_reaches_a_busy_claude_through_pre_tool_use() {

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use oxtail_tests::claude::McpServer;
 use oxtail_tests::codex::{codex_or_skip, CodexExec, CodexHome, CodexTui};
-use oxtail_tests::e2e::{install_hooks, nonce, trace_events, Gate};
+use oxtail_tests::e2e::{install_hooks, instance_with_peer, nonce, trace_events, wait_row, Gate};
 use oxtail_tests::fake_openai::{
     item_text, items_after_last_call, response_index, user_texts, FakeOpenAi, ScriptedResponse,
 };
-use oxtail_tests::harness::{Agent, AgentOpts, Instance};
+use oxtail_tests::harness::{Agent, Instance};
 use oxtail_tests::tui::{composer_line, tmux_or_skip, trim_screen, SessionSpec, TmuxServer};
 use serde_json::{json, Value};
 
@@ -45,24 +45,9 @@ fn oxtail_server(ox: &Instance) -> McpServer {
         .env("OXTAIL_HOME", ox.home())
 }
 
-/// A started instance (its daemon spawned by us, so it gets the instance's
-/// environment rather than a shim's) with a git project and a peer agent
-/// named `peer` in it.
+/// A started instance with a git project and a peer agent named `peer`.
 async fn setup(env: &[(&str, &str)]) -> (Instance, std::path::PathBuf, Agent) {
-    let ox = Instance::with_env(BIN, env);
-    ox.ctl(&["ping"]).expect("daemon starts");
-    let repo = ox.git_repo("proj");
-    let peer = ox
-        .agent(AgentOpts::claude(&repo, "peer-session"))
-        .await
-        .unwrap();
-    peer.ok(
-        "set_my_state",
-        json!({"purpose": "peer of codex", "name": "peer"}),
-    )
-    .await
-    .unwrap();
-    (ox, repo, peer)
+    instance_with_peer(BIN, env, "peer of codex").await
 }
 
 fn codex_home(server: &FakeOpenAi, ox: &Instance, repo: &Path) -> CodexHome {
@@ -86,24 +71,6 @@ fn install_codex_hooks(home: &CodexHome) {
             hooks.contains(&format!("hook {event}")),
             "install-hook did not install {event}: {report}\n{hooks}"
         );
-    }
-}
-
-/// Poll the peer's `list_project_sessions` until a row satisfies `pred`.
-async fn wait_row(peer: &Agent, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
-        if let Some(row) = list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| pred(r))
-        {
-            return row.clone();
-        }
-        assert!(Instant::now() < deadline, "no such row in time: {list}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -367,7 +334,7 @@ async fn idle_codex_tui_is_woken_by_keys_and_its_stop_hook_delivers() {
     };
     ready.unwrap();
     // Wait until the Stop hook marked it idle.
-    let row = wait_row(&peer, |r| {
+    let row = wait_row(&ox, &peer, "the Codex row", DEADLINE, |r| {
         r["client_session_id"] == json!(thread) && r["activity"]["state"] == "idle"
     })
     .await;

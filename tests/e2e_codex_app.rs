@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use oxtail_tests::claude::{claude_env, claude_or_skip, write_mcp_json, ClaudeHome, McpServer};
 use oxtail_tests::codex::{codex_or_skip, CodexHome, CodexTui};
-use oxtail_tests::e2e::{install_hooks, nonce, trace_events, Gate};
+use oxtail_tests::e2e::{install_hooks, instance_with_peer, nonce, trace_events, Gate};
 use oxtail_tests::fake_anthropic::{FakeAnthropic, ScriptedTurn};
 use oxtail_tests::fake_openai::{
     item_text, items_after_last_call, response_index, thread_id, user_texts, value_contains,
     FakeOpenAi, ScriptedResponse,
 };
-use oxtail_tests::harness::{Agent, AgentOpts, Instance};
+use oxtail_tests::harness::{Agent, Instance};
 use oxtail_tests::tui::{start_claude_tui, tmux_or_skip, trim_screen, Pane, TmuxServer};
 use serde_json::{json, Value};
 
@@ -65,49 +65,17 @@ fn add_oxtail(home: &CodexHome, ox: &Instance, repo: &Path) {
 /// watches `codex_home`'s app-server, with a git project and a peer agent
 /// named `peer` in it.
 async fn setup(codex_home: &Path, trace: &Path) -> (Instance, std::path::PathBuf, Agent) {
-    let ox = Instance::with_env(
-        BIN,
-        &[
-            ("CODEX_HOME", codex_home.to_str().unwrap()),
-            ("MCP_TRACE_FILE", trace.to_str().unwrap()),
-            ("OXTAIL_LOG", "info,oxtail_daemon::codex_app=debug"),
-        ],
-    );
-    ox.ctl(&["ping"]).expect("daemon starts");
-    let repo = ox.git_repo("proj");
-    let peer = ox
-        .agent(AgentOpts::claude(&repo, "peer-session"))
-        .await
-        .unwrap();
-    peer.ok(
-        "set_my_state",
-        json!({"purpose": "peer of codex", "name": "peer"}),
-    )
-    .await
-    .unwrap();
-    (ox, repo, peer)
+    let env = [
+        ("CODEX_HOME", codex_home.to_str().unwrap()),
+        ("MCP_TRACE_FILE", trace.to_str().unwrap()),
+        ("OXTAIL_LOG", "info,oxtail_daemon::codex_app=debug"),
+    ];
+    instance_with_peer(BIN, &env, "peer of codex").await
 }
 
 /// Polls the peer's `list_project_sessions` until a row satisfies `pred`.
 async fn wait_row(ox: &Instance, peer: &Agent, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
-        if let Some(row) = list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| pred(r))
-        {
-            return row.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not in time: {list}\ndaemon log:\n{}",
-            std::fs::read_to_string(ox.home().join("daemon.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    oxtail_tests::e2e::wait_row(ox, peer, what, DEADLINE, pred).await
 }
 
 /// Submits `prompt` in the Codex TUI in `pane` and waits until its turn's

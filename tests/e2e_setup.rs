@@ -21,12 +21,12 @@ use std::time::Duration;
 
 use oxtail_tests::claude::{claude_or_skip, ClaudeHome, ClaudeRun};
 use oxtail_tests::codex::{codex_or_skip, CodexExec, CodexHome};
-use oxtail_tests::e2e::{nonce, Gate};
+use oxtail_tests::e2e::{instance_with_peer, nonce, Gate};
 use oxtail_tests::fake_anthropic::{
-    assistant_turns, content_text, first_user_text, messages, FakeAnthropic, ScriptedTurn,
+    assistant_turns, first_user_text, text_after_last_assistant, FakeAnthropic, ScriptedTurn,
 };
 use oxtail_tests::fake_openai::{FakeOpenAi, ScriptedResponse};
-use oxtail_tests::harness::{AgentOpts, Instance};
+use oxtail_tests::harness::Instance;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -164,19 +164,7 @@ async fn codex_with_its_default_approval_policy_calls_oxtail_after_setup() {
     let Some(codex) = codex_or_skip() else {
         return;
     };
-    let ox = Instance::new(BIN);
-    ox.ctl(&["ping"]).expect("daemon starts");
-    let repo = ox.git_repo("proj");
-    let peer = ox
-        .agent(AgentOpts::claude(&repo, "peer-session"))
-        .await
-        .unwrap();
-    peer.ok(
-        "set_my_state",
-        json!({"purpose": "peer of codex", "name": "peer"}),
-    )
-    .await
-    .unwrap();
+    let (ox, repo, peer) = instance_with_peer(BIN, &[], "peer of codex").await;
 
     let body = nonce("codex-default-approval");
     let server = FakeOpenAi::start(vec![
@@ -226,30 +214,6 @@ async fn codex_with_its_default_approval_policy_calls_oxtail_after_setup() {
 
     // (`codex exec` does not ask even without the approval mode; the TUI
     // test below is the one where a missing approval mode shows.)
-}
-
-/// All text Claude Code added after the model's last turn (tool results and
-/// hook context).
-fn text_after_last_assistant(req: &Value) -> String {
-    let all = messages(req);
-    let start = all
-        .iter()
-        .rposition(|m| m["role"] == "assistant")
-        .map_or(0, |i| i + 1);
-    all[start..]
-        .iter()
-        .flat_map(|m| match &m["content"] {
-            Value::Array(blocks) => blocks
-                .iter()
-                .map(|b| match b["type"].as_str() {
-                    Some("tool_result") => content_text(&b["content"]),
-                    _ => b["text"].as_str().unwrap_or_default().to_owned(),
-                })
-                .collect(),
-            other => vec![content_text(other)],
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,19 +413,7 @@ async fn codex_tui_with_its_default_approval_policy_calls_oxtail_after_setup() {
     if !oxtail_tests::tui::tmux_or_skip() {
         return;
     }
-    let ox = Instance::new(BIN);
-    ox.ctl(&["ping"]).expect("daemon starts");
-    let repo = ox.git_repo("proj");
-    let peer = ox
-        .agent(AgentOpts::claude(&repo, "peer-session"))
-        .await
-        .unwrap();
-    peer.ok(
-        "set_my_state",
-        json!({"purpose": "peer of codex", "name": "peer"}),
-    )
-    .await
-    .unwrap();
+    let (ox, repo, peer) = instance_with_peer(BIN, &[], "peer of codex").await;
     const PROMPT: &str = "Allow the oxtail MCP server to run tool";
     // Without setup's approval mode the TUI stops and asks a person (this
     // is what makes the test able to fail).

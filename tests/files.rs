@@ -4,48 +4,22 @@
 //! peer's file is edited (and the notice the peer gets), `OXTAIL_CONFLICT`
 //! decisions, and `claim_files` / `release_files` / `list_claims` leases.
 
+use oxtail_tests::e2e;
 use oxtail_tests::harness::{git, AgentOpts, Instance};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
 
 fn run_hook(ox: &Instance, event: &str, payload: &Value, env: &[(&str, String)]) -> Output {
-    let mut cmd = ox.command();
-    cmd.args(["hook", event])
-        .env_remove("CLAUDE_CODE_ENTRYPOINT")
-        .env_remove("OXTAIL_CONFLICT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    e2e::run_hook(ox, &["hook", event], payload, env).unwrap()
 }
 
 /// The hook's stdout JSON (`None` when it printed nothing).
 fn out(o: &Output) -> Option<Value> {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    if o.stdout.is_empty() {
-        return None;
-    }
-    Some(serde_json::from_slice(&o.stdout).expect("hook stdout is one JSON object"))
+    e2e::hook_json(o)
 }
 
 fn context(o: &Output) -> String {

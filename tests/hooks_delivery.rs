@@ -4,49 +4,41 @@
 //! Claude Code session's `idle-wait` as stderr with exit 2; subagent calls
 //! and `stop_hook_active` get nothing and leave the mail queued.
 
+use oxtail_tests::e2e;
 use oxtail_tests::harness::{AgentOpts, Instance};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
 
-fn hook_cmd(ox: &Instance, event: &str, env: &[(&str, String)]) -> Command {
-    let mut cmd = ox.command();
-    cmd.args(["hook", event, "--hooks-version", "1"])
-        .env("CLAUDECODE", "1")
-        .env_remove("CLAUDE_CODE_ENTRYPOINT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+/// `oxtail hook <event> --hooks-version 1` as Claude Code runs it
+/// (`CLAUDECODE=1`), with `env`.
+fn claude_env<'a>(env: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut all = vec![("CLAUDECODE", "1".to_string())];
+    all.extend_from_slice(env);
+    all
 }
 
 fn run_hook(ox: &Instance, event: &str, payload: &Value, env: &[(&str, String)]) -> Output {
-    let mut child = hook_cmd(ox, event, env).spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    e2e::run_hook(
+        ox,
+        &["hook", event, "--hooks-version", "1"],
+        payload,
+        &claude_env(env),
+    )
+    .unwrap()
 }
 
 fn spawn_hook(ox: &Instance, event: &str, payload: &Value, env: &[(&str, String)]) -> Child {
-    let mut child = hook_cmd(ox, event, env).spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    child
+    e2e::spawn_hook(
+        ox,
+        &["hook", event, "--hooks-version", "1"],
+        payload,
+        &claude_env(env),
+    )
+    .unwrap()
 }
 
 fn payload(event: &str, session: &str, cwd: &Path) -> Value {
@@ -73,16 +65,7 @@ fn payload(event: &str, session: &str, cwd: &Path) -> Value {
 }
 
 fn stdout_json(o: &Output) -> Option<Value> {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    if o.stdout.is_empty() {
-        return None;
-    }
-    Some(serde_json::from_slice(&o.stdout).expect("hook stdout is one JSON object"))
+    e2e::hook_json(o)
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -249,7 +232,8 @@ async fn idle_wait_wakes_with_mail_and_a_newer_waiter_retires_the_older() {
     // B's turn ends: the sync Stop marks it idle, the async idle-wait arms.
     assert_eq!(stdout_json(&run_hook(&ox, "stop", &stop, &env)), None);
     let mut first = spawn_hook(&ox, "idle-wait", &stop, &env);
-    std::thread::sleep(Duration::from_millis(400));
+    ox.wait_stat("idle_waiters", 1, Duration::from_secs(5))
+        .expect("the first waiter arms");
     let mut second = spawn_hook(&ox, "idle-wait", &stop, &env);
     let st = wait_exit(&mut first, Duration::from_secs(5)).expect("older waiter retired");
     assert_eq!(st.code(), Some(0));

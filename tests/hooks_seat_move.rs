@@ -3,47 +3,12 @@
 //! before the move or sent after it — still reaches the agent, and the old
 //! row is gone.
 
+use oxtail_tests::e2e::claude_session_start as session_start;
 use oxtail_tests::harness::{AgentOpts, Instance};
 use serde_json::json;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
-
-fn session_start(
-    ox: &Instance,
-    claude_pid: u32,
-    session: &str,
-    source: &str,
-    cwd: &std::path::Path,
-) {
-    let payload = json!({
-        "session_id": session,
-        "transcript_path": format!("/nowhere/{session}.jsonl"),
-        "cwd": cwd,
-        "hook_event_name": "SessionStart",
-        "source": source,
-    });
-    let mut child = ox
-        .command()
-        .args(["hook", "session-start"])
-        .env("CLAUDECODE", "1")
-        .env("CLAUDE_PID", claude_pid.to_string())
-        .env("CLAUDE_CODE_SESSION_ID", session)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_moves_the_seat_and_mail_follows() {

@@ -4,6 +4,7 @@
 //! a temp `OXTAIL_HOME`; real tmux on a private server for pane-derived
 //! names; a real `oxtail hook session-start` for `/clear`.
 
+use oxtail_tests::e2e::claude_session_start as session_start;
 use oxtail_tests::harness::{AgentOpts, Instance};
 use oxtail_tests::tui::{tmux_or_skip, SessionSpec, TmuxServer};
 use serde_json::{json, Value};
@@ -123,40 +124,6 @@ async fn an_agent_is_a_target_in_the_very_next_request_after_initialize() {
         drop(c.stdin.take());
         let _ = c.wait();
     }
-}
-
-fn session_start(
-    ox: &Instance,
-    claude_pid: u32,
-    session: &str,
-    source: &str,
-    cwd: &std::path::Path,
-) {
-    let payload = json!({
-        "session_id": session,
-        "transcript_path": format!("/nowhere/{session}.jsonl"),
-        "cwd": cwd,
-        "hook_event_name": "SessionStart",
-        "source": source,
-    });
-    let mut child = ox
-        .command()
-        .args(["hook", "session-start"])
-        .env("CLAUDECODE", "1")
-        .env("CLAUDE_PID", claude_pid.to_string())
-        .env("CLAUDE_CODE_SESSION_ID", session)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,6 @@
 //! the loop's receive timeout, so a waiting ask costs no CPU and no polling.
 
 use crate::config::Config;
-use crate::files;
 use crate::identity::{self, Caller, Resolution};
 use crate::render;
 use crate::state::{self, Command, Event, Message, Origin, Scope, Seat, State};
@@ -18,10 +17,7 @@ use crate::wake::{
 };
 use oxtail_journal::Journal;
 use oxtail_proto::status::{self as st, StatusEvent, StatusSnapshot};
-use oxtail_proto::{
-    error_code, Ctl, HookAnswer, HookCall, HookEvent, IdleWait, IdleWaitAnswer, Reply, Role,
-    ServerFrame,
-};
+use oxtail_proto::{error_code, Ctl, HookCall, IdleWait, IdleWaitAnswer, Reply, Role, ServerFrame};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -1817,7 +1813,10 @@ impl Actor {
         }
     }
 
-    /// A hook event: bind the seat, mark activity, deliver mail.
+    /// A hook event: planned purely ([`crate::hookplan::plan`]: seat
+    /// binding, activity, file touches, the mail offer); here only its
+    /// ephemeral effects are applied, its commands journaled, and the
+    /// offered mail held for the hook's connection.
     fn hook(
         &mut self,
         conn: u64,
@@ -1825,150 +1824,28 @@ impl Actor {
         seat: Option<Seat>,
         scope: Option<Scope>,
     ) -> (Reply, bool) {
-        let now = now_ms();
-        // Who the hook speaks for and what that changes durably (seat
-        // binding, a seat move, registration, the session's end): planned
-        // purely, like a tool.
-        let plan = match crate::hookplan::plan_identity(&self.state, &call, seat, scope, now) {
-            Ok(p) => p,
+        let mut held_by_session: HashMap<String, usize> = HashMap::new();
+        for h in self.handovers.values() {
+            *held_by_session.entry(h.session.clone()).or_default() += h.ids.len();
+        }
+        let ctx = crate::hookplan::HookCtx {
+            now_ms: now_ms(),
+            config: &self.config,
+            live: &self.live,
+            held_by_session: &held_by_session,
+        };
+        let out = match crate::hookplan::plan(&self.state, &ctx, &call, seat, scope) {
+            Ok(o) => o,
             Err(reply) => return (reply, false),
         };
-        let crate::hookplan::HookIdentity {
+        let crate::hookplan::HookOutcome {
             session: id,
-            caller,
-            commands: mut cmds,
-        } = plan;
-        if call.client == "codex" {
-            // Which seat a Codex hook brought (none from inside the shared
-            // app-server): for `oxtail diagnose` and the e2e tests.
-            self.trace_event(json!({"event": "hook", "hook_event": call.event, "session": id, "client": call.client, "seat": caller.seat.as_ref().map(|s| s.key())}));
-            // Its app-server lives under the hook's CODEX_HOME (hooks run
-            // inside the app-server, with its environment).
-            if let Some(h) = crate::codex_app::codex_home_of(
-                call.env.get("CODEX_HOME").map(String::as_str),
-                None,
-            ) {
-                self.watch_codex(&h);
-            }
-        }
-        // Activity marks (ephemeral).
-        let tool = call
-            .payload
-            .get("tool_name")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let tool_path = call
-            .payload
-            .pointer("/tool_input/file_path")
-            .or_else(|| call.payload.pointer("/tool_input/path"))
-            .or_else(|| call.payload.pointer("/tool_input/notebook_path"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let subagent = call.payload.get("agent_id").is_some_and(|v| !v.is_null());
-        match call.event {
-            HookEvent::UserPromptSubmit | HookEvent::SessionStart => {
-                let busy = call.event == HookEvent::UserPromptSubmit;
-                let prev_tool = self.live.activity.get(&id).and_then(|a| a.tool.clone());
-                self.live.activity.insert(
-                    id.clone(),
-                    Activity {
-                        state: if busy {
-                            ActivityState::Busy
-                        } else {
-                            ActivityState::Idle
-                        },
-                        at_ms: now,
-                        tool: if busy { None } else { prev_tool },
-                        tool_path: None,
-                    },
-                );
-            }
-            HookEvent::PreToolUse | HookEvent::PostToolUse => {
-                let (t, p) = if call.event == HookEvent::PreToolUse && !subagent {
-                    (tool, tool_path)
-                } else {
-                    let prev = self.live.activity.get(&id);
-                    (
-                        prev.and_then(|a| a.tool.clone()).or(tool),
-                        prev.and_then(|a| a.tool_path.clone()),
-                    )
-                };
-                self.live.activity.insert(
-                    id.clone(),
-                    Activity {
-                        state: ActivityState::Busy,
-                        at_ms: now,
-                        tool: t,
-                        tool_path: p,
-                    },
-                );
-            }
-            HookEvent::Stop => {
-                let prev = self.live.activity.get(&id).cloned();
-                self.live.activity.insert(
-                    id.clone(),
-                    Activity {
-                        state: ActivityState::Idle,
-                        at_ms: now,
-                        tool: prev.as_ref().and_then(|a| a.tool.clone()),
-                        tool_path: prev.and_then(|a| a.tool_path),
-                    },
-                );
-            }
-            HookEvent::SessionEnd => {
-                self.live.activity.remove(&id);
-            }
-        }
-        self.subs_dirty = true;
-        // File touches, conflict warnings and notices (ephemeral).
-        let mut answer = HookAnswer::default();
-        let me_agent = self.state.agents.get(&id).cloned().or_else(|| {
-            cmds.iter().find_map(|c| match c {
-                Command::UpsertAgent { agent } if agent.session_id == id => Some(agent.clone()),
-                _ => None,
-            })
-        });
-        let denied = self.file_touches(
-            &call,
-            &id,
-            me_agent.as_ref(),
-            &caller,
-            now,
-            &mut answer,
-            &mut cmds,
-        );
-        if call.event == HookEvent::SessionEnd {
-            self.live.touches.end(&id);
-            self.live.notices.remove(&id);
-        }
-        // Deliver (not with a denied edit: the mail would go with a refusal).
-        let in_time = call.deliver_deadline_ms.is_none_or(|d| now < d) && !denied;
-        if !in_time {
-            tracing::warn!(session = %id, "hook arrived after its deadline; leaving its mail queued");
-        }
-        let mut offered: Option<(Vec<String>, &'static str)> = None;
-        if let (Some(budget), true) = (call.deliver_budget_chars, in_time) {
-            let (queue, total) = self.deliverable(&id, render::max_fitting(budget));
-            let f = render::fit_prefix(&self.state, &queue, total, budget);
-            answer.remaining = f.remaining;
-            if !f.ids.is_empty() {
-                let via = match call.event {
-                    HookEvent::PreToolUse => "pre_tool_use",
-                    HookEvent::Stop => "stop",
-                    HookEvent::UserPromptSubmit => "user_prompt_submit",
-                    HookEvent::SessionStart => "session_start",
-                    HookEvent::PostToolUse => "post_tool_use",
-                    HookEvent::SessionEnd => "session_end",
-                };
-                cmds.push(Command::Offer {
-                    session_id: id.clone(),
-                    message_ids: f.ids.clone(),
-                });
-                answer.delivered = f.ids.len();
-                answer.deliver = Some(f.text);
-                offered = Some((f.ids, via));
-            }
-        }
+            commands: cmds,
+            mut answer,
+            offer,
+            effects: fx,
+        } = out;
+        self.hook_effects(&id, fx);
         let dirty = !cmds.is_empty();
         if let Err(e) = self.commit(&cmds) {
             return (
@@ -1979,8 +1856,8 @@ impl Actor {
                 false,
             );
         }
-        if let Some((ids, via)) = offered {
-            answer.handover = self.hold(conn, None, &id, &ids, via);
+        if let Some(o) = offer {
+            answer.handover = self.hold(conn, None, &id, &o.message_ids, &o.via);
         }
         (
             Reply::Ok {
@@ -1990,142 +1867,59 @@ impl Actor {
         )
     }
 
-    /// Records the files a Pre/PostToolUse touches ([`files::touched_paths`])
-    /// and, for a PreToolUse edit that meets a live peer, puts the warning in
-    /// `answer.context` (with `answer.decision` under `OXTAIL_CONFLICT=ask|deny`)
-    /// and queues a notice for the peer's next PreToolUse; each real conflict
-    /// goes into the comms log ([`files::ConflictLog`]). Pending notices for
-    /// this agent go into `answer.context` too. A PostToolUse edit is
-    /// journaled into `cmds` when [`files::edit_needs_journal`] says so.
-    /// Returns whether the edit is denied (then it is not recorded as a
-    /// touch).
-    #[allow(clippy::too_many_arguments)]
-    fn file_touches(
-        &mut self,
-        call: &HookCall,
-        id: &str,
-        me: Option<&crate::state::Agent>,
-        caller: &Caller,
-        now: u64,
-        answer: &mut HookAnswer,
-        cmds: &mut Vec<Command>,
-    ) -> bool {
-        let pre = call.event == HookEvent::PreToolUse;
-        if !pre && call.event != HookEvent::PostToolUse {
-            return false;
+    /// Applies a hook's ephemeral effects ([`crate::hookplan::HookEffects`])
+    /// for session `id`, in the planner's order.
+    fn hook_effects(&mut self, id: &str, fx: crate::hookplan::HookEffects) {
+        let crate::hookplan::HookEffects {
+            traces,
+            watch_codex,
+            activity,
+            take_notices,
+            notices,
+            conflicts,
+            project,
+            conflict_mode,
+            touches,
+            end,
+            late,
+        } = fx;
+        let now = now_ms();
+        for t in traces {
+            self.trace_event(t);
         }
-        let mut context: Vec<String> = Vec::new();
-        let subagent = call.payload.get("agent_id").is_some_and(|v| !v.is_null());
-        if pre && !subagent {
-            if let Some(n) = self.live.notices.remove(id) {
-                context.extend(n);
+        if let Some(h) = watch_codex {
+            self.watch_codex(&h);
+        }
+        match activity {
+            Some(a) => {
+                self.live.activity.insert(id.to_string(), a);
+            }
+            None => {
+                self.live.activity.remove(id);
             }
         }
-        let tool = call
-            .payload
-            .get("tool_name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let input = call.payload.get("tool_input").unwrap_or(&Value::Null);
-        let touched = files::touched_paths(tool, input);
-        let scope = &caller.scope;
-        let window = self.config.touch_window_ms;
-        let site = files::EditSite {
-            me: id,
-            project: &scope.project,
-            worktree: &scope.worktree,
-        };
-        let mut rels = Vec::new();
-        let mut met: Vec<files::Conflict> = Vec::new();
-        for (kind, raw) in touched {
-            let Some(rel) = files::relative_to(&caller.cwd, &scope.worktree, &raw) else {
-                continue;
-            };
-            if pre && kind == files::TouchKind::Edit && call.conflict_mode.as_deref() != Some("off")
-            {
-                let conflicts = files::conflicts_for_edit(
-                    &self.state,
-                    &self.live,
-                    &self.live.touches,
-                    site,
-                    &rel,
-                    now,
-                    window,
-                );
-                if !conflicts.is_empty() {
-                    let w = files::render_warning(&self.state, &conflicts, now);
-                    if !w.is_empty() && !context.contains(&w) {
-                        context.push(w);
-                    }
-                    for c in conflicts.iter().filter(|c| c.same_worktree) {
-                        met.push(c.clone());
-                        if let Some(me) = me {
-                            let n = files::render_notice(me, c, now);
-                            let q = self.live.notices.entry(c.peer.clone()).or_default();
-                            if !q.contains(&n) && q.len() < 20 {
-                                q.push(n);
-                            }
-                        }
-                    }
-                    self.trace_event(json!({"event": "file_conflict", "session": id, "path": rel,
-                        "peers": conflicts.iter().map(|c| c.peer.clone()).collect::<Vec<_>>()}));
-                }
-            }
-            rels.push((kind, rel));
+        self.subs_dirty = true;
+        if take_notices {
+            self.live.notices.remove(id);
         }
-        let real = !met.is_empty();
-        let mode = call.conflict_mode.as_deref().unwrap_or("warn");
-        let denied = pre && real && mode == "deny";
-        if real && matches!(mode, "ask" | "deny") {
-            answer.decision = Some(mode.to_string());
+        for (peer, q) in notices {
+            self.live.notices.insert(peer, q);
         }
-        for c in &met {
+        for c in &conflicts {
             self.live
                 .conflict_log
-                .push(&scope.project, id, c, mode, now);
+                .push(&project, id, c, &conflict_mode, now);
         }
-        if real {
-            self.subs_dirty = true;
+        for (rel, rec) in touches {
+            self.live.touches.record(&project, &rel, rec);
         }
-        if !pre {
-            let paths: Vec<String> = rels
-                .iter()
-                .filter(|(k, rel)| {
-                    *k == files::TouchKind::Edit
-                        && files::edit_needs_journal(&self.state, id, site, rel, now)
-                })
-                .map(|(_, rel)| rel.clone())
-                .collect();
-            if !paths.is_empty() {
-                cmds.push(Command::TouchFiles {
-                    session_id: id.to_string(),
-                    project: scope.project.clone(),
-                    worktree: scope.worktree.clone(),
-                    branch: scope.branch.clone(),
-                    paths,
-                    at_ms: now,
-                });
-            }
+        if end {
+            self.live.touches.end(id);
+            self.live.notices.remove(id);
         }
-        if !denied {
-            for (kind, rel) in rels {
-                self.live.touches.record(
-                    &scope.project,
-                    &rel,
-                    files::TouchRec {
-                        session: id.to_string(),
-                        worktree: scope.worktree.clone(),
-                        branch: scope.branch.clone(),
-                        kind,
-                        at_ms: now,
-                    },
-                );
-            }
+        if late {
+            tracing::warn!(session = %id, "hook arrived after its deadline; leaving its mail queued");
         }
-        if !context.is_empty() {
-            answer.context = Some(context.join("\n"));
-        }
-        denied
     }
 
     fn recount_live(&mut self) {

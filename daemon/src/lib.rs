@@ -5,7 +5,8 @@
 //! * [`state`]: the durable data and [`state::apply`], the pure state machine.
 //! * [`tools`] and [`identity`]: the MCP tools and identity resolution, pure
 //!   functions from (state, caller, arguments, clock) to (commands, reply);
-//!   [`hookplan`]: the same for a hook event's durable side.
+//!   [`hookplan`]: the same for a hook event (commands, answer, offered
+//!   mail, and the ephemeral effects the actor applies).
 //! * `wake`: the wake engine's gates, route choice and statuses (pure);
 //!   `render`: mail rendered for an agent's context (pure); `status`: the
 //!   cockpit's snapshot (pure); [`files`]: file touches, leases and conflict

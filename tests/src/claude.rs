@@ -17,11 +17,13 @@ use std::collections::BTreeMap;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+use crate::proc::{run_with_timeout, RunOutput};
 use serde_json::{json, Value};
 
 /// Why [`claude_or_skip`] skips (or, under `OXTAIL_E2E_REQUIRED=1`, fails).
@@ -483,6 +485,7 @@ impl ClaudeRun {
     /// Run to completion (or timeout), blocking the calling thread.
     pub fn run(&self) -> Result<ClaudeOutput> {
         run_with_timeout(self.command(), self.timeout)
+            .map(ClaudeOutput)
             .with_context(|| format!("run {}", self.binary.display()))
     }
 
@@ -495,27 +498,20 @@ impl ClaudeRun {
     }
 }
 
-/// What a [`ClaudeRun`] produced.
+/// What a [`ClaudeRun`] produced: the runner's [`RunOutput`] (status,
+/// stdout, stderr, elapsed, timed_out; `success`, `describe`), read as
+/// Claude Code's `--output-format json` result.
 #[derive(Clone, Debug)]
-pub struct ClaudeOutput {
-    /// Exit status; `None` if the process was killed on timeout.
-    pub status: Option<ExitStatus>,
-    /// Everything written to stdout (lossy UTF-8).
-    pub stdout: String,
-    /// Everything written to stderr (lossy UTF-8).
-    pub stderr: String,
-    /// Wall-clock time from spawn to exit.
-    pub elapsed: Duration,
-    /// Whether the process was killed because it ran past the timeout.
-    pub timed_out: bool,
+pub struct ClaudeOutput(pub RunOutput);
+
+impl std::ops::Deref for ClaudeOutput {
+    type Target = RunOutput;
+    fn deref(&self) -> &RunOutput {
+        &self.0
+    }
 }
 
 impl ClaudeOutput {
-    /// Exited on its own with status 0.
-    pub fn success(&self) -> bool {
-        !self.timed_out && self.status.is_some_and(|s| s.success())
-    }
-
     /// stdout parsed as JSON: the `--output-format json` result object
     /// (`type: "result"`, `subtype`, `is_error`, `result`, `num_turns`,
     /// `session_id`, ...). Falls back to the last line that parses.
@@ -532,26 +528,6 @@ impl ClaudeOutput {
     pub fn result_text(&self) -> Option<String> {
         self.json()?.get("result")?.as_str().map(str::to_owned)
     }
-
-    /// A multi-line description for assertion messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "status: {:?}, timed_out: {}, elapsed: {:.2?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.timed_out, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-/// [`crate::proc::run_with_timeout`], as a [`ClaudeOutput`].
-fn run_with_timeout(cmd: Command, timeout: Duration) -> std::io::Result<ClaudeOutput> {
-    let o = crate::proc::run_with_timeout(cmd, timeout)?;
-    Ok(ClaudeOutput {
-        status: o.status,
-        stdout: o.stdout,
-        stderr: o.stderr,
-        elapsed: o.elapsed,
-        timed_out: o.timed_out,
-    })
 }
 
 /// How `~/.claude.json` identifies an approved API key: its last 20

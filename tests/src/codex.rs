@@ -20,7 +20,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::claude::McpServer;
+use crate::proc::{run_with_timeout, RunOutput};
 use crate::tui::{trim_screen, Pane, SessionSpec, TmuxServer};
 
 /// Why [`codex_or_skip`] skips (or, under `OXTAIL_E2E_REQUIRED=1`, fails).
@@ -578,6 +579,7 @@ impl CodexExec {
     /// When Codex cannot be started.
     pub fn run(&self) -> Result<CodexOutput> {
         run_with_timeout(self.command(), self.timeout)
+            .map(CodexOutput)
             .with_context(|| format!("run {}", self.binary.display()))
     }
 
@@ -593,27 +595,20 @@ impl CodexExec {
     }
 }
 
-/// What a [`CodexExec`] produced.
+/// What a [`CodexExec`] produced: the runner's [`RunOutput`] (status,
+/// stdout, stderr, elapsed, timed_out; `success`, `describe`), read as
+/// Codex's `--json` event stream.
 #[derive(Clone, Debug)]
-pub struct CodexOutput {
-    /// Exit status; `None` if killed on timeout.
-    pub status: Option<ExitStatus>,
-    /// stdout (the `--json` event stream), lossy UTF-8.
-    pub stdout: String,
-    /// stderr, lossy UTF-8.
-    pub stderr: String,
-    /// Wall-clock time from spawn to exit.
-    pub elapsed: Duration,
-    /// Whether it was killed for running past the timeout.
-    pub timed_out: bool,
+pub struct CodexOutput(pub RunOutput);
+
+impl std::ops::Deref for CodexOutput {
+    type Target = RunOutput;
+    fn deref(&self) -> &RunOutput {
+        &self.0
+    }
 }
 
 impl CodexOutput {
-    /// Exited on its own with status 0.
-    pub fn success(&self) -> bool {
-        !self.timed_out && self.status.is_some_and(|s| s.success())
-    }
-
     /// The `--json` events, one per stdout line that parses (`thread.started`,
     /// `turn.started`, `item.started`/`item.completed` with `mcp_tool_call`,
     /// `command_execution`, `agent_message` items, `turn.completed`).
@@ -641,14 +636,6 @@ impl CodexOutput {
             .map(|e| e["item"].clone())
             .filter(|i| i["type"] == "mcp_tool_call" && i["server"] == server && i["tool"] == tool)
             .collect()
-    }
-
-    /// A multi-line description for assertion messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "status: {:?}, timed_out: {}, elapsed: {:.2?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.timed_out, self.elapsed, self.stdout, self.stderr
-        )
     }
 }
 
@@ -720,16 +707,4 @@ impl CodexTui {
 /// anything` placeholder).
 pub fn codex_composer_ready(screen: &str) -> bool {
     screen.contains("Ask Codex to do anything")
-}
-
-/// [`crate::proc::run_with_timeout`], as a [`CodexOutput`].
-fn run_with_timeout(cmd: Command, timeout: Duration) -> std::io::Result<CodexOutput> {
-    let o = crate::proc::run_with_timeout(cmd, timeout)?;
-    Ok(CodexOutput {
-        status: o.status,
-        stdout: o.stdout,
-        stderr: o.stderr,
-        elapsed: o.elapsed,
-        timed_out: o.timed_out,
-    })
 }

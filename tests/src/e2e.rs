@@ -1,17 +1,21 @@
 //! Small pieces shared by the end-to-end tests that drive the real agent CLIs
 //! (`tests/e2e_tui_claude.rs`, `tests/e2e_codex.rs`): a one-shot [`Gate`] for
 //! ordering two scripted conversations, [`install_hooks`] through the real
-//! `oxtail install-hook`, unique [`nonce`] texts, and readers for the daemon's
-//! NDJSON trace (`MCP_TRACE_FILE`) and for rendered peer mail.
+//! `oxtail install-hook`, unique [`nonce`] texts, readers for the daemon's
+//! NDJSON trace (`MCP_TRACE_FILE`) and for rendered peer mail, and the
+//! common setup: an instance with a named peer ([`instance_with_peer`]) and
+//! a wait for that peer to list a row ([`wait_row`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::harness::{Agent, AgentOpts, Instance};
 
 /// A one-shot signal between threads (e.g. between two scripted model
 /// conversations answered on the fake server's threads, or between a
@@ -111,6 +115,70 @@ pub fn install_hooks(
     })
 }
 
+/// Spawns the real `oxtail <args…>` (a hook: `["hook", "pre-tool-use"]`)
+/// of `ox` with `payload` on its stdin and `env` set, in the payload's
+/// `cwd` when that is a directory (as the clients run hooks); the test's
+/// own `CLAUDE_CODE_ENTRYPOINT` and `OXTAIL_CONFLICT` are removed first,
+/// so only `env` decides them. Stdout and stderr are piped.
+///
+/// # Errors
+/// When the process cannot be spawned or its stdin written.
+pub fn spawn_hook(
+    ox: &crate::harness::Instance,
+    args: &[&str],
+    payload: &Value,
+    env: &[(&str, String)],
+) -> Result<std::process::Child> {
+    use std::io::Write;
+    let mut cmd = ox.command();
+    cmd.args(args)
+        .env_remove("CLAUDE_CODE_ENTRYPOINT")
+        .env_remove("OXTAIL_CONFLICT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(dir) = payload["cwd"].as_str().filter(|d| Path::new(d).is_dir()) {
+        cmd.current_dir(dir);
+    }
+    let mut c = cmd.spawn().context("spawn oxtail hook")?;
+    c.stdin
+        .take()
+        .context("hook stdin")?
+        .write_all(payload.to_string().as_bytes())?;
+    Ok(c)
+}
+
+/// [`spawn_hook`], then its output once it exits.
+///
+/// # Errors
+/// When the process cannot be run.
+pub fn run_hook(
+    ox: &crate::harness::Instance,
+    args: &[&str],
+    payload: &Value,
+    env: &[(&str, String)],
+) -> Result<std::process::Output> {
+    Ok(spawn_hook(ox, args, payload, env)?.wait_with_output()?)
+}
+
+/// A hook's stdout JSON, `None` when it printed nothing. Panics unless it
+/// exited 0 (showing its stderr) or when stdout is not one JSON object.
+pub fn hook_json(o: &std::process::Output) -> Option<Value> {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if o.stdout.is_empty() {
+        return None;
+    }
+    Some(serde_json::from_slice(&o.stdout).expect("hook stdout is one JSON object"))
+}
+
 /// Runs the real `oxtail hook <event_arg>` of `ox` as Claude Code runs it
 /// for a session hosted by process `claude_pid` (`CLAUDECODE=1`,
 /// `CLAUDE_PID`), with `payload` on stdin, and returns its output.
@@ -123,23 +191,42 @@ pub fn run_claude_hook(
     payload: &Value,
     claude_pid: u32,
 ) -> Result<std::process::Output> {
-    use std::io::Write;
-    let mut c = ox
-        .command()
-        .args(["hook", event_arg])
-        .env("CLAUDECODE", "1")
-        .env("CLAUDE_PID", claude_pid.to_string())
-        .env_remove("OXTAIL_CONFLICT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawn oxtail hook")?;
-    c.stdin
-        .take()
-        .context("hook stdin")?
-        .write_all(payload.to_string().as_bytes())?;
-    Ok(c.wait_with_output()?)
+    let env = [
+        ("CLAUDECODE", "1".to_string()),
+        ("CLAUDE_PID", claude_pid.to_string()),
+    ];
+    run_hook(ox, &["hook", event_arg], payload, &env)
+}
+
+/// A Claude Code SessionStart (`source`: `startup`, `clear`, `resume`,
+/// `compact`) for `session` in `cwd`, hosted by process `claude_pid`,
+/// through the real `oxtail hook session-start`. Panics unless it exits 0.
+pub fn claude_session_start(
+    ox: &crate::harness::Instance,
+    claude_pid: u32,
+    session: &str,
+    source: &str,
+    cwd: &Path,
+) {
+    let payload = json!({
+        "session_id": session,
+        "transcript_path": format!("/nowhere/{session}.jsonl"),
+        "cwd": cwd,
+        "hook_event_name": "SessionStart",
+        "source": source,
+    });
+    let env = [
+        ("CLAUDECODE", "1".to_string()),
+        ("CLAUDE_PID", claude_pid.to_string()),
+        ("CLAUDE_CODE_SESSION_ID", session.to_string()),
+    ];
+    let out = run_hook(ox, &["hook", "session-start"], &payload, &env)
+        .expect("oxtail hook session-start runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A peer's edit of `file` (absolute) in `cwd`, reported by its real hooks
@@ -212,6 +299,56 @@ pub fn rendered_message_id(text: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect();
     (!id.is_empty()).then_some(id)
+}
+
+/// An instance whose daemon is started here (so it gets `env`, not a
+/// shim's environment), a git project `proj` in it, and a peer agent there:
+/// Claude Code session `peer-session`, named `peer`, with state card
+/// `purpose`. Panics when any step fails.
+pub async fn instance_with_peer(
+    bin: &str,
+    env: &[(&str, &str)],
+    purpose: &str,
+) -> (Instance, PathBuf, Agent) {
+    let ox = Instance::with_env(bin, env);
+    ox.ctl(&["ping"]).expect("daemon starts");
+    let repo = ox.git_repo("proj");
+    let peer = ox
+        .agent(AgentOpts::claude(&repo, "peer-session"))
+        .await
+        .expect("the peer's shim starts");
+    peer.ok("set_my_state", json!({"purpose": purpose, "name": "peer"}))
+        .await
+        .expect("the peer names itself");
+    (ox, repo, peer)
+}
+
+/// Polls `peer`'s `list_project_sessions` every 100 ms until a row
+/// satisfies `pred`, and returns it. Panics after `timeout`, naming `what`
+/// and showing the last list and the daemon's log.
+pub async fn wait_row(
+    ox: &Instance,
+    peer: &Agent,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let list = peer.ok("list_project_sessions", json!({})).await.unwrap();
+        if let Some(row) = list["sessions"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| pred(r)))
+        {
+            return row.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not in time: {list}\ndaemon log:\n{}",
+            std::fs::read_to_string(ox.home().join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[cfg(test)]

@@ -440,6 +440,31 @@ pub fn latest_tool_results(req: &Value) -> Vec<ToolResult> {
     collect_tool_results(&all[start..], all)
 }
 
+/// All text of the messages after the last assistant message, blocks
+/// joined with newlines (a `tool_result`'s content included): what Claude
+/// Code added since the model's last turn (tool results, hook context).
+pub fn text_after_last_assistant(req: &Value) -> String {
+    let all = messages(req);
+    let start = all
+        .iter()
+        .rposition(|m| m["role"] == "assistant")
+        .map_or(0, |i| i + 1);
+    all[start..]
+        .iter()
+        .flat_map(|m| match &m["content"] {
+            Value::Array(blocks) => blocks
+                .iter()
+                .map(|b| match b["type"].as_str() {
+                    Some("tool_result") => content_text(&b["content"]),
+                    _ => b["text"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            other => vec![content_text(other)],
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether any string inside `value` (keys excluded) contains `needle`.
 pub fn value_contains(value: &Value, needle: &str) -> bool {
     match value {
@@ -544,7 +569,7 @@ fn with_request_id(response: HttpResponse) -> HttpResponse {
     response.with_header("request-id", format!("req_fake_{id:06}"))
 }
 
-/// The answer to a request the HTTP layer could not parse.
+/// The answer to a request whose body the HTTP layer could not read.
 fn bad_request(e: &std::io::Error) -> HttpResponse {
     with_request_id(HttpResponse::json(
         400,
@@ -848,13 +873,19 @@ mod tests {
     #[test]
     fn malformed_requests_get_an_anthropic_error() {
         let server = FakeAnthropic::start(vec![]);
-        let out = roundtrip(&server, b"POST /v1/messages HTTP/1.1\r\nno colon\r\n\r\n");
+        let out = roundtrip(
+            &server,
+            b"POST /v1/messages HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+        );
         assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
         assert!(out.contains("\r\nrequest-id: req_fake_"), "{out}");
         let body: Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "invalid_request_error");
-        assert_eq!(body["error"]["message"], "malformed header");
+        assert_eq!(body["error"]["message"], "body too large");
+        // What the HTTP layer cannot parse gets its plain 400.
+        let out = roundtrip(&server, b"POST /v1/messages HTTP/1.1\r\nno colon\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
         assert!(server.http_log().is_empty());
     }
 

@@ -1,14 +1,14 @@
-//! A minimal HTTP/1.1 server for the scripted fake model APIs
-//! ([`crate::fake_anthropic`], [`crate::fake_openai`]).
+//! The HTTP/1.1 server under the scripted fake model APIs
+//! ([`crate::fake_anthropic`], [`crate::fake_openai`]), on hyper.
 //!
 //! [`HttpServer::start`] binds `127.0.0.1:0` and answers every request with a
-//! handler `Fn(HttpRequest) -> HttpResponse`. It supports what the real Claude
-//! Code and Codex CLIs send: keep-alive connections (HTTP/1.1 by default,
-//! HTTP/1.0 with `Connection: keep-alive`), `Content-Length` and
-//! `Transfer-Encoding: chunked` request bodies (trailers are skipped) and
-//! `Expect: 100-continue`. Responses are fully buffered and sent with a
-//! `content-length`; a server-sent-event stream is simply a buffered
-//! `text/event-stream` body, which both CLIs read the same way.
+//! handler `Fn(HttpRequest) -> HttpResponse`. hyper's HTTP/1 server speaks
+//! what the real Claude Code and Codex CLIs send: keep-alive (HTTP/1.1 by
+//! default, HTTP/1.0 with `Connection: keep-alive`), pipelining,
+//! `Content-Length` and chunked request bodies, `Expect: 100-continue`.
+//! Responses are fully buffered and sent with a `content-length`; a
+//! server-sent-event stream is simply a buffered `text/event-stream` body,
+//! which both CLIs read the same way.
 //!
 //! The server runs on its own thread with its own single-threaded Tokio
 //! runtime, so it works the same from plain `#[test]`s and `#[tokio::test]`s.
@@ -22,13 +22,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
 use serde_json::Value;
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
-};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-/// Largest request head (request line plus headers) accepted, in bytes.
+/// Largest request head (request line plus headers) accepted, in bytes
+/// (hyper's read buffer); a larger head is answered `431` by hyper.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Largest request body accepted, in bytes (after de-chunking).
@@ -43,7 +45,7 @@ pub struct HttpRequest {
     pub target: String,
     /// Protocol version as sent, e.g. `HTTP/1.1`.
     pub version: String,
-    /// Headers in arrival order, names lower-cased, values trimmed.
+    /// Headers in arrival order (grouped by name), names lower-cased.
     pub headers: Vec<(String, String)>,
     /// The body (de-chunked; empty if the request had none).
     pub body: Vec<u8>,
@@ -117,8 +119,9 @@ impl HttpResponse {
 /// Answers one request; runs on a blocking thread and may block.
 type Handler = dyn Fn(HttpRequest) -> HttpResponse + Send + Sync + 'static;
 
-/// Answers a request that could not be parsed (the error says why); the
-/// connection is closed after this answer.
+/// Answers a request whose body could not be read (over
+/// [`MAX_BODY_BYTES`], or the connection broke inside it; the error says
+/// why); the connection is closed after this answer.
 type BadRequest = dyn Fn(&std::io::Error) -> HttpResponse + Send + Sync + 'static;
 
 /// A running HTTP/1.1 server on `127.0.0.1`. Stops when dropped.
@@ -133,10 +136,12 @@ impl HttpServer {
     ///
     /// `name` names the server thread (`<name>-<port>`) and prefixes its log
     /// lines on stderr (`[<name>] …`). `bad_request` builds the answer to a
-    /// request that cannot be parsed (malformed request line or header, head
-    /// over [`MAX_HEAD_BYTES`], body over [`MAX_BODY_BYTES`], bad chunk size or
-    /// `content-length`); that connection is then closed. If `handler` panics
-    /// the connection is closed without an answer.
+    /// request whose body cannot be read (a `content-length` or chunked body
+    /// over [`MAX_BODY_BYTES`], or a broken body); that connection is then
+    /// closed. A request hyper cannot parse at all (request line, header,
+    /// `content-length` syntax, chunk size) gets hyper's own empty `400`
+    /// (`431` for a head over [`MAX_HEAD_BYTES`]) and a close. If `handler`
+    /// panics the connection is closed without an answer.
     ///
     /// Errors: binding the socket, or creating the runtime or thread, failed.
     pub fn start(
@@ -215,7 +220,20 @@ fn serve(
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        tokio::spawn(handle_connection(stream, conn.clone()));
+                        let _ = stream.set_nodelay(true);
+                        let conn = conn.clone();
+                        tokio::spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let conn = conn.clone();
+                                async move { respond(req, &conn).await }
+                            });
+                            // Errors (a parse error hyper answered, a peer
+                            // gone, a panicked handler) just end the connection.
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .max_buf_size(MAX_HEAD_BYTES)
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        });
                     }
                     Err(e) => {
                         eprintln!("[{}] accept failed: {e}", conn.name);
@@ -230,193 +248,95 @@ fn serve(
     rt.shutdown_background();
 }
 
-/// Serve requests on one connection until EOF, error, or `Connection: close`.
-async fn handle_connection(stream: TcpStream, conn: Arc<Connection>) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let request = match read_request(&mut reader, &mut write).await {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(e) => {
-                eprintln!("[{}] bad request: {e}", conn.name);
-                let _ = write_response(&mut write, (conn.bad_request)(&e), false).await;
-                return;
-            }
-        };
-        let keep_alive = request.keep_alive();
-        let handler = conn.handler.clone();
-        let response = match tokio::task::spawn_blocking(move || handler(request)).await {
-            Ok(response) => response,
-            Err(e) => {
-                eprintln!("[{}] handler failed: {e}", conn.name);
-                return;
-            }
-        };
-        if write_response(&mut write, response, keep_alive)
-            .await
-            .is_err()
-            || !keep_alive
-        {
-            return;
-        }
-    }
-}
-
-/// Read one request. `Ok(None)` means the peer closed the connection cleanly
-/// before a new request began.
-async fn read_request<R, W>(reader: &mut R, write: &mut W) -> std::io::Result<Option<HttpRequest>>
-where
-    R: AsyncBufRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut head_bytes = 0usize;
-    let mut line = String::new();
-    // Request line (tolerating stray blank lines between requests).
-    loop {
-        if !read_head_line(reader, &mut line, &mut head_bytes).await? {
-            return Ok(None);
-        }
-        if !line.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(t), Some(v)) => (m.to_owned(), t.to_owned(), v.to_owned()),
-        _ => return Err(invalid("malformed request line")),
-    };
-    let mut headers = Vec::new();
-    loop {
-        if !read_head_line(reader, &mut line, &mut head_bytes).await? {
-            return Err(invalid("connection closed inside headers"));
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            break;
-        }
-        let (name, value) = l
-            .split_once(':')
-            .ok_or_else(|| invalid("malformed header"))?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
+/// One request: read its body, run the handler on a blocking thread, and
+/// build hyper's response. `Err` (the handler panicked) closes the
+/// connection without an answer.
+async fn respond(
+    req: hyper::Request<Incoming>,
+    conn: &Connection,
+) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
+    let (parts, body) = req.into_parts();
     let mut request = HttpRequest {
-        method,
-        target,
-        version,
-        headers,
+        method: parts.method.as_str().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned()),
+        version: format!("{:?}", parts.version),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
+                (k.as_str().to_owned(), v)
+            })
+            .collect(),
         body: Vec::new(),
     };
-    if request
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
-        write.flush().await?;
-    }
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        request.body = read_chunked_body(reader).await?;
-    } else if let Some(len) = request.header("content-length") {
-        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
-        if len > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).await?;
-        request.body = body;
-    }
-    Ok(Some(request))
-}
-
-/// Read one line of the request head into `line` (replacing its contents),
-/// counting it against [`MAX_HEAD_BYTES`]. `Ok(false)` means EOF.
-async fn read_head_line<R>(
-    reader: &mut R,
-    line: &mut String,
-    head_bytes: &mut usize,
-) -> std::io::Result<bool>
-where
-    R: AsyncBufRead + Unpin,
-{
-    line.clear();
-    let n = reader.read_line(line).await?;
-    *head_bytes += n;
-    if *head_bytes > MAX_HEAD_BYTES {
-        return Err(invalid("request head too large"));
-    }
-    Ok(n > 0)
-}
-
-/// Read a `Transfer-Encoding: chunked` body, including any trailers.
-async fn read_chunked_body<R>(reader: &mut R) -> std::io::Result<Vec<u8>>
-where
-    R: AsyncBufRead + Unpin,
-{
-    let mut body = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).await? == 0 {
-            return Err(invalid("connection closed inside chunked body"));
-        }
-        let size_text = line.trim().split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
-        if size == 0 {
-            // Trailer section, ended by an empty line.
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).await? == 0 || line.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        if body.len() + size > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).await?;
-        let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf).await?;
-    }
-}
-
-async fn write_response<W>(
-    write: &mut W,
-    response: HttpResponse,
-    keep_alive: bool,
-) -> std::io::Result<()>
-where
-    W: AsyncWrite + Unpin,
-{
-    let reason = match response.status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Error",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\n",
-        response.status,
-        response.content_type,
-        response.body.len(),
-    );
-    for (name, value) in &response.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(if keep_alive {
-        "connection: keep-alive\r\n\r\n"
+    let declared = request
+        .header("content-length")
+        .and_then(|l| l.parse::<u64>().ok());
+    let body = if declared.is_some_and(|l| l > MAX_BODY_BYTES as u64) {
+        Err(invalid("body too large"))
     } else {
-        "connection: close\r\n\r\n"
-    });
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&response.body);
-    write.write_all(&bytes).await?;
-    write.flush().await
+        Limited::new(body, MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    invalid("body too large")
+                } else {
+                    invalid(&format!("bad body: {e}"))
+                }
+            })
+    };
+    match body {
+        Ok(b) => request.body = b,
+        Err(e) => {
+            eprintln!("[{}] bad request: {e}", conn.name);
+            return Ok(to_hyper((conn.bad_request)(&e), false));
+        }
+    }
+    let keep_alive = request.keep_alive();
+    let handler = conn.handler.clone();
+    match tokio::task::spawn_blocking(move || handler(request)).await {
+        Ok(response) => Ok(to_hyper(response, keep_alive)),
+        Err(e) => {
+            eprintln!("[{}] handler failed: {e}", conn.name);
+            Err(std::io::Error::other("handler failed"))
+        }
+    }
+}
+
+/// `response` as hyper sends it: `content-type`, `content-length`,
+/// `cache-control: no-cache`, the extra headers in order, then
+/// `connection` (`keep-alive` or `close`, which hyper honours).
+fn to_hyper(response: HttpResponse, keep_alive: bool) -> hyper::Response<Full<Bytes>> {
+    let len = response.body.len();
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() = hyper::StatusCode::from_u16(response.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = out.headers_mut();
+    let mut put = |name: &str, value: &str| {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.append(n, v);
+        }
+    };
+    put("content-type", response.content_type);
+    put("content-length", &len.to_string());
+    put("cache-control", "no-cache");
+    for (name, value) in &response.headers {
+        put(name, value);
+    }
+    put(
+        "connection",
+        if keep_alive { "keep-alive" } else { "close" },
+    );
+    out
 }
 
 /// Test client: connect to `addr`, send `raw` as is, and return everything
@@ -502,33 +422,38 @@ mod tests {
     }
 
     #[test]
-    fn malformed_requests_get_the_bad_request_answer_and_a_close() {
+    fn malformed_requests_get_a_400_and_a_close() {
         let server = echo_server();
-        for (raw, why) in [
-            (&b"NONSENSE\r\n\r\n"[..], "malformed request line"),
-            (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", "malformed header"),
-            (
-                b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-                "bad content-length",
-            ),
-            (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                "bad chunk size",
-            ),
-            (
-                b"POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
-                "body too large",
-            ),
+        // What hyper cannot parse it answers itself, with an empty 400.
+        for raw in [
+            &b"NONSENSE\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
         ] {
             let out = roundtrip(&server, raw);
             assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
-            assert!(out.contains(why), "{why}: {out}");
-            assert!(out.contains("connection: close\r\n"), "{out}");
         }
+        // A bad chunk: hyper has already called the service, whose body
+        // read fails; the answer is `bad_request`'s.
+        let out = roundtrip(
+            &server,
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        );
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(out.contains("bad body"), "{out}");
+        assert!(out.contains("connection: close\r\n"), "{out}");
+        // A body over the limit gets `bad_request`'s answer, then a close.
+        let out = roundtrip(
+            &server,
+            b"POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+        );
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(out.contains(r#"{"error":"body too large"}"#), "{out}");
+        assert!(out.contains("connection: close\r\n"), "{out}");
         // (Nothing after the long line, so no unread bytes turn the close into a reset.)
         let huge = format!("GET / HTTP/1.1\r\nx: {}\r\n", "a".repeat(MAX_HEAD_BYTES));
         let out = roundtrip(&server, huge.as_bytes());
-        assert!(out.contains("request head too large"), "{out}");
+        assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
     }
 
     #[test]

@@ -24,6 +24,21 @@ pub struct RunOutput {
     pub timed_out: bool,
 }
 
+impl RunOutput {
+    /// Exited on its own with status 0.
+    pub fn success(&self) -> bool {
+        !self.timed_out && self.status.is_some_and(|s| s.success())
+    }
+
+    /// A multi-line description for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {:?}, timed_out: {}, elapsed: {:.2?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.timed_out, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
 /// How long, after the process exited, its pipes may stay open before what
 /// was read so far is taken as all.
 const PIPE_GRACE: Duration = Duration::from_secs(3);

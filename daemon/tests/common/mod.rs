@@ -59,3 +59,29 @@ pub fn plan(
     };
     tools::call(state, &caller(who), tool, args, None, &mut ctx)
 }
+
+/// Plans hook `call` for agent `who` (its seat and scope, as the edge looks
+/// them up) against `state` and the ephemeral facts `live` at `now_ms`,
+/// with no mail in unconfirmed hand-overs.
+///
+/// # Errors
+/// The planner's error reply (a payload without `session_id`).
+#[allow(dead_code)] // catalog.rs shares this module and plans no hook
+pub fn plan_hook(
+    state: &State,
+    live: &Live,
+    now_ms: u64,
+    who: usize,
+    call: &oxtail_proto::HookCall,
+) -> Result<oxtail_daemon::hookplan::HookOutcome, oxtail_proto::Reply> {
+    let config = Config::default();
+    let held = std::collections::HashMap::new();
+    let ctx = oxtail_daemon::hookplan::HookCtx {
+        now_ms,
+        config: &config,
+        live,
+        held_by_session: &held,
+    };
+    let c = caller(who);
+    oxtail_daemon::hookplan::plan(state, &ctx, call, c.seat, Some(c.scope))
+}
