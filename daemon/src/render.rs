@@ -226,8 +226,10 @@ mod tests {
         let mut q = Vec::new();
         for i in 0..5 {
             let id = format!("msg_{i}");
-            st.messages
-                .insert(id.clone(), msg(&id, &"b".repeat(2000), Origin::Peer));
+            st.messages.insert(
+                id.clone(),
+                Box::new(msg(&id, &"b".repeat(2000), Origin::Peer)),
+            );
             q.push(id);
         }
         let f = fit(&st, &q, 9000);
@@ -260,7 +262,7 @@ mod tests {
         let mut st = State::default();
         st.messages.insert(
             "m".into(),
-            msg("m", "stop editing main.rs", Origin::Operator),
+            Box::new(msg("m", "stop editing main.rs", Origin::Operator)),
         );
         let f = fit(&st, &["m".to_string()], 9000);
         assert!(f.text.contains("[user] stop editing main.rs"), "{}", f.text);
@@ -269,8 +271,10 @@ mod tests {
         assert!(!f.text.contains("peer agents"));
         assert!(!f.text.contains("reply_to_message"));
         // Mixed: each block says whose it is; peers stay context.
-        st.messages
-            .insert("p".into(), msg("p", "I took lib.rs", Origin::Peer));
+        st.messages.insert(
+            "p".into(),
+            Box::new(msg("p", "I took lib.rs", Origin::Peer)),
+        );
         let f = fit(&st, &["m".to_string(), "p".to_string()], 9000);
         assert!(f.text.contains("[user] stop editing main.rs"));
         assert!(f.text.contains("[peer] I took lib.rs"));

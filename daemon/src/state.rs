@@ -352,7 +352,7 @@ pub struct State {
     pub seats: BTreeMap<String, SeatBinding>,
     /// Every retained message.
     #[serde(deserialize_with = "presized")]
-    pub messages: Map<MessageId, Message>,
+    pub messages: Map<MessageId, Box<Message>>,
     /// Queued, undelivered messages per receiver, oldest first.
     #[serde(deserialize_with = "presized")]
     pub mailboxes: Map<SessionId, VecDeque<MessageId>>,
@@ -839,7 +839,7 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
         Command::Enqueue { message } => {
             let id = message.message_id.clone();
             let to = message.to.clone();
-            state.messages.insert(id.clone(), message.clone());
+            state.messages.insert(id.clone(), Box::new(message.clone()));
             state
                 .mailboxes
                 .entry(to.clone())

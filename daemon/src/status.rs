@@ -270,6 +270,7 @@ pub fn build(
         .iter()
         .filter_map(|id| state.messages.get(id))
         .filter(|m| in_scope(&m.project))
+        .map(|m| &**m)
         .collect();
     let notes: Vec<&crate::files::ConflictNote> = live
         .conflict_log

@@ -1841,6 +1841,7 @@ fn received<'s>(state: &'s State, me: &str, message_id: &str) -> Option<&'s Mess
             .get(*id)
             .filter(|l| l.iter().any(|m| m == message_id))
             .and_then(|_| state.messages.get(message_id))
+            .map(|m| &**m)
     })
 }
 
