@@ -145,8 +145,8 @@ pub fn state_as_of(dir: &std::path::Path, seq: u64) -> std::io::Result<State> {
                 let cmds = decode_record(payload).map_err(|e| {
                     oxtail_journal::Rejected(format!("not a list of oxtail commands: {e}"))
                 })?;
-                for c in &cmds {
-                    crate::state::apply(&mut state, c, &mut events);
+                for c in cmds {
+                    crate::state::apply_owned(&mut state, c, &mut events);
                 }
                 events.clear();
                 next = at + 1;

@@ -261,8 +261,8 @@ fn replayer(state: &mut State) -> impl FnMut(Replay<'_>) -> io::Result<()> + '_ 
                 let cmds: Vec<Command> = crate::codec::decode_record(payload).map_err(|e| {
                     oxtail_journal::Rejected(format!("not a list of oxtail commands: {e}"))
                 })?;
-                for c in &cmds {
-                    state::apply(state, c, &mut events);
+                for c in cmds {
+                    state::apply_owned(state, c, &mut events);
                 }
                 events.clear();
             }

@@ -711,6 +711,55 @@ fn prune_ordered(q: &mut VecDeque<MessageId>, ids: &[MessageId]) {
     }
 }
 
+/// As [`apply`], taking the command by value: a message is moved into the
+/// state rather than copied (recovery and the live commit path, where the
+/// command is not needed afterwards).
+pub fn apply_owned(state: &mut State, cmd: Command, events: &mut Vec<Event>) {
+    match cmd {
+        Command::Enqueue { message } => enqueue(state, Box::new(message), events),
+        other => apply(state, &other, events),
+    }
+}
+
+/// [`Command::Enqueue`]: the message into the store, its receiver's
+/// mailbox and ledger, and the comms log; an open obligation when it is a
+/// delegation.
+fn enqueue(state: &mut State, message: Box<Message>, events: &mut Vec<Event>) {
+    let id = message.message_id.clone();
+    let to = message.to.clone();
+    if message.action_required {
+        state.obligations.insert(
+            id.clone(),
+            Obligation {
+                message_id: id.clone(),
+                owner: to.clone(),
+                requester: message.from.clone(),
+                request_id: message.request_id.clone(),
+                state: ObligationState::Open,
+                created_ms: message.enqueued_ms,
+                closed_ms: None,
+                outcome_message_id: None,
+            },
+        );
+    }
+    state.messages.insert(id.clone(), message);
+    state
+        .mailboxes
+        .entry(to.clone())
+        .or_default()
+        .push_back(id.clone());
+    state
+        .ledgers
+        .entry(to.clone())
+        .or_default()
+        .push_back(id.clone());
+    state.comms.push_back(id.clone());
+    while state.comms.len() > COMMS_MAX {
+        state.comms.pop_front();
+    }
+    events.push(Event::Enqueued { to, message_id: id });
+}
+
 /// Applies one command. Pure and infallible: a command that refers to
 /// something missing does what it can and nothing else.
 pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
@@ -836,41 +885,7 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
                 });
             }
         }
-        Command::Enqueue { message } => {
-            let id = message.message_id.clone();
-            let to = message.to.clone();
-            state.messages.insert(id.clone(), Box::new(message.clone()));
-            state
-                .mailboxes
-                .entry(to.clone())
-                .or_default()
-                .push_back(id.clone());
-            state
-                .ledgers
-                .entry(to.clone())
-                .or_default()
-                .push_back(id.clone());
-            state.comms.push_back(id.clone());
-            while state.comms.len() > COMMS_MAX {
-                state.comms.pop_front();
-            }
-            if message.action_required {
-                state.obligations.insert(
-                    id.clone(),
-                    Obligation {
-                        message_id: id.clone(),
-                        owner: to.clone(),
-                        requester: message.from.clone(),
-                        request_id: message.request_id.clone(),
-                        state: ObligationState::Open,
-                        created_ms: message.enqueued_ms,
-                        closed_ms: None,
-                        outcome_message_id: None,
-                    },
-                );
-            }
-            events.push(Event::Enqueued { to, message_id: id });
-        }
+        Command::Enqueue { message } => enqueue(state, Box::new(message.clone()), events),
         Command::Drain {
             session_id,
             message_ids,
