@@ -121,6 +121,16 @@ fn full() -> StatusSnapshot {
         }],
         comms_total: 1,
         files: vec![],
+        federation: Some(oxtail_proto::status::FederationStatus {
+            url: "nats://h:4222".into(),
+            link_up: false,
+            error: Some("down".into()),
+            daemon: "d".into(),
+            projects: 1,
+            remote_agents: 2,
+            outbox: 3,
+            warning: Some("w".into()),
+        }),
     }
 }
 

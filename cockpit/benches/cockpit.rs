@@ -107,6 +107,7 @@ fn fleet(agents: usize, comms: usize) -> StatusSnapshot {
         comms,
         comms_total: n as u64,
         files: vec![],
+        federation: None,
     }
 }
 

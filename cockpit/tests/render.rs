@@ -122,6 +122,7 @@ fn snap(agents: Vec<AgentRow>, waits: Vec<WaitEdge>, comms: Vec<CommsEntry>) -> 
         waits,
         comms,
         files: vec![],
+        federation: None,
     }
 }
 

@@ -303,6 +303,7 @@ pub fn build(
         comms,
         comms_total: total as u64,
         files: files_rows(state, live, config, &in_scope, now),
+        federation: crate::fedstate::status(state, &live.fed),
     }
 }
 
