@@ -168,6 +168,7 @@ async fn presence_send_reply_and_ask_across_daemons() {
     assert_eq!(a_at_b["remote"], true);
 
     // Send: acknowledged after JetStream's ack.
+    let t0 = Instant::now();
     let s = alice
         .ok(
             "send_message",
@@ -175,6 +176,10 @@ async fn presence_send_reply_and_ask_across_daemons() {
         )
         .await
         .unwrap();
+    eprintln!(
+        "cross-daemon send_message through the shim: {:?}",
+        t0.elapsed()
+    );
     assert_eq!(s["remote"], true);
     assert_eq!(s["remote_status"], "sent_remote", "{s}");
     assert_eq!(s["target_session_id"], "sess-bob");
@@ -220,7 +225,12 @@ async fn presence_send_reply_and_ask_across_daemons() {
         )
         .await
     };
+    let t0 = Instant::now();
     let (ask, reply) = tokio::join!(asker, answerer);
+    eprintln!(
+        "cross-daemon ask_peer, asked to answered: {:?}",
+        t0.elapsed()
+    );
     let (ask, reply) = (ask.unwrap(), reply.unwrap());
     assert_eq!(ask["ok"], true, "{ask}");
     assert_eq!(ask["reply"]["body"], "42", "{ask}");
@@ -240,6 +250,78 @@ async fn presence_send_reply_and_ask_across_daemons() {
         .unwrap();
     assert_eq!(x["ok"], false);
     assert_eq!(x["error"], "target-not-found", "{x}");
+
+    // Obligations across: delegated on A, owned and completed on B, the
+    // outcome back on A.
+    let d = alice
+        .ok(
+            "send_message",
+            json!({"target": "bob", "body": "please do X", "action_required": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d["obligation_durable"], true);
+    read_n(&bob, 1, Duration::from_secs(10)).await.unwrap();
+    let work = bob.ok("my_open_work", json!({})).await.unwrap();
+    assert_eq!(work["count"], 1, "{work}");
+    assert_eq!(work["open"][0]["message_id"], d["message_id"]);
+    assert_eq!(work["open"][0]["from_session_id"], "sess-alice");
+    let c = bob
+        .ok(
+            "complete_work",
+            json!({"message_id": d["message_id"], "body": "X done"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c["remote_status"], "sent_remote", "{c}");
+    let got = read_n(&alice, 1, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(got[0]["body"], "X done");
+    assert_eq!(got[0]["outcome"], "done", "{}", got[0]);
+    assert_eq!(bob.ok("my_open_work", json!({})).await.unwrap()["count"], 0);
+
+    // `oxtail status --json` and `oxtail doctor` say it is on, and where.
+    let out = ma
+        .command()
+        .args(["status", "--json"])
+        .current_dir(&ra)
+        .output()
+        .unwrap();
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &st["federation"];
+    assert_eq!(f["url"], nats.url(), "{st}");
+    assert_eq!(f["link_up"], true);
+    assert_eq!(f["projects"], 1);
+    assert_eq!(f["remote_agents"], 1, "bob, not carol: {f}");
+    assert!(f["warning"].is_null(), "loopback needs no warning");
+    let out = ma.command().args(["doctor", "--json"]).output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fc = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "federation")
+        .cloned()
+        .unwrap();
+    assert_eq!(fc["status"], "ok", "{fc}");
+    assert!(fc["detail"].as_str().unwrap().contains("link up"), "{fc}");
+
+    // A daemon that stops heartbeating: its agents turn unreachable, then
+    // go, within the TTL (3 s here).
+    mb.kill_daemon().unwrap();
+    let t0 = Instant::now();
+    until("bob unreachable on A", Duration::from_secs(10), || async {
+        match row_of(&alice, "bob").await {
+            None => Some(json!("gone")),
+            Some(r) if r["liveness"] == "unreachable" => Some(r),
+            Some(_) => None,
+        }
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "a dead daemon's agents unreachable after {:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2326,6 +2326,17 @@ fn close_work(
     // id, or one in another project) leaves the obligation open.
     let requester = match state.canonical_id(&o.requester) {
         Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        // Delegated from another machine (federation): the outcome goes back.
+        None if crate::fedstate::route_of(
+            state,
+            &ctx.live.fed,
+            &caller.scope.project,
+            &o.requester,
+        )
+        .is_some() =>
+        {
+            o.requester.clone()
+        }
         found => {
             return fail(
                 "requester-unreachable",
