@@ -89,6 +89,7 @@ fn full() -> StatusSnapshot {
             branch: Some("main".into()),
             tmux: Some(loc.clone()),
             wake_route: Some("app_server".into()),
+            host: Some("h".into()),
         }],
         panes: vec![PaneRow {
             tmux: loc,

@@ -293,6 +293,15 @@ async fn presence_send_reply_and_ask_across_daemons() {
     assert_eq!(f["projects"], 1);
     assert_eq!(f["remote_agents"], 1, "bob, not carol: {f}");
     assert!(f["warning"].is_null(), "loopback needs no warning");
+    let remote = st["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "bob")
+        .cloned()
+        .unwrap_or_else(|| panic!("the cockpit shows bob: {st}"));
+    assert!(remote["host"].is_string(), "{remote}");
+    assert_eq!(remote["wake_route"], "remote");
     let out = ma.command().args(["doctor", "--json"]).output().unwrap();
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let fc = doc["checks"]

@@ -439,6 +439,67 @@ pub fn remote_rows(view: &FedView, project: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The name of remote agent `session`, as its daemon published it.
+pub fn remote_name(view: &FedView, session: &str) -> Option<String> {
+    view.remote
+        .iter()
+        .find(|r| r.row.session_id == session)
+        .and_then(|r| r.row.name.clone())
+}
+
+/// The cockpit's rows for remote agents of `project` (every federated
+/// project when `None`), with their host.
+pub fn status_rows(
+    state: &State,
+    live: &crate::tools::Live,
+    project: Option<&str>,
+) -> Vec<oxtail_proto::status::AgentRow> {
+    use oxtail_proto::status as st;
+    let view = &live.fed;
+    if !view.enabled {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (p, key) in &view.keys {
+        if project.is_some_and(|want| want != p) {
+            continue;
+        }
+        let root = state
+            .agents
+            .values()
+            .find(|a| &a.scope.project == p)
+            .map(|a| a.scope.project_root.clone())
+            .unwrap_or_default();
+        for r in view.remote.iter().filter(|r| &r.peer.key == key) {
+            out.push(st::AgentRow {
+                client_session_id: r.row.session_id.clone(),
+                name: r.row.name.clone(),
+                client_type: r.row.client_type.clone(),
+                project_root: root.clone(),
+                liveness: st::Liveness {
+                    state: match (r.reachable, r.row.liveness.as_str()) {
+                        (true, "live") => st::LivenessState::Live,
+                        (true, "dead") => st::LivenessState::Dead,
+                        (true, "ended") => st::LivenessState::Ended,
+                        _ => st::LivenessState::Unknown,
+                    },
+                    since_ms: None,
+                },
+                purpose: r.row.purpose.as_ref().map(|p| st::StateCard {
+                    purpose: p.clone(),
+                    set_at_ms: None,
+                }),
+                worktree: Some(r.row.worktree.clone()),
+                branch: r.row.branch.clone(),
+                wake_route: Some("remote".into()),
+                host: Some(r.peer.host.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
 /// The status snapshot's `federation` section: `None` when off.
 pub fn status(state: &State, view: &FedView) -> Option<oxtail_proto::status::FederationStatus> {
     if !view.enabled {

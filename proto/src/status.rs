@@ -137,6 +137,12 @@ pub struct AgentRow {
     /// older daemons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_route: Option<String>,
+    /// Set for an agent on another machine (federation, issue 16): that
+    /// machine's host name. Its `wake_route` is `remote` (its own daemon
+    /// wakes it) and its `liveness` is what that daemon published
+    /// (`unknown` once it stopped heartbeating). Absent for local agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Whether an agent is alive, and active.
