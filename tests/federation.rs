@@ -188,11 +188,27 @@ async fn presence_send_reply_and_ask_across_daemons() {
     assert_eq!(got[0]["id"], s["message_id"]);
     assert_eq!(got[0]["from_session_id"], "sess-alice");
     assert_eq!(got[0]["from_name"], "alice");
-    let st = alice
-        .ok("message_status", json!({"message_id": s["message_id"]}))
-        .await
-        .unwrap();
-    assert_eq!(st["status"], "sent_remote", "{st}");
+    // message_status: sent_remote, then delivered once B's receipt is back.
+    let st = until(
+        "delivered receipt from B",
+        Duration::from_secs(10),
+        || async {
+            let st = alice
+                .ok("message_status", json!({"message_id": s["message_id"]}))
+                .await
+                .ok()?;
+            assert!(
+                st["status"] == "sent_remote" || st["status"] == "delivered",
+                "{st}"
+            );
+            (st["status"] == "delivered").then_some(st)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(st["via"], "read_my_messages", "{st}");
+    assert_eq!(st["recipient_session_id"], "sess-bob");
+    assert_eq!(st["remote"], true);
 
     // Reply across.
     let r = bob
@@ -385,14 +401,14 @@ async fn link_down_then_up_flushes_the_outbox_in_order() {
     let got_ids: Vec<&Value> = got.iter().map(|m| &m["id"]).collect();
     assert_eq!(got_ids, ids.iter().collect::<Vec<_>>());
     until(
-        "sent_remote after the flush",
+        "sent once the link is back",
         Duration::from_secs(10),
         || async {
             let st = alice
                 .ok("message_status", json!({"message_id": ids[4]}))
                 .await
                 .ok()?;
-            (st["status"] == "sent_remote").then_some(st)
+            (st["status"] == "sent_remote" || st["status"] == "delivered").then_some(st)
         },
     )
     .await

@@ -272,6 +272,9 @@ pub struct Actor {
     /// Sends to remote agents whose reply waits for JetStream's ack, by
     /// message id: the reply, its value, and when it was parked.
     fed_parked: HashMap<String, (oneshot::Sender<Reply>, Value, Instant)>,
+    /// Receipts for remote senders, sent once the batch that drained the
+    /// messages is durable.
+    fed_receipts: Vec<(crate::fedstate::RemotePeer, crate::fedstate::RemoteReceipt)>,
 }
 
 /// A snapshot thread's result: the ticket to finish, and the state bytes
@@ -345,6 +348,7 @@ impl Actor {
             fed: None,
             fed_inflight: std::collections::HashSet::new(),
             fed_parked: HashMap::new(),
+            fed_receipts: Vec::new(),
         }
     }
 
@@ -752,6 +756,7 @@ impl Actor {
             state::apply(&mut self.state, c, &mut events);
         }
         self.on_events(&events);
+        self.fed_note_drains(cmds);
         let naming_only = cmds.iter().all(|c| matches!(c, Command::Name { .. }));
         if !naming_only
             && events
@@ -3051,6 +3056,39 @@ impl Actor {
                     }
                 }
             }
+            Report::Receipt { receipt, done } => {
+                let known = self
+                    .state
+                    .fed
+                    .sent
+                    .iter()
+                    .any(|s| s.message_id == receipt.message_id && s.delivered.is_none());
+                if !known {
+                    pending.push((
+                        done,
+                        Reply::Ok {
+                            value: json!({"ok": true}),
+                        },
+                    ));
+                    return false;
+                }
+                let cmd = [Command::FedDelivered { receipt }];
+                match self.commit(&cmd) {
+                    Ok(()) => {
+                        pending.push((
+                            done,
+                            Reply::Ok {
+                                value: json!({"ok": true}),
+                            },
+                        ));
+                        true
+                    }
+                    Err(e) => {
+                        pending.push((done, Reply::error("storage", e.to_string())));
+                        false
+                    }
+                }
+            }
             Report::Inbound { env, done } => {
                 let (now, home) = self.ctx_parts();
                 let mut new_id =
@@ -3078,6 +3116,44 @@ impl Actor {
                 self.trace_event(json!({"event": "federation_received", "message_id": env.message.message_id, "from_host": env.from.host, "duplicate": !dirty}));
                 self.finish_outcome(out, None, "federation", done, pending);
                 dirty
+            }
+        }
+    }
+
+    /// Drained messages that came from another machine: their receipts go
+    /// back to the sender's daemon after this batch's fsync.
+    fn fed_note_drains(&mut self, cmds: &[Command]) {
+        if self.fed.is_none() {
+            return;
+        }
+        for c in cmds {
+            let Command::Drain {
+                session_id,
+                message_ids,
+                via,
+                at_ms,
+            } = c
+            else {
+                continue;
+            };
+            for id in message_ids {
+                let Some(m) = self.state.messages.get(id) else {
+                    continue;
+                };
+                if self.state.agents.contains_key(&m.from) {
+                    continue;
+                }
+                if let Some(peer) = self.state.fed.peers.get(&m.from) {
+                    self.fed_receipts.push((
+                        peer.clone(),
+                        crate::fedstate::RemoteReceipt {
+                            message_id: id.clone(),
+                            to: session_id.clone(),
+                            via: via.clone(),
+                            delivered_ms: *at_ms,
+                        },
+                    ));
+                }
             }
         }
     }
@@ -3139,6 +3215,9 @@ impl Actor {
     /// `Nats-Msg-Id` window and the receiver's ledger drop repeats).
     fn fed_pump(&mut self) {
         let Some(fed) = &self.fed else { return };
+        for (to, r) in self.fed_receipts.drain(..) {
+            fed.receipt(to, r);
+        }
         if !self.live.fed.link_up {
             return;
         }

@@ -118,6 +118,13 @@ pub enum Report {
         /// Where the answer goes.
         done: oneshot::Sender<Reply>,
     },
+    /// A receipt for a message sent from here; `done` as for `Inbound`.
+    Receipt {
+        /// The receipt.
+        receipt: crate::fedstate::RemoteReceipt,
+        /// Where the answer goes.
+        done: oneshot::Sender<Reply>,
+    },
     /// The heartbeat wants the local projects with live agents.
     PresenceWanted(oneshot::Sender<Vec<LocalProject>>),
 }
@@ -136,6 +143,7 @@ pub struct LocalProject {
 enum Cmd {
     Publish(Box<Outgoing>),
     Resume,
+    Receipt(Box<(RemotePeer, crate::fedstate::RemoteReceipt)>),
 }
 
 /// The handle the actor keeps.
@@ -155,6 +163,12 @@ impl Federation {
     /// Publishes `out` after every earlier one (in order, one at a time).
     pub fn publish(&self, out: Outgoing) {
         let _ = self.tx.send(Cmd::Publish(Box::new(out)));
+    }
+
+    /// Tells the daemon at `to` that its message reached our agent (best
+    /// effort: not retried).
+    pub fn receipt(&self, to: RemotePeer, receipt: crate::fedstate::RemoteReceipt) {
+        let _ = self.tx.send(Cmd::Receipt(Box::new((to, receipt))));
     }
 
     /// After a failed publish every later one fails at once (order is
@@ -330,6 +344,12 @@ async fn run(cfg: FedConfig, core: CoreTx, mut rx: mpsc::UnboundedReceiver<Cmd>)
             cmd = rx.recv() => match cmd {
                 None => return,
                 Some(Cmd::Resume) => t.broken = false,
+                Some(Cmd::Receipt(r)) => {
+                    let (to, receipt) = *r;
+                    if let Err(e) = t.publish_receipt(&to, receipt).await {
+                        tracing::debug!(error = %e, "federation: receipt not sent");
+                    }
+                }
                 Some(Cmd::Publish(o)) => {
                     let id = o.message.message_id.clone();
                     let result = if t.broken {
@@ -402,6 +422,41 @@ impl Task {
                 jetstream::message::PublishMessage::build()
                     .payload(payload.into())
                     .message_id(&o.message.message_id),
+            )
+            .await
+            .map_err(|e| format!("publish: {e}"))?;
+        ack.await.map_err(|e| format!("publish ack: {e}"))?;
+        Ok(())
+    }
+
+    async fn publish_receipt(
+        &mut self,
+        to: &RemotePeer,
+        receipt: crate::fedstate::RemoteReceipt,
+    ) -> Result<(), String> {
+        if !self.link_up {
+            return Err("link down".into());
+        }
+        let id = format!("rcpt_{}", receipt.message_id);
+        let env = crate::fedstate::ReceiptEnvelope {
+            v: 1,
+            receipt,
+            from: RemotePeer {
+                key: to.key.clone(),
+                daemon: self.daemon.clone(),
+                host: self.host.clone(),
+                name: None,
+            },
+        };
+        let payload = serde_json::to_vec(&env).map_err(|e| e.to_string())?;
+        let subject = format!("oxtail.{}.to.{}.receipts", to.key, to.daemon);
+        let ack = self
+            .js
+            .send_publish(
+                subject,
+                jetstream::message::PublishMessage::build()
+                    .payload(payload.into())
+                    .message_id(&id),
             )
             .await
             .map_err(|e| format!("publish: {e}"))?;
@@ -652,25 +707,33 @@ async fn consume(js: jetstream::Context, core: CoreTx, key: String, daemon: Stri
                     break;
                 }
             };
-            let env: Envelope = match serde_json::from_slice(&m.payload) {
-                Ok(e) => e,
+            let (tx, rx) = oneshot::channel();
+            let (id, report) = match serde_json::from_slice::<Envelope>(&m.payload) {
+                Ok(env) => (
+                    env.message.message_id.clone(),
+                    Report::Inbound {
+                        env: Box::new(env),
+                        done: tx,
+                    },
+                ),
                 Err(e) => {
-                    tracing::warn!(key, error = %e, "federation: undecodable message dropped");
-                    let _ = m.ack().await;
-                    continue;
+                    match serde_json::from_slice::<crate::fedstate::ReceiptEnvelope>(&m.payload) {
+                        Ok(r) => (
+                            r.receipt.message_id.clone(),
+                            Report::Receipt {
+                                receipt: r.receipt,
+                                done: tx,
+                            },
+                        ),
+                        Err(_) => {
+                            tracing::warn!(key, error = %e, "federation: undecodable message dropped");
+                            let _ = m.ack().await;
+                            continue;
+                        }
+                    }
                 }
             };
-            let id = env.message.message_id.clone();
-            let (tx, rx) = oneshot::channel();
-            if !post(
-                &core,
-                Report::Inbound {
-                    env: Box::new(env),
-                    done: tx,
-                },
-            )
-            .await
-            {
+            if !post(&core, report).await {
                 return;
             }
             match rx.await {

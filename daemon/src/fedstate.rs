@@ -64,6 +64,35 @@ pub struct SentRemote {
     pub enqueued_ms: u64,
     /// When JetStream acknowledged it, ms since the epoch.
     pub sent_ms: u64,
+    /// The receiving daemon's receipt, once it came back (best effort).
+    pub delivered: Option<RemoteReceipt>,
+}
+
+/// A receipt from the receiving daemon: its agent has the message
+/// ([`crate::state::Command::FedDelivered`]). Sent best effort after the
+/// receiver's `Drain`; not journaled there, so one lost to a crash or a
+/// down link leaves the sender at `sent_remote`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReceipt {
+    /// The message.
+    pub message_id: MessageId,
+    /// The receiving session.
+    pub to: SessionId,
+    /// How it was handed over (`read_my_messages`, `pre_tool_use`, …).
+    pub via: String,
+    /// When, ms since the epoch (the receiver's clock).
+    pub delivered_ms: u64,
+}
+
+/// The JSON put on the stream for a receipt.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptEnvelope {
+    /// Envelope version (1).
+    pub v: u32,
+    /// The receipt.
+    pub receipt: RemoteReceipt,
+    /// The receiving daemon (key, daemon, host).
+    pub from: RemotePeer,
 }
 
 /// Federation's durable state. Not part of [`State`]'s postcard layout
@@ -120,9 +149,22 @@ pub fn apply_sent(fed: &mut FedState, message_id: &str, at_ms: u64) {
         peer: o.to,
         enqueued_ms: o.message.enqueued_ms,
         sent_ms: at_ms,
+        delivered: None,
     });
     while fed.sent.len() > SENT_MAX {
         fed.sent.pop_front();
+    }
+}
+
+/// Applies [`crate::state::Command::FedDelivered`].
+pub fn apply_delivered(fed: &mut FedState, receipt: &RemoteReceipt) {
+    if let Some(s) = fed
+        .sent
+        .iter_mut()
+        .rev()
+        .find(|s| s.message_id == receipt.message_id)
+    {
+        s.delivered = Some(receipt.clone());
     }
 }
 
@@ -395,6 +437,20 @@ pub fn remote_status(
         .rev()
         .find(|s| s.message_id == message_id && my_ids.contains(&s.from.as_str()))
         .map(|s| {
+            if let Some(r) = &s.delivered {
+                return serde_json::json!({
+                    "ok": true,
+                    "message_id": message_id,
+                    "status": "delivered",
+                    "remote": true,
+                    "host": s.peer.host,
+                    "delivered_at": r.delivered_ms / 1000,
+                    "via": crate::tools::contract_via(&r.via),
+                    "via_detail": r.via,
+                    "recipient_session_id": r.to,
+                    "to_name": s.peer.name,
+                });
+            }
             serde_json::json!({
                 "ok": true,
                 "message_id": message_id,

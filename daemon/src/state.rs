@@ -619,6 +619,11 @@ pub enum Command {
         /// Where it lives.
         peer: crate::fedstate::RemotePeer,
     },
+    /// The receiving daemon says its agent has a message sent from here.
+    FedDelivered {
+        /// Its receipt.
+        receipt: crate::fedstate::RemoteReceipt,
+    },
 }
 
 /// Something observers may want to know after a command applied (the wake
@@ -1036,6 +1041,9 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
         }
         Command::FedPeer { session_id, peer } => {
             crate::fedstate::apply_peer(&mut state.fed, session_id, peer)
+        }
+        Command::FedDelivered { receipt } => {
+            crate::fedstate::apply_delivered(&mut state.fed, receipt)
         }
         Command::TouchFiles {
             session_id,
