@@ -13,7 +13,7 @@ use oxtail_tests::nats::{server_or_skip, NatsServer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxtail");
@@ -84,7 +84,7 @@ async fn row_of(agent: &Agent, name: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn named(ox: &Instance, repo: &PathBuf, id: &str, name: &str) -> Agent {
+async fn named(ox: &Instance, repo: &Path, id: &str, name: &str) -> Agent {
     let a = ox.agent(AgentOpts::claude(repo, id)).await.unwrap();
     a.ok(
         "set_my_state",

@@ -1492,6 +1492,9 @@ pub enum InboundRefusal {
     /// The recipient's project is not federated under the sender's key
     /// (local-only projects never receive remote mail).
     NotFederated,
+    /// The sender claims the id of an agent of this daemon, or the body is
+    /// over the limit every local send is held to.
+    Invalid,
 }
 
 /// Plans the delivery of a message from another machine (issue 16), as a
@@ -1511,6 +1514,9 @@ pub fn inbound(
     ctx: &mut Ctx<'_>,
 ) -> Result<Outcome, InboundRefusal> {
     let m = &env.message;
+    if state.canonical_id(&m.from).is_some() || m.body.len() > BODY_MAX_BYTES {
+        return Err(InboundRefusal::Invalid);
+    }
     let Some(to) = state.canonical_id(&m.to).map(str::to_string) else {
         return Err(InboundRefusal::UnknownRecipient);
     };

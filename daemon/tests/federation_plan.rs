@@ -112,6 +112,13 @@ fn a_remote_daemon_delivers_only_into_a_project_federated_under_its_key() {
         inbound(&state, &federated("k1"), &envelope("nobody", "k1", "m1")).unwrap_err(),
         InboundRefusal::UnknownRecipient
     );
+    // A sender claiming a local agent's id: refused.
+    let mut spoof = envelope("s1", "k1", "m1");
+    spoof.message.from = "s1".into();
+    assert_eq!(
+        inbound(&state, &federated("k1"), &spoof).unwrap_err(),
+        InboundRefusal::Invalid
+    );
     // The same key: enqueued into the local project, sender remembered.
     let out = inbound(&state, &federated("k1"), &envelope("s1", "k1", "m1")).unwrap();
     let enq = out
