@@ -3158,30 +3158,34 @@ impl Actor {
         }
     }
 
-    /// Local projects with live agents, and their presence rows.
+    /// Local projects with agents that have not ended, and the presence
+    /// rows of those not known dead.
     fn fed_local_projects(&self) -> Vec<crate::federation::LocalProject> {
         let mut by: HashMap<&str, crate::federation::LocalProject> = HashMap::new();
         for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
+            // Every project with an agent that has not ended gets its key
+            // (and its consumer), so mail for an agent whose client is gone
+            // for now is still taken in; only live-ish agents are published.
+            let p = by.entry(a.scope.project.as_str()).or_insert_with(|| {
+                crate::federation::LocalProject {
+                    project: a.scope.project.clone(),
+                    root: a.scope.project_root.clone(),
+                    rows: Vec::new(),
+                }
+            });
             let liveness = tools::liveness(a, &self.live);
             if liveness == "dead" {
                 continue;
             }
-            by.entry(a.scope.project.as_str())
-                .or_insert_with(|| crate::federation::LocalProject {
-                    project: a.scope.project.clone(),
-                    root: a.scope.project_root.clone(),
-                    rows: Vec::new(),
-                })
-                .rows
-                .push(crate::fedstate::PresenceRow {
-                    session_id: a.session_id.clone(),
-                    name: a.name.clone(),
-                    client_type: tools::contract_client_type(&a.client_type).to_string(),
-                    purpose: a.purpose.clone(),
-                    liveness: liveness.to_string(),
-                    worktree: a.scope.worktree.clone(),
-                    branch: a.scope.branch.clone(),
-                });
+            p.rows.push(crate::fedstate::PresenceRow {
+                session_id: a.session_id.clone(),
+                name: a.name.clone(),
+                client_type: tools::contract_client_type(&a.client_type).to_string(),
+                purpose: a.purpose.clone(),
+                liveness: liveness.to_string(),
+                worktree: a.scope.worktree.clone(),
+                branch: a.scope.branch.clone(),
+            });
         }
         by.into_values().collect()
     }

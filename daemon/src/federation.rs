@@ -125,11 +125,13 @@ pub enum Report {
         /// Where the answer goes.
         done: oneshot::Sender<Reply>,
     },
-    /// The heartbeat wants the local projects with live agents.
+    /// The heartbeat wants the local projects (with agents that have not
+    /// ended) and their presence rows.
     PresenceWanted(oneshot::Sender<Vec<LocalProject>>),
 }
 
-/// A local project with its live agents' presence rows.
+/// A local project with its presence rows (possibly none: its agents'
+/// clients are gone for now, but their mail is still taken in).
 #[derive(Debug, Clone)]
 pub struct LocalProject {
     /// [`crate::state::Scope::project`].
@@ -576,6 +578,9 @@ impl Task {
         let mut mine = HashSet::new();
         for (k, rows) in by_key {
             self.ensure_key(k).await?;
+            if rows.is_empty() {
+                continue;
+            }
             let entry = format!("{k}.{}", self.daemon);
             let v = Presence {
                 daemon: self.daemon.clone(),
