@@ -318,8 +318,11 @@ async fn run(cfg: FedConfig, core: CoreTx, mut rx: mpsc::UnboundedReceiver<Cmd>)
             return;
         }
     };
+    // A publish not acknowledged within 3 s counts as failed: the message
+    // stays in the outbox and goes again, in order (its id dedupes it).
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(3))
+        .ack_timeout(Duration::from_secs(3))
         .build(client.clone());
     let mut t = Task {
         host: host_name(),
