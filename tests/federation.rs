@@ -166,6 +166,17 @@ async fn presence_send_reply_and_ask_across_daemons() {
     assert_eq!(b_at_a["branch"], "main");
     assert!(b_at_a["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(a_at_b["remote"], true);
+    let compact = alice
+        .ok("list_project_sessions", json!({"compact": true}))
+        .await
+        .unwrap();
+    let remote = compact["tmux_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["remote"] == true)
+        .unwrap_or_else(|| panic!("a remote entry: {compact}"));
+    assert_eq!(remote["agents"][0]["name"], "bob");
 
     // Send: acknowledged after JetStream's ack.
     let t0 = Instant::now();

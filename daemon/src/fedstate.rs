@@ -581,6 +581,35 @@ pub fn status(state: &State, view: &FedView) -> Option<oxtail_proto::status::Fed
     })
 }
 
+/// `list_project_sessions {compact: true}`'s entries for remote agents of
+/// `project`: one per host, `{name: null, host, remote: true, agents}`,
+/// each agent `{client_type, client_session_id, state, name, liveness,
+/// unread: null}`.
+pub fn remote_compact(view: &FedView, project: &str) -> Vec<serde_json::Value> {
+    let mut by_host: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for r in remote_rows(view, project) {
+        let host = r["host"].as_str().unwrap_or_default().to_string();
+        let entry = serde_json::json!({
+            "client_type": r["client_type"],
+            "client_session_id": r["client_session_id"],
+            "state": r["state"],
+            "name": r["name"],
+            "liveness": r["liveness"],
+            "unread": null,
+        });
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, v)) => v.push(entry),
+            None => by_host.push((host, vec![entry])),
+        }
+    }
+    by_host
+        .into_iter()
+        .map(|(host, agents)| {
+            serde_json::json!({"name": null, "host": host, "remote": true, "agents": agents})
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

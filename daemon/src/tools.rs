@@ -733,13 +733,18 @@ fn list_project_sessions(
                 "created_at": f.created_at, "windows": f.windows});
             sessions.push((Some(p.session.clone()), head, Vec::new()));
         }
-        let list: Vec<Value> = sessions
+        let mut list: Vec<Value> = sessions
             .into_iter()
             .map(|(_, mut head, agents)| {
                 head["agents"] = json!(agents);
                 head
             })
             .collect();
+        // Agents on other machines (federation): one entry per host.
+        list.extend(crate::fedstate::remote_compact(
+            &ctx.live.fed,
+            &scope.project,
+        ));
         // CONTRACT §1: no `ok`.
         json!({
             "project_root": root.unwrap_or(&scope.project_root),
