@@ -89,6 +89,7 @@ fn full() -> StatusSnapshot {
             branch: Some("main".into()),
             tmux: Some(loc.clone()),
             wake_route: Some("app_server".into()),
+            host: Some("h".into()),
         }],
         panes: vec![PaneRow {
             tmux: loc,
@@ -121,6 +122,16 @@ fn full() -> StatusSnapshot {
         }],
         comms_total: 1,
         files: vec![],
+        federation: Some(oxtail_proto::status::FederationStatus {
+            url: "nats://h:4222".into(),
+            link_up: false,
+            error: Some("down".into()),
+            daemon: "d".into(),
+            projects: 1,
+            remote_agents: 2,
+            outbox: 3,
+            warning: Some("w".into()),
+        }),
     }
 }
 

@@ -60,6 +60,7 @@ fn fleet(agents: usize, comms: usize) -> StatusSnapshot {
                 window_name: None,
             }),
             wake_route: Some("keys".into()),
+            host: None,
         })
         .collect();
     let waits = (0..agents / 5)
@@ -107,6 +108,7 @@ fn fleet(agents: usize, comms: usize) -> StatusSnapshot {
         comms,
         comms_total: n as u64,
         files: vec![],
+        federation: None,
     }
 }
 

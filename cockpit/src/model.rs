@@ -66,11 +66,16 @@ pub fn route_short(route: &str) -> &str {
 }
 
 /// A display name: the agent's name, else the first 8 characters of its
-/// session id.
+/// session id; `name@host` for an agent on another machine.
 pub fn display_name(a: &AgentRow) -> String {
-    match &a.name {
+    let name = match &a.name {
         Some(n) if !n.is_empty() => n.clone(),
         _ => short_id(&a.client_session_id),
+    };
+    // An agent on another machine (federation) shows where it is.
+    match &a.host {
+        Some(h) => format!("{name}@{h}"),
+        None => name,
     }
 }
 

@@ -212,6 +212,30 @@ pub fn file_line(f: &oxtail_proto::status::FileRow, now_ms: u64) -> String {
     )
 }
 
+/// The status line of federation (issue 16), when it is on: where to, the
+/// link, what federates, and the plain-text warning when it applies.
+pub fn federation_line(f: &oxtail_proto::status::FederationStatus) -> String {
+    let mut line = format!(
+        "federation: on → {} · link {} · {} federated project{} · {} remote agent{}",
+        f.url,
+        if f.link_up { "up" } else { "DOWN" },
+        f.projects,
+        if f.projects == 1 { "" } else { "s" },
+        f.remote_agents,
+        if f.remote_agents == 1 { "" } else { "s" },
+    );
+    if f.outbox > 0 {
+        line.push_str(&format!(" · {} waiting in the outbox", f.outbox));
+    }
+    if let (false, Some(e)) = (f.link_up, &f.error) {
+        line.push_str(&format!(" ({e})"));
+    }
+    if let Some(w) = &f.warning {
+        line.push_str(&format!("\n  warning: {w}"));
+    }
+    line
+}
+
 /// wait-graph, the last comms entries. Ages are against `now_ms`.
 pub fn render_text(s: &StatusSnapshot, now_ms: u64, opts: TextOpts) -> String {
     let mut lines: Vec<String> = Vec::new();
@@ -228,6 +252,9 @@ pub fn render_text(s: &StatusSnapshot, now_ms: u64, opts: TextOpts) -> String {
             String::new()
         }
     ));
+    if let Some(f) = &s.federation {
+        lines.push(federation_line(f));
+    }
     if s.agents.is_empty() {
         lines.push(
             "  no agents in this project yet (start Claude Code or Codex with oxtail set up)"

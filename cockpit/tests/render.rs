@@ -122,6 +122,7 @@ fn snap(agents: Vec<AgentRow>, waits: Vec<WaitEdge>, comms: Vec<CommsEntry>) -> 
         waits,
         comms,
         files: vec![],
+        federation: None,
     }
 }
 
@@ -553,4 +554,33 @@ fn interrupt_asks_for_confirmation_and_only_for_app_server_codex() {
             name: "codex".into()
         }
     );
+}
+
+#[test]
+fn federation_shows_where_and_remote_agents_show_their_host() {
+    let mut remote = agent("r1", "bob", "claude-code", LivenessState::Live, 5);
+    remote.host = Some("laptop".into());
+    remote.wake_route = Some("remote".into());
+    let mut s = snap(vec![remote], vec![], vec![]);
+    s.federation = Some(FederationStatus {
+        url: "nats://nats.example.com:4222".into(),
+        link_up: false,
+        error: Some("not connected".into()),
+        daemon: "d1".into(),
+        projects: 1,
+        remote_agents: 1,
+        outbox: 2,
+        warning: Some("in the clear".into()),
+    });
+    let t = render_text(
+        &s,
+        NOW,
+        TextOpts {
+            width: None,
+            comms: 10,
+        },
+    );
+    assert!(t.contains("federation: on → nats://nats.example.com:4222 · link DOWN · 1 federated project · 1 remote agent · 2 waiting in the outbox (not connected)"), "{t}");
+    assert!(t.contains("warning: in the clear"), "{t}");
+    assert!(t.contains("bob@laptop"), "{t}");
 }

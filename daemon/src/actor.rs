@@ -102,6 +102,8 @@ pub enum ToActor {
     Probe(Box<crate::probe::ProbeReport>),
     /// A report from the Codex app-server tasks ([`crate::codex_app`]).
     CodexApp(Box<crate::codex_app::Report>),
+    /// A report from the federation task ([`crate::federation`]).
+    Federation(Box<crate::federation::Report>),
     /// SIGTERM/SIGINT: snapshot and exit after this batch.
     Terminate,
 }
@@ -258,6 +260,17 @@ pub struct Actor {
     /// What the last [`Actor::wake`] wants the caller to know about its
     /// route (`wake_note`), e.g. a fallback.
     last_note: Option<String>,
+    /// The federation task (issue 16); `None` unless
+    /// `OXTAIL_FEDERATION_URL` is set.
+    fed: Option<crate::federation::Federation>,
+    /// Outbox messages handed to the federation task and not yet reported.
+    fed_inflight: std::collections::HashSet<String>,
+    /// Sends to remote agents whose reply waits for JetStream's ack, by
+    /// message id: the reply, its value, and when it was parked.
+    fed_parked: HashMap<String, (oneshot::Sender<Reply>, Value, Instant)>,
+    /// Receipts for remote senders, sent once the batch that drained the
+    /// messages is durable.
+    fed_receipts: Vec<(crate::fedstate::RemotePeer, crate::fedstate::RemoteReceipt)>,
 }
 
 /// A snapshot thread's result: the ticket to finish, and the state bytes
@@ -328,6 +341,10 @@ impl Actor {
             codex_outbox: Vec::new(),
             last_route: None,
             last_note: None,
+            fed: None,
+            fed_inflight: std::collections::HashSet::new(),
+            fed_parked: HashMap::new(),
+            fed_receipts: Vec::new(),
         }
     }
 
@@ -518,6 +535,8 @@ impl Actor {
                     }
                 }
             }
+            // Outbox messages journaled (and now durable) go out in order.
+            self.fed_pump();
             for (tx, reply) in pending.drain(..) {
                 let _ = tx.send(reply);
             }
@@ -700,8 +719,10 @@ impl Actor {
                 reply,
             } => self.ctl(conn, wire_id, ctl, requested_scope, out, reply, pending),
             ToActor::CodexApp(r) => self.codex_report(*r, pending),
+            ToActor::Federation(r) => self.fed_report(*r, pending),
             ToActor::Tick => {
                 self.tick();
+                self.fed_tick(pending);
                 self.retry_unjournaled_wakes()
             }
             ToActor::Probe(report) => self.on_probe(*report, pending),
@@ -731,6 +752,7 @@ impl Actor {
             state::apply(&mut self.state, c, &mut events);
         }
         self.on_events(&events);
+        self.fed_note_drains(cmds);
         let naming_only = cmds.iter().all(|c| matches!(c, Command::Name { .. }));
         if !naming_only
             && events
@@ -1101,7 +1123,7 @@ impl Actor {
                 );
                 self.subs_dirty = true;
             }
-            (_, _, r) => pending.push((reply, r)),
+            (_, _, r) => self.fed_park_or_reply(&out.commands, reply, r, pending),
         }
     }
 
@@ -2236,7 +2258,8 @@ impl Actor {
         let (answer, dirty) = match ctl {
             Ctl::Ping => (
                 ok(
-                    json!({"pong": true, "version": oxtail_proto::version(), "pid": std::process::id()}),
+                    json!({"pong": true, "version": oxtail_proto::version(), "pid": std::process::id(),
+                        "federation": crate::fedstate::status(&self.state, &self.live.fed)}),
                 ),
                 false,
             ),
@@ -2745,5 +2768,297 @@ fn status_scope(
                 }
             },
         )),
+    }
+}
+
+/// Federation (issue 16): the actor's side. The federation task does the
+/// network I/O and reports here; this journals, answers, and hands the task
+/// outbox messages in order once they are durable.
+impl Actor {
+    /// Wires the federation task.
+    pub fn set_federation(&mut self, fed: crate::federation::Federation, url: &str, creds: bool) {
+        self.fed = Some(fed);
+        self.live.fed.enabled = true;
+        self.live.fed.creds = creds;
+        self.live.fed.url = Some(crate::federation::redact(url));
+    }
+
+    fn fed_report(&mut self, r: crate::federation::Report, pending: &mut Pending) -> bool {
+        use crate::federation::Report;
+        match r {
+            Report::Daemon(id) => {
+                self.live.fed.daemon = id;
+                false
+            }
+            Report::Link { up, error } => {
+                self.live.fed.link_up = up;
+                self.live.fed.last_error = error;
+                if !up {
+                    for r in &mut self.live.fed.remote {
+                        r.reachable = false;
+                    }
+                }
+                self.trace_event(json!({"event": "federation_link", "up": up}));
+                self.subs_dirty = true;
+                false
+            }
+            Report::Keys(keys) => {
+                self.live.fed.keys = keys;
+                self.subs_dirty = true;
+                false
+            }
+            Report::Remote(rows) => {
+                if rows != self.live.fed.remote {
+                    self.live.fed.remote = rows;
+                    self.subs_dirty = true;
+                }
+                false
+            }
+            Report::PresenceWanted(tx) => {
+                let _ = tx.send(self.fed_local_projects());
+                false
+            }
+            Report::Published { message_id, result } => {
+                self.fed_inflight.remove(&message_id);
+                let parked = self.fed_parked.remove(&message_id);
+                match result {
+                    Ok(()) => {
+                        let dirty = self
+                            .commit(&[Command::FedSent {
+                                message_id: message_id.clone(),
+                                at_ms: now_ms(),
+                            }])
+                            .is_ok();
+                        self.trace_event(
+                            json!({"event": "federation_sent", "message_id": message_id}),
+                        );
+                        if let Some((tx, mut v, _)) = parked {
+                            v["remote_status"] = json!("sent_remote");
+                            pending.push((tx, Reply::Ok { value: v }));
+                        }
+                        dirty
+                    }
+                    Err(e) => {
+                        self.trace_event(json!({"event": "federation_unsent", "message_id": message_id, "error": e}));
+                        if let Some((tx, mut v, _)) = parked {
+                            v["remote_note"] = json!(format!(
+                                "kept in the outbox, sent when the link allows: {e}"
+                            ));
+                            pending.push((tx, Reply::Ok { value: v }));
+                        }
+                        false
+                    }
+                }
+            }
+            Report::Receipt { receipt, done } => {
+                let known = self
+                    .state
+                    .fed
+                    .sent
+                    .iter()
+                    .any(|s| s.message_id == receipt.message_id && s.delivered.is_none());
+                if !known {
+                    pending.push((
+                        done,
+                        Reply::Ok {
+                            value: json!({"ok": true}),
+                        },
+                    ));
+                    return false;
+                }
+                let cmd = [Command::FedDelivered { receipt }];
+                match self.commit(&cmd) {
+                    Ok(()) => {
+                        pending.push((
+                            done,
+                            Reply::Ok {
+                                value: json!({"ok": true}),
+                            },
+                        ));
+                        true
+                    }
+                    Err(e) => {
+                        pending.push((done, Reply::error("storage", e.to_string())));
+                        false
+                    }
+                }
+            }
+            Report::Inbound { env, done } => {
+                let (now, home) = self.ctx_parts();
+                let mut new_id =
+                    |prefix: &str| format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+                let mut ctx = Ctx {
+                    now_ms: now,
+                    config: &self.config,
+                    live: &self.live,
+                    home: home.as_deref(),
+                    new_id: &mut new_id,
+                };
+                let out = match tools::inbound(&self.state, &env, &mut ctx) {
+                    Ok(out) => out,
+                    Err(why) => {
+                        pending
+                            .push((done, Reply::error("federation-refused", format!("{why:?}"))));
+                        return false;
+                    }
+                };
+                let dirty = !out.commands.is_empty();
+                if let Err(e) = self.commit(&out.commands) {
+                    pending.push((done, Reply::error("storage", e.to_string())));
+                    return false;
+                }
+                self.trace_event(json!({"event": "federation_received", "message_id": env.message.message_id, "from_host": env.from.host, "duplicate": !dirty}));
+                self.finish_outcome(out, None, "federation", done, pending);
+                dirty
+            }
+        }
+    }
+
+    /// Drained messages that came from another machine: their receipts go
+    /// back to the sender's daemon after this batch's fsync.
+    fn fed_note_drains(&mut self, cmds: &[Command]) {
+        if self.fed.is_none() {
+            return;
+        }
+        for c in cmds {
+            let Command::Drain {
+                session_id,
+                message_ids,
+                via,
+                at_ms,
+            } = c
+            else {
+                continue;
+            };
+            for id in message_ids {
+                let Some(m) = self.state.messages.get(id) else {
+                    continue;
+                };
+                if self.state.agents.contains_key(&m.from) {
+                    continue;
+                }
+                if let Some(peer) = self.state.fed.peers.get(&m.from) {
+                    self.fed_receipts.push((
+                        peer.clone(),
+                        crate::fedstate::RemoteReceipt {
+                            message_id: id.clone(),
+                            to: session_id.clone(),
+                            via: via.clone(),
+                            delivered_ms: *at_ms,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Local projects with agents that have not ended, and the presence
+    /// rows of those not known dead.
+    fn fed_local_projects(&self) -> Vec<crate::federation::LocalProject> {
+        let mut by: HashMap<&str, crate::federation::LocalProject> = HashMap::new();
+        for a in self.state.agents.values().filter(|a| a.ended_ms.is_none()) {
+            // Every project with an agent that has not ended gets its key
+            // (and its consumer), so mail for an agent whose client is gone
+            // for now is still taken in; only live-ish agents are published.
+            let p = by.entry(a.scope.project.as_str()).or_insert_with(|| {
+                crate::federation::LocalProject {
+                    project: a.scope.project.clone(),
+                    root: a.scope.project_root.clone(),
+                    rows: Vec::new(),
+                }
+            });
+            let liveness = tools::liveness(a, &self.live);
+            if liveness == "dead" {
+                continue;
+            }
+            p.rows.push(crate::fedstate::PresenceRow {
+                session_id: a.session_id.clone(),
+                name: a.name.clone(),
+                client_type: tools::contract_client_type(&a.client_type).to_string(),
+                purpose: a.purpose.clone(),
+                liveness: liveness.to_string(),
+                worktree: a.scope.worktree.clone(),
+                branch: a.scope.branch.clone(),
+            });
+        }
+        by.into_values().collect()
+    }
+
+    /// A send to a remote agent answers once JetStream acknowledged it
+    /// (parked here) while the link is up; otherwise, and for everything
+    /// else, the reply goes out after this batch's fsync as usual.
+    fn fed_park_or_reply(
+        &mut self,
+        commands: &[Command],
+        reply: oneshot::Sender<Reply>,
+        r: Reply,
+        pending: &mut Pending,
+    ) {
+        let queued = commands.iter().find_map(|c| match c {
+            Command::FedQueue { out } => Some(out.message.message_id.clone()),
+            _ => None,
+        });
+        match (queued, r) {
+            (Some(id), Reply::Ok { value }) if self.live.fed.link_up && self.fed.is_some() => {
+                self.fed_parked.insert(id, (reply, value, Instant::now()));
+            }
+            (_, r) => pending.push((reply, r)),
+        }
+    }
+
+    /// Hands the task the outbox messages not yet in flight, in order, when
+    /// the link is up. In-flight ones must be the outbox's head: after a
+    /// failure the rest waits until every earlier publish reported, then
+    /// all go again from the head (so order holds; JetStream's
+    /// `Nats-Msg-Id` window and the receiver's ledger drop repeats).
+    fn fed_pump(&mut self) {
+        let Some(fed) = &self.fed else { return };
+        for (to, r) in self.fed_receipts.drain(..) {
+            fed.receipt(to, r);
+        }
+        if !self.live.fed.link_up {
+            return;
+        }
+        let ob = &self.state.fed.outbox;
+        let head = ob
+            .iter()
+            .take_while(|o| self.fed_inflight.contains(&o.message.message_id))
+            .count();
+        if ob.len() == head
+            || ob
+                .iter()
+                .skip(head)
+                .any(|o| self.fed_inflight.contains(&o.message.message_id))
+        {
+            return;
+        }
+        if self.fed_inflight.is_empty() {
+            fed.resume();
+        }
+        for o in ob.iter().skip(head) {
+            self.fed_inflight.insert(o.message.message_id.clone());
+            fed.publish(o.clone());
+        }
+    }
+
+    /// Once a second: parked replies waiting too long are answered
+    /// (`queued_for_remote`: the message is in the durable outbox), and the
+    /// outbox is pumped.
+    fn fed_tick(&mut self, pending: &mut Pending) {
+        if self.fed.is_none() {
+            return;
+        }
+        let late: Vec<String> = self
+            .fed_parked
+            .iter()
+            .filter(|(_, (_, _, at))| at.elapsed() > Duration::from_secs(5))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in late {
+            if let Some((tx, v, _)) = self.fed_parked.remove(&k) {
+                pending.push((tx, Reply::Ok { value: v }));
+            }
+        }
+        self.fed_pump();
     }
 }

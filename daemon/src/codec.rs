@@ -65,10 +65,22 @@ pub fn decode_record(payload: &[u8]) -> Result<Vec<Command>, String> {
 /// # Errors
 /// Only if serialization fails (see [`encode_record`]).
 pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, String> {
-    let mut out = vec![V2];
+    let fed = !state.fed.is_empty();
+    let mut out = vec![if fed { V2_FED } else { V2 }];
     postcard::to_io(state, &mut out).map_err(|e| format!("encoding state: {e}"))?;
+    if fed {
+        postcard::to_io(&state.fed, &mut out)
+            .map_err(|e| format!("encoding federation state: {e}"))?;
+    }
     Ok(out)
 }
+
+/// The first byte of a v2 snapshot followed by federation's records
+/// ([`crate::fedstate::FedState`], issue 16): the v2 [`State`], then the
+/// postcard encoding of `State::fed`, which the state's own layout skips.
+/// Written only when there is federation state, so a daemon that never
+/// federated writes exactly v2.
+pub const V2_FED: u8 = 0x03;
 
 /// Decodes a snapshot written by [`encode_snapshot`] (v2) or an earlier
 /// oxtail (v1 JSON).
@@ -78,6 +90,13 @@ pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, String> {
 pub fn decode_snapshot(bytes: &[u8]) -> Result<State, String> {
     match bytes.first() {
         Some(&V2) => postcard::from_bytes(&bytes[1..]).map_err(|e| format!("v2 snapshot: {e}")),
+        Some(&V2_FED) => {
+            let (mut state, rest): (State, _) =
+                postcard::take_from_bytes(&bytes[1..]).map_err(|e| format!("v2 snapshot: {e}"))?;
+            state.fed = postcard::from_bytes(rest)
+                .map_err(|e| format!("v2 snapshot, federation part: {e}"))?;
+            Ok(state)
+        }
         _ => serde_json::from_slice(bytes).map_err(|e| format!("v1 snapshot: {e}")),
     }
 }
@@ -241,6 +260,50 @@ mod tests {
         assert_eq!(decode_record(&bytes).unwrap(), cmds);
         // Smaller than the JSON it replaces.
         assert!(bytes.len() * 2 < encode_record_v1(&cmds).len());
+    }
+
+    #[test]
+    fn federation_state_rides_after_a_v2_snapshot_only_when_present() {
+        let cmds = sample();
+        let mut state = State::default();
+        let mut events = Vec::new();
+        for c in &cmds[..1] {
+            apply(&mut state, c, &mut events);
+        }
+        assert_eq!(encode_snapshot(&state).unwrap()[0], V2, "no federation: v2");
+        let Command::Enqueue { message } = cmds[0].clone() else {
+            panic!("sample starts with an enqueue")
+        };
+        let peer = crate::fedstate::RemotePeer {
+            key: "k".into(),
+            daemon: "d".into(),
+            host: "h".into(),
+            name: None,
+        };
+        let fed = [
+            Command::FedQueue {
+                out: crate::fedstate::Outgoing {
+                    message,
+                    to: peer.clone(),
+                    wake: Some(true),
+                    tool: "send_message".into(),
+                },
+            },
+            Command::FedPeer {
+                session_id: "remote".into(),
+                peer,
+            },
+        ];
+        let bytes = encode_record(&fed).unwrap();
+        assert_eq!(decode_record(&bytes).unwrap(), fed);
+        for c in &fed {
+            apply(&mut state, c, &mut events);
+        }
+        let snap = encode_snapshot(&state).unwrap();
+        assert_eq!(snap[0], V2_FED);
+        let back = decode_snapshot(&snap).unwrap();
+        assert_eq!(back.fed.outbox.len(), 1);
+        assert_eq!(back, state);
     }
 
     #[test]

@@ -28,9 +28,14 @@
 //!   reading the v1 JSON of earlier releases), and the state as of a seq
 //!   rebuilt from the files for a snapshot written off the core thread.
 //! * [`config`]: environment tunables, read once; `clock`: the wall clock.
+//! * `federation`: the one outbound NATS client connection, only when
+//!   `OXTAIL_FEDERATION_URL` is set (issue 16), on a tokio task that posts
+//!   to the actor; [`fedstate`]: its pure side (outbox, project key,
+//!   remote rows).
 
 pub mod codec;
 pub mod config;
+pub mod fedstate;
 pub mod files;
 pub mod hookplan;
 pub mod identity;
@@ -42,6 +47,7 @@ pub mod transcript;
 mod actor;
 mod clock;
 mod codex_app;
+mod federation;
 mod outbox;
 mod probe;
 mod procinfo;

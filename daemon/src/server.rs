@@ -111,6 +111,19 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         tx.clone(),
         scope_worktree,
     ));
+    if let Some(cfg) = crate::federation::FedConfig::from_env() {
+        // The one network connection a daemon makes, and only when asked
+        // (SPEC §2): outbound, to the configured NATS server.
+        if let Some(w) = crate::federation::insecure_warning(&cfg.url, cfg.creds.is_some()) {
+            tracing::warn!("{w}");
+        }
+        let (url, creds) = (cfg.url.clone(), cfg.creds.is_some());
+        actor.set_federation(
+            crate::federation::Federation::spawn(rt.handle(), tx.clone(), cfg),
+            &url,
+            creds,
+        );
+    }
     std::thread::Builder::new()
         .name("oxtail-core".into())
         .spawn(move || actor.run(rx))?;

@@ -387,6 +387,12 @@ pub struct State {
     /// seeds its ephemeral touch index from it at start.
     #[serde(default)]
     pub edits: BTreeMap<SessionId, VecDeque<EditTouch>>,
+    /// Federation's durable records (issue 16): the outbox of messages to
+    /// remote agents, what was sent, and where remote senders live. Skipped
+    /// by serde: [`crate::codec`] appends it to a snapshot only when it is
+    /// not empty, so the v2 layout is unchanged.
+    #[serde(skip)]
+    pub fed: crate::fedstate::FedState,
 }
 
 /// One journaled edit of a file by an agent (see [`State::edits`]).
@@ -591,6 +597,32 @@ pub enum Command {
     PruneWakes {
         /// Cut-off, ms since the epoch.
         before_ms: u64,
+    },
+    /// A message to an agent on another machine (federation, issue 16):
+    /// into the durable outbox, published to JetStream while the link is
+    /// up, kept until JetStream acknowledges it.
+    FedQueue {
+        /// The message and its route.
+        out: crate::fedstate::Outgoing,
+    },
+    /// JetStream acknowledged an outbox message: it leaves the outbox.
+    FedSent {
+        /// Which.
+        message_id: MessageId,
+        /// When, ms since the epoch.
+        at_ms: u64,
+    },
+    /// Mail came from a remote agent: where its replies go.
+    FedPeer {
+        /// The remote sender's session.
+        session_id: SessionId,
+        /// Where it lives.
+        peer: crate::fedstate::RemotePeer,
+    },
+    /// The receiving daemon says its agent has a message sent from here.
+    FedDelivered {
+        /// Its receipt.
+        receipt: crate::fedstate::RemoteReceipt,
     },
 }
 
@@ -1017,6 +1049,16 @@ pub fn apply(state: &mut State, cmd: &Command, events: &mut Vec<Event>) {
         }
         Command::PruneWakes { before_ms } => {
             state.wakes_fired.retain(|_, at| *at >= *before_ms);
+        }
+        Command::FedQueue { out } => crate::fedstate::apply_queue(&mut state.fed, out),
+        Command::FedSent { message_id, at_ms } => {
+            crate::fedstate::apply_sent(&mut state.fed, message_id, *at_ms)
+        }
+        Command::FedPeer { session_id, peer } => {
+            crate::fedstate::apply_peer(&mut state.fed, session_id, peer)
+        }
+        Command::FedDelivered { receipt } => {
+            crate::fedstate::apply_delivered(&mut state.fed, receipt)
         }
         Command::TouchFiles {
             session_id,

@@ -209,9 +209,12 @@ pub fn build(
                 branch: a.scope.branch.clone(),
                 tmux: pane.map(location),
                 wake_route: Some(crate::tools::wake_route_of(a, live).to_string()),
+                host: None,
             }
         })
         .collect();
+    // Agents of the same federated projects on other machines (issue 16).
+    agents.extend(crate::fedstate::status_rows(state, live, project));
     agents.sort_by(|a, b| {
         (
             a.name.as_deref().unwrap_or("\u{10FFFF}"),
@@ -254,7 +257,8 @@ pub fn build(
             from: k.from.clone(),
             from_name: name_of(state, &k.from),
             to: k.to.clone(),
-            to_name: name_of(state, &k.to),
+            to_name: name_of(state, &k.to)
+                .or_else(|| crate::fedstate::remote_name(&live.fed, &k.to)),
             request_id: k.request_id.clone(),
             since_ms: k.created_ms,
             kind: if live.ask_waiters.contains(&k.request_id) {
@@ -304,6 +308,7 @@ pub fn build(
         comms,
         comms_total: total as u64,
         files: files_rows(state, live, config, &in_scope, now),
+        federation: crate::fedstate::status(state, &live.fed),
     }
 }
 

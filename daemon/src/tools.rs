@@ -71,6 +71,9 @@ pub struct Live {
     /// in a reachable app-server, bound to its running TUI
     /// ([`crate::codex_app`]).
     pub codex_app: HashSet<SessionId>,
+    /// Federation (issue 16): link state, federated project keys and
+    /// remote agents ([`crate::fedstate`]).
+    pub fed: crate::fedstate::FedView,
 }
 
 /// How a wake would reach agent `a` now: `app_server` (Codex: `turn/start`
@@ -550,6 +553,15 @@ struct Row<'a> {
     worktree: &'a str,
 }
 
+/// A `sessions` entry: an agent of this daemon, or one a federated daemon
+/// published ([`crate::fedstate::remote_rows`]).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum AnyRow<'a> {
+    Local(Row<'a>),
+    Remote(Value),
+}
+
 /// An entry of a compact `tmux_sessions[].agents` list.
 #[derive(serde::Serialize)]
 struct CompactRow<'a> {
@@ -853,13 +865,18 @@ fn list_project_sessions(
                 "created_at": f.created_at, "windows": f.windows});
             sessions.push((Some(p.session.clone()), head, Vec::new()));
         }
-        let list: Vec<Value> = sessions
+        let mut list: Vec<Value> = sessions
             .into_iter()
             .map(|(_, mut head, agents)| {
                 head["agents"] = json!(agents);
                 head
             })
             .collect();
+        // Agents on other machines (federation): one entry per host.
+        list.extend(crate::fedstate::remote_compact(
+            &ctx.live.fed,
+            &scope.project,
+        ));
         // CONTRACT §1: no `ok`.
         json!({
             "project_root": root.unwrap_or(&scope.project_root),
@@ -869,7 +886,16 @@ fn list_project_sessions(
             "you": me,
         })
     } else {
-        let rows: Vec<Row<'_>> = agents.iter().map(|a| row(&mut facts, a, ctx)).collect();
+        let mut rows: Vec<AnyRow<'_>> = agents
+            .iter()
+            .map(|a| AnyRow::Local(row(&mut facts, a, ctx)))
+            .collect();
+        // Agents of the same federated project on other machines (issue 16).
+        rows.extend(
+            crate::fedstate::remote_rows(&ctx.live.fed, &scope.project)
+                .into_iter()
+                .map(AnyRow::Remote),
+        );
         json!({
             "project_root": root.unwrap_or(&scope.project_root),
             "inferred": inferred,
@@ -1413,6 +1439,11 @@ fn enqueue(
         closes: m.closes,
         offers: 0,
     };
+    if let Some(peer) =
+        crate::fedstate::route_of(state, &ctx.live.fed, &caller.scope.project, &m.to)
+    {
+        return remote_enqueue(state, me, message, peer, m.wake, m.tool, ctx);
+    }
     let mut commands = vec![Command::Enqueue { message }];
     // Ledger retention: keep at most received_max entries, never evicting
     // what is still queued.
@@ -1520,6 +1551,190 @@ fn enqueue(
         },
     }
     out
+}
+
+/// A message to an agent on another machine (federation, issue 16):
+/// journaled into the federation outbox ([`Command::FedQueue`]); the
+/// receiving daemon enqueues, correlates and wakes on its machine. A reply
+/// that answers an ask received from there closes the ask and its
+/// obligation here, as [`correlate`] does for a local asker. The result says
+/// `remote_status: "queued_for_remote"`; the actor turns it into
+/// `sent_remote` when JetStream acknowledges the publish first.
+fn remote_enqueue(
+    state: &State,
+    me: &str,
+    message: Message,
+    peer: crate::fedstate::RemotePeer,
+    wake: Option<bool>,
+    tool: &str,
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
+    let mut commands = Vec::new();
+    let my_ids = state.all_ids_of(me);
+    if let Some(ask) = message
+        .reply_to
+        .as_deref()
+        .and_then(|r| state.asks.get(r))
+        .filter(|k| k.from == message.to && my_ids.contains(&k.to.as_str()))
+    {
+        commands.push(Command::CloseAsk {
+            request_id: ask.request_id.clone(),
+            reason: "answered".into(),
+        });
+        if message.closes.is_none() {
+            if let Some(o) = state
+                .obligations
+                .get(&ask.message_id)
+                .filter(|o| o.state == ObligationState::Open)
+            {
+                commands.push(Command::CloseObligation {
+                    message_id: o.message_id.clone(),
+                    state: ObligationState::Done,
+                    outcome_message_id: message.message_id.clone(),
+                    at_ms: ctx.now_ms,
+                });
+            }
+        }
+    }
+    let mut reply = json!({
+        "ok": true,
+        "message_id": message.message_id,
+        "target_session_id": message.to,
+        "target_server_pid": null,
+        "remote": true,
+        "host": peer.host,
+        "remote_status": "queued_for_remote",
+        "wake_status": "remote",
+    });
+    if let Some(n) = &peer.name {
+        reply["to_name"] = json!(n);
+    }
+    if let Some(r) = &message.request_id {
+        reply["request_id"] = json!(r);
+    }
+    if message.action_required {
+        reply["action_required"] = json!(true);
+        reply["obligation_durable"] = json!(true);
+    }
+    commands.push(Command::FedQueue {
+        out: crate::fedstate::Outgoing {
+            message,
+            to: peer,
+            wake,
+            tool: tool.to_string(),
+        },
+    });
+    Outcome {
+        commands,
+        reply: Reply::Ok { value: reply },
+        ..Outcome::default()
+    }
+}
+
+/// Why a message from a remote daemon is not delivered here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundRefusal {
+    /// No local agent has that session id.
+    UnknownRecipient,
+    /// The recipient's project is not federated under the sender's key
+    /// (local-only projects never receive remote mail).
+    NotFederated,
+    /// The sender claims the id of an agent of this daemon, or the body is
+    /// over the limit every local send is held to.
+    Invalid,
+}
+
+/// Plans the delivery of a message from another machine (issue 16), as a
+/// local send to its recipient would: [`Command::Enqueue`] (plus ledger
+/// retention), ask correlation and hand-off to a blocked asker, and the
+/// wake, which runs here. Also journals where the sender lives
+/// ([`Command::FedPeer`]), and an inbound `ask_peer` as an [`Ask`] so the
+/// reply closes it. A message already received (same id in the messages,
+/// receipts or the recipient's ledger) plans nothing: a redelivery is
+/// acknowledged, never enqueued twice.
+///
+/// # Errors
+/// An [`InboundRefusal`]: the message cannot be delivered here, ever.
+pub fn inbound(
+    state: &State,
+    env: &crate::fedstate::Envelope,
+    ctx: &mut Ctx<'_>,
+) -> Result<Outcome, InboundRefusal> {
+    let m = &env.message;
+    if state.canonical_id(&m.from).is_some() || m.body.len() > BODY_MAX_BYTES {
+        return Err(InboundRefusal::Invalid);
+    }
+    let Some(to) = state.canonical_id(&m.to).map(str::to_string) else {
+        return Err(InboundRefusal::UnknownRecipient);
+    };
+    let scope = state.agents[&to].scope.clone();
+    if ctx.live.fed.key_of(&scope.project) != Some(env.from.key.as_str()) {
+        return Err(InboundRefusal::NotFederated);
+    }
+    let id = &m.message_id;
+    if state.messages.contains_key(id)
+        || state.receipts.contains_key(id)
+        || state.all_ids_of(&to).iter().any(|s| {
+            state
+                .ledgers
+                .get(*s)
+                .is_some_and(|l| l.iter().any(|x| x == id))
+        })
+    {
+        return Ok(Outcome::ok(json!({"ok": true, "duplicate": true})));
+    }
+    let caller = Caller {
+        scope: scope.clone(),
+        ..Caller::default()
+    };
+    let mut out = enqueue(
+        state,
+        &caller,
+        &m.from,
+        NewMessage {
+            id: Some(id.clone()),
+            to: to.clone(),
+            body: &m.body,
+            reply_to: m.reply_to.clone(),
+            source_message_id: m.source_message_id.clone(),
+            action_required: m.action_required,
+            request_id: m.request_id.clone(),
+            closes: m.closes,
+            wake: env.wake,
+            tool: "federation",
+        },
+        ctx,
+    );
+    for c in &mut out.commands {
+        if let Command::Enqueue { message } = c {
+            message.from_name = m.from_name.clone();
+            message.origin = m.origin;
+        }
+    }
+    let mut peer = env.from.clone();
+    peer.name = m.from_name.clone();
+    out.commands.insert(
+        0,
+        Command::FedPeer {
+            session_id: m.from.clone(),
+            peer,
+        },
+    );
+    if let (Some(r), true) = (&m.request_id, env.tool == "ask_peer") {
+        out.commands.push(Command::OpenAsk {
+            ask: Ask {
+                request_id: r.clone(),
+                from: m.from.clone(),
+                to,
+                message_id: id.clone(),
+                created_ms: ctx.now_ms,
+                expires_ms: ctx.now_ms
+                    + ctx.config.ask_max_timeout_ms
+                    + ctx.config.pending_ask_ttl_ms,
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// Correlation of a message carrying `reply_to` (SPEC §4/§5): a reply to an
@@ -1697,9 +1912,21 @@ fn target_for(
     me: &str,
     target: &str,
 ) -> Result<SessionId, Outcome> {
-    let to = resolve_target(state, live, &caller.scope.project, target, Some(me))
-        .map(|(to, _)| to)
-        .map_err(without_message)?;
+    let to = match resolve_target(state, live, &caller.scope.project, target, Some(me)) {
+        Ok((to, _)) => to,
+        Err(o) => {
+            // Not here: an agent of the same federated project elsewhere?
+            return match is_not_found(&o)
+                .then(|| {
+                    crate::fedstate::remote_target(state, &live.fed, &caller.scope.project, target)
+                })
+                .flatten()
+            {
+                Some((to, _)) => Ok(to),
+                None => Err(without_message(o)),
+            };
+        }
+    };
     if state.all_ids_of(me).contains(&to.as_str()) {
         return Err(without_message(fail(
             "self-send",
@@ -1874,6 +2101,16 @@ fn reply_to_message(
     // codes, naming the inbound message and its sender.
     let to = match state.canonical_id(&original.from) {
         Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        None if crate::fedstate::route_of(
+            state,
+            &ctx.live.fed,
+            &caller.scope.project,
+            &original.from,
+        )
+        .is_some() =>
+        {
+            original.from.clone()
+        }
         found => {
             let (code, why) = if found.is_some() {
                 ("cross-project", "the sender of that message is now in another project; oxtail never crosses a project boundary")
@@ -1950,6 +2187,9 @@ fn message_status(state: &State, me: &str, args: &Value, ctx: &mut Ctx<'_>) -> O
                 .get(me)
                 .is_some_and(|a| a.previous_ids.iter().any(|p| p == id))
     };
+    if let Some(v) = crate::fedstate::remote_status(state, &state.all_ids_of(me), message_id) {
+        return Outcome::ok(v);
+    }
     let Some(m) = state.messages.get(message_id).filter(|m| mine(&m.from)) else {
         return Outcome::ok(json!({
             "ok": true,
@@ -2240,6 +2480,17 @@ fn close_work(
     // id, or one in another project) leaves the obligation open.
     let requester = match state.canonical_id(&o.requester) {
         Some(id) if state.agents[id].scope.project == caller.scope.project => id.to_string(),
+        // Delegated from another machine (federation): the outcome goes back.
+        None if crate::fedstate::route_of(
+            state,
+            &ctx.live.fed,
+            &caller.scope.project,
+            &o.requester,
+        )
+        .is_some() =>
+        {
+            o.requester.clone()
+        }
         found => {
             return fail(
                 "requester-unreachable",

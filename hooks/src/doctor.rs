@@ -16,6 +16,7 @@
 //! | `codex_hooks_trusted` | a `[hooks.state."<hooks.json>:<event>:<group>:<handler>"]` trust record for each of them (Codex 0.169 runs only trusted hooks; the hash itself is not recomputed) |
 //! | `codex_app_server` | Codex's default `daemon_auto_start` is on (not `false`), and the app-server control socket under `$CODEX_HOME`, once a TUI started it, is the user's own and private: then oxtail wakes an idle Codex with `turn/start` and reaches a busy one with `turn/steer`, nothing typed |
 //! | `daemon` | the daemon answers on its socket (never started by doctor), and its version |
+//! | `federation` | whether the daemon federates through NATS (`OXTAIL_FEDERATION_URL`, issue 16), to which server, the link's state, and a warning when bodies would cross the network in the clear |
 //! | `state_dir` | the state dir is writable |
 //! | `tmux` | `tmux -V` runs (wakes by keys and the cockpit's panes need it) |
 //!
@@ -161,6 +162,7 @@ pub fn run(opts: &DoctorOptions) -> Doctor {
         checks.push(check_codex_app_server(&opts.paths, &config, doc.as_ref()));
     }
     checks.push(check_daemon());
+    checks.push(check_federation());
     checks.push(check_state_dir());
     checks.push(check_tmux());
     Doctor {
@@ -789,6 +791,86 @@ fn check_daemon() -> Check {
             format!("the daemon did not answer a ping: {e}"),
             format!("see {}", paths::log_path().display()),
         ),
+    }
+}
+
+/// Federation (issue 16): what the running daemon says (its ping carries
+/// the status snapshot's `federation` section), else what this shell's
+/// `OXTAIL_FEDERATION_URL` would make a daemon started from it do.
+fn check_federation() -> Check {
+    use oxtail_proto::client::connect_at;
+    use oxtail_proto::status::{federation_warning, redact_url, FederationStatus};
+    use oxtail_proto::{paths, Ctl, Reply, Request, Role};
+    const N: &str = "federation";
+    let env_url = std::env::var("OXTAIL_FEDERATION_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let env_creds = std::env::var_os("OXTAIL_FEDERATION_CREDS").is_some_and(|c| !c.is_empty());
+    let running = connect_at(&paths::socket_path(), Role::Ctl, Duration::from_secs(2))
+        .ok()
+        .and_then(|mut c| {
+            let _ = c.set_timeout(Some(Duration::from_secs(5)));
+            match c.call(Request::Ctl(Ctl::Ping)) {
+                Ok(Reply::Ok { value }) => Some(value),
+                _ => None,
+            }
+        });
+    let Some(ping) = running else {
+        return match env_url {
+            None => ok(
+                N,
+                "off: the daemon opens no network socket (OXTAIL_FEDERATION_URL is not set)",
+            ),
+            Some(u) => match federation_warning(&u, env_creds) {
+                Some(w) => bad(
+                    N,
+                    Status::Warn,
+                    format!("on when the daemon starts, to {}: {w}", redact_url(&u)),
+                    "use a tls:// URL or set OXTAIL_FEDERATION_CREDS to a NATS .creds file",
+                ),
+                None => ok(
+                    N,
+                    format!(
+                        "on when the daemon starts: one outbound connection to {}",
+                        redact_url(&u)
+                    ),
+                ),
+            },
+        };
+    };
+    let fed: Option<FederationStatus> = serde_json::from_value(ping["federation"].clone())
+        .ok()
+        .flatten();
+    match (fed, env_url) {
+        (None, None) => ok(N, "off: the daemon opens no network socket (OXTAIL_FEDERATION_URL is not set)"),
+        (None, Some(u)) => bad(
+            N,
+            Status::Warn,
+            format!("OXTAIL_FEDERATION_URL={} is set here, but the running daemon was started without it", redact_url(&u)),
+            "`oxtail ctl shutdown` (the next agent starts a daemon from its environment), or `oxtail service install` from this shell",
+        ),
+        (Some(f), _) => {
+            let what = format!(
+                "on: one outbound connection to {}, link {}, {} federated project(s), {} remote agent(s){}",
+                f.url,
+                if f.link_up { "up" } else { "down" },
+                f.projects,
+                f.remote_agents,
+                if f.outbox > 0 { format!(", {} message(s) waiting in the outbox", f.outbox) } else { String::new() },
+            );
+            if let Some(w) = f.warning {
+                bad(N, Status::Warn, format!("{what}; {w}"), "use a tls:// URL or set OXTAIL_FEDERATION_CREDS to a NATS .creds file")
+            } else if !f.link_up {
+                bad(
+                    N,
+                    Status::Warn,
+                    format!("{what} ({})", f.error.unwrap_or_default()),
+                    format!("is the NATS server at {} running with JetStream (`nats-server -js`)? sends wait in the journal meanwhile", f.url),
+                )
+            } else {
+                ok(N, what)
+            }
+        }
     }
 }
 

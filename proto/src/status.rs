@@ -49,6 +49,32 @@ pub struct StatusSnapshot {
     /// leases and edits within the touch window (absent from older daemons).
     #[serde(default)]
     pub files: Vec<FileRow>,
+    /// Federation through NATS (issue 16): `null` when it is off (the
+    /// daemon opens no network socket), else where it connects and the
+    /// link's state (absent from older daemons).
+    #[serde(default)]
+    pub federation: Option<FederationStatus>,
+}
+
+/// Federation's state, for `oxtail status`, `oxtail doctor` and the cockpit.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct FederationStatus {
+    /// The NATS server, without credentials ([`redact_url`]).
+    pub url: String,
+    /// Connected now.
+    pub link_up: bool,
+    /// Why not, when down.
+    pub error: Option<String>,
+    /// This daemon's federation id.
+    pub daemon: String,
+    /// Local projects that federate (have a key).
+    pub projects: u64,
+    /// Remote agents known in those projects.
+    pub remote_agents: u64,
+    /// Messages waiting in the outbox for the link.
+    pub outbox: u64,
+    /// The plain-text warning ([`federation_warning`]), when it applies.
+    pub warning: Option<String>,
 }
 
 /// One agent's lease on, or recent edit of, a file.
@@ -111,6 +137,12 @@ pub struct AgentRow {
     /// older daemons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_route: Option<String>,
+    /// Set for an agent on another machine (federation, issue 16): that
+    /// machine's host name. Its `wake_route` is `remote` (its own daemon
+    /// wakes it) and its `liveness` is what that daemon published
+    /// (`unknown` once it stopped heartbeating). Absent for local agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Whether an agent is alive, and active.
@@ -465,5 +497,76 @@ mod tests {
         assert_eq!(v["agents"][0]["liveness"]["state"], "live");
         assert!(v["agents"][0]["tmux"].is_null());
         assert_eq!(serde_json::from_value::<StatusSnapshot>(v).unwrap(), s);
+    }
+}
+
+/// `url` without a password or token: `nats://user:pw@h:4222` →
+/// `nats://user@h:4222`, `nats://token@h` → `nats://***@h`. For logs, status
+/// and doctor output (federation, issue 16).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = match userinfo.split_once(':') {
+                Some((u, _)) => u.to_string(),
+                None => "***".to_string(),
+            };
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The warning for a federation URL (`OXTAIL_FEDERATION_URL`) that would
+/// carry message bodies in the clear to another machine: plain `nats://`
+/// (not `tls://`) to a host that is not loopback (`localhost`, `127.*`,
+/// `::1`), without credentials (`creds`: `OXTAIL_FEDERATION_CREDS` set, or a
+/// user in the URL). `None` when none of that applies.
+pub fn federation_warning(url: &str, creds: bool) -> Option<String> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
+    if scheme.eq_ignore_ascii_case("tls") {
+        return None;
+    }
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let host = if let Some(h) = hostport.strip_prefix('[') {
+        h.split(']').next().unwrap_or(h)
+    } else {
+        hostport.split(':').next().unwrap_or(hostport)
+    };
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1";
+    if loopback || creds || userinfo.is_some() {
+        return None;
+    }
+    Some(format!(
+        "federation sends message bodies to {host} over plain nats:// without credentials; use tls:// or set OXTAIL_FEDERATION_CREDS"
+    ))
+}
+
+#[cfg(test)]
+mod federation_tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_plain_remote_links_warned() {
+        assert_eq!(redact_url("nats://u:pw@h:4222"), "nats://u@h:4222");
+        assert_eq!(redact_url("nats://tok@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_url("tls://h:4222"), "tls://h:4222");
+        assert!(federation_warning("nats://nats.example.com:4222", false).is_some());
+        assert!(federation_warning("nats://127.0.0.1:4222", false).is_none());
+        assert!(federation_warning("nats://localhost", false).is_none());
+        assert!(federation_warning("tls://nats.example.com", false).is_none());
+        assert!(federation_warning("nats://nats.example.com", true).is_none());
+        assert!(federation_warning("nats://u:p@nats.example.com", false).is_none());
     }
 }

@@ -14,7 +14,8 @@
 //! Under systemd the daemon logs to the journal (rotated by journald:
 //! `journalctl --user -u oxtail`); under launchd to `<state dir>/daemon.log`.
 //! Every `OXTAIL_*` variable set when installing (`OXTAIL_HOME`,
-//! `OXTAIL_SOCKET`, tunables) is written into the unit, so the service's
+//! `OXTAIL_SOCKET`, tunables, `OXTAIL_FEDERATION_URL` and the other
+//! federation settings) is written into the unit, so the service's
 //! daemon and the agents' shims agree on the state dir and socket; test-only
 //! `OXTAIL_FAULT_*` variables and `OXTAIL_DAEMON_IDLE_EXIT_S` (meaningless
 //! under `--foreground`) are left out. The daemon's log stays
@@ -165,6 +166,16 @@ impl UnitSpec {
                 continue;
             }
             env.insert(k.to_string(), v.to_string());
+        }
+        // Federation (issue 16) carries message bodies off the machine: say
+        // so when the unit would send them in the clear.
+        if let Some(url) = env.get("OXTAIL_FEDERATION_URL") {
+            if let Some(w) = oxtail_proto::status::federation_warning(
+                url,
+                env.contains_key("OXTAIL_FEDERATION_CREDS"),
+            ) {
+                warnings.push(w);
+            }
         }
         Ok((
             UnitSpec {
@@ -1014,7 +1025,8 @@ Files:
   Linux  ~/.config/systemd/user/oxtail.service  (systemctl --user; $XDG_CONFIG_HOME honoured)
   macOS  ~/Library/LaunchAgents/dev.oxtail.daemon.plist  (launchctl, gui/<uid>)
 
-OXTAIL_* variables set now (OXTAIL_HOME, OXTAIL_SOCKET, tunables) are written into
+OXTAIL_* variables set now (OXTAIL_HOME, OXTAIL_SOCKET, tunables, and the
+federation settings OXTAIL_FEDERATION_URL / _CREDS / _PROJECT) are written into
 the unit, so run install from the same environment your agents use.
 
 Examples:

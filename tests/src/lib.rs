@@ -8,6 +8,7 @@ pub mod fake_model;
 pub mod fake_openai;
 pub mod harness;
 pub mod http;
+pub mod nats;
 pub mod proc;
 pub mod skip;
 pub mod tui;
