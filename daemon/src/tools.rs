@@ -557,6 +557,8 @@ struct Row<'a> {
 /// published ([`crate::fedstate::remote_rows`]).
 #[derive(serde::Serialize)]
 #[serde(untagged)]
+// Lives for one call; boxing the local row would cost an allocation per row.
+#[allow(clippy::large_enum_variant)]
 enum AnyRow<'a> {
     Local(Row<'a>),
     Remote(Value),
