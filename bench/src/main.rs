@@ -81,10 +81,17 @@ struct Env {
     repo: PathBuf,
     socket: PathBuf,
     daemon: u32,
+    /// Variables the daemon starts with (it is spawned by the first `ctl`).
+    daemon_env: Vec<(String, String)>,
 }
 
 impl Env {
     fn new(bin: &Path) -> Env {
+        Env::with_env(bin, Vec::new())
+    }
+
+    /// As [`Env::new`], with `daemon_env` in the daemon's environment.
+    fn with_env(bin: &Path, daemon_env: Vec<(String, String)>) -> Env {
         let tmp = tempfile::Builder::new().prefix("oxb").tempdir().unwrap();
         let home = tmp.path().join("home");
         let repo = tmp.path().join("repo");
@@ -117,6 +124,7 @@ impl Env {
             home,
             repo,
             daemon: 0,
+            daemon_env,
         };
         let v = env.ctl(&["ping"]);
         env.daemon = v["pid"].as_u64().expect("daemon pid") as u32;
@@ -127,6 +135,7 @@ impl Env {
         let out = Command::new(&self.bin)
             .env("OXTAIL_HOME", &self.home)
             .env_remove("OXTAIL_SOCKET")
+            .envs(self.daemon_env.iter().map(|(k, v)| (k, v)))
             .arg("ctl")
             .args(args)
             .arg("--json")
@@ -1465,6 +1474,222 @@ fn bench_soak(a: &Args, figs: &mut Vec<Fig>) {
     });
 }
 
+/// A nats-server with JetStream on a free 127.0.0.1 port and a temp store,
+/// killed on drop.
+struct Nats {
+    child: std::process::Child,
+    _store: tempfile::TempDir,
+    port: u16,
+}
+
+impl Nats {
+    /// `None` (and a note) when no nats-server is installed.
+    fn start() -> Option<Nats> {
+        let bin = ["nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"]
+            .into_iter()
+            .find(|b| {
+                Command::new(b)
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = tempfile::tempdir().unwrap();
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < end, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Nats {
+            child,
+            _store: store,
+            port,
+        })
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Federation (issue 16): two daemons (separate homes and sockets, as two
+/// machines) joined through one nats-server on 127.0.0.1.
+fn bench_federation(a: &Args, figs: &mut Vec<Fig>) {
+    let Some(nats) = Nats::start() else {
+        eprintln!("  federation: skipped, no nats-server on PATH (apt install nats-server)");
+        return;
+    };
+    let fed = |host: &str| {
+        vec![
+            (
+                "OXTAIL_FEDERATION_URL".to_string(),
+                format!("nats://127.0.0.1:{}", nats.port),
+            ),
+            ("OXTAIL_FEDERATION_PROJECT".into(), "oxtail-bench".into()),
+            ("OXTAIL_FEDERATION_HOST".into(), host.into()),
+            ("OXTAIL_FEDERATION_HEARTBEAT_MS".into(), "200".into()),
+        ]
+    };
+    let env_a = Env::with_env(&a.bin, fed("host-a"));
+    let env_b = Env::with_env(&a.bin, fed("host-b"));
+    let mut x = env_a.shim("fed-a", true);
+    x.initialize();
+    x.ok("set_my_state", json!({"purpose": "sending", "name": "alpha"}));
+    // Presence: from the remote agent's registration to its row here.
+    let t = Instant::now();
+    let mut y = env_b.shim("fed-b", true);
+    y.initialize();
+    y.ok("set_my_state", json!({"purpose": "receiving", "name": "beta"}));
+    loop {
+        let l = x.call("list_project_sessions", json!({}));
+        let seen = l["sessions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r["name"] == "beta" && r["remote"] == true));
+        if seen {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no presence: {l}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let converged = t.elapsed();
+    figs.push(Fig {
+        key: "fed_presence",
+        what: "federation: presence convergence (a new remote agent appears in list_project_sessions)".into(),
+        median: ms(converged),
+        p90: None,
+        unit: "ms",
+        n: 1,
+        target: None,
+        method: "from the remote agent's set_my_state until the local list shows its row (remote: true), polling every 5 ms; heartbeat OXTAIL_FEDERATION_HEARTBEAT_MS=200".into(),
+    });
+    // Send round trip: acknowledged once JetStream stored the publish.
+    let body = "f".repeat(100);
+    for _ in 0..20 {
+        x.ok("send_message", json!({"target": "beta", "body": body}));
+    }
+    let runs = n(a, 500, 100);
+    let mut v = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let t = Instant::now();
+        let r = x.call("send_message", json!({"target": "beta", "body": body}));
+        v.push(us(t.elapsed()));
+        assert_eq!(r["ok"], true, "{r}");
+        if i % 100 == 99 {
+            y.ok("read_my_messages", json!({}));
+        }
+    }
+    let (m, p) = median_p90(&mut v);
+    figs.push(Fig {
+        key: "fed_send_rtt",
+        what: "federation: `send_message` round trip to an agent on the other daemon, through a shim".into(),
+        median: m / 1000.0,
+        p90: Some(p / 1000.0),
+        unit: "ms",
+        n: v.len(),
+        target: Some(("≤ 2 ms", 2.0, true)),
+        method: "tools/call round trip; the result waits for JetStream's publish ack (stored by the nats-server on 127.0.0.1, file store)".into(),
+    });
+    // Drain what is queued so the ask's question is found at once.
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        let got = y.ok("read_my_messages", json!({}));
+        if got["count"] == 0 {
+            break;
+        }
+    }
+    let runs = n(a, 40, 10);
+    let mut v = Vec::new();
+    let mut x = Some(x);
+    for r in 0..=runs {
+        let mut asker = x.take().unwrap();
+        let th = std::thread::spawn(move || {
+            let res = asker.call(
+                "ask_peer",
+                json!({"target": "beta", "body": format!("question {r}"), "wake": "off", "timeout_ms": 30000}),
+            );
+            (asker, res, Instant::now())
+        });
+        let msg = loop {
+            let got = y.ok("read_my_messages", json!({}));
+            if let Some(m) = got["messages"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["request_id"].is_string()).cloned())
+            {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let sent = Instant::now();
+        y.ok(
+            "reply_to_message",
+            json!({"message_id": msg["id"], "body": "answer"}),
+        );
+        let (asker, res, returned) = th.join().unwrap();
+        assert_eq!(res["ok"], true, "{res}");
+        x = Some(asker);
+        if r > 0 {
+            v.push(us(returned.duration_since(sent)));
+        }
+    }
+    let (m, p) = median_p90(&mut v);
+    figs.push(Fig {
+        key: "fed_ask_reply_to_return",
+        what: "federation: `ask_peer` returns after the remote peer's reply is sent".into(),
+        median: m / 1000.0,
+        p90: Some(p / 1000.0),
+        unit: "ms",
+        n: v.len(),
+        target: Some(("≤ 3 ms", 3.0, true)),
+        method: "from the moment the remote peer writes its reply_to_message call to its shim until the asker reads the ask_peer response (two daemons, one nats-server, same clock)".into(),
+    });
+    // Durable cross-daemon messages/s, pipelined on a raw connection.
+    let mut raw = env_a.raw("fed-a-raw");
+    assert_eq!(raw.tool("set_my_state", json!({"purpose": "storm"}))["ok"], true);
+    let total = n(a, 5000, 1000);
+    let t = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        let w = 64.min(total - sent);
+        for _ in 0..w {
+            raw.send(tool("send_message", json!({"target": "beta", "body": body})));
+        }
+        raw.flush();
+        for _ in 0..w {
+            let (_, r) = raw.recv();
+            assert!(is_ok(&r), "{r:?}");
+        }
+        sent += w;
+    }
+    let rate = total as f64 / t.elapsed().as_secs_f64();
+    figs.push(Fig {
+        key: "fed_throughput",
+        what: format!("federation: durable cross-daemon messages/s ({total} sends, 64 in flight)"),
+        median: rate,
+        p90: None,
+        unit: "msg/s",
+        n: 1,
+        target: None,
+        method: "send_message to the remote agent on a raw daemon socket, each acknowledged after the local journal fsync and JetStream's publish ack".into(),
+    });
+}
+
 // --------------------------------------------------------------- journal
 
 fn bench_replay(a: &Args, figs: &mut Vec<Fig>) {
@@ -1771,7 +1996,7 @@ fn main() {
     let wanted = |k: &str| a.only.as_ref().is_none_or(|o| o.iter().any(|x| x == k));
     let mut figs = Vec::new();
     type Bench = fn(&Args, &mut Vec<Fig>);
-    let all: [(&str, Bench); 14] = [
+    let all: [(&str, Bench); 15] = [
         ("shim", bench_shim),
         ("rtt", bench_rtt),
         ("ask", bench_ask),
@@ -1784,6 +2009,7 @@ fn main() {
         ("depth", bench_depth),
         ("rss", bench_rss),
         ("soak", bench_soak),
+        ("federation", bench_federation),
         ("replay", bench_replay),
         ("recovery", bench_recovery),
     ];
