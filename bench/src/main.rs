@@ -384,10 +384,10 @@ fn bench_rtt(a: &Args, figs: &mut Vec<Fig>) {
     });
 }
 
-fn bench_ask(a: &Args, figs: &mut Vec<Fig>) {
-    let env = Env::new(&a.bin);
-    let (x, mut y) = two_agents(&env);
-    let runs = n(a, 40, 10);
+/// `runs` + 1 rounds of `ask_peer` from `x` to `beta` (`y`), which polls
+/// for the question and replies; the first round warms up. Returns the
+/// asker and, per round, µs from the reply's call to the ask's return.
+fn ask_rounds(x: Shim, y: &mut Shim, runs: usize) -> (Shim, Vec<f64>) {
     let mut v = Vec::new();
     let mut x = Some(x);
     for r in 0..=runs {
@@ -422,6 +422,13 @@ fn bench_ask(a: &Args, figs: &mut Vec<Fig>) {
             v.push(us(returned.duration_since(sent)));
         }
     }
+    (x.unwrap(), v)
+}
+
+fn bench_ask(a: &Args, figs: &mut Vec<Fig>) {
+    let env = Env::new(&a.bin);
+    let (x, mut y) = two_agents(&env);
+    let (_, mut v) = ask_rounds(x, &mut y, n(a, 40, 10));
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
         key: "ask_reply_to_return",
@@ -1614,40 +1621,7 @@ fn bench_federation(a: &Args, figs: &mut Vec<Fig>) {
             break;
         }
     }
-    let runs = n(a, 40, 10);
-    let mut v = Vec::new();
-    let mut x = Some(x);
-    for r in 0..=runs {
-        let mut asker = x.take().unwrap();
-        let th = std::thread::spawn(move || {
-            let res = asker.call(
-                "ask_peer",
-                json!({"target": "beta", "body": format!("question {r}"), "wake": "off", "timeout_ms": 30000}),
-            );
-            (asker, res, Instant::now())
-        });
-        let msg = loop {
-            let got = y.ok("read_my_messages", json!({}));
-            if let Some(m) = got["messages"]
-                .as_array()
-                .and_then(|m| m.iter().find(|m| m["request_id"].is_string()).cloned())
-            {
-                break m;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        };
-        let sent = Instant::now();
-        y.ok(
-            "reply_to_message",
-            json!({"message_id": msg["id"], "body": "answer"}),
-        );
-        let (asker, res, returned) = th.join().unwrap();
-        assert_eq!(res["ok"], true, "{res}");
-        x = Some(asker);
-        if r > 0 {
-            v.push(us(returned.duration_since(sent)));
-        }
-    }
+    let (_, mut v) = ask_rounds(x, &mut y, n(a, 40, 10));
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
         key: "fed_ask_reply_to_return",
