@@ -659,14 +659,14 @@ fn card(a: &Agent) -> Option<CardRow<'_>> {
     })
 }
 
-fn compact_row<'a>(f: &RowFacts<'a>, a: &'a Agent, live: &Live) -> CompactRow<'a> {
+fn compact_row<'a>(state: &State, a: &'a Agent, live: &Live) -> CompactRow<'a> {
     CompactRow {
         client_type: contract_client_type(&a.client_type),
         client_session_id: &a.session_id,
         state: card(a),
         name: a.name.as_deref(),
         liveness: liveness(a, live),
-        unread: f.state.queued(&a.session_id),
+        unread: state.queued(&a.session_id),
     }
 }
 
@@ -812,7 +812,6 @@ fn list_project_sessions(
         view = view_with_names(state, &mut commands, ctx.live);
         &view
     };
-    let mut facts = RowFacts::new(st, me, ctx.now_ms);
     let agents: Vec<&Agent> = st
         .agents
         .values()
@@ -837,7 +836,7 @@ fn list_project_sessions(
         for a in &agents {
             let pane = a.seat.as_ref().and_then(|s| ctx.live.panes.get(&s.key()));
             let key = pane.map(|p| p.session.clone());
-            let entry = compact_row(&facts, a, ctx.live);
+            let entry = compact_row(st, a, ctx.live);
             match sessions.iter_mut().find(|(k, ..)| *k == key) {
                 Some((.., list)) => list.push(entry),
                 None => {
@@ -888,6 +887,8 @@ fn list_project_sessions(
             "you": me,
         })
     } else {
+        // The work index and lease groups only full rows read.
+        let mut facts = RowFacts::new(st, me, ctx.now_ms);
         let mut rows: Vec<AnyRow<'_>> = agents
             .iter()
             .map(|a| AnyRow::Local(row(&mut facts, a, ctx)))
@@ -1572,31 +1573,17 @@ fn remote_enqueue(
     ctx: &mut Ctx<'_>,
 ) -> Outcome {
     let mut commands = Vec::new();
-    let my_ids = state.all_ids_of(me);
-    if let Some(ask) = message
-        .reply_to
-        .as_deref()
-        .and_then(|r| state.asks.get(r))
-        .filter(|k| k.from == message.to && my_ids.contains(&k.to.as_str()))
-    {
-        commands.push(Command::CloseAsk {
-            request_id: ask.request_id.clone(),
-            reason: "answered".into(),
-        });
-        if message.closes.is_none() {
-            if let Some(o) = state
-                .obligations
-                .get(&ask.message_id)
-                .filter(|o| o.state == ObligationState::Open)
-            {
-                commands.push(Command::CloseObligation {
-                    message_id: o.message_id.clone(),
-                    state: ObligationState::Done,
-                    outcome_message_id: message.message_id.clone(),
-                    at_ms: ctx.now_ms,
-                });
-            }
-        }
+    if let Some(reply_to) = message.reply_to.as_deref() {
+        close_answered_ask(
+            state,
+            me,
+            &message.to,
+            reply_to,
+            message.closes.is_some(),
+            &message.message_id,
+            ctx.now_ms,
+            &mut commands,
+        );
     }
     let mut reply = json!({
         "ok": true,
@@ -1739,6 +1726,49 @@ pub fn inbound(
     Ok(out)
 }
 
+/// When `me` (under any of its ids) answers the ask `reply_to` that `to`
+/// made of it: pushes the commands that close the ask and, unless the reply
+/// closes an obligation itself (`reply_closes`), the ask's open obligation,
+/// with `reply_id` as its outcome; returns the ask. `None` (nothing pushed)
+/// for any other `reply_to`. Shared by local correlation and replies to a
+/// remote asker.
+#[allow(clippy::too_many_arguments)]
+fn close_answered_ask<'s>(
+    state: &'s State,
+    me: &str,
+    to: &str,
+    reply_to: &str,
+    reply_closes: bool,
+    reply_id: &str,
+    now_ms: u64,
+    commands: &mut Vec<Command>,
+) -> Option<&'s crate::state::Ask> {
+    let my_ids = state.all_ids_of(me);
+    let ask = state
+        .asks
+        .get(reply_to)
+        .filter(|k| k.from == to && my_ids.contains(&k.to.as_str()))?;
+    commands.push(Command::CloseAsk {
+        request_id: ask.request_id.clone(),
+        reason: "answered".into(),
+    });
+    if !reply_closes {
+        if let Some(o) = state
+            .obligations
+            .get(&ask.message_id)
+            .filter(|o| o.state == ObligationState::Open)
+        {
+            commands.push(Command::CloseObligation {
+                message_id: o.message_id.clone(),
+                state: ObligationState::Done,
+                outcome_message_id: reply_id.to_string(),
+                at_ms: now_ms,
+            });
+        }
+    }
+    Some(ask)
+}
+
 /// Correlation of a message carrying `reply_to` (SPEC §4/§5): a reply to an
 /// ask whose asker is blocked right now is handed straight to it; a reply to
 /// a pending ask consumes the ask (single winner) and wakes the asker on the
@@ -1756,30 +1786,17 @@ fn correlate(
     let Some(reply_to) = m.reply_to.as_deref() else {
         return;
     };
-    let my_ids = state.all_ids_of(me);
-    let ask = state
-        .asks
-        .get(reply_to)
-        .filter(|k| k.from == m.to && my_ids.contains(&k.to.as_str()));
+    let ask = close_answered_ask(
+        state,
+        me,
+        &m.to,
+        reply_to,
+        m.closes.is_some(),
+        message_id,
+        ctx.now_ms,
+        &mut out.commands,
+    );
     if let Some(ask) = ask {
-        out.commands.push(Command::CloseAsk {
-            request_id: ask.request_id.clone(),
-            reason: "answered".into(),
-        });
-        if m.closes.is_none() {
-            if let Some(o) = state
-                .obligations
-                .get(&ask.message_id)
-                .filter(|o| o.state == ObligationState::Open)
-            {
-                out.commands.push(Command::CloseObligation {
-                    message_id: o.message_id.clone(),
-                    state: ObligationState::Done,
-                    outcome_message_id: message_id.to_string(),
-                    at_ms: ctx.now_ms,
-                });
-            }
-        }
         if ctx.live.ask_waiters.contains(&ask.request_id) {
             // Handed to the blocked asker; it leaves the mailbox when the
             // asker's shim confirms it wrote the result.
