@@ -326,15 +326,9 @@ fn two_agents(env: &Env) -> (Shim, Shim) {
     (x, y)
 }
 
-fn bench_rtt(a: &Args, figs: &mut Vec<Fig>) {
-    let env = Env::new(&a.bin);
-    let (mut x, mut y) = two_agents(&env);
-    let body = "x".repeat(100);
-    for _ in 0..50 {
-        x.ok("send_message", json!({"target": "beta", "body": body}));
-    }
-    y.ok("read_my_messages", json!({}));
-    let runs = n(a, 2000, 300);
+/// `runs` timed `send_message` calls from `x` to `beta` (`y`), which drains
+/// every 100; µs per round trip.
+fn send_rounds(x: &mut Shim, y: &mut Shim, body: &str, runs: usize) -> Vec<f64> {
     let mut v = Vec::with_capacity(runs);
     for i in 0..runs {
         let t = Instant::now();
@@ -345,6 +339,18 @@ fn bench_rtt(a: &Args, figs: &mut Vec<Fig>) {
             y.ok("read_my_messages", json!({}));
         }
     }
+    v
+}
+
+fn bench_rtt(a: &Args, figs: &mut Vec<Fig>) {
+    let env = Env::new(&a.bin);
+    let (mut x, mut y) = two_agents(&env);
+    let body = "x".repeat(100);
+    for _ in 0..50 {
+        x.ok("send_message", json!({"target": "beta", "body": body}));
+    }
+    y.ok("read_my_messages", json!({}));
+    let mut v = send_rounds(&mut x, &mut y, &body, n(a, 2000, 300));
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
         key: "send_rtt",
@@ -1591,17 +1597,7 @@ fn bench_federation(a: &Args, figs: &mut Vec<Fig>) {
     for _ in 0..20 {
         x.ok("send_message", json!({"target": "beta", "body": body}));
     }
-    let runs = n(a, 500, 100);
-    let mut v = Vec::with_capacity(runs);
-    for i in 0..runs {
-        let t = Instant::now();
-        let r = x.call("send_message", json!({"target": "beta", "body": body}));
-        v.push(us(t.elapsed()));
-        assert_eq!(r["ok"], true, "{r}");
-        if i % 100 == 99 {
-            y.ok("read_my_messages", json!({}));
-        }
-    }
+    let mut v = send_rounds(&mut x, &mut y, &body, n(a, 500, 100));
     let (m, p) = median_p90(&mut v);
     figs.push(Fig {
         key: "fed_send_rtt",
